@@ -1,0 +1,906 @@
+//! The report state machine: turns prefixed lines into [`Event`]s. Reports are kept apart
+//! per printing context (printk caller id, else syslog host), so lines of two CPUs'
+//! reports interleaved on one console still land in the right report.
+
+use crate::headers::{self, Headline, Opening};
+use crate::prefix::{Caller, Record};
+use crate::stack::{self, Marker, RegLine, TraceLine};
+use lockscope_facts::{
+    BlockedOn, CsdWait, Event, EventKind, Frame, FrameContext, HeldLock, HeldLocks, LineRange,
+    RcuStall, TaskRef,
+};
+use std::collections::HashMap;
+
+/// Unrelated lines tolerated inside a report before it is considered over.
+const MAX_GAP: u32 = 3;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+struct Key {
+    host: Option<String>,
+    caller: Option<Caller>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Regs {
+    Open,
+    Collecting,
+    Done,
+}
+
+/// Where the lines after a header go.
+#[derive(Debug)]
+struct Report {
+    /// Event receiving frames and registers.
+    target: Option<usize>,
+    /// A second event sharing the same trace (a panic that is also the hard-lockup report).
+    twin: Option<usize>,
+    /// All events opened by this report (one per stalled CPU for RCU).
+    members: Vec<usize>,
+    ctx: FrameContext,
+    gap: u32,
+    regs: Regs,
+    /// Frames belong to a task dumped inside the report (a 6.x lock owner), not to the target.
+    owner_dump: bool,
+    held: Option<usize>,
+}
+
+impl Report {
+    fn new() -> Report {
+        Report {
+            target: None,
+            twin: None,
+            members: Vec::new(),
+            ctx: FrameContext::Task,
+            gap: 0,
+            regs: Regs::Open,
+            owner_dump: false,
+            held: None,
+        }
+    }
+}
+
+#[derive(Default, Debug, Clone)]
+struct HostState {
+    boot: u32,
+    release: Option<String>,
+}
+
+pub struct Parser {
+    source: usize,
+    pub events: Vec<Event>,
+    pub held: Vec<HeldLocks>,
+    open: HashMap<Key, Report>,
+    hosts: HashMap<Option<String>, HostState>,
+    pub boots: u32,
+    pub releases: Vec<String>,
+    pub host_names: Vec<String>,
+}
+
+fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(b)
+}
+
+impl Parser {
+    pub fn new(source: usize) -> Parser {
+        Parser {
+            source,
+            events: Vec::new(),
+            held: Vec::new(),
+            open: HashMap::new(),
+            hosts: HashMap::new(),
+            boots: 0,
+            releases: Vec::new(),
+            host_names: Vec::new(),
+        }
+    }
+
+    /// No report is open: the scanner may skip to the next trigger.
+    pub fn idle(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    /// Feeds one line. `has_trigger` says whether the line holds one of the headline
+    /// triggers (the caller found out with the pre-filter).
+    pub fn line(&mut self, lineno: u64, rec: &Record<'_>, has_trigger: bool) {
+        if !rec.kernel {
+            return;
+        }
+        let host = rec.host.map(|h| lossy(h).into_owned());
+        if let Some(h) = &host {
+            if !self.host_names.contains(h) {
+                self.host_names.push(h.clone());
+            }
+        }
+        let key = Key {
+            host: host.clone(),
+            caller: rec.caller,
+        };
+        let text = lossy(rec.text);
+        if has_trigger {
+            if let Some(h) = headers::parse_headline(&text) {
+                self.headline(lineno, rec, key, &text, h);
+                return;
+            }
+        }
+        if let Some(hw) = crate::hardware::classify_hardware_line(&text) {
+            self.hardware(lineno, rec, key, &text, hw);
+            return;
+        }
+        if self.open.contains_key(&key) {
+            self.continuation(lineno, &key, &text);
+        }
+    }
+
+    fn host_state(&mut self, host: &Option<String>) -> HostState {
+        self.hosts.get(host).cloned().unwrap_or_default()
+    }
+
+    fn new_event(
+        &mut self,
+        kind: EventKind,
+        lineno: u64,
+        rec: &Record<'_>,
+        key: &Key,
+        headline: &str,
+    ) -> usize {
+        let hs = self.host_state(&key.host);
+        let mut e = Event::new(
+            kind,
+            headline.trim(),
+            LineRange {
+                source: self.source,
+                first: lineno,
+                last: lineno,
+            },
+        );
+        e.time = rec.time;
+        e.wall_time = rec.wall.map(|w| lossy(w).into_owned());
+        e.host = key.host.clone();
+        e.boot = hs.boot;
+        e.release = hs.release;
+        e.caller = rec.caller.map(|c| c.to_string());
+        self.events.push(e);
+        self.events.len() - 1
+    }
+
+    fn close(&mut self, key: &Key) {
+        self.open.remove(key);
+    }
+
+    fn headline(&mut self, lineno: u64, rec: &Record<'_>, key: Key, text: &str, h: Headline) {
+        match h {
+            Headline::Boot { release } => {
+                let hs = self.hosts.entry(key.host.clone()).or_default();
+                hs.boot += 1;
+                hs.release = Some(release.clone());
+                self.boots += 1;
+                if !self.releases.contains(&release) {
+                    self.releases.push(release);
+                }
+                self.close(&key);
+            }
+            Headline::Open(o) => self.open_report(lineno, rec, key, text, o),
+            Headline::HardLockupLine { cpu } => {
+                // Re-label the open `WARNING: at kernel/watchdog.c` report, or open one.
+                let idx = self.open.get(&key).and_then(|r| r.target).filter(|&i| {
+                    self.events[i].kind == EventKind::Warning
+                        && self.events[i].subkind.as_deref() == Some("hard_lockup_warning")
+                });
+                match idx {
+                    Some(i) => {
+                        let e = &mut self.events[i];
+                        e.kind = EventKind::HardLockup;
+                        e.subkind = None;
+                        e.cpu = cpu.or(e.cpu);
+                        e.headline = text.trim().to_string();
+                        e.lines.last = lineno;
+                    }
+                    None => {
+                        let o = Opening {
+                            kind: Some(EventKind::HardLockup),
+                            cpu,
+                            ..Default::default()
+                        };
+                        self.open_report(lineno, rec, key, text, o);
+                    }
+                }
+            }
+            Headline::RcuCpuDetail { cpu, detail } => {
+                let Some(r) = self.open.get_mut(&key) else {
+                    return;
+                };
+                r.gap = 0;
+                let members = r.members.clone();
+                let Some(&first) = members.first() else {
+                    return;
+                };
+                if self.events[first].kind != EventKind::RcuStall {
+                    return;
+                }
+                // The first detail line fills the headline's event; later ones get their own.
+                let idx = if self.events[first].cpu.is_none() && self.events[first].task.is_none() {
+                    first
+                } else if let Some(&i) = members.iter().find(|&&i| self.events[i].cpu == Some(cpu))
+                {
+                    i
+                } else {
+                    let mut e = self.events[first].clone();
+                    e.lines.first = lineno;
+                    e.stack.clear();
+                    e.registers = None;
+                    e.task = None;
+                    self.events.push(e);
+                    let i = self.events.len() - 1;
+                    self.open.get_mut(&key).unwrap().members.push(i);
+                    i
+                };
+                let e = &mut self.events[idx];
+                e.cpu = Some(cpu);
+                e.lines.last = lineno;
+                if let Some(rcu) = e.rcu.as_mut() {
+                    rcu.detail = Some(detail.trim().to_string());
+                    rcu.ticks_this_gp = detail
+                        .split_once(": (")
+                        .and_then(|(_, t)| t.split_whitespace().next()?.parse().ok());
+                }
+                if self.events[idx]
+                    .rcu
+                    .as_ref()
+                    .is_some_and(|r| r.form == "self_detected")
+                {
+                    self.open.get_mut(&key).unwrap().target = Some(idx);
+                }
+            }
+            Headline::RcuTaskDetail { pid } => {
+                let Some(r) = self.open.get_mut(&key) else {
+                    return;
+                };
+                r.gap = 0;
+                let Some(&first) = r.members.first() else {
+                    return;
+                };
+                let mut e = self.events[first].clone();
+                e.cpu = None;
+                e.task = Some(TaskRef {
+                    comm: String::new(),
+                    pid,
+                });
+                e.lines = LineRange {
+                    source: self.source,
+                    first: lineno,
+                    last: lineno,
+                };
+                if let Some(rcu) = e.rcu.as_mut() {
+                    rcu.form = "tasks".into();
+                }
+                self.events.push(e);
+                let i = self.events.len() - 1;
+                self.open.get_mut(&key).unwrap().members.push(i);
+            }
+            Headline::RcuDetectedBy { by, jiffies, gp } => {
+                let Some(r) = self.open.get_mut(&key) else {
+                    return;
+                };
+                r.gap = 0;
+                for &i in &r.members.clone() {
+                    let e = &mut self.events[i];
+                    e.lines.last = lineno;
+                    if let Some(rcu) = e.rcu.as_mut() {
+                        rcu.detected_by = by.or(rcu.detected_by);
+                        rcu.jiffies = jiffies.or(rcu.jiffies);
+                        rcu.grace_period = gp.or(rcu.grace_period);
+                    }
+                    if e.duration_s.is_none() {
+                        // Jiffies → seconds needs HZ; leave the raw count in `rcu.jiffies`.
+                    }
+                }
+            }
+            Headline::RcuStarved { jiffies, cpu: _ } => {
+                // Belongs to the last RCU stall report of this boot.
+                let boot = self.host_state(&key.host).boot;
+                let last = self.events.iter().rposition(|e| {
+                    e.kind == EventKind::RcuStall && e.boot == boot && e.host == key.host
+                });
+                if let Some(last) = last {
+                    let first_line = self.events[last].lines.first;
+                    for e in self.events.iter_mut().filter(|e| {
+                        e.kind == EventKind::RcuStall
+                            && e.lines.first >= first_line.saturating_sub(200)
+                    }) {
+                        if let Some(rcu) = e.rcu.as_mut() {
+                            rcu.starved_jiffies = jiffies;
+                        }
+                    }
+                }
+            }
+            Headline::TaskDumpForCpu(cpu) => {
+                let Some(r) = self.open.get_mut(&key) else {
+                    return;
+                };
+                r.gap = 0;
+                r.owner_dump = false;
+                r.regs = Regs::Open;
+                r.ctx = FrameContext::Task;
+                let target = r
+                    .members
+                    .iter()
+                    .copied()
+                    .find(|&i| self.events[i].cpu == Some(cpu));
+                if target.is_some() {
+                    r.target = target;
+                }
+            }
+            Headline::BlockedOn {
+                task,
+                primitive,
+                owner,
+            } => {
+                let Some(r) = self.open.get_mut(&key) else {
+                    return;
+                };
+                r.gap = 0;
+                if let Some(t) = r.target {
+                    let e = &mut self.events[t];
+                    if e.task.as_ref().is_some_and(|et| et.pid == task.pid) {
+                        e.blocked_on = Some(BlockedOn {
+                            primitive,
+                            owner,
+                            owner_stack: Vec::new(),
+                            owner_state: None,
+                        });
+                        e.lines.last = lineno;
+                    }
+                }
+            }
+            Headline::CsdFollowUp => {
+                if let Some(r) = self.open.get_mut(&key) {
+                    r.gap = 0;
+                }
+            }
+            Headline::LocksHeld { task } => {
+                let hs = self.host_state(&key.host);
+                self.held.push(HeldLocks {
+                    task,
+                    locks: Vec::new(),
+                    lines: LineRange {
+                        source: self.source,
+                        first: lineno,
+                        last: lineno,
+                    },
+                    boot: hs.boot,
+                    host: key.host.clone(),
+                });
+                let mut r = Report::new();
+                r.held = Some(self.held.len() - 1);
+                self.open.insert(key, r);
+            }
+        }
+    }
+
+    fn open_report(&mut self, lineno: u64, rec: &Record<'_>, key: Key, text: &str, o: Opening) {
+        let Some(kind) = o.kind else { return };
+        // `Oops: 0000 [#1] SMP` / arm64 `Internal error: Oops:` continue the `BUG: unable to
+        // handle ...` report they follow.
+        if kind == EventKind::Oops
+            && o.message
+                .as_deref()
+                .is_some_and(|m| m.starts_with("Oops: ") || m.starts_with("Internal error: "))
+        {
+            if let Some(r) = self.open.get_mut(&key) {
+                if let Some(t) = r.target.filter(|&t| self.events[t].kind == EventKind::Oops) {
+                    r.gap = 0;
+                    self.events[t].lines.last = lineno;
+                    return;
+                }
+            }
+        }
+        let idx = self.new_event(kind, lineno, rec, &key, text);
+        let e = &mut self.events[idx];
+        e.subkind = o.subkind.map(str::to_string);
+        e.cpu = o.cpu;
+        e.task = o
+            .task
+            .filter(|t| !(t.comm.is_empty() && kind == EventKind::Warning));
+        e.duration_s = o.duration_s;
+        e.message = o.message;
+        if kind == EventKind::RcuStall {
+            e.rcu = Some(RcuStall {
+                flavor: o.rcu_flavor,
+                form: o.rcu_form.unwrap_or("detected").to_string(),
+                ..Default::default()
+            });
+            e.message = None;
+        }
+        if kind == EventKind::CsdLockTimeout {
+            e.csd = Some(CsdWait {
+                target_cpu: o.csd_target,
+                function: o.csd_function,
+                waiting_ns: o.csd_waiting_ns,
+            });
+        }
+        let mut r = Report::new();
+        r.target = Some(idx);
+        r.members.push(idx);
+        // Old one-line RCU reports list every stalled CPU and task on the headline.
+        let extra: Vec<(Option<u32>, Option<u32>)> = o
+            .cpus
+            .iter()
+            .map(|&c| (Some(c), None))
+            .chain(o.pids.iter().map(|&p| (None, Some(p))))
+            .collect();
+        for (n, (cpu, pid)) in extra.into_iter().enumerate() {
+            let i = if n == 0 {
+                idx
+            } else {
+                let e = self.events[idx].clone();
+                self.events.push(e);
+                self.events.len() - 1
+            };
+            let e = &mut self.events[i];
+            e.cpu = cpu;
+            e.task = pid.map(|pid| TaskRef {
+                comm: String::new(),
+                pid,
+            });
+            if i != idx {
+                r.members.push(i);
+            }
+        }
+        // A panic whose message is the hard-lockup report itself (old kernels, hardlockup_panic).
+        if kind == EventKind::Panic
+            && self.events[idx]
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("hard LOCKUP on cpu"))
+        {
+            let mut hl = self.events[idx].clone();
+            hl.kind = EventKind::HardLockup;
+            hl.message = None;
+            self.events.push(hl);
+            r.twin = Some(self.events.len() - 1);
+        }
+        self.open.insert(key, r);
+    }
+
+    fn hardware(
+        &mut self,
+        lineno: u64,
+        rec: &Record<'_>,
+        key: Key,
+        text: &str,
+        hw: lockscope_facts::HardwareRecord,
+    ) {
+        // Consecutive lines of one hardware error record (a GHES block, an MCE dump) make one event.
+        let continuing = self.open.get(&key).and_then(|r| r.target).filter(|&i| {
+            let e = &self.events[i];
+            e.kind == EventKind::HardwareError
+                && e.hardware.as_ref().is_some_and(|h| h.source == hw.source)
+                && lineno <= e.lines.last + 3
+        });
+        match continuing {
+            Some(i) => {
+                let e = &mut self.events[i];
+                e.lines.last = lineno;
+                let h = e.hardware.as_mut().unwrap();
+                if severity_rank(&hw.severity) > severity_rank(&h.severity) {
+                    h.severity = hw.severity;
+                }
+                if h.component.is_none() {
+                    h.component = hw.component;
+                }
+                if h.description.len() < 400 {
+                    h.description.push_str("; ");
+                    h.description.push_str(&hw.description);
+                }
+            }
+            None => {
+                let idx = self.new_event(EventKind::HardwareError, lineno, rec, &key, text);
+                self.events[idx].hardware = Some(hw);
+                let mut r = Report::new();
+                r.target = Some(idx);
+                r.members.push(idx);
+                self.open.insert(key, r);
+            }
+        }
+    }
+
+    fn continuation(&mut self, lineno: u64, key: &Key, text: &str) {
+        let Some(r) = self.open.get_mut(key) else {
+            return;
+        };
+        // lockdep `locks held` listing
+        if let Some(h) = r.held {
+            match parse_held_lock(text) {
+                Some(l) => {
+                    self.held[h].locks.push(l);
+                    self.held[h].lines.last = lineno;
+                }
+                None => {
+                    self.open.remove(key);
+                }
+            }
+            return;
+        }
+        let Some(target) = r.target else {
+            self.open.remove(key);
+            return;
+        };
+        if let Some(tl) = stack::parse_trace_line(text) {
+            r.gap = 0;
+            if r.regs == Regs::Collecting {
+                r.regs = Regs::Done;
+            }
+            let frame = match tl {
+                TraceLine::Frame(f) => Some(f),
+                TraceLine::Marker(m, f) => {
+                    r.ctx = match m {
+                        Marker::Enter(c) => c,
+                        Marker::Leave(_) | Marker::EndOfIrqStack => FrameContext::Task,
+                    };
+                    f
+                }
+            };
+            if let Some(mut f) = frame {
+                f.context = r.ctx;
+                let (twin, owner_dump) = (r.twin, r.owner_dump);
+                self.push_frame(target, twin, owner_dump, f, lineno);
+            }
+            return;
+        }
+        if let Some(rl) = stack::parse_reg_line(text) {
+            r.gap = 0;
+            let (twin, owner_dump) = (r.twin, r.owner_dump);
+            if owner_dump {
+                return;
+            }
+            // An instruction pointer is also the innermost frame of its context.
+            if let RegLine::Ip(_, loc) = &rl {
+                if let (Some(func), false) = (&loc.function, loc.user) {
+                    let f = Frame {
+                        function: func.clone(),
+                        offset: loc.offset,
+                        size: loc.size,
+                        module: loc.module.clone(),
+                        address: loc.address,
+                        reliable: true,
+                        context: r.ctx,
+                    };
+                    self.push_frame(target, twin, false, f, lineno);
+                }
+            }
+            let r = self.open.get_mut(key).unwrap();
+            if r.regs != Regs::Done {
+                r.regs = Regs::Collecting;
+                for i in [Some(target), twin].into_iter().flatten() {
+                    stack::apply_reg_line(&mut self.events[i].registers, rl.clone());
+                    self.events[i].lines.last = lineno;
+                }
+            }
+            return;
+        }
+        if r.regs == Regs::Collecting {
+            r.regs = Regs::Done;
+        }
+        let t = text.trim_start();
+        if let Some(cl) = headers::parse_cpu_line(t) {
+            r.gap = 0;
+            let twin = r.twin;
+            for i in [Some(target), twin].into_iter().flatten() {
+                let e = &mut self.events[i];
+                e.reporter_cpu = cl.cpu;
+                e.taint = cl.taint.clone().or(e.taint.take());
+                e.release = cl.release.clone().or(e.release.take());
+                // Who runs on the CPU a report is about (NMI backtrace, panic, self-detected stall).
+                if e.task.is_none() && (e.cpu.is_none() || e.cpu == cl.cpu) {
+                    e.task = cl.task.clone();
+                }
+                if e.cpu.is_none()
+                    && matches!(
+                        e.kind,
+                        EventKind::Panic | EventKind::Oops | EventKind::Warning
+                    )
+                {
+                    e.cpu = cl.cpu;
+                }
+                e.lines.last = lineno;
+            }
+            return;
+        }
+        if let Some(hw) = t.strip_prefix("Hardware name: ") {
+            r.gap = 0;
+            for i in [Some(target), r.twin].into_iter().flatten() {
+                self.events[i].hardware_name = Some(hw.trim().to_string());
+            }
+            return;
+        }
+        if t.starts_with("Tainted: ") || t.starts_with("Not tainted") {
+            r.gap = 0;
+            let (taint, release) = headers::parse_taint(t);
+            let e = &mut self.events[target];
+            e.taint = taint.or(e.taint.take());
+            e.release = release.or(e.release.take());
+            return;
+        }
+        if let Some((task, state)) = headers::parse_task_line(t) {
+            r.gap = 0;
+            let e = &mut self.events[target];
+            let same = e.task.as_ref().is_none_or(|et| et.pid == task.pid);
+            if same {
+                if e.task.is_none() {
+                    e.task = Some(task);
+                }
+                e.task_state = Some(state);
+                r.owner_dump = false;
+            } else if let Some(b) = e
+                .blocked_on
+                .as_mut()
+                .filter(|b| b.owner.as_ref().is_some_and(|o| o.pid == task.pid))
+            {
+                b.owner_state = Some(state);
+                r.owner_dump = true;
+            } else if e.kind == EventKind::RcuStall {
+                // rcu_tasks reports dump each holdout task.
+                r.owner_dump = false;
+            } else {
+                r.owner_dump = true;
+            }
+            return;
+        }
+        if t.starts_with("---[ end ") {
+            self.events[target].lines.last = lineno;
+            self.open.remove(key);
+            return;
+        }
+        if is_report_line(t) {
+            r.gap = 0;
+            return;
+        }
+        r.gap += 1;
+        if r.gap > MAX_GAP {
+            self.open.remove(key);
+        }
+    }
+
+    fn push_frame(
+        &mut self,
+        target: usize,
+        twin: Option<usize>,
+        owner_dump: bool,
+        f: Frame,
+        lineno: u64,
+    ) {
+        if owner_dump {
+            if let Some(b) = self.events[target].blocked_on.as_mut() {
+                b.owner_stack.push(f);
+            }
+            return;
+        }
+        for i in [Some(target), twin].into_iter().flatten() {
+            let e = &mut self.events[i];
+            e.lines.last = lineno;
+            // arm64 prints the pc function again as the first trace frame.
+            if e.stack.last().is_some_and(|l| {
+                l.function == f.function && l.offset == f.offset && l.reliable == f.reliable
+            }) && e.stack.len() == 1
+            {
+                continue;
+            }
+            e.stack.push(f.clone());
+        }
+    }
+
+    /// Ends the source: links reports that refer to each other.
+    pub fn finish(&mut self) -> Vec<Event> {
+        self.open.clear();
+        link_rcu_to_nmi_backtraces(&mut self.events);
+        for e in &mut self.events {
+            mark_arm64_irq_frames(&mut e.stack);
+        }
+        std::mem::take(&mut self.events)
+    }
+}
+
+fn severity_rank(s: &str) -> u8 {
+    match s {
+        "fatal" => 4,
+        "non_recoverable" => 3,
+        "uncorrected" => 2,
+        "corrected" => 1,
+        _ => 0,
+    }
+}
+
+/// Lines that belong to a report without carrying frames or registers.
+fn is_report_line(t: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "Modules linked in",
+        "Call Trace",
+        "Call trace",
+        "Backtrace",
+        "Exception stack",
+        "\"echo 0 >",
+        "Kernel Offset",
+        "Sending NMI",
+        "Showing busy workqueues",
+        "Showing backtraces",
+        "workqueue ",
+        "pwq ",
+        "in-flight:",
+        "pending:",
+        "inactive:",
+        "delayed:",
+        "pool ",
+        "---[ end",
+        "Shutting down cpus",
+        "Rebooting in",
+        "in_atomic()",
+        "Preemption disabled at",
+        "irq event stamp",
+        "hardirqs last",
+        "softirqs last",
+        "Oops:",
+        "Internal error:",
+        "#PF:",
+        "PGD ",
+        "P4D ",
+        "PUD ",
+        "PMD ",
+        "Mem abort info",
+        "ESR = ",
+        "EC = ",
+        "SET = ",
+        "FAR = ",
+        "EA = ",
+        "S1PTW",
+        "FSC = ",
+        "Data abort info",
+        "ISV = ",
+        "CM = ",
+        "GCS = ",
+        "user pgtable",
+        "note: ",
+        "Kdump:",
+        "csd:",
+        "rcu: ",
+        "Task dump",
+        "------------[ cut here ]",
+        "CPU features",
+        "Showing all locks held",
+        "=====",
+        "INFO: lockdep is turned off",
+        "NMI backtrace",
+        "Dumping ftrace",
+        "ftrace",
+        "Code: Unable",
+        "Code: Bad RIP",
+    ];
+    if PREFIXES.iter().any(|p| t.starts_with(p)) {
+        return true;
+    }
+    // Raw stack words printed by 2.6-era kernels before the trace.
+    let words: Vec<&str> = t.split_whitespace().collect();
+    !words.is_empty()
+        && words.len() <= 8
+        && words
+            .iter()
+            .all(|w| (w.len() == 16 || w.len() == 8) && w.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// ` #0: ffff88807e5f8e98 (&mm->mmap_lock){++++}-{3:3}, at: mmap_read_lock+0x1/0x2`
+fn parse_held_lock(text: &str) -> Option<HeldLock> {
+    let t = text.trim_start();
+    let rest = t.strip_prefix('#')?;
+    let (n, rest) = rest.split_once(':')?;
+    n.parse::<u32>().ok()?;
+    let rest = rest.trim_start();
+    let (address, rest) = match rest.split_once(' ') {
+        Some((a, r)) if a.len() >= 8 && a.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            (u64::from_str_radix(a, 16).ok(), r.trim_start())
+        }
+        _ => (None, rest),
+    };
+    let rest = rest.strip_prefix('(')?;
+    // The class name may hold parentheses: match the closing one by depth.
+    let mut depth = 1;
+    let mut end = None;
+    for (i, c) in rest.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    end = Some(i);
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let end = end?;
+    let name = rest[..end].to_string();
+    let acquired_at = rest[end..]
+        .split_once(", at: ")
+        .map(|(_, a)| a.trim().to_string());
+    Some(HeldLock {
+        address,
+        name,
+        acquired_at,
+    })
+}
+
+/// A "detected stalls on CPUs" report names the stalled CPUs; their stacks come in the
+/// NMI backtraces it triggers right after. Give each stalled-CPU event that stack.
+fn link_rcu_to_nmi_backtraces(events: &mut [Event]) {
+    for i in 0..events.len() {
+        let e = &events[i];
+        if e.kind != EventKind::RcuStall || !e.stack.is_empty() {
+            continue;
+        }
+        let Some(cpu) = e.cpu else { continue };
+        let (line, boot, host) = (e.lines.last, e.boot, e.host.clone());
+        let found = events.iter().enumerate().skip(i + 1).find_map(|(j, n)| {
+            if n.boot != boot || n.host != host || n.lines.first > line + 3000 {
+                return None;
+            }
+            (n.kind == EventKind::NmiBacktrace && n.cpu == Some(cpu) && !n.stack.is_empty())
+                .then_some(j)
+        });
+        if let Some(j) = found {
+            let (stack, regs, task) = (
+                events[j].stack.clone(),
+                events[j].registers.clone(),
+                events[j].task.clone(),
+            );
+            let e = &mut events[i];
+            e.stack = stack;
+            e.registers = regs;
+            if e.task.is_none() {
+                e.task = task;
+            }
+        }
+    }
+}
+
+/// arm64 traces print interrupt frames above the exception entry (`el1_irq`,
+/// `el1h_64_irq`) with no markers: everything up to the entry ran in IRQ context.
+fn mark_arm64_irq_frames(stack: &mut [Frame]) {
+    const ENTRIES: &[&str] = &[
+        "el1_irq",
+        "el1h_64_irq",
+        "el1_interrupt",
+        "el0_irq",
+        "el0t_64_irq",
+        "el1h_64_fiq",
+        "el1_fiq",
+    ];
+    if let Some(pos) = stack
+        .iter()
+        .position(|f| ENTRIES.contains(&f.function.as_str()))
+    {
+        for f in &mut stack[..=pos] {
+            if f.context == FrameContext::Task {
+                f.context = FrameContext::Irq;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_lock_lines() {
+        let l = parse_held_lock(" #0: ffff88807e5f8e98 (&mm->mmap_lock){++++}-{3:3}, at: mmap_read_lock include/linux/mmap_lock.h:144 [inline]").unwrap();
+        assert_eq!(l.address, Some(0xffff88807e5f8e98));
+        assert_eq!(l.name, "&mm->mmap_lock");
+        assert!(l.acquired_at.unwrap().starts_with("mmap_read_lock"));
+        let l =
+            parse_held_lock(" #1:  (&(&zone->lock)->rlock){-.-.}, at: [<ffffffff81234>] f+0x1/0x2")
+                .unwrap();
+        assert_eq!(
+            (l.address, l.name.as_str()),
+            (None, "&(&zone->lock)->rlock")
+        );
+    }
+}

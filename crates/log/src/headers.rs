@@ -1,0 +1,769 @@
+//! Report headlines: the table of every line that opens (or re-labels) a kernel report,
+//! across kernel versions from 2.6 to 6.x. Each entry is a literal trigger found in the
+//! line plus a parser for the rest; the triggers double as the fast pre-filter that lets
+//! the scanner skip uninteresting parts of a log without looking at each line.
+
+use lockscope_facts::{EventKind, TaskRef};
+
+/// What a headline says, before it becomes an [`lockscope_facts::Event`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Headline {
+    /// A new report of `kind`.
+    Open(Opening),
+    /// `Linux version X ...`: a new boot.
+    Boot {
+        release: String,
+    },
+    /// `Watchdog detected hard LOCKUP on cpu N` right after the old `WARNING: at
+    /// kernel/watchdog.c ... watchdog_overflow_callback` headline: same report.
+    HardLockupLine {
+        cpu: Option<u32>,
+    },
+    /// RCU report body lines.
+    RcuCpuDetail {
+        cpu: u32,
+        detail: String,
+    },
+    RcuTaskDetail {
+        pid: u32,
+    },
+    RcuDetectedBy {
+        by: Option<u32>,
+        jiffies: Option<u64>,
+        gp: Option<i64>,
+    },
+    RcuStarved {
+        jiffies: Option<u64>,
+        cpu: Option<u32>,
+    },
+    /// `Task dump for CPU N:`
+    TaskDumpForCpu(u32),
+    /// `INFO: task A:1 is blocked on a mutex likely owned by task B:2.`
+    BlockedOn {
+        task: TaskRef,
+        primitive: String,
+        owner: Option<TaskRef>,
+    },
+    /// `csd: CSD lock (#1) unresponsive.` and friends: part of an open CSD report.
+    CsdFollowUp,
+    /// `N locks held by comm/pid:`
+    LocksHeld {
+        task: TaskRef,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Opening {
+    pub kind: Option<EventKind>,
+    pub subkind: Option<&'static str>,
+    pub cpu: Option<u32>,
+    pub task: Option<TaskRef>,
+    pub duration_s: Option<f64>,
+    pub message: Option<String>,
+    /// CPUs named on the headline (old RCU `{ 3 5}` lists, expedited `{ 3-... }`).
+    pub cpus: Vec<u32>,
+    pub pids: Vec<u32>,
+    pub rcu_flavor: Option<String>,
+    pub rcu_form: Option<&'static str>,
+    pub csd_target: Option<u32>,
+    pub csd_function: Option<String>,
+    pub csd_waiting_ns: Option<u64>,
+}
+
+impl Opening {
+    fn new(kind: EventKind) -> Opening {
+        Opening {
+            kind: Some(kind),
+            ..Default::default()
+        }
+    }
+}
+
+/// Literal substrings at least one of which occurs in every headline: the pre-filter.
+pub const TRIGGERS: &[&str] = &[
+    "soft lockup",
+    "LOCKUP",
+    "watchdog_overflow_callback",
+    "stall",
+    "starved for",
+    "blocked for more than",
+    "blocked in I/O wait",
+    "can't die",
+    "is blocked on",
+    "workqueue lockup",
+    "CSD lock",
+    "NMI backtrace",
+    "Kernel panic",
+    "BUG",
+    "Oops",
+    "WARNING:",
+    "general protection",
+    "Unable to handle",
+    "Internal error",
+    "error: 0000",
+    "opcode: 0000",
+    "Hardware Error",
+    "HARDWARE ERROR",
+    "EDAC",
+    "mce:",
+    "Machine check",
+    "Memory failure",
+    "AER:",
+    "SError",
+    "Linux version",
+    "held by",
+    "Task dump for CPU",
+    "detected by",
+    "ticks this GP",
+    "GPs behind",
+];
+
+/// Strips `watchdog: `, `NMI watchdog: `, `rcu: `, `CPU3: ` and similar facility prefixes.
+fn strip_facility(mut s: &str) -> &str {
+    loop {
+        let before = s;
+        for p in ["NMI watchdog: ", "watchdog: ", "rcu: ", "kernel: "] {
+            if let Some(r) = s.strip_prefix(p) {
+                s = r;
+            }
+        }
+        // `CPU10: Watchdog detected hard LOCKUP on cpu 10`
+        if let Some(r) = s.strip_prefix("CPU") {
+            let n = r.bytes().take_while(u8::is_ascii_digit).count();
+            if n > 0 && r[n..].starts_with(": ") {
+                s = &r[n + 2..];
+            }
+        }
+        if s == before {
+            return s;
+        }
+    }
+}
+
+fn num<T: std::str::FromStr>(s: &str) -> Option<T> {
+    let sign = usize::from(s.starts_with('-'));
+    let end = sign
+        + s[sign..]
+            .bytes()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(s.len() - sign);
+    s[..end].parse().ok()
+}
+
+fn after<'a>(s: &'a str, pat: &str) -> Option<&'a str> {
+    s.find(pat).map(|i| &s[i + pat.len()..])
+}
+
+/// `comm:pid` where comm may itself hold colons and blanks: the pid is after the last colon.
+pub fn comm_pid(s: &str) -> Option<TaskRef> {
+    let (comm, pid) = s.rsplit_once(':')?;
+    let pid: u32 = pid.trim().parse().ok()?;
+    Some(TaskRef {
+        comm: comm.trim().to_string(),
+        pid,
+    })
+}
+
+/// Parses a report headline (message text without prefix). `line` is already known to
+/// contain one of [`TRIGGERS`].
+pub fn parse_headline(text: &str) -> Option<Headline> {
+    let s = strip_facility(text.trim_start());
+    if let Some(rest) = s.strip_prefix("Linux version ") {
+        let release = rest.split_whitespace().next()?.to_string();
+        return Some(Headline::Boot { release });
+    }
+    if let Some(rest) = s.strip_prefix("BUG: soft lockup") {
+        let mut o = Opening::new(EventKind::SoftLockup);
+        // `- CPU#0 stuck for 61s! [comm:pid]` or ` detected on CPU#3!`
+        if let Some(c) = after(rest, "CPU#") {
+            o.cpu = num(c);
+        }
+        if let Some(d) = after(rest, "stuck for ") {
+            o.duration_s = num::<u64>(d).map(|v| v as f64);
+        }
+        if let (Some(open), Some(close)) = (rest.find("! ["), rest.rfind(']')) {
+            if open + 3 < close {
+                o.task = comm_pid(&rest[open + 3..close]);
+            }
+        }
+        return Some(Headline::Open(o));
+    }
+    if let Some(rest) = after(s, "Watchdog detected hard LOCKUP on cpu") {
+        let cpu = num(rest.trim_start());
+        if s.starts_with("Kernel panic - not syncing: ") {
+            let mut o = Opening::new(EventKind::Panic);
+            o.message = Some(s["Kernel panic - not syncing: ".len()..].trim().to_string());
+            o.cpu = cpu;
+            return Some(Headline::Open(o));
+        }
+        return Some(Headline::HardLockupLine { cpu });
+    }
+    if let Some(msg) = s.strip_prefix("Kernel panic - not syncing: ") {
+        let mut o = Opening::new(EventKind::Panic);
+        o.message = Some(msg.trim().to_string());
+        return Some(Headline::Open(o));
+    }
+    if s.starts_with("INFO: task ") || s.starts_with("INFO: task:") {
+        return hung_task(&s["INFO: task ".len()..]);
+    }
+    if let Some(h) = rcu(s) {
+        return Some(h);
+    }
+    if let Some(rest) = s.strip_prefix("BUG: workqueue lockup") {
+        let mut o = Opening::new(EventKind::WorkqueueLockup);
+        if let Some(c) = after(rest, "cpus=") {
+            let tok = c.split_whitespace().next().unwrap_or("");
+            o.cpu = tok.parse().ok();
+        }
+        if let Some(d) = after(rest, "stuck for ") {
+            o.duration_s = num::<u64>(d).map(|v| v as f64);
+        }
+        return Some(Headline::Open(o));
+    }
+    if let Some(rest) = s.strip_prefix("csd: ") {
+        if let Some(r) = after(rest, "Detected non-responsive CSD lock") {
+            let mut o = Opening::new(EventKind::CsdLockTimeout);
+            o.cpu = after(r, "on CPU#").and_then(num);
+            o.csd_waiting_ns = after(r, "waiting ").and_then(num);
+            if let Some(t) = after(r, "ns for CPU#") {
+                o.csd_target = num(t);
+                let func = t.split_once(' ').map(|x| x.1).unwrap_or("");
+                let func = func.split('(').next().unwrap_or("").trim();
+                if !func.is_empty() {
+                    o.csd_function = Some(func.to_string());
+                }
+            }
+            return Some(Headline::Open(o));
+        }
+        return Some(Headline::CsdFollowUp);
+    }
+    if let Some(rest) = s.strip_prefix("NMI backtrace for cpu ") {
+        let mut o = Opening::new(EventKind::NmiBacktrace);
+        o.cpu = num(rest);
+        if let Some(m) = after(rest, "skipped: ") {
+            o.message = Some(m.trim().to_string());
+        }
+        return Some(Headline::Open(o));
+    }
+    if let Some(rest) = s.strip_prefix("Task dump for CPU ") {
+        return num(rest).map(Headline::TaskDumpForCpu);
+    }
+    if let Some(h) = locks_held(s) {
+        return Some(h);
+    }
+    oops_or_warning(s)
+}
+
+fn hung_task(rest: &str) -> Option<Headline> {
+    // `A:1 is blocked on a mutex likely owned by task B:2.`
+    if let Some(i) = rest.find(" is blocked on ") {
+        let task = comm_pid(&rest[..i])?;
+        let tail = &rest[i + " is blocked on ".len()..];
+        let tail = tail
+            .strip_prefix("a ")
+            .or_else(|| tail.strip_prefix("an "))
+            .unwrap_or(tail);
+        let primitive = tail.split_whitespace().next().unwrap_or("lock").to_string();
+        let owner = after(tail, " by task ").and_then(|o| comm_pid(o.trim().trim_end_matches('.')));
+        return Some(Headline::BlockedOn {
+            task,
+            primitive,
+            owner,
+        });
+    }
+    let (i, subkind) = [
+        (" blocked for more than ", None),
+        (" blocked in I/O wait for more than ", Some("io_wait")),
+        (" can't die for more than ", Some("cant_die")),
+    ]
+    .iter()
+    .find_map(|(pat, sk)| rest.find(pat).map(|i| ((i, pat.len()), *sk)))?;
+    let mut o = Opening::new(EventKind::HungTask);
+    o.subkind = subkind;
+    o.task = comm_pid(&rest[..i.0]);
+    o.duration_s = num::<u64>(&rest[i.0 + i.1..]).map(|v| v as f64);
+    Some(Headline::Open(o))
+}
+
+fn rcu(s: &str) -> Option<Headline> {
+    let info = s.strip_prefix("INFO: ");
+    if let Some(rest) = info {
+        // `rcu_sched self-detected stall on CPU`, `rcu_preempt detected stalls on CPUs/tasks:`,
+        // `rcu_preempt detected expedited stalls on CPUs/tasks: { 3-... } 21003 jiffies s: ..`,
+        // `rcu_tasks detected stalls on tasks:`
+        let (flavor, body) = rest.split_once(' ')?;
+        if !flavor.starts_with("rcu") && !flavor.contains("rcu") {
+            return None;
+        }
+        let form: &'static str = if body.starts_with("self-detected stall") {
+            "self_detected"
+        } else if body.starts_with("detected expedited stall") {
+            "expedited"
+        } else if body.starts_with("detected stall") {
+            match flavor {
+                "rcu_tasks" => "tasks",
+                "rcu_tasks_trace" => "tasks_trace",
+                "rcu_tasks_rude" => "tasks_rude",
+                _ if body.contains("on tasks") && !body.contains("CPUs") => "tasks",
+                _ => "detected",
+            }
+        } else {
+            return None;
+        };
+        let mut o = Opening::new(EventKind::RcuStall);
+        o.rcu_flavor = Some(flavor.to_string());
+        o.rcu_form = Some(form);
+        // Old single-line forms list CPUs in braces: `{ 3 5}`, `{ 3-...D }`, `{ P1234 }`.
+        if let (Some(a), Some(b)) = (body.find('{'), body.find('}')) {
+            if a < b {
+                for tok in body[a + 1..b].split_whitespace() {
+                    if let Some(p) = tok.strip_prefix('P') {
+                        if let Some(pid) = num(p) {
+                            o.pids.push(pid);
+                        }
+                    } else if let Some(c) = num::<u32>(tok) {
+                        o.cpus.push(c);
+                    }
+                }
+            }
+        }
+        if let Some(by) = after(body, "detected by ") {
+            o.cpu = None;
+            o.message = Some(format!(
+                "detected by {}",
+                by.split(',').next().unwrap_or("").trim()
+            ));
+        }
+        return Some(Headline::Open(o));
+    }
+    // `rcu_preempt kthread starved for 10502 jiffies! g-811 f0x0 RCU_GP_WAIT_FQS(5) ->state=0x0 ->cpu=1`
+    if let Some(r) = after(s, "kthread starved for ") {
+        return Some(Headline::RcuStarved {
+            jiffies: num(r),
+            cpu: after(r, "->cpu=").and_then(num),
+        });
+    }
+    // Per-CPU detail: `\t65-....: (3920456 ticks this GP) idle=...`, old `\t3: (1 GPs behind) idle=..`
+    let t = s.trim_start();
+    if t.contains("ticks this GP") || t.contains("GPs behind") {
+        let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 {
+            let rest = &t[digits..];
+            let colon = rest.find(": (")?;
+            if colon <= 8 && (colon == 0 || rest.starts_with('-')) {
+                return Some(Headline::RcuCpuDetail {
+                    cpu: t[..digits].parse().ok()?,
+                    detail: t.to_string(),
+                });
+            }
+        }
+    }
+    // `(detected by 1, t=2506 jiffies, g=-807, q=13 ncpus=4)` / `(t=3930738 jiffies g=4128081 q=39909432)`
+    if t.starts_with('(') && (t.contains("detected by") || t.contains("jiffies")) {
+        return Some(Headline::RcuDetectedBy {
+            by: after(t, "detected by ").and_then(num),
+            jiffies: after(t, "t=").and_then(num),
+            gp: after(t, "g=").and_then(num),
+        });
+    }
+    if let Some(r) = t.strip_prefix("Tasks blocked on level-") {
+        let pid = after(r, ": P").and_then(num)?;
+        return Some(Headline::RcuTaskDetail { pid });
+    }
+    None
+}
+
+/// `1 lock held by khugepaged/60:` / `2 locks held by syz-executor/1234:`
+fn locks_held(s: &str) -> Option<Headline> {
+    let t = s.trim_start();
+    let n = t.bytes().take_while(u8::is_ascii_digit).count();
+    if n == 0 {
+        return None;
+    }
+    let rest = t[n..]
+        .strip_prefix(" lock held by ")
+        .or_else(|| t[n..].strip_prefix(" locks held by "))?;
+    let rest = rest.trim_end().trim_end_matches(':');
+    let (comm, pid) = rest.rsplit_once('/')?;
+    Some(Headline::LocksHeld {
+        task: TaskRef {
+            comm: comm.to_string(),
+            pid: pid.parse().ok()?,
+        },
+    })
+}
+
+fn oops_or_warning(s: &str) -> Option<Headline> {
+    const OOPS: &[(&str, Option<&str>)] = &[
+        (
+            "BUG: scheduling while atomic",
+            Some("scheduling_while_atomic"),
+        ),
+        (
+            "BUG: sleeping function called from invalid context",
+            Some("sleeping_in_atomic"),
+        ),
+        ("BUG: spinlock lockup suspected", Some("spinlock_lockup")),
+        ("BUG: unable to handle", None),
+        ("BUG: kernel NULL pointer dereference", Some("null_pointer")),
+        ("BUG: ", None),
+        ("kernel BUG at ", None),
+        ("Oops: ", None),
+        ("general protection fault", None),
+        ("Unable to handle kernel ", None),
+        ("Internal error: ", None),
+        ("divide error: ", None),
+        ("invalid opcode: ", None),
+    ];
+    for (p, sub) in OOPS {
+        if s.starts_with(p) {
+            let mut o = Opening::new(EventKind::Oops);
+            o.subkind = *sub;
+            o.message = Some(s.to_string());
+            if *sub == Some("scheduling_while_atomic") {
+                // `BUG: scheduling while atomic: zone_drain/136/0x00000002`
+                if let Some(r) = after(s, "atomic: ") {
+                    let mut parts = r.rsplitn(3, '/');
+                    let _preempt = parts.next();
+                    let pid = parts.next().and_then(|p| p.parse().ok());
+                    if let (Some(pid), Some(comm)) = (pid, parts.next()) {
+                        o.task = Some(TaskRef {
+                            comm: comm.to_string(),
+                            pid,
+                        });
+                    }
+                }
+            } else if *sub == Some("spinlock_lockup") {
+                o.cpu = after(s, "CPU#").and_then(num);
+            }
+            return Some(Headline::Open(o));
+        }
+    }
+    if s.starts_with("WARNING: ") {
+        let mut o = Opening::new(EventKind::Warning);
+        o.message = Some(s.to_string());
+        if let Some(c) = s.strip_prefix("WARNING: CPU: ") {
+            o.cpu = num(c);
+            o.task = after(c, "PID: ").and_then(|p| num(p)).map(|pid| TaskRef {
+                comm: String::new(),
+                pid,
+            });
+        }
+        if s.contains("watchdog_overflow_callback") {
+            o.subkind = Some("hard_lockup_warning");
+        }
+        return Some(Headline::Open(o));
+    }
+    None
+}
+
+/// `CPU: 1 PID: 138 Comm: text_poke Tainted: G        W  OE      6.1.0-50-amd64 #1  Debian 6.1.176-1`
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct CpuLine {
+    pub cpu: Option<u32>,
+    pub task: Option<TaskRef>,
+    pub taint: Option<String>,
+    pub release: Option<String>,
+}
+
+pub fn parse_cpu_line(s: &str) -> Option<CpuLine> {
+    let rest = s.trim_start().strip_prefix("CPU: ")?;
+    let mut l = CpuLine {
+        cpu: num(rest),
+        ..Default::default()
+    };
+    let pid: Option<u32> = after(rest, "PID: ").and_then(num);
+    if let Some(c) = after(rest, "Comm: ") {
+        let end = [" Tainted:", " Not tainted", " Kdump:"]
+            .iter()
+            .filter_map(|m| c.find(m))
+            .min()
+            .unwrap_or(c.len());
+        if let Some(pid) = pid {
+            l.task = Some(TaskRef {
+                comm: c[..end].trim().to_string(),
+                pid,
+            });
+        }
+    }
+    let (taint, release) = parse_taint(rest);
+    l.taint = taint;
+    l.release = release;
+    Some(l)
+}
+
+/// The taint flags and release from `Tainted: G   W  OE   6.1.0-50-amd64 #1` or `Not tainted 6.1.0 #1`.
+pub fn parse_taint(s: &str) -> (Option<String>, Option<String>) {
+    let (taint, rest) = if let Some(r) = after(s, "Tainted: ") {
+        let flags: Vec<&str> = r
+            .split_whitespace()
+            .take_while(|w| w.bytes().all(|b| b.is_ascii_uppercase()))
+            .collect();
+        (Some(flags.join(" ")), r)
+    } else if let Some(r) = after(s, "Not tainted") {
+        (None, r)
+    } else {
+        return (None, None);
+    };
+    let release = rest
+        .split_whitespace()
+        .find(|w| w.as_bytes()[0].is_ascii_digit() && w.contains('.'))
+        .map(str::to_string);
+    (taint.filter(|t| !t.is_empty()), release)
+}
+
+/// `task:ksmd_demo       state:D stack:0     pid:135   ppid:2      flags:0x00004000`
+/// and the 2.6-era `uksmd D ffff88011b60a0c0 0 81 2 0x00000000`.
+pub fn parse_task_line(s: &str) -> Option<(TaskRef, String)> {
+    let t = s.trim_start();
+    if let Some(rest) = t.strip_prefix("task:") {
+        let si = rest.find(" state:")?;
+        let comm = rest[..si].trim().to_string();
+        let state = rest[si + 7..].split_whitespace().next()?.to_string();
+        let pid = after(rest, " pid:").and_then(|p| num(p.trim_start()))?;
+        return Some((TaskRef { comm, pid }, state));
+    }
+    // Old format: comm, one state letter, task address, then numbers (pid is the 3rd number
+    // in 2.6.3x: `free stack pid ppid`, shown as `0 81 2 0 0x..`).
+    let words: Vec<&str> = t.split_whitespace().collect();
+    let si = words
+        .iter()
+        .position(|w| w.len() == 1 && "RSDTtXZIPKW".contains(*w))?;
+    if si == 0 || words.len() < si + 5 {
+        return None;
+    }
+    let addr = words[si + 1];
+    if addr.len() < 8 || !addr.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let nums: Vec<u32> = words[si + 2..]
+        .iter()
+        .take_while(|w| w.bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let pid = *nums.get(1)?;
+    Some((
+        TaskRef {
+            comm: words[..si].join(" "),
+            pid,
+        },
+        words[si].to_string(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(s: &str) -> Opening {
+        match parse_headline(s) {
+            Some(Headline::Open(o)) => o,
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn soft_lockups() {
+        // seed 003, corpus, 2.6 wording
+        let o = open("watchdog: BUG: soft lockup - CPU#65 stuck for 22s! [kcompactd4:925]");
+        assert_eq!((o.cpu, o.duration_s), (Some(65), Some(22.0)));
+        assert_eq!(
+            o.task,
+            Some(TaskRef {
+                comm: "kcompactd4".into(),
+                pid: 925
+            })
+        );
+        let o = open("BUG: soft lockup - CPU#1 stuck for 22s! [kworker/1:1:61]");
+        assert_eq!(o.task.unwrap().comm, "kworker/1:1");
+        let o = open("BUG: soft lockup detected on CPU#3!");
+        assert_eq!((o.kind, o.cpu), (Some(EventKind::SoftLockup), Some(3)));
+        let o = open("NMI watchdog: BUG: soft lockup - CPU#0 stuck for 61s! [swapper/0:0]");
+        assert_eq!(o.task.unwrap().pid, 0);
+    }
+
+    #[test]
+    fn hard_lockups_and_panics() {
+        assert_eq!(
+            parse_headline("Watchdog detected hard LOCKUP on cpu 10"),
+            Some(Headline::HardLockupLine { cpu: Some(10) })
+        );
+        assert_eq!(
+            parse_headline("NMI watchdog: Watchdog detected hard LOCKUP on cpu 2"),
+            Some(Headline::HardLockupLine { cpu: Some(2) })
+        );
+        assert_eq!(
+            parse_headline("watchdog: CPU3: Watchdog detected hard LOCKUP on cpu 3"),
+            Some(Headline::HardLockupLine { cpu: Some(3) })
+        );
+        let o = open("Kernel panic - not syncing: Watchdog detected hard LOCKUP on cpu 10");
+        assert_eq!((o.kind, o.cpu), (Some(EventKind::Panic), Some(10)));
+        let o = open("Kernel panic - not syncing: softlockup: hung tasks");
+        assert_eq!(o.message.as_deref(), Some("softlockup: hung tasks"));
+        let o = open("WARNING: at kernel/watchdog.c:245 watchdog_overflow_callback+0x9c/0xd0()");
+        assert_eq!(o.subkind, Some("hard_lockup_warning"));
+    }
+
+    #[test]
+    fn hung_tasks() {
+        let o = open("INFO: task uksmd:81 blocked for more than 120 seconds.");
+        assert_eq!((o.task.unwrap().pid, o.duration_s), (81, Some(120.0)));
+        let o = open("INFO: task udevd:5612 blocked in I/O wait for more than 143 seconds.");
+        assert_eq!((o.subkind, o.duration_s), (Some("io_wait"), Some(143.0)));
+        let o = open("INFO: task syz-executor.0:1234 can't die for more than 143 seconds.");
+        assert_eq!(o.subkind, Some("cant_die"));
+        let h = parse_headline(
+            "INFO: task a b:1 is blocked on a mutex likely owned by task kworker/0:1:2.",
+        );
+        assert_eq!(
+            h,
+            Some(Headline::BlockedOn {
+                task: TaskRef {
+                    comm: "a b".into(),
+                    pid: 1
+                },
+                primitive: "mutex".into(),
+                owner: Some(TaskRef {
+                    comm: "kworker/0:1".into(),
+                    pid: 2
+                })
+            })
+        );
+    }
+
+    #[test]
+    fn rcu_forms() {
+        let o = open("rcu: INFO: rcu_sched self-detected stall on CPU");
+        assert_eq!(
+            (o.rcu_flavor.as_deref(), o.rcu_form),
+            (Some("rcu_sched"), Some("self_detected"))
+        );
+        let o = open("rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:");
+        assert_eq!(o.rcu_form, Some("detected"));
+        let o = open(
+            "INFO: rcu_sched detected stalls on CPUs/tasks: { 3 5} (detected by 1, t=60002 jiffies, g=1, c=0, q=2)",
+        );
+        assert_eq!(o.cpus, vec![3, 5]);
+        let o = open(
+            "rcu: INFO: rcu_preempt detected expedited stalls on CPUs/tasks: { 3-...D P123 } 21003 jiffies s: 1 root: 0x8/.",
+        );
+        assert_eq!(
+            (o.rcu_form, o.cpus.clone(), o.pids.clone()),
+            (Some("expedited"), vec![3], vec![123])
+        );
+        let o = open("INFO: rcu_tasks detected stalls on tasks:");
+        assert_eq!(o.rcu_form, Some("tasks"));
+        assert!(matches!(
+            parse_headline(
+                "rcu: \t65-....: (3920456 ticks this GP) idle=b2e/1/0x4000000000000002 softirq=1073098/1073098 fqs=1552284 "
+            ),
+            Some(Headline::RcuCpuDetail { cpu: 65, .. })
+        ));
+        assert!(matches!(
+            parse_headline(
+                "rcu: \t3-...0: (2 ticks this GP) idle=9464/1/0x4000000000000000 softirq=148/148 fqs=549"
+            ),
+            Some(Headline::RcuCpuDetail { cpu: 3, .. })
+        ));
+        assert_eq!(
+            parse_headline("\t(detected by 1, t=2506 jiffies, g=-807, q=13 ncpus=4)"),
+            Some(Headline::RcuDetectedBy {
+                by: Some(1),
+                jiffies: Some(2506),
+                gp: Some(-807)
+            })
+        );
+        assert_eq!(
+            parse_headline(
+                "rcu: rcu_preempt kthread starved for 10502 jiffies! g-811 f0x0 RCU_GP_WAIT_FQS(5) ->state=0x0 ->cpu=1"
+            ),
+            Some(Headline::RcuStarved {
+                jiffies: Some(10502),
+                cpu: Some(1)
+            })
+        );
+    }
+
+    #[test]
+    fn csd_and_others() {
+        let o = open(
+            "csd: Detected non-responsive CSD lock (#1) on CPU#0, waiting 5000000001 ns for CPU#02 do_flush_tlb_all+0x0/0x40(0x0).",
+        );
+        assert_eq!(
+            (o.cpu, o.csd_target, o.csd_waiting_ns),
+            (Some(0), Some(2), Some(5000000001))
+        );
+        assert_eq!(o.csd_function.as_deref(), Some("do_flush_tlb_all+0x0/0x40"));
+        assert_eq!(
+            parse_headline("csd: CSD lock (#1) unresponsive."),
+            Some(Headline::CsdFollowUp)
+        );
+        let o = open("BUG: workqueue lockup - pool cpus=0 node=0 flags=0x0 nice=0 stuck for 40s!");
+        assert_eq!((o.cpu, o.duration_s), (Some(0), Some(40.0)));
+        let o = open("NMI backtrace for cpu 3");
+        assert_eq!(o.cpu, Some(3));
+        let o = open("BUG: scheduling while atomic: zone_drain/136/0x00000002");
+        assert_eq!(
+            o.task,
+            Some(TaskRef {
+                comm: "zone_drain".into(),
+                pid: 136
+            })
+        );
+        assert_eq!(
+            parse_headline("Linux version 6.1.0-50-amd64 (debian-kernel@lists.debian.org)"),
+            Some(Headline::Boot {
+                release: "6.1.0-50-amd64".into()
+            })
+        );
+        assert_eq!(
+            parse_headline("1 lock held by khugepaged/60:"),
+            Some(Headline::LocksHeld {
+                task: TaskRef {
+                    comm: "khugepaged".into(),
+                    pid: 60
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn cpu_and_task_lines() {
+        let l = parse_cpu_line("CPU: 65 PID: 925 Comm: kcompactd4 Kdump: loaded Tainted: G        W  OEL   --------- -  - 4.18.0-372.19.1.es8_10.aarch64 #1").unwrap();
+        assert_eq!(
+            (l.cpu, l.task.unwrap().comm.as_str()),
+            (Some(65), "kcompactd4")
+        );
+        assert_eq!(l.taint.as_deref(), Some("G W OEL"));
+        assert_eq!(l.release.as_deref(), Some("4.18.0-372.19.1.es8_10.aarch64"));
+        let l =
+            parse_cpu_line("CPU: 0 UID: 0 PID: 1 Comm: swapper/0 Not tainted 6.12.0 #1").unwrap();
+        assert_eq!(
+            (l.task.unwrap().pid, l.release.as_deref(), l.taint),
+            (1, Some("6.12.0"), None)
+        );
+        assert_eq!(
+            parse_task_line(
+                "task:ksmd_demo       state:D stack:0     pid:135   ppid:2      flags:0x00004000"
+            ),
+            Some((
+                TaskRef {
+                    comm: "ksmd_demo".into(),
+                    pid: 135
+                },
+                "D".into()
+            ))
+        );
+        assert_eq!(
+            parse_task_line("zeusmp_base.a D ffff88011a05b0c0 0 5957 5956 0 0x00000080"),
+            Some((
+                TaskRef {
+                    comm: "zeusmp_base.a".into(),
+                    pid: 5957
+                },
+                "D".into()
+            ))
+        );
+        assert_eq!(parse_task_line("task:kcompactd4      state:R  running task     stack:    0 pid:  925 ppid:     2 flags:0x0000002a").unwrap().0.pid, 925);
+    }
+}

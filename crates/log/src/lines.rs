@@ -1,0 +1,175 @@
+//! Streaming line reader: hands out chunks of complete lines from any `Read`, with memory
+//! bounded by the chunk size whatever the file holds (a 2 GB line is cut, not loaded).
+
+use std::io::{self, Read};
+
+/// Longest line kept; the rest of a longer line is skipped (and counted).
+pub const MAX_LINE: usize = 1 << 20;
+const CHUNK: usize = 4 << 20;
+
+pub struct ChunkReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    /// Valid bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
+    eof: bool,
+    /// Inside an over-long line whose kept part was already handed out.
+    skipping: bool,
+    /// Bytes dropped from over-long lines.
+    pub truncated_bytes: u64,
+    pub truncated_lines: u64,
+    pub bytes_read: u64,
+}
+
+impl<R: Read> ChunkReader<R> {
+    pub fn new(inner: R) -> Self {
+        ChunkReader {
+            inner,
+            buf: vec![0; CHUNK],
+            start: 0,
+            end: 0,
+            eof: false,
+            skipping: false,
+            truncated_bytes: 0,
+            truncated_lines: 0,
+            bytes_read: 0,
+        }
+    }
+
+    fn fill(&mut self) -> io::Result<()> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        while !self.eof && self.end < self.buf.len() {
+            match self.inner.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => {
+                    self.end += n;
+                    self.bytes_read += n as u64;
+                    // One read is enough when it brought a line end.
+                    if memchr::memchr(b'\n', &self.buf[self.end - n..self.end]).is_some() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// The next run of complete lines, each ending in `\n` except possibly the last line
+    /// of the input. `None` at the end of input.
+    pub fn next_chunk(&mut self) -> io::Result<Option<&[u8]>> {
+        loop {
+            if self.start == self.end
+                || (!self.eof && memchr::memrchr(b'\n', &self.buf[self.start..self.end]).is_none())
+            {
+                self.fill()?;
+            }
+            if self.start == self.end {
+                return Ok(None);
+            }
+            let avail = &self.buf[self.start..self.end];
+            if self.skipping {
+                match memchr::memchr(b'\n', avail) {
+                    Some(i) => {
+                        self.truncated_bytes += i as u64;
+                        self.start += i + 1;
+                        self.skipping = false;
+                    }
+                    None => {
+                        self.truncated_bytes += avail.len() as u64;
+                        self.start = self.end;
+                    }
+                }
+                continue;
+            }
+            match memchr::memrchr(b'\n', avail) {
+                Some(i) => {
+                    let s = self.start;
+                    self.start += i + 1;
+                    return Ok(Some(&self.buf[s..s + i + 1]));
+                }
+                None if self.eof => {
+                    let s = self.start;
+                    self.start = self.end;
+                    return Ok(Some(&self.buf[s..self.end]));
+                }
+                None => {
+                    // The buffer is full and holds no line end: keep the head of the line.
+                    let s = self.start;
+                    let keep = avail.len().min(MAX_LINE);
+                    self.truncated_bytes += (avail.len() - keep) as u64;
+                    self.truncated_lines += 1;
+                    self.start = self.end;
+                    self.skipping = true;
+                    return Ok(Some(&self.buf[s..s + keep]));
+                }
+            }
+        }
+    }
+}
+
+/// Iterates the lines of a chunk, without their `\n` and trailing `\r`.
+pub fn split_lines(chunk: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = chunk;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (line, next) = match memchr::memchr(b'\n', rest) {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        rest = next;
+        Some(trim_cr(line))
+    })
+}
+
+pub fn trim_cr(mut line: &[u8]) -> &[u8] {
+    while let [head @ .., b'\r'] = line {
+        line = head;
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_lines(data: &[u8]) -> Vec<Vec<u8>> {
+        let mut r = ChunkReader::new(data);
+        let mut out = Vec::new();
+        while let Some(c) = r.next_chunk().unwrap() {
+            out.extend(split_lines(c).map(|l| l.to_vec()));
+        }
+        out
+    }
+
+    #[test]
+    fn keeps_bytes_and_strips_cr() {
+        let lines = all_lines(b"a\r\n\xff\x00b\nlast");
+        assert_eq!(
+            lines,
+            vec![b"a".to_vec(), b"\xff\x00b".to_vec(), b"last".to_vec()]
+        );
+    }
+
+    #[test]
+    fn over_long_line_is_cut_not_loaded() {
+        let mut data = vec![b'x'; CHUNK * 2 + 17];
+        data.extend_from_slice(b"\nnext\n");
+        let mut r = ChunkReader::new(&data[..]);
+        let mut lines = Vec::new();
+        while let Some(c) = r.next_chunk().unwrap() {
+            lines.extend(split_lines(c).map(|l| l.len()));
+        }
+        assert_eq!(lines, vec![MAX_LINE, 4]);
+        assert_eq!(r.truncated_lines, 1);
+        assert_eq!(r.truncated_bytes, (CHUNK * 2 + 17 - MAX_LINE) as u64);
+    }
+}

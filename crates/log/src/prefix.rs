@@ -1,0 +1,425 @@
+//! Line prefixes: every common way a kernel message is wrapped, recognised per line so one
+//! file may mix them (a syslog with console lines pasted in, a crash `log` after a dmesg).
+//!
+//! Recognised, outermost first:
+//! - syslog `Mar 28 00:12:31 host kernel: ` and RFC 3339 `2024-03-28T00:12:31.123+01:00 host kernel: `;
+//!   journalctl `short`, `short-precise`, `short-iso`, `short-monotonic` (`[ 12.3] host kernel: `);
+//!   lines of other programs are kept apart as user-space (`kernel == false`);
+//! - `<N>` console levels (before the time stamp, or after it as in crash `log -m`);
+//! - `[ 1234.567890]` printk time and crash `log -T` `[Sat Mar 28 00:12:31 CST 2024]`;
+//! - printk caller ids `[T123]`/`[C3]`, glued to the time stamp or after a space (`log -c`).
+
+/// Who printed a line: a task (`T`) or a CPU in interrupt context (`C`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Caller {
+    Thread(u32),
+    Cpu(u32),
+}
+
+impl std::fmt::Display for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Caller::Thread(t) => write!(f, "T{t}"),
+            Caller::Cpu(c) => write!(f, "C{c}"),
+        }
+    }
+}
+
+/// One log line, its prefix taken apart.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record<'a> {
+    /// The kernel message (or user-space text), without prefix.
+    pub text: &'a [u8],
+    pub time: Option<f64>,
+    pub caller: Option<Caller>,
+    pub level: Option<u8>,
+    pub host: Option<&'a [u8]>,
+    /// Wall-clock time as printed (syslog, journal, `log -T`).
+    pub wall: Option<&'a [u8]>,
+    /// False for syslog/journal lines of programs other than the kernel.
+    pub kernel: bool,
+}
+
+pub fn parse(line: &[u8]) -> Record<'_> {
+    let mut rec = Record {
+        text: line,
+        time: None,
+        caller: None,
+        level: None,
+        host: None,
+        wall: None,
+        kernel: true,
+    };
+    let trimmed = trim_start(line);
+    let mut s = trimmed;
+
+    if let Some((wall, rest)) = syslog_time(s).or_else(|| rfc3339_time(s)) {
+        // `<date> host tag: message`
+        let rest = trim_start(rest);
+        let host_end = memchr::memchr(b' ', rest).unwrap_or(rest.len());
+        let (host, after) = rest.split_at(host_end);
+        let after = trim_start(after);
+        rec.wall = Some(wall);
+        rec.host = Some(host);
+        match tag(after) {
+            Some((t, msg)) if t == b"kernel" => s = msg,
+            Some((_, msg)) => {
+                rec.kernel = false;
+                rec.text = msg;
+                return rec;
+            }
+            None => {
+                rec.kernel = false;
+                rec.text = after;
+                return rec;
+            }
+        }
+    } else if s.len() < line.len() && !s.starts_with(b"[") && !s.starts_with(b"<") {
+        // Leading blanks that do not introduce a prefix belong to the message (frames).
+        return rec;
+    } else if !s.starts_with(b"[") && !s.starts_with(b"<") {
+        // Serial-console noise (BIOS escape sequences) glued before a printk time stamp.
+        if let Some(at) = embedded_time(s) {
+            s = &s[at..];
+        }
+    }
+
+    if let Some((lvl, rest)) = level(s) {
+        rec.level = Some(lvl);
+        s = rest;
+    }
+    if let Some((t, rest)) = printk_time(s) {
+        rec.time = Some(t);
+        s = rest;
+        // journalctl -o short-monotonic: `[ 12.345678] host kernel: msg`
+        if let Some(sp) = memchr::memchr(b' ', s.get(1..).unwrap_or_default()) {
+            let host = &s[1..1 + sp];
+            if let Some(msg) = s[1 + sp..].strip_prefix(b" kernel: ") {
+                if !host.is_empty() && !host.contains(&b':') {
+                    rec.host = Some(host);
+                    s = msg;
+                    rec.text = s;
+                    return rec;
+                }
+            }
+        }
+    } else if let Some((wall, rest)) = crash_wall_time(s) {
+        rec.wall = Some(wall);
+        s = rest;
+    }
+    if let Some((c, rest)) = caller(s).or_else(|| s.strip_prefix(b" ").and_then(caller)) {
+        rec.caller = Some(c);
+        s = rest;
+    }
+    // One blank separates the prefix from the message; more belong to the message.
+    if rec.time.is_some() || rec.wall.is_some() || rec.caller.is_some() {
+        s = s.strip_prefix(b" ").unwrap_or(s);
+        if rec.level.is_none() {
+            // crash `log -m`: `[ 12.3] <6>message`
+            if let Some((lvl, rest)) = level(s) {
+                rec.level = Some(lvl);
+                s = rest;
+            }
+        }
+    } else if rec.level.is_none() && rec.host.is_none() {
+        // No prefix at all: the whole line, blanks included, is the message.
+        return rec;
+    }
+    rec.text = s;
+    rec
+}
+
+fn trim_start(s: &[u8]) -> &[u8] {
+    let n = s
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t' || b == 0)
+        .count();
+    &s[n..]
+}
+
+fn is_digit(b: Option<&u8>) -> bool {
+    matches!(b, Some(b'0'..=b'9'))
+}
+
+/// `Mar 28 00:12:31` with optional `.123456` (journal short-precise).
+fn syslog_time(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    const MONTHS: [&[u8]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    if s.len() < 16 || !MONTHS.contains(&&s[..3]) || s[3] != b' ' {
+        return None;
+    }
+    let day = &s[4..6];
+    if !(day[0] == b' ' || day[0].is_ascii_digit()) || !day[1].is_ascii_digit() || s[6] != b' ' {
+        return None;
+    }
+    let t = &s[7..15];
+    let ok = t.iter().enumerate().all(|(i, &b)| {
+        if i == 2 || i == 5 {
+            b == b':'
+        } else {
+            b.is_ascii_digit()
+        }
+    });
+    if !ok {
+        return None;
+    }
+    let mut end = 15;
+    if s.get(15) == Some(&b'.') {
+        end = 16 + s[16..].iter().take_while(|b| b.is_ascii_digit()).count();
+    }
+    if s.get(end) != Some(&b' ') {
+        return None;
+    }
+    Some((&s[..end], &s[end..]))
+}
+
+/// `2024-03-28T00:12:31(.frac)(Z|+01:00|+0100)`.
+fn rfc3339_time(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    if s.len() < 20 {
+        return None;
+    }
+    let shape = b"dddd-dd-ddTdd:dd:dd";
+    for (i, &c) in shape.iter().enumerate() {
+        let b = s[i];
+        let ok = if c == b'd' {
+            b.is_ascii_digit()
+        } else {
+            b == c || (c == b'T' && b == b' ')
+        };
+        if !ok {
+            return None;
+        }
+    }
+    let mut end = 19;
+    if s.get(end) == Some(&b'.') || s.get(end) == Some(&b',') {
+        end += 1 + s[end + 1..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+    }
+    match s.get(end) {
+        Some(b'Z') => end += 1,
+        Some(b'+') | Some(b'-') => {
+            end += 1 + s[end + 1..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit() || **b == b':')
+                .count()
+        }
+        _ => {}
+    }
+    if s.get(end) != Some(&b' ') {
+        return None;
+    }
+    Some((&s[..end], &s[end..]))
+}
+
+/// `kernel: msg` or `prog[123]: msg`.
+fn tag(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let colon = memchr::memchr(b':', s)?;
+    let t = &s[..colon];
+    if t.is_empty() || t.contains(&b' ') {
+        return None;
+    }
+    let name = match memchr::memchr(b'[', t) {
+        Some(i) => &t[..i],
+        None => t,
+    };
+    let rest = &s[colon + 1..];
+    Some((name, rest.strip_prefix(b" ").unwrap_or(rest)))
+}
+
+/// `<4>`
+fn level(s: &[u8]) -> Option<(u8, &[u8])> {
+    if s.len() >= 3 && s[0] == b'<' && s[2] == b'>' && s[1].is_ascii_digit() {
+        return Some((s[1] - b'0', &s[3..]));
+    }
+    // Facility-encoded levels as /dev/kmsg consumers print them: `<14>`.
+    if s.len() >= 4
+        && s[0] == b'<'
+        && s[3] == b'>'
+        && s[1].is_ascii_digit()
+        && s[2].is_ascii_digit()
+    {
+        return Some(((s[1] - b'0') * 10 + (s[2] - b'0')) % 8).map(|l| (l, &s[4..]));
+    }
+    None
+}
+
+/// `[ 1234.567890]`
+fn printk_time(s: &[u8]) -> Option<(f64, &[u8])> {
+    if s.first() != Some(&b'[') {
+        return None;
+    }
+    let mut i = 1;
+    while s.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let start = i;
+    while is_digit(s.get(i)) {
+        i += 1;
+    }
+    if i == start || s.get(i) != Some(&b'.') {
+        return None;
+    }
+    i += 1;
+    let frac = i;
+    while is_digit(s.get(i)) {
+        i += 1;
+    }
+    if i == frac || s.get(i) != Some(&b']') {
+        return None;
+    }
+    let text = std::str::from_utf8(&s[start..i]).ok()?;
+    Some((text.parse().ok()?, &s[i + 1..]))
+}
+
+/// Where a printk time stamp starts inside the first bytes of a line, if one does.
+fn embedded_time(s: &[u8]) -> Option<usize> {
+    let head = &s[..s.len().min(256)];
+    memchr::memchr_iter(b'[', head).find(|&i| printk_time(&s[i..]).is_some())
+}
+
+/// crash `log -T`: `[Sat Mar 28 00:12:31 CST 2024]`
+fn crash_wall_time(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    const DAYS: [&[u8]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
+    if s.len() < 26 || s[0] != b'[' || !DAYS.contains(&&s[1..4]) || s[4] != b' ' {
+        return None;
+    }
+    let end = memchr::memchr(b']', &s[..s.len().min(48)])?;
+    syslog_time(
+        &s[5..end + 1]
+            .iter()
+            .map(|&b| if b == b']' { b' ' } else { b })
+            .collect::<Vec<_>>(),
+    )?;
+    Some((&s[1..end], &s[end + 1..]))
+}
+
+/// `[T123]`, `[    T123]`, `[  C3]`
+fn caller(s: &[u8]) -> Option<(Caller, &[u8])> {
+    if s.first() != Some(&b'[') {
+        return None;
+    }
+    let mut i = 1;
+    while s.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let kind = *s.get(i)?;
+    if kind != b'T' && kind != b'C' {
+        return None;
+    }
+    i += 1;
+    let start = i;
+    while is_digit(s.get(i)) {
+        i += 1;
+    }
+    if i == start || s.get(i) != Some(&b']') || i - start > 10 {
+        return None;
+    }
+    let n: u32 = std::str::from_utf8(&s[start..i]).ok()?.parse().ok()?;
+    let c = if kind == b'T' {
+        Caller::Thread(n)
+    } else {
+        Caller::Cpu(n)
+    };
+    Some((c, &s[i + 1..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(line: &str) -> String {
+        String::from_utf8_lossy(parse(line.as_bytes()).text).into_owned()
+    }
+
+    #[test]
+    fn dmesg_and_caller_ids() {
+        // corpus console.log and syzbot logs
+        let r = parse(
+            b"[   16.981164] watchdog: BUG: soft lockup - CPU#1 stuck for 10s! [text_poke:138]",
+        );
+        assert_eq!(r.time, Some(16.981164));
+        assert_eq!(
+            r.text,
+            b"watchdog: BUG: soft lockup - CPU#1 stuck for 10s! [text_poke:138]"
+        );
+        let r = parse(b"[  584.319605][   T31]  __switch_to+0x2b0/0x6e0 (T)");
+        assert_eq!(r.caller, Some(Caller::Thread(31)));
+        assert_eq!(r.text, b" __switch_to+0x2b0/0x6e0 (T)");
+        let r = parse(b"[ 1234.5] [  C3] NMI backtrace for cpu 3");
+        assert_eq!(r.caller, Some(Caller::Cpu(3)));
+        assert_eq!(r.text, b"NMI backtrace for cpu 3");
+        assert_eq!(text("[   16.984542]  <TASK>"), " <TASK>");
+    }
+
+    #[test]
+    fn syslog_and_journal() {
+        // seed 004
+        let r = parse(b"    Mar 28 00:12:31 localhost kernel: [ 4440.558086] [<ffffffff8111ec90>] ? sync_page+0x0/0x50");
+        assert_eq!(r.host, Some(&b"localhost"[..]));
+        assert_eq!(r.wall, Some(&b"Mar 28 00:12:31"[..]));
+        assert_eq!(r.time, Some(4440.558086));
+        assert_eq!(r.text, b"[<ffffffff8111ec90>] ? sync_page+0x0/0x50");
+        // seed 003 /var/log/messages: another program
+        let r = parse(b"Mar 27 20:48:45 node-2 etcd[17285]: {\"level\":\"warn\"}");
+        assert!(!r.kernel);
+        assert_eq!(r.host, Some(&b"node-2"[..]));
+        let r =
+            parse(b"Mar 28 17:04:54 node-2 kernel: Linux version 4.18.0-372.19.1.es8_10.aarch64");
+        assert!(r.kernel);
+        assert_eq!(r.text, b"Linux version 4.18.0-372.19.1.es8_10.aarch64");
+        // journalctl -o short-precise / short-iso / short-monotonic
+        assert_eq!(
+            text("Mar 28 00:12:31.558031 host kernel: INFO: task a:1 blocked"),
+            "INFO: task a:1 blocked"
+        );
+        let r = parse(b"2024-03-28T00:12:31+0100 host kernel: x");
+        assert_eq!(
+            (r.wall, r.text),
+            (Some(&b"2024-03-28T00:12:31+0100"[..]), &b"x"[..])
+        );
+        let r = parse(b"2024-03-27T20:48:45.123456+08:00 node-2 kernel: [ 1.5] y");
+        assert_eq!((r.time, r.text), (Some(1.5), &b"y"[..]));
+        let r = parse(b"[ 4440.558031] localhost kernel: INFO: task");
+        assert_eq!(
+            (r.host, r.text),
+            (Some(&b"localhost"[..]), &b"INFO: task"[..])
+        );
+    }
+
+    #[test]
+    fn crash_log_forms() {
+        assert_eq!(parse(b"<4>[ 1.000000] hello").level, Some(4));
+        let r = parse(b"[    1.000000] <6>hello");
+        assert_eq!((r.level, r.text), (Some(6), &b"hello"[..]));
+        let r = parse(b"[Sat Mar 28 00:12:31 CST 2024] hello");
+        assert_eq!(
+            (r.wall, r.text),
+            (Some(&b"Sat Mar 28 00:12:31 CST 2024"[..]), &b"hello"[..])
+        );
+        let r = parse(b"[    0.000000] [    T0] Linux version 6.1.0");
+        assert_eq!(
+            (r.caller, r.text),
+            (Some(Caller::Thread(0)), &b"Linux version 6.1.0"[..])
+        );
+    }
+
+    #[test]
+    fn console_noise_before_time_stamp() {
+        // corpus console.log line 9
+        let r = parse(b"Probing EDD (edd=off to disable)... oc\x1b[?7l\x1b[2J[    0.000000] Linux version 6.1.0-50-amd64 (debian-kernel@lists.debian.org)");
+        assert_eq!(r.time, Some(0.0));
+        assert!(r.text.starts_with(b"Linux version 6.1.0-50-amd64"));
+    }
+
+    #[test]
+    fn no_prefix_keeps_blanks() {
+        assert_eq!(text("  func+0x1/0x2"), "  func+0x1/0x2");
+        assert_eq!(text("[  OK  ] Started foo"), "[  OK  ] Started foo");
+        assert_eq!(text(""), "");
+        assert_eq!(text("["), "[");
+    }
+}

@@ -1,0 +1,483 @@
+//! Call-trace and register lines: frames in every printed form (2.6 `[<addr>] ? f+0x/0x`,
+//! 4.x+ ` f+0x/0x [mod]`, syzkaller's symbolised ` f file.c:12 [inline]`, arm64), the
+//! context markers that split a trace into task/IRQ/NMI segments, and `show_regs` output
+//! of x86_64 and arm64 parsed to numbers.
+
+use lockscope_facts::{Arch, CodeBytes, CodeLocation, Frame, FrameContext, Registers};
+
+/// What a trace line says.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TraceLine {
+    Frame(Frame),
+    /// A context marker, optionally followed by a frame on the same line (2.6 `<IRQ>  [<..>] f`).
+    Marker(Marker, Option<Frame>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Marker {
+    Enter(FrameContext),
+    Leave(FrameContext),
+    /// `<EOI>`, `--- <IRQ stack> ---` ends an IRQ stack whose interrupted frames follow.
+    EndOfIrqStack,
+}
+
+fn is_ident_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'$'
+}
+
+fn parse_hex(s: &str) -> Option<u64> {
+    let s = s.strip_prefix("0x").unwrap_or(s);
+    if s.is_empty() || s.len() > 16 {
+        return None;
+    }
+    u64::from_str_radix(s, 16).ok()
+}
+
+/// `name+0xoff/0xsize`, `name+0xoff`, or `name`.
+pub fn parse_symbol(token: &str) -> Option<(String, Option<u64>, Option<u64>)> {
+    let (name, offs) = match token.find('+') {
+        Some(i) => (&token[..i], Some(&token[i + 1..])),
+        None => (token, None),
+    };
+    if name.is_empty() || !name.bytes().all(is_ident_byte) || name.starts_with('.') {
+        return None;
+    }
+    let (off, size) = match offs {
+        None => (None, None),
+        Some(o) => match o.split_once('/') {
+            Some((a, b)) => (Some(parse_hex(a)?), Some(parse_hex(b)?)),
+            None => (Some(parse_hex(o)?), None),
+        },
+    };
+    Some((name.to_string(), off, size))
+}
+
+fn marker(tok: &str) -> Option<Marker> {
+    Some(match tok {
+        "<IRQ>" => Marker::Enter(FrameContext::Irq),
+        "</IRQ>" => Marker::Leave(FrameContext::Irq),
+        "<NMI>" => Marker::Enter(FrameContext::Nmi),
+        "</NMI>" | "<<EOE>>" => Marker::Leave(FrameContext::Nmi),
+        "<SOFTIRQ>" => Marker::Enter(FrameContext::SoftIrq),
+        "</SOFTIRQ>" => Marker::Leave(FrameContext::SoftIrq),
+        "<TASK>" => Marker::Enter(FrameContext::Task),
+        "</TASK>" => Marker::Leave(FrameContext::Task),
+        "<EOI>" => Marker::EndOfIrqStack,
+        _ => return None,
+    })
+}
+
+/// Parses one line of a call trace (message text without the log prefix).
+pub fn parse_trace_line(text: &str) -> Option<TraceLine> {
+    let t = text.trim_start();
+    let indented = t.len() < text.len();
+    if t.starts_with("--- <IRQ stack> ---") || t.starts_with("--- <NMI stack> ---") {
+        return Some(TraceLine::Marker(Marker::EndOfIrqStack, None));
+    }
+    if t.starts_with('<') {
+        let tok = t.split_whitespace().next()?;
+        let m = marker(tok)?;
+        let rest = &t[tok.len()..];
+        let frame = if rest.trim().is_empty() {
+            None
+        } else {
+            parse_frame(rest, true)
+        };
+        return Some(TraceLine::Marker(m, frame));
+    }
+    if !indented && !t.starts_with("[<") {
+        return None;
+    }
+    parse_frame(t, indented).map(TraceLine::Frame)
+}
+
+fn parse_frame(t: &str, indented: bool) -> Option<Frame> {
+    let mut t = t.trim_start();
+    let mut address = None;
+    // `[<ffffffff8111ec90>]`, printed once or twice by old kernels.
+    while let Some(rest) = t.strip_prefix("[<") {
+        let end = rest.find(">]")?;
+        address = Some(parse_hex(&rest[..end])?);
+        t = rest[end + 2..].trim_start();
+    }
+    let mut reliable = true;
+    if let Some(rest) = t.strip_prefix("? ") {
+        reliable = false;
+        t = rest.trim_start();
+    }
+    let mut words = t.split_whitespace();
+    let sym = words.next()?;
+    let mut frame = Frame {
+        function: String::new(),
+        offset: None,
+        size: None,
+        module: None,
+        address,
+        reliable,
+        context: FrameContext::Task,
+    };
+    if let Some(hex) = sym.strip_prefix("0x") {
+        // An address no symbol covers (`? 0xffffffffc0225000`).
+        frame.address = Some(u64::from_str_radix(hex, 16).ok()?);
+        frame.function = sym.to_string();
+        return words.next().is_none().then_some(frame);
+    }
+    let (name, off, size) = parse_symbol(sym)?;
+    frame.function = name;
+    frame.offset = off;
+    frame.size = size;
+    // What may follow: `[module]` / `[module buildid]`, `(T)`, `file.c:12`, `[inline]`.
+    let rest: Vec<&str> = words.collect();
+    let mut i = 0;
+    let mut has_source = false;
+    while i < rest.len() {
+        let w = rest[i];
+        if w == "[inline]" {
+            has_source = true;
+        } else if let Some(m) = w.strip_prefix('[') {
+            let m = m.trim_end_matches(']');
+            if m.is_empty() || !m.bytes().all(|b| is_ident_byte(b) || b == b'-') {
+                return None;
+            }
+            frame.module = Some(m.to_string());
+            // Skip a build id: `[lockscen 0123abcd...]`
+            while !rest[i].ends_with(']') {
+                i += 1;
+                if i >= rest.len() {
+                    return None;
+                }
+            }
+        } else if w.len() == 3 && w.starts_with('(') && w.ends_with(')') {
+            // arm64 6.x `(T)`/`(P)`/`(L)`: where the unwinder found the frame.
+        } else if w.contains(':')
+            && (w.contains('/') || w.contains(".c:") || w.contains(".h:") || w.contains(".S:"))
+        {
+            has_source = true;
+        } else {
+            return None;
+        }
+        i += 1;
+    }
+    // A bare word is a frame only with an address or source position: anything else is
+    // ordinary indented text (the tail of `Modules linked in:`).
+    if off.is_none() && address.is_none() && !has_source {
+        return None;
+    }
+    let _ = indented;
+    Some(frame)
+}
+
+/// `RIP: 0010:func+0x/0x`, `RIP: 0010:[<addr>]  [<addr>] func+0x/0x`, `RIP: 0033:0x7f..`,
+/// arm64 `pc : func+0x/0x`, `pc : [<addr>]`.
+pub fn parse_code_location(s: &str) -> CodeLocation {
+    let s = s.trim();
+    let mut loc = CodeLocation {
+        function: None,
+        offset: None,
+        size: None,
+        module: None,
+        address: None,
+        user: false,
+    };
+    let mut rest = s;
+    // x86 segment selector: `0010:`
+    if rest.len() > 5
+        && rest.as_bytes()[4] == b':'
+        && rest[..4].bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        let seg = u16::from_str_radix(&rest[..4], 16).unwrap_or(0);
+        loc.user = seg & 3 == 3;
+        rest = &rest[5..];
+    }
+    let mut words = rest.split_whitespace().peekable();
+    while let Some(w) = words.next() {
+        if let Some(inner) = w.strip_prefix("[<").and_then(|x| x.strip_suffix(">]")) {
+            loc.address = parse_hex(inner);
+        } else if let Some(hex) = w.strip_prefix("0x") {
+            loc.address = u64::from_str_radix(hex, 16).ok();
+        } else if let Some(m) = w.strip_prefix('[') {
+            loc.module = Some(m.trim_end_matches(']').to_string());
+            while words.peek().is_some() && !w.ends_with(']') {
+                if words.next().is_some_and(|x| x.ends_with(']')) {
+                    break;
+                }
+            }
+        } else if let Some((name, off, size)) = parse_symbol(w) {
+            if loc.function.is_none() {
+                loc.function = Some(name);
+                loc.offset = off;
+                loc.size = size;
+            }
+        }
+    }
+    loc
+}
+
+const X86_REGS: &[&str] = &[
+    "RSP", "EFLAGS", "ORIG_RAX", "RAX", "RBX", "RCX", "RDX", "RSI", "RDI", "RBP", "R08", "R09",
+    "R10", "R11", "R12", "R13", "R14", "R15", "FS", "GS", "knlGS", "CS", "DS", "ES", "CR0", "CR2",
+    "CR3", "CR4", "DR0", "DR1", "DR2", "DR3", "DR6", "DR7", "PKRU",
+];
+
+/// Which register-dump line this is, if any.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RegLine {
+    Ip(Arch, CodeLocation),
+    Lr(CodeLocation),
+    Values(Arch, Vec<(String, u64)>),
+    Code(CodeBytes),
+}
+
+/// Parses a `show_regs` line: `RIP:`, `RAX: .. RBX: ..`, `Code:`, arm64 `pc :`, `x29: ..`.
+pub fn parse_reg_line(text: &str) -> Option<RegLine> {
+    let t = text.trim_start();
+    if let Some(rest) = t.strip_prefix("RIP: ") {
+        return Some(RegLine::Ip(Arch::X86_64, parse_code_location(rest)));
+    }
+    if let Some(rest) = t.strip_prefix("pc : ") {
+        // 4.14-era arm64 prints `pc : [<a>] lr : [<b>] pstate: 80000145` on one line.
+        let (pc, tail) = match rest.find(" lr : ") {
+            Some(i) => (&rest[..i], Some(&rest[i..])),
+            None => (rest, None),
+        };
+        let loc = parse_code_location(pc);
+        let _ = tail;
+        return Some(RegLine::Ip(Arch::Arm64, loc));
+    }
+    if let Some(rest) = t.strip_prefix("lr : ") {
+        return Some(RegLine::Lr(parse_code_location(rest)));
+    }
+    if let Some(rest) = t.strip_prefix("Code: ") {
+        return parse_code(rest).map(RegLine::Code);
+    }
+    let first = t.split(':').next()?;
+    let arch = if X86_REGS.contains(&first) {
+        Arch::X86_64
+    } else if first == "pstate" || first == "sp " || is_arm64_gpr(first.trim_end()) {
+        Arch::Arm64
+    } else {
+        return None;
+    };
+    let normalized = t.replace(" : ", ": ").replace(" :", ":");
+    let mut values = Vec::new();
+    let mut words = normalized.split_whitespace();
+    while let Some(w) = words.next() {
+        let (name, v) = match w.strip_suffix(':') {
+            Some(name) => match words.next() {
+                Some(v) => (name, v),
+                None => break,
+            },
+            // `GS:ffff8d730b880000(0000)`, `knlGS:0000000000000000`
+            None => match w.split_once(':') {
+                Some((n, v)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+                    (n, v)
+                }
+                _ => continue,
+            },
+        };
+        // `0018:ffffd2e880373e98` (selector:value), `0000000000000000(0000)`
+        let v = v.rsplit(':').next().unwrap_or(v);
+        let v = v.split('(').next().unwrap_or(v);
+        if let Some(n) = parse_hex(v) {
+            values.push((name.to_ascii_lowercase(), n));
+        }
+    }
+    (!values.is_empty()).then_some(RegLine::Values(arch, values))
+}
+
+fn is_arm64_gpr(s: &str) -> bool {
+    s.strip_prefix('x')
+        .is_some_and(|n| !n.is_empty() && n.len() <= 2 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `7b 08 48 <8b> 4e` (x86_64) or `d503201f (b9400041)` (arm64 words).
+fn parse_code(s: &str) -> Option<CodeBytes> {
+    let mut bytes = Vec::new();
+    let mut ip_index = None;
+    for w in s.split_whitespace() {
+        let (inner, marked) = match w.strip_prefix('<').and_then(|x| x.strip_suffix('>')) {
+            Some(x) => (x, true),
+            None => match w.strip_prefix('(').and_then(|x| x.strip_suffix(')')) {
+                Some(x) => (x, true),
+                None => (w, false),
+            },
+        };
+        if marked {
+            ip_index = Some(bytes.len());
+        }
+        match inner.len() {
+            2 => bytes.push(u8::from_str_radix(inner, 16).ok()?),
+            8 => bytes.extend_from_slice(&u32::from_str_radix(inner, 16).ok()?.to_le_bytes()),
+            _ => return None,
+        }
+    }
+    Some(CodeBytes {
+        bytes,
+        ip_index: ip_index?,
+    })
+}
+
+/// Applies a register line to a register set being built.
+pub fn apply_reg_line(regs: &mut Option<Registers>, line: RegLine) {
+    let arch = match &line {
+        RegLine::Ip(a, _) | RegLine::Values(a, _) => *a,
+        RegLine::Lr(_) => Arch::Arm64,
+        RegLine::Code(_) => regs.as_ref().map_or(Arch::X86_64, |r| r.arch),
+    };
+    let r = regs.get_or_insert_with(|| Registers::new(arch));
+    match line {
+        RegLine::Ip(_, loc) => r.ip = Some(loc),
+        RegLine::Lr(loc) => r.lr = Some(loc),
+        RegLine::Values(_, vals) => {
+            for (n, v) in vals {
+                r.set(&n, v);
+            }
+        }
+        RegLine::Code(c) => r.code = Some(c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(s: &str) -> Frame {
+        match parse_trace_line(s) {
+            Some(TraceLine::Frame(f)) => f,
+            other => panic!("{s:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn frames_in_every_form() {
+        // corpus ipi_sleeping_holder console.log
+        let f = frame(" flush_cpu_caches_demo+0x21/0x40 [lockscen]");
+        assert_eq!(
+            (f.function.as_str(), f.offset, f.size),
+            ("flush_cpu_caches_demo", Some(0x21), Some(0x40))
+        );
+        assert_eq!(f.module.as_deref(), Some("lockscen"));
+        let f = frame(" ? kthread_complete_and_exit+0x20/0x20");
+        assert!(!f.reliable);
+        let f = frame(" ? 0xffffffffc0225000");
+        assert_eq!(f.address, Some(0xffffffffc0225000));
+        // seed 004 (2.6.3x)
+        let f = frame("[<ffffffff8111ec90>] ? sync_page+0x0/0x50");
+        assert_eq!(
+            (f.address, f.reliable, f.function.as_str()),
+            (Some(0xffffffff8111ec90), false, "sync_page")
+        );
+        let f = frame("[<ffffffffa1004f40>] ? do_dbs_timer+0x0/0x384 [cpufreq_ondemand]");
+        assert_eq!(f.module.as_deref(), Some("cpufreq_ondemand"));
+        // syzbot file 1000 (arm64, 6.x)
+        let f = frame(" __switch_to+0x2b0/0x6e0 (T)");
+        assert_eq!(f.function, "__switch_to");
+        // syzbot symbolised frames
+        let f = frame(" __schedule kernel/sched/core.c:5409 [inline]");
+        assert_eq!((f.function.as_str(), f.offset), ("__schedule", None));
+        let f = frame(" schedule+0x14b/0x320 kernel/sched/core.c:6806");
+        assert_eq!(f.offset, Some(0x14b));
+        // 6.x module with build id
+        let f = frame(" foo+0x1/0x2 [ext4 0123456789abcdef0123456789abcdef01234567]");
+        assert_eq!(f.module.as_deref(), Some("ext4"));
+    }
+
+    #[test]
+    fn not_frames() {
+        for s in [
+            " ipmi_devintf ipmi_msghandler escache",
+            "Call Trace:",
+            "      Tainted: G           OE      6.1.0-50-amd64 #1 Debian 6.1.176-1",
+            " #0: ffff888 (&mm->mmap_lock){++++}-{3:3}, at: foo+0x1/0x2",
+            "watchdog: BUG: soft lockup - CPU#1 stuck for 10s! [text_poke:138]",
+        ] {
+            assert!(
+                !matches!(parse_trace_line(s), Some(TraceLine::Frame(_))),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn markers() {
+        assert_eq!(
+            parse_trace_line(" <IRQ>"),
+            Some(TraceLine::Marker(Marker::Enter(FrameContext::Irq), None))
+        );
+        assert_eq!(
+            parse_trace_line(" </TASK>"),
+            Some(TraceLine::Marker(Marker::Leave(FrameContext::Task), None))
+        );
+        let Some(TraceLine::Marker(Marker::EndOfIrqStack, Some(f))) =
+            parse_trace_line(" <EOI>  [<ffffffff8100c2ca>] child_rip+0xa/0x20")
+        else {
+            panic!()
+        };
+        assert_eq!(f.function, "child_rip");
+    }
+
+    #[test]
+    fn x86_registers() {
+        // corpus ipi_sleeping_holder.panic console.log
+        let mut regs = None;
+        for l in [
+            "RIP: 0010:smp_call_function_many_cond+0xf1/0x330",
+            "Code: 7b 08 48 63 d0 e8 bf 48 3c 00 3b 05 a9 cc ac 01 73 25 48 63 d0 48 8b 33 48 03 34 d5 60 ab 01 9b 8b 56 08 83 e2 01 74 0a f3 90 <8b> 4e 08 83 e1 01 75 f6 83 c0 01 eb c1 48 83 c4 38 5b 5d 41 5c 41",
+            "RSP: 0018:ffffd2e880373e98 EFLAGS: 00000202",
+            "RAX: 0000000000000003 RBX: ffff8d730b8b2e00 RCX: 0000000000000001",
+            "FS:  0000000000000000(0000) GS:ffff8d730b880000(0000) knlGS:0000000000000000",
+        ] {
+            apply_reg_line(&mut regs, parse_reg_line(l).expect(l));
+        }
+        let regs = regs.unwrap();
+        assert_eq!(regs.arch, Arch::X86_64);
+        assert_eq!(
+            regs.ip.as_ref().unwrap().function.as_deref(),
+            Some("smp_call_function_many_cond")
+        );
+        assert_eq!(regs.get("rax"), Some(3));
+        assert_eq!(regs.get("rsp"), Some(0xffffd2e880373e98));
+        assert_eq!(regs.get("gs"), Some(0xffff8d730b880000));
+        assert_eq!(regs.irqs_enabled(), Some(true));
+        let code = regs.code.unwrap();
+        assert_eq!(code.bytes[code.ip_index], 0x8b);
+        // old form and user mode
+        let Some(RegLine::Ip(_, loc)) = parse_reg_line(
+            "RIP: 0010:[<ffffffff810b7a6e>]  [<ffffffff810b7a6e>] put_compound_page+0x150/0x1a0",
+        ) else {
+            panic!()
+        };
+        assert_eq!(
+            (loc.address, loc.function.as_deref()),
+            (Some(0xffffffff810b7a6e), Some("put_compound_page"))
+        );
+        let Some(RegLine::Ip(_, loc)) = parse_reg_line("RIP: 0033:0x7f0e1c2d3e4f") else {
+            panic!()
+        };
+        assert!(loc.user);
+    }
+
+    #[test]
+    fn arm64_registers() {
+        // seed 003
+        let mut regs = None;
+        for l in [
+            "pstate: 80c00009 (Nzcv daif +PAN +UAO)",
+            "pc : smp_call_function_many_cond+0x34c/0x3a0",
+            "lr : smp_call_function_many_cond+0x308/0x3a0",
+            "sp : ffff80003344f900",
+            "x29: ffff80003344f900 x28: fffff10eea740000 ",
+            "x9 : 0000000000000008 x8 : ffff40000198b710 ",
+            "x1 : 0000000000000003 x0 : 0000000000000000 ",
+        ] {
+            apply_reg_line(&mut regs, parse_reg_line(l).expect(l));
+        }
+        let regs = regs.unwrap();
+        assert_eq!(regs.arch, Arch::Arm64);
+        assert_eq!(regs.get("x1"), Some(3));
+        assert_eq!(regs.get("x9"), Some(8));
+        assert_eq!(regs.get("sp"), Some(0xffff80003344f900));
+        assert_eq!(regs.irqs_enabled(), Some(true));
+        assert_eq!(regs.lr.unwrap().offset, Some(0x308));
+    }
+}
