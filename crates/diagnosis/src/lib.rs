@@ -1,14 +1,412 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The diagnosis engine: from facts to "who waits for whom, and why it all stopped".
+//!
+//! Position in the flow: takes the [`Event`]s and lock listings produced by the log reader
+//! (and, later, by the dump readers — the same types), plus hardware records from an IPMI
+//! SEL, and produces a [`Diagnosis`]: incidents (events of one lockup merged, repeats
+//! counted), what each stuck CPU or task waits for ([`waits`], [`x86`]), the waits-for
+//! chain, the root cause with a confidence word, and the evidence for every step.
+//! `lockscope-report` prints it.
+
+pub mod waits;
+pub mod wall;
+pub mod x86;
+
+mod reason;
+
+use lockscope_facts::{
+    Confidence, Event, EventKind, HardwareRecord, HeldLocks, Subject, TaskRef, WaitKind,
+};
+use serde::Serialize;
+pub use wall::WallTime;
+
+/// A hardware record from outside the kernel log (an IPMI SEL row).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExternalRecord {
+    pub record: HardwareRecord,
+    pub wall: Option<WallTime>,
+    pub source: usize,
+    pub line: u64,
+    pub text: String,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// What an input file tells beyond its events.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SourceFacts {
+    pub name: String,
+    pub hosts: Vec<String>,
+    /// Wall time of the last line: when the log went silent.
+    pub last_wall: Option<WallTime>,
+    pub last_line: u64,
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+/// Everything the engine reasons about.
+#[derive(Clone, Copy, Debug)]
+pub struct Input<'a> {
+    pub events: &'a [Event],
+    pub held_locks: &'a [HeldLocks],
+    pub external: &'a [ExternalRecord],
+    pub sources: &'a [SourceFacts],
+}
+
+/// A pointer into the input: file, line, and the text that proves a step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    pub source: usize,
+    pub line: u64,
+    pub text: String,
+}
+
+/// A node of the waits-for graph: a CPU, a task, or a resource nobody visible holds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Node {
+    pub cpu: Option<u32>,
+    pub task: Option<TaskRef>,
+    /// A lock or condition when the holder is not known (`spinlock 0xffffffffc054e0a0`).
+    pub resource: Option<String>,
+}
+
+impl Node {
+    pub fn subject(s: &Subject) -> Node {
+        Node {
+            cpu: s.cpu,
+            task: s.task.clone(),
+            resource: None,
+        }
     }
+    pub fn cpu(cpu: u32) -> Node {
+        Node {
+            cpu: Some(cpu),
+            task: None,
+            resource: None,
+        }
+    }
+    pub fn task(t: TaskRef) -> Node {
+        Node {
+            cpu: None,
+            task: Some(t),
+            resource: None,
+        }
+    }
+    pub fn resource(r: String) -> Node {
+        Node {
+            cpu: None,
+            task: None,
+            resource: Some(r),
+        }
+    }
+}
+
+impl std::fmt::Display for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.cpu, &self.task, &self.resource) {
+            (Some(c), Some(t), _) => write!(f, "CPU {c} ({t})"),
+            (Some(c), None, _) => write!(f, "CPU {c}"),
+            (None, Some(t), _) => write!(f, "task {t}"),
+            (None, None, Some(r)) => f.write_str(r),
+            (None, None, None) => f.write_str("unknown"),
+        }
+    }
+}
+
+/// One edge of the waits-for chain.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChainLink {
+    pub waiter: Node,
+    pub waits_for: Node,
+    /// How: `spinlock 0xffffffffc054e0a0`, `IPI (csd_lock_wait)`, `rwsem (write)`.
+    pub via: String,
+    pub confidence: Confidence,
+    pub reasoning: String,
+    pub evidence: Vec<Evidence>,
+}
+
+/// What a stuck CPU or task waits for.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Wait {
+    pub kind: WaitKind,
+    /// The frame that shows the wait.
+    pub function: Option<String>,
+    pub lock_address: Option<u64>,
+    /// CPUs a cross-CPU call waits for.
+    pub target_cpus: Vec<u32>,
+    pub confidence: Confidence,
+    /// Step-by-step justification (register reads, decoded instructions).
+    pub reasoning: Vec<String>,
+}
+
+/// A CPU or task that some report says is stuck, with every report about it merged.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Stuck {
+    pub subject: Subject,
+    pub kinds: Vec<EventKind>,
+    /// Indexes into the input events.
+    pub events: Vec<usize>,
+    pub first_time: Option<f64>,
+    pub last_time: Option<f64>,
+    pub max_duration_s: Option<f64>,
+    /// Interrupts enabled where the CPU was stuck (from EFLAGS/PSTATE), when known.
+    pub irqs_enabled: Option<bool>,
+    pub state: Option<String>,
+    /// The event whose stack best shows where it is stuck.
+    pub stack_event: usize,
+    pub wait: Wait,
+}
+
+/// A hardware error that may explain an incident.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HardwareLink {
+    pub record: HardwareRecord,
+    pub evidence: Evidence,
+    pub confidence: Confidence,
+    pub reasoning: String,
+}
+
+/// The root cause of an incident.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Root {
+    pub cpu: Option<u32>,
+    pub task: Option<TaskRef>,
+    pub reason: String,
+    pub confidence: Confidence,
+    pub evidence: Vec<Evidence>,
+}
+
+/// The events of one lockup or crash, merged.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Incident {
+    pub id: usize,
+    pub title: String,
+    pub kind: EventKind,
+    pub source: usize,
+    pub host: Option<String>,
+    pub boot: u32,
+    pub release: Option<String>,
+    /// All events of the incident, by index into the input.
+    pub events: Vec<usize>,
+    /// Oopses and warnings shortly before, which often hold the cause (`scheduling while atomic`).
+    pub precursors: Vec<usize>,
+    /// The panic that ended it.
+    pub panic: Option<usize>,
+    pub first_time: Option<f64>,
+    pub last_time: Option<f64>,
+    /// Lockup reports per kind, repeats included.
+    pub counts: Vec<(EventKind, usize)>,
+    pub stuck: Vec<Stuck>,
+    pub chain: Vec<ChainLink>,
+    pub root: Option<Root>,
+    pub hardware: Vec<HardwareLink>,
+    pub summary: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Diagnosis {
+    pub summary: String,
+    pub incidents: Vec<Incident>,
+    /// Root and chain of the main incident (the first lockup; else the first crash).
+    pub root: Option<Root>,
+    pub chain: Vec<ChainLink>,
+}
+
+/// Seconds between events still counted as one incident.
+const INCIDENT_GAP_S: f64 = 900.0;
+/// Lines between events without time stamps still counted as one incident.
+const INCIDENT_GAP_LINES: u64 = 5000;
+/// How long before a lockup an oops or warning is kept as a precursor.
+const PRECURSOR_WINDOW_S: f64 = 900.0;
+
+fn near(a: &Event, b: &Event) -> bool {
+    match (a.time, b.time) {
+        (Some(x), Some(y)) => (y - x).abs() <= INCIDENT_GAP_S,
+        _ => b.lines.first.abs_diff(a.lines.last) <= INCIDENT_GAP_LINES,
+    }
+}
+
+pub fn diagnose(input: Input<'_>) -> Diagnosis {
+    let mut incidents = group(input.events);
+    for (id, inc) in incidents.iter_mut().enumerate() {
+        inc.id = id + 1;
+        reason::analyze(inc, &input);
+    }
+    let main = incidents
+        .iter()
+        .find(|i| i.kind.is_lockup())
+        .or_else(|| incidents.first());
+    let (summary, root, chain) = match main {
+        Some(m) => {
+            let mut s = m.summary.clone();
+            let others = incidents.len() - 1;
+            if others > 0 {
+                s.push_str(&format!(
+                    " The input holds {others} more incident{}.",
+                    if others == 1 { "" } else { "s" }
+                ));
+            }
+            (s, m.root.clone(), m.chain.clone())
+        }
+        None if input.events.is_empty() => (
+            "No kernel report (lockup, hang, oops or panic) found in the input.".to_string(),
+            None,
+            Vec::new(),
+        ),
+        None => (
+            "No lockup or crash found; only informational reports.".to_string(),
+            None,
+            Vec::new(),
+        ),
+    };
+    Diagnosis {
+        summary,
+        incidents,
+        root,
+        chain,
+    }
+}
+
+fn empty_incident(kind: EventKind, e: &Event) -> Incident {
+    Incident {
+        id: 0,
+        title: e.title.clone(),
+        kind,
+        source: e.lines.source,
+        host: e.host.clone(),
+        boot: e.boot,
+        release: e.release.clone(),
+        events: Vec::new(),
+        precursors: Vec::new(),
+        panic: None,
+        first_time: e.time,
+        last_time: e.time,
+        counts: Vec::new(),
+        stuck: Vec::new(),
+        chain: Vec::new(),
+        root: None,
+        hardware: Vec::new(),
+        summary: String::new(),
+    }
+}
+
+/// Merges events into incidents: per input, host and boot, lockup reports close in time
+/// form one incident; NMI backtraces and the ending panic join it; oopses and warnings
+/// shortly before are its precursors. A crash without lockup is an incident of its own.
+fn group(events: &[Event]) -> Vec<Incident> {
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (x, y) = (&events[a], &events[b]);
+        (x.lines.source, &x.host, x.boot, x.lines.first).cmp(&(
+            y.lines.source,
+            &y.host,
+            y.boot,
+            y.lines.first,
+        ))
+    });
+    let mut out: Vec<Incident> = Vec::new();
+    let mut open: Option<usize> = None; // index into out
+    let mut pending: Vec<usize> = Vec::new(); // oopses/warnings/NMI backtraces before any lockup
+    let mut last_key = None;
+    let mut last_event: Option<usize> = None;
+    for &i in &order {
+        let e = &events[i];
+        let key = (e.lines.source, e.host.clone(), e.boot);
+        if last_key.as_ref() != Some(&key) {
+            flush_pending(&mut out, &mut pending, events);
+            open = None;
+            last_key = Some(key);
+        }
+        let joins = open.is_some() && last_event.is_some_and(|l| near(&events[l], e));
+        match e.kind {
+            k if k.is_lockup() => {
+                if joins {
+                    out[open.unwrap()].events.push(i);
+                } else {
+                    let mut inc = empty_incident(k, e);
+                    inc.events.push(i);
+                    // Earlier reports of this boot, close enough, belong to it.
+                    for &p in &pending {
+                        let pe = &events[p];
+                        let in_window = match (pe.time, e.time) {
+                            (Some(a), Some(b)) => b - a <= PRECURSOR_WINDOW_S,
+                            _ => true,
+                        };
+                        if !in_window {
+                            continue;
+                        }
+                        if pe.kind == EventKind::NmiBacktrace {
+                            inc.events.push(p);
+                        } else {
+                            inc.precursors.push(p);
+                        }
+                    }
+                    pending.retain(|p| !inc.events.contains(p) && !inc.precursors.contains(p));
+                    flush_pending(&mut out, &mut pending, events);
+                    out.push(inc);
+                    open = Some(out.len() - 1);
+                }
+                last_event = Some(i);
+            }
+            EventKind::NmiBacktrace if joins => {
+                out[open.unwrap()].events.push(i);
+                last_event = Some(i);
+            }
+            EventKind::Panic if joins && out[open.unwrap()].panic.is_none() => {
+                let inc = &mut out[open.unwrap()];
+                inc.panic = Some(i);
+                inc.events.push(i);
+                last_event = Some(i);
+            }
+            EventKind::Oops | EventKind::Warning if joins => {
+                out[open.unwrap()].precursors.push(i);
+            }
+            EventKind::HardwareError => {}
+            _ => {
+                pending.push(i);
+                last_event = if open.is_some() { last_event } else { Some(i) };
+            }
+        }
+    }
+    flush_pending(&mut out, &mut pending, events);
+    for inc in &mut out {
+        inc.events.sort_by_key(|&i| (events[i].lines.first, i));
+        let times: Vec<f64> = inc.events.iter().filter_map(|&i| events[i].time).collect();
+        inc.first_time = times.iter().copied().reduce(f64::min);
+        inc.last_time = times.iter().copied().reduce(f64::max);
+        let mut counts: Vec<(EventKind, usize)> = Vec::new();
+        for &i in &inc.events {
+            let k = events[i].kind;
+            match counts.iter_mut().find(|(c, _)| *c == k) {
+                Some(c) => c.1 += 1,
+                None => counts.push((k, 1)),
+            }
+        }
+        inc.counts = counts;
+        if inc.release.is_none() {
+            inc.release = inc.events.iter().find_map(|&i| events[i].release.clone());
+        }
+    }
+    out
+}
+
+/// Crashes that no lockup followed become incidents of their own (an oops and its panic).
+fn flush_pending(out: &mut Vec<Incident>, pending: &mut Vec<usize>, events: &[Event]) {
+    let crashes: Vec<usize> = pending
+        .iter()
+        .copied()
+        .filter(|&p| matches!(events[p].kind, EventKind::Oops | EventKind::Panic))
+        .collect();
+    if let Some(&first) = crashes.first() {
+        let e = &events[first];
+        let mut inc = empty_incident(e.kind, e);
+        for &p in pending.iter() {
+            let pe = &events[p];
+            match pe.kind {
+                EventKind::Panic if inc.panic.is_none() => {
+                    inc.panic = Some(p);
+                    inc.events.push(p);
+                }
+                EventKind::Oops | EventKind::Panic | EventKind::NmiBacktrace => inc.events.push(p),
+                _ => inc.precursors.push(p),
+            }
+        }
+        out.push(inc);
+    }
+    pending.clear();
 }

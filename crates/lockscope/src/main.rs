@@ -1,22 +1,244 @@
-use lockscope_log::Scanner;
-fn main() {
-    let sc = Scanner::new();
-    for (i, p) in std::env::args().skip(1).enumerate() {
-        let f = std::fs::File::open(&p).unwrap();
-        let s = sc.scan(i, &p, f).unwrap();
-        for e in &s.events {
-            println!(
-                "{:>5}-{:<5} {:?} cpu={:?} task={:?} dur={:?} frames={} | {}",
-                e.lines.first,
-                e.lines.last,
-                e.kind,
-                e.cpu,
-                e.task.as_ref().map(|t| t.to_string()),
-                e.duration_s,
-                e.stack.len(),
-                e.title
-            );
-        }
-        println!("{:?}", s.info);
+//! `lockscope`: the command line. A thin layer: it opens inputs, detects what each one is,
+//! runs the log reader and the diagnosis engine, and hands the result to a printer.
+
+mod input;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use input::{Input, InputKind};
+use lockscope_diagnosis::{ExternalRecord, Input as DiagInput, SourceFacts, WallTime};
+use lockscope_report::{InputSummary, Report, Style};
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "lockscope",
+    version,
+    about = "Explains Linux lockups and hangs from kernel logs: who is stuck, on what, and why"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Analyse kernel logs (dmesg, console, syslog, journal, crash `log`, vmcore-dmesg.txt).
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(clap::Args)]
+struct AnalyzeArgs {
+    /// Log files; `-` or nothing reads standard input. The kind of each is detected.
+    files: Vec<String>,
+    /// An IPMI SEL listing (`ipmitool sel list`/`elist`/`get` output) to correlate with.
+    #[arg(long = "sel", value_name = "FILE")]
+    sel: Vec<String>,
+    /// Same as `--format json`.
+    #[arg(long)]
+    json: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    #[arg(long, value_enum, default_value = "auto")]
+    color: ColorChoice,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Analyze(a) => analyze(a),
     }
+}
+
+fn fail(msg: &str) -> ExitCode {
+    eprintln!("lockscope: {msg}");
+    ExitCode::from(2)
+}
+
+fn analyze(args: AnalyzeArgs) -> ExitCode {
+    let mut files = args.files.clone();
+    if files.is_empty() && args.sel.is_empty() {
+        if std::io::stdin().is_terminal() {
+            return fail("no input: give log files, or pipe a log on standard input (see --help)");
+        }
+        files.push("-".into());
+    }
+    let mut inputs: Vec<Input> = Vec::new();
+    let mut errors: Vec<String> = Vec::new();
+    for f in &files {
+        match Input::open(f, None) {
+            Ok(i) => inputs.push(i),
+            Err(e) => errors.push(e),
+        }
+    }
+    for f in &args.sel {
+        match Input::open(f, Some(InputKind::Sel)) {
+            Ok(i) => inputs.push(i),
+            Err(e) => errors.push(e),
+        }
+    }
+    let scanner = lockscope_log::Scanner::new();
+    let mut events = Vec::new();
+    let mut held = Vec::new();
+    let mut external: Vec<ExternalRecord> = Vec::new();
+    let mut summaries = Vec::new();
+    let mut facts = Vec::new();
+    let mut usable = 0;
+    for (idx, inp) in inputs.iter_mut().enumerate() {
+        let mut summary = InputSummary {
+            name: inp.name.clone(),
+            kind: inp.kind.as_str().into(),
+            ..Default::default()
+        };
+        match inp.kind {
+            InputKind::Sel => {
+                let parsed = inp
+                    .read_all()
+                    .map(|b| lockscope_log::hardware::parse_sel(&b));
+                match parsed {
+                    Ok(p) => {
+                        summary.lines = p.records.len() as u64 + p.rejected.len() as u64;
+                        if !p.rejected.is_empty() {
+                            summary.notes.push(format!(
+                                "{} line(s) are not SEL records (first: line {}: {})",
+                                p.rejected.len(),
+                                p.rejected[0].0,
+                                p.rejected[0].1
+                            ));
+                        }
+                        if p.records.is_empty() {
+                            errors.push(format!("{}: no IPMI SEL records found", inp.name));
+                        } else {
+                            usable += 1;
+                        }
+                        for rec in &p.records {
+                            let wall = match (rec.date, rec.time) {
+                                (Some((y, m, d)), Some((hh, mm, ss))) => Some(WallTime {
+                                    year: Some(y),
+                                    month: m,
+                                    day: d,
+                                    second_of_day: u32::from(hh) * 3600
+                                        + u32::from(mm) * 60
+                                        + u32::from(ss),
+                                }),
+                                _ => None,
+                            };
+                            if rec.is_error() {
+                                let hw = rec.to_hardware_record();
+                                external.push(ExternalRecord {
+                                    text: hw.description.clone(),
+                                    record: hw,
+                                    wall,
+                                    source: idx,
+                                    line: rec.line,
+                                });
+                            }
+                        }
+                        summary.events = external.iter().filter(|x| x.source == idx).count();
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
+            InputKind::Log => {
+                let name = inp.name.clone();
+                let scanned = inp.reader().map(|r| scanner.scan(idx, &name, r));
+                match scanned {
+                    Ok(scanned) => match scanned {
+                        Ok(scan) => {
+                            summary.bytes = scan.info.bytes;
+                            summary.lines = scan.info.lines;
+                            summary.events = scan.events.len();
+                            if scan.info.truncated_lines > 0 {
+                                summary.notes.push(format!(
+                                    "{} over-long line(s) were cut at 1 MiB",
+                                    scan.info.truncated_lines
+                                ));
+                            }
+                            if scan.info.bytes == 0 {
+                                errors.push(format!("{}: empty file", inp.name));
+                            } else if scan.events.is_empty() && !inp.looks_like_kernel_log {
+                                errors.push(format!("{}: no kernel log lines found (not a dmesg, console, syslog or journal)", inp.name));
+                            } else {
+                                usable += 1;
+                                if scan.events.is_empty() {
+                                    summary.notes.push(
+                                        "no lockup, hang, oops or panic report in this log".into(),
+                                    );
+                                }
+                            }
+                            facts.push(SourceFacts {
+                                name: inp.name.clone(),
+                                hosts: scan.info.hosts.clone(),
+                                last_wall: scan.info.last_wall.as_deref().and_then(WallTime::parse),
+                                last_line: scan.info.lines,
+                            });
+                            events.extend(scan.events);
+                            held.extend(scan.held_locks);
+                        }
+                        Err(e) => errors.push(format!(
+                            "{}: read error after {} bytes: {e}",
+                            inp.name,
+                            inp.consumed()
+                        )),
+                    },
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+        summaries.push(summary);
+    }
+    for e in &errors {
+        eprintln!("lockscope: {e}");
+    }
+    if usable == 0 {
+        if errors.is_empty() {
+            return fail("nothing to analyse");
+        }
+        return ExitCode::from(2);
+    }
+    let diagnosis = lockscope_diagnosis::diagnose(DiagInput {
+        events: &events,
+        held_locks: &held,
+        external: &external,
+        sources: &facts,
+    });
+    let report = Report {
+        inputs: &summaries,
+        events: &events,
+        held_locks: &held,
+        diagnosis: &diagnosis,
+    };
+    let format = if args.json { Format::Json } else { args.format };
+    let color = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
+    let out = match format {
+        Format::Json => lockscope_report::json(&report),
+        Format::Markdown => lockscope_report::markdown(&report),
+        Format::Text => lockscope_report::text(&report, Style { color }),
+    };
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = stdout.write_all(out.as_bytes());
+    let _ = stdout.flush();
+    ExitCode::SUCCESS
 }

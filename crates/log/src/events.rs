@@ -5,6 +5,7 @@
 use crate::headers::{self, Headline, Opening};
 use crate::prefix::{Caller, Record};
 use crate::stack::{self, Marker, RegLine, TraceLine};
+use crate::title::{self, TitleKind};
 use lockscope_facts::{
     BlockedOn, CsdWait, Event, EventKind, Frame, FrameContext, HeldLock, HeldLocks, LineRange,
     RcuStall, TaskRef,
@@ -14,10 +15,25 @@ use std::collections::HashMap;
 /// Unrelated lines tolerated inside a report before it is considered over.
 const MAX_GAP: u32 = 3;
 
+/// How far after its headline a trace may still give an RCU stall report its title.
+const RCU_TITLE_LINES: u64 = 20_000;
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 struct Key {
     host: Option<String>,
     caller: Option<Caller>,
+}
+
+/// Where the frames of the trace being printed go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dest {
+    /// The report's event.
+    Target,
+    /// A task dumped inside the report (a 6.x lock owner): `blocked_on.owner_stack`.
+    Owner,
+    /// A dump that is part of the report but about nobody it names (the RCU grace-period
+    /// kthread): kept out of every event, seen only when choosing the report's title.
+    Aside,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,9 +55,14 @@ struct Report {
     ctx: FrameContext,
     gap: u32,
     regs: Regs,
-    /// Frames belong to a task dumped inside the report (a 6.x lock owner), not to the target.
-    owner_dump: bool,
+    dest: Dest,
     held: Option<usize>,
+    /// Frames of the trace being printed, in printed order, `RIP:` frames included; kept
+    /// only while an RCU stall report waits for its title trace.
+    seg: Vec<Frame>,
+    /// The caller of the last arm32 `(f) from (caller)` line: printed again as the next
+    /// line's function.
+    pair_caller: Option<String>,
 }
 
 impl Report {
@@ -53,10 +74,61 @@ impl Report {
             ctx: FrameContext::Task,
             gap: 0,
             regs: Regs::Open,
-            owner_dump: false,
+            dest: Dest::Target,
             held: None,
+            seg: Vec::new(),
+            pair_caller: None,
         }
     }
+}
+
+/// An RCU stall report whose title is not known yet. syzkaller titles an RCU stall after
+/// the first trace of the report that passes through a timer-interrupt entry
+/// (`apic_timer_interrupt`, `el1h_64_irq`, arm32 `__irq_svc`), read from that entry on:
+/// the code the timer interrupted. That is often not the stalled CPU's own trace (a
+/// grace-period kthread dump or another CPU's NMI backtrace may come first, or a warning
+/// printed inside the report), so the choice is made here, over all traces of the
+/// report's extent, while they are printed.
+///
+/// The extent: with printk caller ids, every later line of the headline's caller, and,
+/// after `Sending NMI from CPU`, of any CPU context (the NMI backtraces print from their
+/// own CPU); without caller ids, every line up to the next report headline (a panic or
+/// an NMI backtrace does not end it).
+#[derive(Debug)]
+struct RcuTitle {
+    key: Key,
+    members: Vec<usize>,
+    any_cpu: bool,
+    first_line: u64,
+}
+
+impl RcuTitle {
+    fn covers(&self, key: &Key) -> bool {
+        key.host == self.key.host
+            && match (self.key.caller, key.caller) {
+                (None, _) => true,
+                (Some(a), Some(b)) if a == b => true,
+                (Some(_), Some(Caller::Cpu(_))) => self.any_cpu,
+                _ => false,
+            }
+    }
+}
+
+/// Whether a trace passes through a timer-interrupt entry, the point syzkaller reads an
+/// RCU stall trace from.
+fn has_interrupt_entry(seg: &[Frame]) -> bool {
+    seg.iter()
+        .any(|f| f.reliable && title::is_interrupt_entry(title::base_name(&f.function)))
+}
+
+/// Lines that start a new trace (syzkaller's stack-start lines).
+fn is_stack_start(t: &str) -> bool {
+    t.starts_with("Call Trace")
+        || t.starts_with("Call trace")
+        || t.starts_with("Backtrace:")
+        || t.starts_with("Allocated by task")
+        || t.starts_with("Freed by task")
+        || (t.contains(" backtrace:") && !t.contains("stack backtrace:"))
 }
 
 #[derive(Default, Debug, Clone)]
@@ -74,6 +146,14 @@ pub struct Parser {
     pub boots: u32,
     pub releases: Vec<String>,
     pub host_names: Vec<String>,
+    rcu_titles: Vec<RcuTitle>,
+    /// Events whose title was decided while parsing (RCU stalls).
+    titled: Vec<bool>,
+    /// An `INFO: task COMM` line whose comm held a newline: the rest of the headline
+    /// (`COMM:PID blocked for more than N seconds.`) is on the next line.
+    split_head: Option<(Key, u64, String)>,
+    /// The line being parsed.
+    lineno: u64,
 }
 
 fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
@@ -91,6 +171,10 @@ impl Parser {
             boots: 0,
             releases: Vec::new(),
             host_names: Vec::new(),
+            rcu_titles: Vec::new(),
+            titled: Vec::new(),
+            split_head: None,
+            lineno: 0,
         }
     }
 
@@ -105,6 +189,7 @@ impl Parser {
         if !rec.kernel {
             return;
         }
+        self.lineno = lineno;
         let host = rec.host.map(|h| lossy(h).into_owned());
         if let Some(h) = &host {
             if !self.host_names.contains(h) {
@@ -116,10 +201,22 @@ impl Parser {
             caller: rec.caller,
         };
         let text = lossy(rec.text);
+        if let Some((k, l, head)) = self.split_head.take() {
+            if k == key && l + 1 == lineno && has_trigger {
+                let joined = format!("{head} {}", text.trim_start());
+                if let Some(h @ Headline::Open(_)) = headers::parse_headline(&joined) {
+                    self.headline(lineno, rec, key, &joined, h);
+                    return;
+                }
+            }
+        }
         if has_trigger {
             if let Some(h) = headers::parse_headline(&text) {
                 self.headline(lineno, rec, key, &text, h);
                 return;
+            }
+            if headers::is_split_task_headline(&text) {
+                self.split_head = Some((key.clone(), lineno, text.trim_end().to_string()));
             }
         }
         if let Some(hw) = crate::hardware::classify_hardware_line(&text) {
@@ -163,8 +260,92 @@ impl Parser {
         self.events.len() - 1
     }
 
+    /// Ends the report open for `key`, if any.
     fn close(&mut self, key: &Key) {
-        self.open.remove(key);
+        if let Some(mut r) = self.open.remove(key) {
+            self.offer_trace(key, std::mem::take(&mut r.seg));
+        }
+    }
+
+    /// Opens `r` for `key`, ending the report open there before.
+    fn install(&mut self, key: Key, r: Report) {
+        self.close(&key);
+        self.open.insert(key, r);
+    }
+
+    /// Ends the trace being printed in the report open for `key`.
+    fn end_trace(&mut self, key: &Key) {
+        if self.rcu_titles.is_empty() {
+            return;
+        }
+        if let Some(r) = self.open.get_mut(key) {
+            let seg = std::mem::take(&mut r.seg);
+            self.offer_trace(key, seg);
+        }
+    }
+
+    /// A trace printed under `key` is over: the first one with a timer-interrupt entry in
+    /// an RCU stall report's extent gives the report its title.
+    fn offer_trace(&mut self, key: &Key, seg: Vec<Frame>) {
+        if seg.is_empty() || self.rcu_titles.is_empty() || !has_interrupt_entry(&seg) {
+            return;
+        }
+        let now = self.lineno;
+        self.end_rcu_titles(|p| p.first_line + RCU_TITLE_LINES < now);
+        let t = title::lockup_title(TitleKind::RcuStall, &seg);
+        let mut i = 0;
+        while i < self.rcu_titles.len() {
+            if self.rcu_titles[i].covers(key) {
+                let p = self.rcu_titles.remove(i);
+                self.set_titles(&p.members, &t);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn set_titles(&mut self, members: &[usize], t: &str) {
+        for &m in members {
+            self.events[m].title = t.to_string();
+            if self.titled.len() <= m {
+                self.titled.resize(m + 1, false);
+            }
+            self.titled[m] = true;
+        }
+    }
+
+    /// RCU stall reports whose extent ends without a trace through a timer interrupt get
+    /// the bare title, as syzkaller's `in corrupted`. `ends` says which pending reports end.
+    fn end_rcu_titles(&mut self, ends: impl Fn(&RcuTitle) -> bool) {
+        let bare = TitleKind::RcuStall.family();
+        let mut i = 0;
+        while i < self.rcu_titles.len() {
+            if ends(&self.rcu_titles[i]) {
+                let p = self.rcu_titles.remove(i);
+                self.set_titles(&p.members, bare);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// A copy of report member `first` for another stalled CPU or task of the same report.
+    fn add_member(&mut self, key: &Key, first: usize, e: Event) -> usize {
+        self.events.push(e);
+        let i = self.events.len() - 1;
+        if let Some(r) = self.open.get_mut(key) {
+            r.members.push(i);
+        }
+        if self.titled.get(first).copied().unwrap_or(false) {
+            let t = self.events[first].title.clone();
+            self.set_titles(&[i], &t);
+        }
+        for p in &mut self.rcu_titles {
+            if p.members.contains(&first) {
+                p.members.push(i);
+            }
+        }
+        i
     }
 
     fn headline(&mut self, lineno: u64, rec: &Record<'_>, key: Key, text: &str, h: Headline) {
@@ -178,6 +359,8 @@ impl Parser {
                     self.releases.push(release);
                 }
                 self.close(&key);
+                let host = key.host.clone();
+                self.end_rcu_titles(|p| p.key.host == host);
             }
             Headline::Open(o) => self.open_report(lineno, rec, key, text, o),
             Headline::HardLockupLine { cpu } => {
@@ -229,10 +412,7 @@ impl Parser {
                     e.stack.clear();
                     e.registers = None;
                     e.task = None;
-                    self.events.push(e);
-                    let i = self.events.len() - 1;
-                    self.open.get_mut(&key).unwrap().members.push(i);
-                    i
+                    self.add_member(&key, first, e)
                 };
                 let e = &mut self.events[idx];
                 e.cpu = Some(cpu);
@@ -273,9 +453,7 @@ impl Parser {
                 if let Some(rcu) = e.rcu.as_mut() {
                     rcu.form = "tasks".into();
                 }
-                self.events.push(e);
-                let i = self.events.len() - 1;
-                self.open.get_mut(&key).unwrap().members.push(i);
+                self.add_member(&key, first, e);
             }
             Headline::RcuDetectedBy { by, jiffies, gp } => {
                 let Some(r) = self.open.get_mut(&key) else {
@@ -314,11 +492,12 @@ impl Parser {
                 }
             }
             Headline::TaskDumpForCpu(cpu) => {
+                self.end_trace(&key);
                 let Some(r) = self.open.get_mut(&key) else {
                     return;
                 };
                 r.gap = 0;
-                r.owner_dump = false;
+                r.dest = Dest::Target;
                 r.regs = Regs::Open;
                 r.ctx = FrameContext::Task;
                 let target = r
@@ -372,7 +551,7 @@ impl Parser {
                 });
                 let mut r = Report::new();
                 r.held = Some(self.held.len() - 1);
-                self.open.insert(key, r);
+                self.install(key, r);
             }
         }
     }
@@ -393,6 +572,17 @@ impl Parser {
                     return;
                 }
             }
+        }
+        // A new report ends the extent of RCU stall reports without caller ids; with caller
+        // ids the extent runs on (syzkaller keeps every line of the same context).
+        self.close(&key);
+        if !matches!(kind, EventKind::NmiBacktrace | EventKind::Panic)
+            && !o.message.as_deref().is_some_and(|m| {
+                m.starts_with("invalid opcode:") || m.starts_with("Internal error:")
+            })
+        {
+            let k = key.clone();
+            self.end_rcu_titles(|p| p.key.caller.is_none() && p.covers(&k));
         }
         let idx = self.new_event(kind, lineno, rec, &key, text);
         let e = &mut self.events[idx];
@@ -459,7 +649,15 @@ impl Parser {
             self.events.push(hl);
             r.twin = Some(self.events.len() - 1);
         }
-        self.open.insert(key, r);
+        if kind == EventKind::RcuStall {
+            self.rcu_titles.push(RcuTitle {
+                key: key.clone(),
+                members: r.members.clone(),
+                any_cpu: false,
+                first_line: lineno,
+            });
+        }
+        self.install(key, r);
     }
 
     fn hardware(
@@ -499,7 +697,7 @@ impl Parser {
                 let mut r = Report::new();
                 r.target = Some(idx);
                 r.members.push(idx);
-                self.open.insert(key, r);
+                self.install(key, r);
             }
         }
     }
@@ -515,14 +713,12 @@ impl Parser {
                     self.held[h].locks.push(l);
                     self.held[h].lines.last = lineno;
                 }
-                None => {
-                    self.open.remove(key);
-                }
+                None => self.close(key),
             }
             return;
         }
         let Some(target) = r.target else {
-            self.open.remove(key);
+            self.close(key);
             return;
         };
         if let Some(tl) = stack::parse_trace_line(text) {
@@ -530,30 +726,40 @@ impl Parser {
             if r.regs == Regs::Collecting {
                 r.regs = Regs::Done;
             }
-            let frame = match tl {
-                TraceLine::Frame(f) => Some(f),
+            let frames = match tl {
+                TraceLine::Frame(f) => [Some(f), None],
+                TraceLine::CallPair(f, caller) => {
+                    // The function is the caller of the line before: printed already.
+                    let again = r.pair_caller.as_deref() == Some(f.function.as_str());
+                    [(!again).then_some(f), Some(caller)]
+                }
                 TraceLine::Marker(m, f) => {
                     r.ctx = match m {
                         Marker::Enter(c) => c,
                         Marker::Leave(_) | Marker::EndOfIrqStack => FrameContext::Task,
                     };
-                    f
+                    [f, None]
                 }
             };
-            if let Some(mut f) = frame {
-                f.context = r.ctx;
-                let (twin, owner_dump) = (r.twin, r.owner_dump);
-                self.push_frame(target, twin, owner_dump, f, lineno);
+            let pair = frames[1].as_ref().map(|c| c.function.clone());
+            let ctx = r.ctx;
+            for mut f in frames.into_iter().flatten() {
+                f.context = ctx;
+                self.take_frame(key, target, f, lineno);
+            }
+            if let Some(r) = self.open.get_mut(key) {
+                r.pair_caller = pair;
             }
             return;
         }
         if let Some(rl) = stack::parse_reg_line(text) {
             r.gap = 0;
-            let (twin, owner_dump) = (r.twin, r.owner_dump);
-            if owner_dump {
+            let dest = r.dest;
+            if dest == Dest::Owner {
                 return;
             }
-            // An instruction pointer is also the innermost frame of its context.
+            // An instruction pointer is also the innermost frame of its context; inside a
+            // trace (after the interrupt entry) it is where the interrupted code was.
             if let RegLine::Ip(_, loc) = &rl {
                 if let (Some(func), false) = (&loc.function, loc.user) {
                     let f = Frame {
@@ -565,13 +771,13 @@ impl Parser {
                         reliable: true,
                         context: r.ctx,
                     };
-                    self.push_frame(target, twin, false, f, lineno);
+                    self.take_frame(key, target, f, lineno);
                 }
             }
             let r = self.open.get_mut(key).unwrap();
-            if r.regs != Regs::Done {
+            if r.regs != Regs::Done && dest == Dest::Target {
                 r.regs = Regs::Collecting;
-                for i in [Some(target), twin].into_iter().flatten() {
+                for i in [Some(target), r.twin].into_iter().flatten() {
                     stack::apply_reg_line(&mut self.events[i].registers, rl.clone());
                     self.events[i].lines.last = lineno;
                 }
@@ -585,6 +791,8 @@ impl Parser {
         if let Some(cl) = headers::parse_cpu_line(t) {
             r.gap = 0;
             let twin = r.twin;
+            // A new CPU's dump (`CPU: N PID: ...`) starts a new trace.
+            self.end_trace(key);
             for i in [Some(target), twin].into_iter().flatten() {
                 let e = &mut self.events[i];
                 e.reporter_cpu = cl.cpu;
@@ -623,78 +831,123 @@ impl Parser {
         }
         if let Some((task, state)) = headers::parse_task_line(t) {
             r.gap = 0;
+            self.end_trace(key);
+            let r = self.open.get_mut(key).unwrap();
             let e = &mut self.events[target];
             let same = e.task.as_ref().is_none_or(|et| et.pid == task.pid);
-            if same {
+            if r.dest == Dest::Aside {
+                // The task of an aside dump (the RCU grace-period kthread).
+            } else if same {
                 if e.task.is_none() {
                     e.task = Some(task);
                 }
                 e.task_state = Some(state);
-                r.owner_dump = false;
+                r.dest = Dest::Target;
             } else if let Some(b) = e
                 .blocked_on
                 .as_mut()
                 .filter(|b| b.owner.as_ref().is_some_and(|o| o.pid == task.pid))
             {
                 b.owner_state = Some(state);
-                r.owner_dump = true;
+                r.dest = Dest::Owner;
             } else if e.kind == EventKind::RcuStall {
                 // rcu_tasks reports dump each holdout task.
-                r.owner_dump = false;
+                r.dest = Dest::Target;
             } else {
-                r.owner_dump = true;
+                r.dest = Dest::Owner;
             }
             return;
         }
         if t.starts_with("---[ end ") {
             self.events[target].lines.last = lineno;
-            self.open.remove(key);
+            self.close(key);
             return;
         }
-        if is_report_line(t) {
+        if is_stack_start(t) {
+            r.gap = 0;
+            self.end_trace(key);
+            return;
+        }
+        // `rcu: RCU grace-period kthread stack dump:`, `rcu: Stack dump where RCU GP kthread
+        // last ran:`: stacks of the grace-period kthread and of its CPU, not of a stalled CPU.
+        if t.contains("grace-period kthread stack dump") || t.contains("GP kthread last ran") {
+            r.gap = 0;
+            r.dest = Dest::Aside;
+            r.ctx = FrameContext::Task;
+            self.end_trace(key);
+            return;
+        }
+        if t.starts_with("Sending NMI") {
+            // The NMI backtraces that follow print from their own CPUs.
+            r.gap = 0;
+            r.dest = Dest::Target;
+            for p in &mut self.rcu_titles {
+                if p.covers(key) {
+                    p.any_cpu = true;
+                }
+            }
+            return;
+        }
+        if is_report_line(t) || stack::is_trace_filler(t) {
             r.gap = 0;
             return;
         }
         r.gap += 1;
         if r.gap > MAX_GAP {
-            self.open.remove(key);
+            self.close(key);
         }
     }
 
-    fn push_frame(
-        &mut self,
-        target: usize,
-        twin: Option<usize>,
-        owner_dump: bool,
-        f: Frame,
-        lineno: u64,
-    ) {
-        if owner_dump {
-            if let Some(b) = self.events[target].blocked_on.as_mut() {
-                b.owner_stack.push(f);
-            }
+    /// One frame of the trace being printed under `key`.
+    fn take_frame(&mut self, key: &Key, target: usize, f: Frame, lineno: u64) {
+        let Some(r) = self.open.get_mut(key) else {
             return;
+        };
+        if !self.rcu_titles.is_empty() {
+            r.seg.push(f.clone());
         }
-        for i in [Some(target), twin].into_iter().flatten() {
-            let e = &mut self.events[i];
-            e.lines.last = lineno;
-            // arm64 prints the pc function again as the first trace frame.
-            if e.stack.last().is_some_and(|l| {
-                l.function == f.function && l.offset == f.offset && l.reliable == f.reliable
-            }) && e.stack.len() == 1
-            {
-                continue;
+        let (twin, dest) = (r.twin, r.dest);
+        match dest {
+            Dest::Aside => {}
+            Dest::Owner => {
+                if let Some(b) = self.events[target].blocked_on.as_mut() {
+                    b.owner_stack.push(f);
+                }
             }
-            e.stack.push(f.clone());
+            Dest::Target => {
+                for i in [Some(target), twin].into_iter().flatten() {
+                    let e = &mut self.events[i];
+                    e.lines.last = lineno;
+                    // arm64 prints the pc function again as the first trace frame.
+                    if e.stack.len() == 1
+                        && e.stack.last().is_some_and(|l| {
+                            l.function == f.function
+                                && l.offset == f.offset
+                                && l.reliable == f.reliable
+                        })
+                    {
+                        continue;
+                    }
+                    e.stack.push(f.clone());
+                }
+            }
         }
     }
 
     /// Ends the source: links reports that refer to each other.
+    /// Titles are set here: syzkaller-compatible ones for lockups (see [`crate::title_of`]).
     pub fn finish(&mut self) -> Vec<Event> {
-        self.open.clear();
+        let keys: Vec<Key> = self.open.keys().cloned().collect();
+        for k in keys {
+            self.close(&k);
+        }
+        self.end_rcu_titles(|_| true);
         link_rcu_to_nmi_backtraces(&mut self.events);
-        for e in &mut self.events {
+        for (i, e) in self.events.iter_mut().enumerate() {
             mark_arm64_irq_frames(&mut e.stack);
+            if !self.titled.get(i).copied().unwrap_or(false) {
+                e.title = crate::title_of(e);
+            }
         }
         std::mem::take(&mut self.events)
     }

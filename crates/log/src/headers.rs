@@ -87,6 +87,8 @@ pub const TRIGGERS: &[&str] = &[
     "stall",
     "starved for",
     "blocked for more than",
+    // The start of a hung-task headline split in two by a newline in the comm.
+    "INFO: task ",
     "blocked in I/O wait",
     "can't die",
     "is blocked on",
@@ -252,6 +254,15 @@ pub fn parse_headline(text: &str) -> Option<Headline> {
         return Some(h);
     }
     oops_or_warning(s)
+}
+
+/// `INFO: task COMM` with nothing after the comm: the comm held a newline, and the rest
+/// of the headline (`COMM:PID blocked for more than N seconds.`) is on the next line
+/// (syzkaller corpus file 1001).
+pub fn is_split_task_headline(text: &str) -> bool {
+    let s = strip_facility(text.trim_start());
+    s.strip_prefix("INFO: task ")
+        .is_some_and(|rest| !rest.contains(" for more than ") && !rest.contains(" is blocked on "))
 }
 
 fn hung_task(rest: &str) -> Option<Headline> {

@@ -134,10 +134,7 @@ impl Scanner {
         info.releases = std::mem::take(&mut parser.releases);
         info.hosts = std::mem::take(&mut parser.host_names);
         let held_locks = std::mem::take(&mut parser.held);
-        let mut events = parser.finish();
-        for e in &mut events {
-            e.title = title_of(e);
-        }
+        let events = parser.finish();
         Ok(SourceScan {
             info,
             events,

@@ -9,6 +9,9 @@ use lockscope_facts::{Arch, CodeBytes, CodeLocation, Frame, FrameContext, Regist
 #[derive(Clone, Debug, PartialEq)]
 pub enum TraceLine {
     Frame(Frame),
+    /// arm32 `[<pc>] (func) from [<lr>] (caller+0x28/0x2c)`: a function and its caller,
+    /// innermost first. The caller is printed again as the function of the next line.
+    CallPair(Frame, Frame),
     /// A context marker, optionally followed by a frame on the same line (2.6 `<IRQ>  [<..>] f`).
     Marker(Marker, Option<Frame>),
 }
@@ -85,22 +88,82 @@ pub fn parse_trace_line(text: &str) -> Option<TraceLine> {
         };
         return Some(TraceLine::Marker(m, frame));
     }
-    if !indented && !t.starts_with("[<") {
+    if !indented && !t.starts_with("[<") && bracketed_hex(t).is_none() {
         return None;
+    }
+    if let Some(pair) = parse_call_pair(t) {
+        return Some(pair);
     }
     parse_frame(t, indented).map(TraceLine::Frame)
 }
 
-fn parse_frame(t: &str, indented: bool) -> Option<Frame> {
-    let mut t = t.trim_start();
-    let mut address = None;
-    // `[<ffffffff8111ec90>]`, printed once or twice by old kernels.
-    while let Some(rest) = t.strip_prefix("[<") {
-        let end = rest.find(">]")?;
-        address = Some(parse_hex(&rest[..end])?);
-        t = rest[end + 2..].trim_start();
+/// `[c000000049a87710] rest`: a powerpc stack pointer or address in brackets (8 to 16 hex
+/// digits, no angle brackets), and what follows it.
+fn bracketed_hex(t: &str) -> Option<(u64, &str)> {
+    let rest = t.strip_prefix('[')?;
+    let end = rest.find(']')?;
+    let hex = &rest[..end];
+    if !(8..=16).contains(&hex.len()) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
     }
+    Some((u64::from_str_radix(hex, 16).ok()?, &rest[end + 1..]))
+}
+
+/// Strips the one or two leading addresses of a frame line: `[<ffffffff8111ec90>]` (x86
+/// and arm before 4.x, printed once or twice) or powerpc `[sp] [pc]`. Returns the last
+/// address and the rest.
+fn strip_addresses(mut t: &str) -> Option<(Option<u64>, &str)> {
+    let mut address = None;
+    for _ in 0..2 {
+        t = t.trim_start();
+        if let Some(rest) = t.strip_prefix("[<") {
+            let end = rest.find(">]")?;
+            address = Some(parse_hex(&rest[..end])?);
+            t = &rest[end + 2..];
+        } else if let Some((a, rest)) = bracketed_hex(t) {
+            address = Some(a);
+            t = rest;
+        } else {
+            break;
+        }
+    }
+    Some((address, t.trim_start()))
+}
+
+/// arm32 `[<80de0078>] (dump_backtrace) from [<80de0574>] (show_stack+0x28/0x2c)`, or the
+/// older `[<c0012345>] (func+0x10/0x20) from [<c0023456>] (caller+0x30/0x40)`.
+fn parse_call_pair(t: &str) -> Option<TraceLine> {
+    let (address, rest) = strip_addresses(t)?;
+    let rest = rest.strip_prefix('(')?;
+    let (callee, rest) = rest.split_once(") from ")?;
+    let (caller_address, rest) = strip_addresses(rest)?;
+    let caller = rest.strip_prefix('(')?.trim_end().strip_suffix(')')?;
+    let frame = |sym: &str, address: Option<u64>| {
+        let (function, offset, size) = parse_symbol(sym)?;
+        Some(Frame {
+            function,
+            offset,
+            size,
+            module: None,
+            address,
+            reliable: true,
+            context: FrameContext::Task,
+        })
+    };
+    Some(TraceLine::CallPair(
+        frame(callee, address)?,
+        frame(caller, caller_address)?,
+    ))
+}
+
+fn parse_frame(t: &str, indented: bool) -> Option<Frame> {
+    let (address, mut t) = strip_addresses(t)?;
     let mut reliable = true;
+    // powerpc marks return addresses the unwinder could not vouch for at the end.
+    if let Some(rest) = t.trim_end().strip_suffix(" (unreliable)") {
+        reliable = false;
+        t = rest;
+    }
     if let Some(rest) = t.strip_prefix("? ") {
         reliable = false;
         t = rest.trim_start();
@@ -165,6 +228,32 @@ fn parse_frame(t: &str, indented: bool) -> Option<Frame> {
     }
     let _ = indented;
     Some(frame)
+}
+
+/// Lines printed inside a trace that carry neither frames nor the trapped registers: arm32
+/// saved registers of a frame (` r9:40000193 r8:ffffffff r7:00000001`) and the words of an
+/// `Exception stack(0x83711dd0 to 0x83711e18)` dump (`1dc0:   80ffa650 0000009c`).
+pub fn is_trace_filler(text: &str) -> bool {
+    let mut words = text.split_whitespace();
+    let Some(first) = words.next() else {
+        return false;
+    };
+    let hex = |s: &str| !s.is_empty() && s.len() <= 16 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if let Some(offset) = first.strip_suffix(':') {
+        // stack dump: `1dc0:` then 32-bit words
+        return hex(offset) && words.all(|w| w.len() == 8 && hex(w));
+    }
+    // saved registers: `r10:81208ed4`, `fp:83711e54`, `ip:...`
+    std::iter::once(first).chain(words).all(|w| {
+        w.split_once(':').is_some_and(|(name, v)| {
+            (1..=3).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                && v.len() == 8
+                && hex(v)
+        })
+    })
 }
 
 /// `RIP: 0010:func+0x/0x`, `RIP: 0010:[<addr>]  [<addr>] func+0x/0x`, `RIP: 0033:0x7f..`,
@@ -395,6 +484,70 @@ mod tests {
                 !matches!(parse_trace_line(s), Some(TraceLine::Frame(_))),
                 "{s}"
             );
+        }
+    }
+
+    #[test]
+    fn powerpc_frames() {
+        // syzkaller corpus file 379 (powerpc, 5.1)
+        let f = frame("[c000000049a87710] [c0000000000286fc] __switch_to+0x43c/0x6d0");
+        assert_eq!(
+            (f.function.as_str(), f.offset, f.address, f.reliable),
+            ("__switch_to", Some(0x43c), Some(0xc0000000000286fc), true)
+        );
+        let f = frame("[c000000049a87530] [c000000049a875a0] 0xc000000049a875a0 (unreliable)");
+        assert!(!f.reliable);
+        assert_eq!(f.address, Some(0xc000000049a875a0));
+        // `[  OK  ]` and other bracketed words are not addresses.
+        assert_eq!(parse_trace_line("[  OK  ] Started foo+0x1/0x2"), None);
+        assert_eq!(parse_trace_line("[deadbeef] not a frame"), None);
+    }
+
+    #[test]
+    fn arm32_call_pairs() {
+        // syzkaller corpus file 547 (arm32, 5.10)
+        let Some(TraceLine::CallPair(f, c)) = parse_trace_line(
+            "[<80de0078>] (dump_backtrace) from [<80de0574>] (show_stack+0x28/0x2c)",
+        ) else {
+            panic!()
+        };
+        assert_eq!(
+            (f.function.as_str(), f.address, f.offset),
+            ("dump_backtrace", Some(0x80de0078), None)
+        );
+        assert_eq!(
+            (c.function.as_str(), c.address, c.offset, c.size),
+            ("show_stack", Some(0x80de0574), Some(0x28), Some(0x2c))
+        );
+        let Some(TraceLine::CallPair(f, c)) = parse_trace_line(
+            "[<80cc6a44>] (do_tcp_setsockopt.constprop.0) from [<80cc7fa0>] (tcp_setsockopt+0xa0/0xb4)",
+        ) else {
+            panic!()
+        };
+        assert_eq!(
+            (f.function.as_str(), c.function.as_str()),
+            ("do_tcp_setsockopt.constprop.0", "tcp_setsockopt")
+        );
+        // syzkaller corpus file 550: no time stamps at all
+        assert!(matches!(
+            parse_trace_line("[<80c1e5e8>] (__schedule) from [<80c1eb20>] (schedule+0x60/0xdc)"),
+            Some(TraceLine::CallPair(..))
+        ));
+        // file 547: what arm32 prints between the frames
+        for l in [
+            " r9:40000193 r8:ffffffff r7:00000001 r6:00000080 r5:8101acf4 r4:00000000",
+            " r4:81225180",
+            "1dc0:                                     80ffa650 0000009c 00000000 00040000",
+            "1e00: 83711e20 83711e20 8034d678 8018c67c 60000013 ffffffff",
+        ] {
+            assert!(is_trace_filler(l), "{l}");
+        }
+        for l in [
+            "Call Trace:",
+            " func+0x1/0x2",
+            "rcu: 1-...: (2 ticks this GP)",
+        ] {
+            assert!(!is_trace_filler(l), "{l}");
         }
     }
 

@@ -1,14 +1,451 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! Printers: one analysis result, several outputs — readable text (coloured on a
+//! terminal), Markdown, and versioned JSON (`lockscope/1`, see docs/json-schema.md).
+//!
+//! Position in the flow: the last stage. It reads the facts and the diagnosis and never
+//! reasons on its own, so every printer says the same thing.
+
+use lockscope_diagnosis::{ChainLink, Diagnosis, Incident, Stuck};
+use lockscope_facts::{Event, Frame, FrameContext, HeldLocks};
+use serde::Serialize;
+use std::fmt::Write;
+
+pub const SCHEMA: &str = "lockscope/1";
+
+/// An input as the report names it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct InputSummary {
+    pub name: String,
+    /// `kernel_log` or `ipmi_sel`.
+    pub kind: String,
+    pub bytes: u64,
+    pub lines: u64,
+    pub events: usize,
+    pub notes: Vec<String>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Everything a printer needs.
+pub struct Report<'a> {
+    pub inputs: &'a [InputSummary],
+    pub events: &'a [Event],
+    pub held_locks: &'a [HeldLocks],
+    pub diagnosis: &'a Diagnosis,
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    schema: &'static str,
+    inputs: &'a [InputSummary],
+    events: &'a [Event],
+    held_locks: &'a [HeldLocks],
+    incidents: &'a [Incident],
+    diagnosis: JsonDiagnosis<'a>,
+}
+
+#[derive(Serialize)]
+struct JsonDiagnosis<'a> {
+    summary: &'a str,
+    root: &'a Option<lockscope_diagnosis::Root>,
+    chain: &'a [ChainLink],
+}
+
+pub fn json(r: &Report<'_>) -> String {
+    let j = JsonReport {
+        schema: SCHEMA,
+        inputs: r.inputs,
+        events: r.events,
+        held_locks: r.held_locks,
+        incidents: &r.diagnosis.incidents,
+        diagnosis: JsonDiagnosis {
+            summary: &r.diagnosis.summary,
+            root: &r.diagnosis.root,
+            chain: &r.diagnosis.chain,
+        },
+    };
+    serde_json::to_string_pretty(&j).expect("report serializes") + "\n"
+}
+
+/// ANSI styling, or none.
+#[derive(Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
     }
+    fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+    fn dim(&self, s: &str) -> String {
+        self.paint("2", s)
+    }
+    fn red(&self, s: &str) -> String {
+        self.paint("1;31", s)
+    }
+    fn yellow(&self, s: &str) -> String {
+        self.paint("33", s)
+    }
+    fn cyan(&self, s: &str) -> String {
+        self.paint("36", s)
+    }
+}
+
+fn wrap(text: &str, indent: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for w in text.split_whitespace() {
+        if !line.is_empty() && indent.len() + line.len() + 1 + w.len() > width {
+            let _ = writeln!(out, "{indent}{line}");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(w);
+    }
+    if !line.is_empty() {
+        let _ = writeln!(out, "{indent}{line}");
+    }
+    out
+}
+
+fn time(t: Option<f64>) -> String {
+    t.map(|t| format!("{t:.3} s")).unwrap_or_else(|| "?".into())
+}
+
+fn frame_line(f: &Frame, st: Style) -> String {
+    let ctx = match f.context {
+        FrameContext::Task => "",
+        FrameContext::Irq => "[irq] ",
+        FrameContext::SoftIrq => "[softirq] ",
+        FrameContext::Nmi => "[nmi] ",
+        FrameContext::Exception => "[exc] ",
+    };
+    let s = format!("{ctx}{f}");
+    if f.reliable { s } else { st.dim(&s) }
+}
+
+fn input_name(r: &Report<'_>, source: usize) -> String {
+    r.inputs
+        .get(source)
+        .map(|i| i.name.clone())
+        .unwrap_or_else(|| format!("input {source}"))
+}
+
+fn loc(r: &Report<'_>, source: usize, line: u64) -> String {
+    if r.inputs.len() > 1 {
+        format!("{}:{line}", input_name(r, source))
+    } else {
+        format!("line {line}")
+    }
+}
+
+fn link_text(l: &ChainLink) -> String {
+    format!("{} ──[{}]──▶ {}", l.waiter, l.via, l.waits_for)
+}
+
+fn stuck_text(out: &mut String, r: &Report<'_>, s: &Stuck, st: Style) {
+    let e = &r.events[s.stack_event];
+    let kinds: Vec<&str> = s.kinds.iter().map(|k| k.as_str()).collect();
+    let mut head = format!("{}", lockscope_diagnosis::Node::subject(&s.subject));
+    if let Some(state) = &s.state {
+        head.push_str(&format!("  state {state}"));
+    }
+    if let Some(d) = s.max_duration_s {
+        head.push_str(&format!("  stuck ≥{d:.0} s"));
+    }
+    match s.irqs_enabled {
+        Some(true) => head.push_str("  IRQs on"),
+        Some(false) => head.push_str(&format!("  {}", st.red("IRQs off"))),
+        None => {}
+    }
+    let _ = writeln!(
+        out,
+        "  {}  {}",
+        st.bold(&head),
+        st.dim(&format!(
+            "[{}; {} report(s)]",
+            kinds.join(", "),
+            s.events.len()
+        ))
+    );
+    let w = &s.wait;
+    let mut what = format!("waits for: {}", w.kind.as_str());
+    if let Some(a) = w.lock_address {
+        what.push_str(&format!(" at {a:#x}"));
+    }
+    if !w.target_cpus.is_empty() {
+        what.push_str(&format!(
+            " from CPU {}",
+            w.target_cpus
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
+    }
+    if let Some(f) = &w.function {
+        what.push_str(&format!(" ({f})"));
+    }
+    let _ = writeln!(out, "    {}  [{}]", st.cyan(&what), w.confidence.as_str());
+    for why in &w.reasoning {
+        for l in why.lines() {
+            let _ = writeln!(out, "      {}", st.dim(l));
+        }
+    }
+    if !e.stack.is_empty() {
+        let _ = writeln!(
+            out,
+            "    stack ({}, {}):",
+            e.kind.as_str(),
+            loc(r, e.lines.source, e.lines.first)
+        );
+        for f in e.stack.iter().take(24) {
+            let _ = writeln!(out, "      {}", frame_line(f, st));
+        }
+        if e.stack.len() > 24 {
+            let _ = writeln!(
+                out,
+                "      {}",
+                st.dim(&format!("... {} more", e.stack.len() - 24))
+            );
+        }
+    }
+}
+
+pub fn text(r: &Report<'_>, st: Style) -> String {
+    let mut out = String::new();
+    let d = r.diagnosis;
+    let names: Vec<&str> = r.inputs.iter().map(|i| i.name.as_str()).collect();
+    let _ = writeln!(
+        out,
+        "{} {} — {} event(s), {} incident(s)",
+        st.bold("lockscope"),
+        names.join(", "),
+        r.events.len(),
+        d.incidents.len()
+    );
+    for i in r.inputs {
+        for n in &i.notes {
+            let _ = writeln!(out, "  {}", st.yellow(&format!("note: {}: {n}", i.name)));
+        }
+    }
+    let _ = writeln!(out, "\n{}", st.bold("SUMMARY"));
+    out.push_str(&wrap(&d.summary, "  ", 100));
+    for inc in &d.incidents {
+        let _ = writeln!(
+            out,
+            "\n{}",
+            st.bold(&format!("INCIDENT {}: {}", inc.id, inc.title))
+        );
+        let counts: Vec<String> = inc
+            .counts
+            .iter()
+            .map(|(k, n)| format!("{} ×{n}", k.as_str()))
+            .collect();
+        let mut meta = vec![format!(
+            "{} – {}",
+            time(inc.first_time),
+            time(inc.last_time)
+        )];
+        if let Some(rel) = &inc.release {
+            meta.insert(0, format!("kernel {rel}"));
+        }
+        if let Some(h) = &inc.host {
+            meta.insert(0, format!("host {h}"));
+        }
+        let _ = writeln!(out, "  {}", st.dim(&meta.join(" · ")));
+        let _ = writeln!(out, "  reports: {}", counts.join(", "));
+        if !inc.precursors.is_empty() {
+            let _ = writeln!(out, "  before it:");
+            for &p in &inc.precursors {
+                let e = &r.events[p];
+                let _ = writeln!(
+                    out,
+                    "    {}  [{}] {}",
+                    loc(r, e.lines.source, e.lines.first),
+                    time(e.time),
+                    e.headline
+                );
+            }
+        }
+        if !inc.stuck.is_empty() {
+            let _ = writeln!(out, "\n  {}", st.bold("Stuck"));
+            for s in &inc.stuck {
+                stuck_text(&mut out, r, s, st);
+            }
+        }
+        if !inc.chain.is_empty() {
+            let _ = writeln!(out, "\n  {}", st.bold("Waits-for chain"));
+            for l in &inc.chain {
+                let _ = writeln!(out, "    {}  [{}]", link_text(l), l.confidence.as_str());
+                for line in l.reasoning.lines().take(1) {
+                    out.push_str(
+                        &wrap(line, "        ", 100)
+                            .lines()
+                            .map(|x| st.dim(x) + "\n")
+                            .collect::<String>(),
+                    );
+                }
+            }
+        }
+        if !inc.hardware.is_empty() {
+            let _ = writeln!(out, "\n  {}", st.bold("Hardware"));
+            for h in &inc.hardware {
+                let _ = writeln!(
+                    out,
+                    "    [{}] {} ({})",
+                    h.confidence.as_str(),
+                    h.record.description,
+                    loc(r, h.evidence.source, h.evidence.line)
+                );
+                out.push_str(&wrap(&h.reasoning, "        ", 100));
+            }
+        }
+        if let Some(root) = &inc.root {
+            let _ = writeln!(
+                out,
+                "\n  {} [{}]",
+                st.red("Root cause"),
+                root.confidence.as_str()
+            );
+            out.push_str(&wrap(&root.reason, "    ", 100));
+            if !root.evidence.is_empty() {
+                let _ = writeln!(out, "  {}", st.bold("Evidence"));
+                for ev in root.evidence.iter().take(8) {
+                    let _ = writeln!(out, "    {}: {}", loc(r, ev.source, ev.line), ev.text);
+                }
+            }
+        }
+        if let Some(p) = inc.panic {
+            let e = &r.events[p];
+            let _ = writeln!(
+                out,
+                "\n  ended by: {} ({})",
+                e.title,
+                loc(r, e.lines.source, e.lines.first)
+            );
+        }
+    }
+    out
+}
+
+pub fn markdown(r: &Report<'_>) -> String {
+    let mut out = String::new();
+    let d = r.diagnosis;
+    let _ = writeln!(out, "# lockscope report\n");
+    let _ = writeln!(
+        out,
+        "Inputs: {}\n",
+        r.inputs
+            .iter()
+            .map(|i| format!("`{}`", i.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(out, "## Summary\n\n{}\n", d.summary);
+    for inc in &d.incidents {
+        let _ = writeln!(out, "## Incident {}: {}\n", inc.id, inc.title);
+        let counts: Vec<String> = inc
+            .counts
+            .iter()
+            .map(|(k, n)| format!("{} ×{n}", k.as_str()))
+            .collect();
+        let _ = writeln!(out, "- reports: {}", counts.join(", "));
+        let _ = writeln!(
+            out,
+            "- time: {} – {}",
+            time(inc.first_time),
+            time(inc.last_time)
+        );
+        if let Some(rel) = &inc.release {
+            let _ = writeln!(out, "- kernel: `{rel}`");
+        }
+        for &p in &inc.precursors {
+            let e = &r.events[p];
+            let _ = writeln!(
+                out,
+                "- before it ({}): `{}`",
+                loc(r, e.lines.source, e.lines.first),
+                e.headline
+            );
+        }
+        if !inc.stuck.is_empty() {
+            let _ = writeln!(out, "\n### Stuck\n");
+            let _ = writeln!(
+                out,
+                "| who | waits for | confidence | IRQs |\n|---|---|---|---|"
+            );
+            for s in &inc.stuck {
+                let mut w = s.wait.kind.as_str().to_string();
+                if let Some(a) = s.wait.lock_address {
+                    w.push_str(&format!(" `{a:#x}`"));
+                }
+                if !s.wait.target_cpus.is_empty() {
+                    w.push_str(&format!(" from CPU {:?}", s.wait.target_cpus));
+                }
+                if let Some(f) = &s.wait.function {
+                    w.push_str(&format!(" (`{f}`)"));
+                }
+                let irq = match s.irqs_enabled {
+                    Some(true) => "on",
+                    Some(false) => "**off**",
+                    None => "?",
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} |",
+                    lockscope_diagnosis::Node::subject(&s.subject),
+                    w,
+                    s.wait.confidence.as_str(),
+                    irq
+                );
+            }
+            for s in &inc.stuck {
+                let e = &r.events[s.stack_event];
+                let _ = writeln!(
+                    out,
+                    "\n{} ({}, {}):\n\n```",
+                    lockscope_diagnosis::Node::subject(&s.subject),
+                    e.kind.as_str(),
+                    loc(r, e.lines.source, e.lines.first)
+                );
+                for f in &e.stack {
+                    let _ = writeln!(out, "{f}");
+                }
+                let _ = writeln!(out, "```");
+            }
+        }
+        if !inc.chain.is_empty() {
+            let _ = writeln!(out, "\n### Waits-for chain\n");
+            for l in &inc.chain {
+                let _ = writeln!(
+                    out,
+                    "1. {} — *{}* — {}: {}",
+                    link_text(l),
+                    l.confidence.as_str(),
+                    l.via,
+                    l.reasoning.lines().next().unwrap_or("")
+                );
+            }
+        }
+        if let Some(root) = &inc.root {
+            let _ = writeln!(
+                out,
+                "\n### Root cause ({})\n\n{}\n",
+                root.confidence.as_str(),
+                root.reason
+            );
+            for ev in &root.evidence {
+                let _ = writeln!(out, "- {}: `{}`", loc(r, ev.source, ev.line), ev.text);
+            }
+        }
+        out.push('\n');
+    }
+    out
 }

@@ -1,0 +1,988 @@
+//! Per-incident reasoning: stuck subjects and their waits, the waits-for chain, the root,
+//! hardware correlation and the summary sentence.
+
+use crate::waits::{self, StackWait};
+use crate::{
+    ChainLink, Evidence, HardwareLink, Incident, Input, Node, Root, Stuck, Wait, WallTime,
+};
+use lockscope_facts::{Arch, Confidence, Event, EventKind, Subject, WaitKind};
+use std::collections::BTreeMap;
+
+fn evidence(e: &Event) -> Evidence {
+    Evidence {
+        source: e.lines.source,
+        line: e.lines.first,
+        text: e.headline.clone(),
+    }
+}
+
+fn is_cpu_report(k: EventKind) -> bool {
+    matches!(
+        k,
+        EventKind::SoftLockup
+            | EventKind::HardLockup
+            | EventKind::RcuStall
+            | EventKind::NmiBacktrace
+            | EventKind::CsdLockTimeout
+            | EventKind::WorkqueueLockup
+    )
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Cpu(u32),
+    Task(u32),
+}
+
+fn key_of(e: &Event) -> Option<Key> {
+    match (e.cpu, &e.task) {
+        (Some(c), _) if is_cpu_report(e.kind) => Some(Key::Cpu(c)),
+        (_, Some(t)) if matches!(e.kind, EventKind::HungTask | EventKind::RcuStall) => {
+            Some(Key::Task(t.pid))
+        }
+        _ => None,
+    }
+}
+
+fn kind_rank(k: EventKind) -> u8 {
+    match k {
+        EventKind::NmiBacktrace | EventKind::SoftLockup | EventKind::HardLockup => 3,
+        EventKind::RcuStall | EventKind::HungTask => 2,
+        EventKind::CsdLockTimeout => 1,
+        _ => 0,
+    }
+}
+
+pub(crate) fn analyze(inc: &mut Incident, input: &Input<'_>) {
+    let events = input.events;
+    inc.stuck = stuck_subjects(inc, events);
+    if inc.kind.is_lockup() {
+        let chain = build_chain(inc, input);
+        inc.chain = chain;
+        inc.hardware = hardware_links(inc, input);
+        inc.root = find_root(inc, input);
+    } else {
+        inc.root = crash_root(inc, events);
+    }
+    inc.summary = summarize(inc, events);
+}
+
+fn stuck_subjects(inc: &Incident, events: &[Event]) -> Vec<Stuck> {
+    let mut by_key: BTreeMap<Key, Vec<usize>> = BTreeMap::new();
+    for &i in &inc.events {
+        let e = &events[i];
+        if e.kind == EventKind::Panic {
+            continue;
+        }
+        if e.kind == EventKind::NmiBacktrace && (e.message.is_some() || waits::is_idle(&e.stack)) {
+            continue;
+        }
+        if let Some(k) = key_of(e) {
+            by_key.entry(k).or_default().push(i);
+        }
+    }
+    let mut out = Vec::new();
+    for (_, idxs) in by_key {
+        let best = *idxs
+            .iter()
+            .max_by_key(|&&i| {
+                let e = &events[i];
+                let meaningful = waits::meaningful_frames(&e.stack).len().min(1);
+                (
+                    meaningful,
+                    kind_rank(e.kind),
+                    e.registers.is_some(),
+                    std::cmp::Reverse(i),
+                )
+            })
+            .unwrap();
+        let b = &events[best];
+        let task = idxs
+            .iter()
+            .rev()
+            .find_map(|&i| events[i].task.clone().filter(|t| !t.comm.is_empty()))
+            .or_else(|| b.task.clone());
+        let cpu = idxs.iter().find_map(|&i| {
+            if is_cpu_report(events[i].kind) {
+                events[i].cpu
+            } else {
+                None
+            }
+        });
+        let mut kinds: Vec<EventKind> = idxs.iter().map(|&i| events[i].kind).collect();
+        kinds.sort();
+        kinds.dedup();
+        let times: Vec<f64> = idxs.iter().filter_map(|&i| events[i].time).collect();
+        let irqs_enabled = if kinds.contains(&EventKind::HardLockup) {
+            Some(false)
+        } else {
+            b.registers.as_ref().and_then(|r| r.irqs_enabled())
+        };
+        let state = idxs
+            .iter()
+            .rev()
+            .find_map(|&i| events[i].task_state.clone())
+            .or_else(|| cpu.map(|_| "R".to_string()));
+        let wait = wait_of(b, idxs.iter().map(|&i| &events[i]), events, inc);
+        out.push(Stuck {
+            subject: Subject { cpu, task },
+            kinds,
+            events: idxs.clone(),
+            first_time: times.iter().copied().reduce(f64::min),
+            last_time: times.iter().copied().reduce(f64::max),
+            max_duration_s: idxs
+                .iter()
+                .filter_map(|&i| events[i].duration_s)
+                .reduce(f64::max),
+            irqs_enabled,
+            state,
+            stack_event: best,
+            wait,
+        });
+    }
+    // CPUs first, then tasks by when they were first reported.
+    out.sort_by(|a, b| {
+        (a.subject.cpu.is_none(), a.events.first())
+            .cmp(&(b.subject.cpu.is_none(), b.events.first()))
+    });
+    out
+}
+
+fn ip_function(e: &Event) -> Option<&str> {
+    e.registers.as_ref()?.ip.as_ref()?.function.as_deref()
+}
+
+fn wait_of<'a>(
+    best: &Event,
+    all: impl Iterator<Item = &'a Event>,
+    events: &[Event],
+    inc: &Incident,
+) -> Wait {
+    let StackWait { kind, frame } = waits::classify(&best.stack);
+    let mut w = Wait {
+        kind,
+        function: frame.map(|f| f.function),
+        lock_address: None,
+        target_cpus: Vec::new(),
+        confidence: Confidence::Certain,
+        reasoning: Vec::new(),
+    };
+    let all: Vec<&Event> = all.collect();
+    match kind {
+        WaitKind::Spinlock | WaitKind::RwlockRead | WaitKind::RwlockWrite => {
+            spinlock_address(&mut w, &all)
+        }
+        WaitKind::CsdIpi => csd_targets(&mut w, &all, events, inc),
+        WaitKind::Running => {
+            if let Some(f) = &w.function {
+                w.reasoning.push(format!("no wait primitive on the stack: the CPU executes {f} (a loop that neither sleeps nor waits on a lock)"));
+            }
+        }
+        _ => {}
+    }
+    if w.function.is_some() && w.reasoning.is_empty() && kind != WaitKind::Running {
+        w.reasoning.push(format!(
+            "{} on the stack means the {} waits for a {}",
+            w.function.as_deref().unwrap_or("?"),
+            if best.cpu.is_some() && is_cpu_report(best.kind) {
+                "CPU"
+            } else {
+                "task"
+            },
+            kind.as_str()
+        ));
+    }
+    w
+}
+
+/// The lock address of a spinning CPU: the slowpath's first argument.
+fn spinlock_address(w: &mut Wait, all: &[&Event]) {
+    for e in all {
+        let Some(regs) = &e.registers else { continue };
+        let Some(ip) = ip_function(e) else { continue };
+        let in_slowpath = ip.contains("spin_lock_slowpath")
+            || ip.contains("_raw_spin_lock")
+            || ip.contains("lock_slowpath");
+        if !in_slowpath {
+            continue;
+        }
+        let (reg, conf) = match regs.arch {
+            Arch::X86_64 => ("rdi", Confidence::Likely),
+            Arch::Arm64 => ("x0", Confidence::Possible),
+        };
+        let Some(addr) = regs.get(reg) else { continue };
+        w.lock_address = Some(addr);
+        w.confidence = conf;
+        w.reasoning.push(format!(
+            "the CPU is inside {ip}; its first argument ({}) is the lock: {addr:#x}",
+            reg.to_ascii_uppercase()
+        ));
+        if regs.arch == Arch::X86_64 && regs.get("rbx") == Some(addr) {
+            w.reasoning.push(format!("RBX holds the same pointer ({addr:#x}): the slowpath keeps the lock there across the loop"));
+        }
+        return;
+    }
+    w.reasoning
+        .push("the lock address is not in the printed registers".to_string());
+    w.confidence = Confidence::Certain;
+}
+
+/// The CPUs a cross-CPU call waits for: from CSD debug lines, else from the registers of
+/// the wait loop.
+fn csd_targets(w: &mut Wait, all: &[&Event], events: &[Event], inc: &Incident) {
+    let cpu = all.iter().find_map(|e| e.cpu);
+    for &i in &inc.events {
+        let e = &events[i];
+        if e.kind == EventKind::CsdLockTimeout && e.cpu == cpu {
+            if let Some(t) = e.csd.as_ref().and_then(|c| c.target_cpu) {
+                if !w.target_cpus.contains(&t) {
+                    w.target_cpus.push(t);
+                    w.reasoning
+                        .push(format!("line {}: {}", e.lines.first, e.headline));
+                    w.confidence = Confidence::Certain;
+                }
+            }
+        }
+    }
+    if !w.target_cpus.is_empty() {
+        return;
+    }
+    for e in all {
+        let Some(regs) = &e.registers else { continue };
+        let Some(ip) = ip_function(e) else { continue };
+        if !ip.starts_with("smp_call_function")
+            && !ip.starts_with("csd_lock_wait")
+            && !ip.starts_with("generic_exec_single")
+        {
+            continue;
+        }
+        match regs.arch {
+            Arch::X86_64 => {
+                if let Some(t) = regs
+                    .code
+                    .as_ref()
+                    .and_then(|c| crate::x86::percpu_loop_target(c, regs))
+                {
+                    w.target_cpus.push(t.cpu);
+                    w.confidence = Confidence::Likely;
+                    w.reasoning.push(format!(
+                        "RIP is in the wait loop of {ip} (line {}); decoding its Code: bytes:",
+                        e.lines.first
+                    ));
+                    w.reasoning
+                        .extend(t.evidence.iter().map(|s| format!("  {s}")));
+                    w.reasoning.push(format!(
+                        "so the loop waits for CPU {} to run the function and release its csd",
+                        t.cpu
+                    ));
+                    if let Some(rcx) = regs.get("rcx").filter(|v| v & 1 == 1) {
+                        w.reasoning.push(format!(
+                            "RCX = {rcx:#x}: the csd flags last read still have CSD_FLAG_LOCK set"
+                        ));
+                    }
+                    return;
+                }
+            }
+            Arch::Arm64 => {
+                if let (Some(x0), Some(x1)) = (regs.get("x0"), regs.get("x1")) {
+                    if x1 & 1 == 1 && x0 < 4096 {
+                        w.reasoning.push(format!(
+                            "x1 = {x1:#x} looks like csd->flags with CSD_FLAG_LOCK{} set and x0 = {x0} like a CPU number, as in some builds of {ip}; without this kernel's disassembly that register use cannot be verified, so the target CPU stays unknown (candidate: CPU {x0})",
+                            if x1 & 2 == 2 { " and CSD_FLAG_SYNCHRONOUS" } else { "" }
+                        ));
+                        w.confidence = Confidence::Possible;
+                        return;
+                    }
+                }
+            }
+        }
+    }
+    w.reasoning
+        .push("the log does not say which CPU the call waits for".to_string());
+}
+
+fn stuck_node(s: &Stuck) -> Node {
+    Node::subject(&s.subject)
+}
+
+fn link(
+    waiter: Node,
+    waits_for: Node,
+    via: String,
+    confidence: Confidence,
+    reasoning: String,
+    evidence: Vec<Evidence>,
+) -> ChainLink {
+    ChainLink {
+        waiter,
+        waits_for,
+        via,
+        confidence,
+        reasoning,
+        evidence,
+    }
+}
+
+fn ev_of(s: &Stuck, events: &[Event]) -> Vec<Evidence> {
+    vec![evidence(&events[s.stack_event])]
+}
+
+fn sleeping_while_atomic<'a>(inc: &Incident, events: &'a [Event]) -> Vec<&'a Event> {
+    inc.precursors
+        .iter()
+        .map(|&p| &events[p])
+        .filter(|e| e.subkind.as_deref() == Some("scheduling_while_atomic") && e.task.is_some())
+        .collect()
+}
+
+fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
+    let events = input.events;
+    let mut chain = Vec::new();
+    let stuck = &inc.stuck;
+    let find_cpu = |c: u32| stuck.iter().find(|s| s.subject.cpu == Some(c));
+    let find_task = |pid: u32| {
+        stuck
+            .iter()
+            .find(|s| s.subject.task.as_ref().is_some_and(|t| t.pid == pid))
+    };
+
+    // Cross-CPU calls.
+    for s in stuck.iter().filter(|s| s.wait.kind == WaitKind::CsdIpi) {
+        let via = format!(
+            "IPI / cross-CPU call ({})",
+            s.wait.function.as_deref().unwrap_or("csd_lock_wait")
+        );
+        if s.wait.target_cpus.is_empty() {
+            let irqs_off: Vec<&Stuck> = stuck
+                .iter()
+                .filter(|o| {
+                    o.subject.cpu.is_some()
+                        && o.subject != s.subject
+                        && o.irqs_enabled == Some(false)
+                })
+                .collect();
+            if irqs_off.is_empty() {
+                chain.push(link(
+                    stuck_node(s),
+                    Node::resource("an unidentified CPU that does not answer the IPI".into()),
+                    via.clone(),
+                    Confidence::Possible,
+                    s.wait.reasoning.join("; "),
+                    ev_of(s, events),
+                ));
+            }
+            for o in irqs_off {
+                chain.push(link(
+                    stuck_node(s),
+                    stuck_node(o),
+                    via.clone(),
+                    Confidence::Possible,
+                    format!("the target CPU is not named in the log; {} has interrupts disabled and so cannot answer an IPI", stuck_node(o)),
+                    ev_of(s, events),
+                ));
+            }
+            continue;
+        }
+        for &t in &s.wait.target_cpus {
+            let target = find_cpu(t).map(stuck_node).unwrap_or_else(|| Node::cpu(t));
+            chain.push(link(
+                stuck_node(s),
+                target,
+                via.clone(),
+                s.wait.confidence,
+                s.wait.reasoning.join("\n"),
+                ev_of(s, events),
+            ));
+            // A target that printed nothing: the only lock trouble the log shows may explain it.
+            if find_cpu(t).is_none() {
+                if let Some(sl) = sleeping_while_atomic(inc, events).first() {
+                    let task = sl.task.clone().unwrap();
+                    chain.push(link(
+                        Node::cpu(t),
+                        Node::task(task.clone()),
+                        "spinlock (presumed)".into(),
+                        Confidence::Possible,
+                        format!(
+                            "CPU {t} printed nothing; the log's only sign of lock trouble is that {task} scheduled in atomic context ({}): a task sleeping with a spinlock held makes other CPUs spin on that lock, with interrupts off under spin_lock_irqsave, which would keep CPU {t} from answering the IPI",
+                            sl.headline
+                        ),
+                        vec![evidence(sl)],
+                    ));
+                }
+            }
+        }
+    }
+
+    // Spinlocks: waiters on one address are one group; the holder is whoever slept or
+    // spins while holding it.
+    let sleepers = sleeping_while_atomic(inc, events);
+    for s in stuck.iter().filter(|s| {
+        matches!(
+            s.wait.kind,
+            WaitKind::Spinlock
+                | WaitKind::RwlockRead
+                | WaitKind::RwlockWrite
+                | WaitKind::BitSpinlock
+        )
+    }) {
+        let lock = match s.wait.lock_address {
+            Some(a) => format!("{} {a:#x}", s.wait.kind.as_str()),
+            None => format!("a {}", s.wait.kind.as_str()),
+        };
+        let irq_note = match s.irqs_enabled {
+            Some(false) => " with interrupts disabled",
+            _ => "",
+        };
+        if let Some(sl) = sleepers.first() {
+            let t = sl.task.clone().unwrap();
+            let still = find_task(t.pid);
+            let conf = if still.is_some() || sleepers.len() == 1 {
+                Confidence::Likely
+            } else {
+                Confidence::Possible
+            };
+            let mut ev = ev_of(s, events);
+            ev.push(evidence(sl));
+            if let Some(st) = still {
+                ev.extend(ev_of(st, events));
+            }
+            chain.push(link(
+                stuck_node(s),
+                still.map(stuck_node).unwrap_or_else(|| Node::task(t.clone())),
+                format!("{lock}, spinning{irq_note}"),
+                conf,
+                format!(
+                    "the lock's holder is not running: {t} called schedule() in atomic context ({}{}), which is what sleeping while holding a spinlock looks like{}",
+                    sl.headline,
+                    sl.time.map(|x| format!(" at {x:.3} s")).unwrap_or_default(),
+                    if still.is_some() { ", and it is still blocked" } else { "" }
+                ),
+                ev,
+            ));
+            continue;
+        }
+        let running: Vec<&Stuck> = stuck
+            .iter()
+            .filter(|o| {
+                o.subject != s.subject
+                    && o.wait.kind == WaitKind::Running
+                    && o.subject.cpu.is_some()
+            })
+            .collect();
+        if let Some(o) = running.first() {
+            chain.push(link(
+                stuck_node(s),
+                stuck_node(o),
+                format!("{lock}, spinning{irq_note}"),
+                Confidence::Possible,
+                format!(
+                    "{} runs without waiting and may hold the lock",
+                    stuck_node(o)
+                ),
+                ev_of(s, events),
+            ));
+        } else {
+            chain.push(link(
+                stuck_node(s),
+                Node::resource(format!("{lock} (holder not in the log)")),
+                format!("{lock}, spinning{irq_note}"),
+                s.wait.confidence,
+                s.wait.reasoning.join("\n"),
+                ev_of(s, events),
+            ));
+        }
+    }
+
+    // Sleeping locks of hung tasks.
+    let tasks: Vec<&Stuck> = stuck.iter().filter(|s| s.subject.cpu.is_none()).collect();
+    for s in &tasks {
+        let e = &events[s.stack_event];
+        if let Some(bo) = s.events.iter().find_map(|&i| events[i].blocked_on.as_ref()) {
+            if let Some(owner) = &bo.owner {
+                let target = find_task(owner.pid)
+                    .map(stuck_node)
+                    .unwrap_or_else(|| Node::task(owner.clone()));
+                chain.push(link(
+                    stuck_node(s),
+                    target,
+                    bo.primitive.clone(),
+                    Confidence::Likely,
+                    format!(
+                        "the hung-task detector reports {owner} as the likely owner of the {}",
+                        bo.primitive
+                    ),
+                    vec![evidence(e)],
+                ));
+            }
+        }
+    }
+    let owner_linked: Vec<Node> = chain.iter().map(|l| l.waiter.clone()).collect();
+    let has_owner_link = |s: &Stuck| owner_linked.contains(&stuck_node(s));
+    let rw: Vec<&Stuck> = tasks
+        .iter()
+        .copied()
+        .filter(|s| matches!(s.wait.kind, WaitKind::RwsemRead | WaitKind::RwsemWrite))
+        .collect();
+    if !rw.is_empty() {
+        // The holder: a task blocked first, on something else than the rwsem, or a
+        // task lockdep lists as holding a semaphore.
+        let odd: Vec<&Stuck> = tasks
+            .iter()
+            .copied()
+            .filter(|s| {
+                !matches!(
+                    s.wait.kind,
+                    WaitKind::RwsemRead | WaitKind::RwsemWrite | WaitKind::Running
+                )
+            })
+            .collect();
+        let first_blocked = |s: &&Stuck| {
+            let e = &events[s.events[0]];
+            (
+                blocked_since(e)
+                    .map(|x| (x * 1000.0) as i64)
+                    .unwrap_or(i64::MAX),
+                e.lines.first,
+            )
+        };
+        let holder = odd.iter().copied().min_by_key(first_blocked);
+        let writers: Vec<&Stuck> = rw
+            .iter()
+            .copied()
+            .filter(|s| s.wait.kind == WaitKind::RwsemWrite)
+            .collect();
+        let readers: Vec<&Stuck> = rw
+            .iter()
+            .copied()
+            .filter(|s| s.wait.kind == WaitKind::RwsemRead)
+            .collect();
+        if let Some(w0) = writers.first() {
+            for r in readers.iter().filter(|r| !has_owner_link(r)) {
+                chain.push(link(
+                    stuck_node(r),
+                    stuck_node(w0),
+                    "rwsem (read)".into(),
+                    Confidence::Likely,
+                    format!("a reader blocks behind a writer already queued on an rwsem: {} waits in {} while {} waits to write", stuck_node(r), r.wait.function.as_deref().unwrap_or("down_read"), stuck_node(w0)),
+                    ev_of(r, events),
+                ));
+            }
+        }
+        let to_holder: Vec<&Stuck> = if writers.is_empty() {
+            readers.clone()
+        } else {
+            writers.clone()
+        };
+        if let Some(h) = holder {
+            let h_first = first_blocked(&h);
+            for w in to_holder.iter().filter(|w| !has_owner_link(w)) {
+                let earlier = h_first < first_blocked(w);
+                chain.push(link(
+                    stuck_node(w),
+                    stuck_node(h),
+                    format!("{} held by {}", w.wait.kind.as_str(), stuck_node(h)),
+                    if earlier { Confidence::Likely } else { Confidence::Possible },
+                    format!(
+                        "no task is shown holding the rwsem; {} was blocked {} on a different primitive ({}), so it most likely took the rwsem before it got stuck",
+                        stuck_node(h),
+                        if earlier { "first" } else { "at the same time" },
+                        h.wait.kind.as_str()
+                    ),
+                    {
+                        let mut v = ev_of(w, events);
+                        v.extend(ev_of(h, events));
+                        v
+                    },
+                ));
+            }
+        }
+    }
+    // What the remaining tasks wait for when nobody visible holds it.
+    for s in &tasks {
+        if chain.iter().any(|l| l.waiter == stuck_node(s)) {
+            continue;
+        }
+        match s.wait.kind {
+            WaitKind::PageLock | WaitKind::BitWait => {
+                chain.push(link(
+                    stuck_node(s),
+                    Node::resource(format!("{} (holder not in the log; possibly {} itself)", s.wait.kind.as_str(), stuck_node(s))),
+                    format!("{} ({})", s.wait.kind.as_str(), s.wait.function.as_deref().unwrap_or("?")),
+                    Confidence::Possible,
+                    format!("no reported task is shown taking this lock; a task that never releases a page/bit lock it took itself deadlocks exactly like this"),
+                    ev_of(s, events),
+                ));
+            }
+            WaitKind::RcuGracePeriod => {
+                if let Some(c) = stuck
+                    .iter()
+                    .find(|o| o.kinds.contains(&EventKind::RcuStall))
+                {
+                    chain.push(link(
+                        stuck_node(s),
+                        stuck_node(c),
+                        "RCU grace period".into(),
+                        Confidence::Likely,
+                        format!(
+                            "{} stalls the grace period {} waits for",
+                            stuck_node(c),
+                            stuck_node(s)
+                        ),
+                        ev_of(s, events),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    chain
+}
+
+/// When a hung task was blocked from: report time minus the reported duration.
+fn blocked_since(e: &Event) -> Option<f64> {
+    Some(e.time? - e.duration_s.unwrap_or(0.0))
+}
+
+fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
+    let events = input.events;
+    let chain = &inc.chain;
+    let next = |n: &Node| chain.iter().find(|l| &l.waiter == n);
+    // Follow each stuck subject's chain to its end; the end most reached is the root.
+    let mut ends: BTreeMap<Node, (usize, Confidence, Vec<Evidence>, bool)> = BTreeMap::new();
+    for s in &inc.stuck {
+        let mut n = stuck_node(s);
+        let mut conf = Confidence::Certain;
+        let mut seen = vec![n.clone()];
+        let mut ev = Vec::new();
+        let mut cycle = false;
+        while let Some(l) = next(&n) {
+            // A chain ending at a resource nobody visible holds ends, for the root, at the
+            // last CPU or task on it: that is who to look at.
+            if l.waits_for.resource.is_some()
+                && next(&l.waits_for).is_none()
+                && !seen.iter().all(|x| x == &n)
+            {
+                break;
+            }
+            conf = conf.min(l.confidence);
+            ev.extend(l.evidence.iter().cloned());
+            n = l.waits_for.clone();
+            if seen.contains(&n) {
+                cycle = true;
+                break;
+            }
+            seen.push(n.clone());
+        }
+        let entry = ends.entry(n).or_insert((0, conf, Vec::new(), cycle));
+        entry.0 += 1;
+        entry.1 = entry.1.min(conf);
+        for x in ev {
+            if !entry.2.contains(&x) {
+                entry.2.push(x);
+            }
+        }
+    }
+    let (node, (_, mut conf, mut ev, cycle)) = ends
+        .into_iter()
+        .max_by_key(|(n, (count, conf, _, _))| (*count, n.resource.is_none(), *conf))?;
+    let hw = inc
+        .hardware
+        .iter()
+        .filter(|h| h.confidence >= Confidence::Likely)
+        .max_by_key(|h| h.confidence);
+    let stuck_here = inc.stuck.iter().find(|s| stuck_node(s) == node);
+    if cycle {
+        return Some(Root {
+            cpu: node.cpu,
+            task: node.task.clone(),
+            reason: "deadlock: the waits-for chain is a cycle".into(),
+            confidence: conf,
+            evidence: ev,
+        });
+    }
+    // An IPI target that never answered and printed nothing: look for hardware.
+    let silent_cpu = stuck_here.is_none() && node.task.is_none();
+    if silent_cpu {
+        if let Some(h) = hw {
+            ev.push(h.evidence.clone());
+            return Some(Root {
+                cpu: node.cpu,
+                task: None,
+                reason: format!(
+                    "hardware: {} did not answer and the log shows nothing from it; {} — {}",
+                    node, h.record.description, h.reasoning
+                ),
+                confidence: Confidence::Likely.min(h.confidence),
+                evidence: ev,
+            });
+        }
+    }
+    if stuck_here.is_some_and(|s| s.wait.kind == WaitKind::Running) {
+        // The log shows where it loops, not why: the cause is a judgement.
+        conf = conf.min(Confidence::Likely);
+    }
+    let reason = match stuck_here {
+        Some(s) => match s.wait.kind {
+            WaitKind::Running => format!(
+                "{} runs {} in a loop without sleeping, waiting on a lock or letting RCU advance{}{}",
+                node,
+                s.wait.function.as_deref().unwrap_or("kernel code"),
+                match s.irqs_enabled {
+                    Some(false) => ", with interrupts disabled",
+                    _ => "",
+                },
+                if s.kinds.contains(&EventKind::SoftLockup) {
+                    "; the soft lockup shows it never scheduled, so preemption is off (or the kernel is not preemptible) in that loop"
+                } else {
+                    ""
+                }
+            ),
+            WaitKind::PageLock | WaitKind::BitWait => format!(
+                "{} was blocked first, on a {} ({}), while the others queue behind a lock it presumably holds; the {}'s holder is not in the log — most likely {} took it itself earlier and never released it",
+                node,
+                s.wait.kind.as_str(),
+                s.wait.function.as_deref().unwrap_or("?"),
+                s.wait.kind.as_str(),
+                node.task.as_ref().map(|t| t.comm.as_str()).unwrap_or("it")
+            ),
+            WaitKind::Sleep | WaitKind::Unknown | WaitKind::IoWait => {
+                let slept = sleeping_while_atomic(inc, events)
+                    .into_iter()
+                    .find(|e| e.task.as_ref().map(|t| t.pid) == node.task.as_ref().map(|t| t.pid));
+                match slept {
+                    Some(sl) => format!(
+                        "{} sleeps ({}) while holding a spinlock: it scheduled in atomic context ({}), so the lock it holds is never released",
+                        node,
+                        s.wait.function.as_deref().unwrap_or("schedule"),
+                        sl.headline
+                    ),
+                    None => format!(
+                        "{} is blocked in {} and holds what the others wait for",
+                        node,
+                        s.wait.function.as_deref().unwrap_or("schedule")
+                    ),
+                }
+            }
+            k => format!(
+                "{} waits for a {} whose holder is not in the log",
+                node,
+                k.as_str()
+            ),
+        },
+        None => {
+            let slept = sleeping_while_atomic(inc, events)
+                .into_iter()
+                .find(|e| e.task.as_ref().map(|t| t.pid) == node.task.as_ref().map(|t| t.pid));
+            match (slept, &node.resource) {
+                (Some(sl), _) => format!(
+                    "{} went to sleep in atomic context ({}) — it sleeps while holding a spinlock",
+                    node, sl.headline
+                ),
+                (None, Some(r)) => format!("the chain ends at {r}"),
+                (None, None) => {
+                    format!("{} does not answer and the log shows nothing from it", node)
+                }
+            }
+        }
+    };
+    Some(Root {
+        cpu: node.cpu,
+        task: node.task.clone(),
+        reason,
+        confidence: conf,
+        evidence: ev,
+    })
+}
+
+fn crash_root(inc: &Incident, events: &[Event]) -> Option<Root> {
+    let first = inc
+        .events
+        .iter()
+        .map(|&i| &events[i])
+        .find(|e| e.kind != EventKind::Panic)
+        .or_else(|| inc.events.first().map(|&i| &events[i]))?;
+    let func = waits::meaningful_frames(&first.stack)
+        .first()
+        .map(|f| f.function.clone());
+    let reason = match (&func, first.kind) {
+        (Some(f), EventKind::Oops) => {
+            format!("not a lockup — a kernel oops in {f}: {}", first.headline)
+        }
+        (_, EventKind::Panic) => format!(
+            "kernel panic: {}",
+            first.message.as_deref().unwrap_or(&first.headline)
+        ),
+        _ => first.headline.clone(),
+    };
+    Some(Root {
+        cpu: first.cpu,
+        task: first.task.clone(),
+        reason,
+        confidence: Confidence::Certain,
+        evidence: vec![evidence(first)],
+    })
+}
+
+fn hardware_links(inc: &Incident, input: &Input<'_>) -> Vec<HardwareLink> {
+    let mut out = Vec::new();
+    let serious = |sev: &str| matches!(sev, "uncorrected" | "non_recoverable" | "fatal");
+    let inc_wall: Option<WallTime> = inc.events.iter().find_map(|&i| {
+        input.events[i]
+            .wall_time
+            .as_deref()
+            .and_then(WallTime::parse)
+    });
+    let mut consider = |record: &lockscope_facts::HardwareRecord,
+                        wall: Option<WallTime>,
+                        ev: Evidence| {
+        if record.severity == "info" {
+            return;
+        }
+        let mut conf = Confidence::Possible;
+        let mut why = String::from(
+            "a hardware error was recorded, but its time cannot be tied to the lockup",
+        );
+        if let (Some(w), Some(iw)) = (wall, inc_wall) {
+            if w.near(&iw, 600) {
+                conf = Confidence::Likely;
+                why = format!("recorded at {w}, within minutes of the lockup report ({iw})");
+            }
+        }
+        if conf < Confidence::Likely {
+            if let Some(w) = wall {
+                for s in input.sources.iter() {
+                    if let Some(last) = s.last_wall {
+                        let (d, tz) = w.distance(&last);
+                        if (0..=180).contains(&d) {
+                            conf = Confidence::Likely;
+                            why = format!(
+                                "{} goes silent at {last}, {d} s after the error was recorded at {w}{}",
+                                s.name,
+                                if tz != 0 {
+                                    format!(
+                                        " (taking a {tz:+} h time-zone difference between the two clocks)"
+                                    )
+                                } else {
+                                    String::new()
+                                }
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if !serious(&record.severity) {
+            conf = Confidence::Possible;
+        }
+        out.push(HardwareLink {
+            record: record.clone(),
+            evidence: ev,
+            confidence: conf,
+            reasoning: why,
+        });
+    };
+    for e in input.events.iter().filter(|e| {
+        e.kind == EventKind::HardwareError && e.boot == inc.boot && e.lines.source == inc.source
+    }) {
+        if let Some(h) = &e.hardware {
+            consider(
+                h,
+                e.wall_time.as_deref().and_then(WallTime::parse),
+                evidence(e),
+            );
+        }
+    }
+    for x in input.external {
+        consider(
+            &x.record,
+            x.wall,
+            Evidence {
+                source: x.source,
+                line: x.line,
+                text: x.text.clone(),
+            },
+        );
+    }
+    // The most telling first; keep the list short.
+    out.sort_by(|a, b| b.confidence.cmp(&a.confidence));
+    out.truncate(5);
+    out
+}
+
+fn describe_stuck(s: &Stuck) -> String {
+    let mut d = format!("{}", Node::subject(&s.subject));
+    match s.wait.kind {
+        WaitKind::Running => d.push_str(&format!(
+            " runs {}",
+            s.wait.function.as_deref().unwrap_or("?")
+        )),
+        WaitKind::Sleep => d.push_str(&format!(
+            " sleeps in {}",
+            s.wait.function.as_deref().unwrap_or("?")
+        )),
+        k => {
+            d.push_str(&format!(" waits for {}", k.as_str()));
+            if let Some(a) = s.wait.lock_address {
+                d.push_str(&format!(" at {a:#x}"));
+            }
+            if !s.wait.target_cpus.is_empty() {
+                let cpus: Vec<String> = s.wait.target_cpus.iter().map(|c| c.to_string()).collect();
+                d.push_str(&format!(" from CPU {}", cpus.join(",")));
+            }
+            if let Some(f) = &s.wait.function {
+                d.push_str(&format!(" in {f}"));
+            }
+        }
+    }
+    if s.irqs_enabled == Some(false) {
+        d.push_str(" with interrupts off");
+    }
+    d
+}
+
+fn summarize(inc: &Incident, events: &[Event]) -> String {
+    let mut parts = Vec::new();
+    let kinds: Vec<String> = inc
+        .counts
+        .iter()
+        .filter(|(k, _)| *k != EventKind::NmiBacktrace)
+        .map(|(k, n)| {
+            if *n > 1 {
+                format!("{} ×{n}", k.as_str().replace('_', " "))
+            } else {
+                k.as_str().replace('_', " ")
+            }
+        })
+        .collect();
+    let span = match (inc.first_time, inc.last_time) {
+        (Some(a), Some(b)) if b > a => format!(" over {:.0} s", b - a),
+        _ => String::new(),
+    };
+    parts.push(format!("{} ({}{}).", inc.title, kinds.join(", "), span));
+    if !inc.stuck.is_empty() {
+        let d: Vec<String> = inc.stuck.iter().map(describe_stuck).collect();
+        parts.push(format!("{}.", capitalize(&d.join("; "))));
+    }
+    if let Some(r) = &inc.root {
+        parts.push(format!(
+            "Root cause ({}): {}.",
+            r.confidence.as_str(),
+            r.reason.trim_end_matches('.')
+        ));
+    }
+    if let Some(p) = inc.panic {
+        parts.push(format!(
+            "It ended in a panic: {}.",
+            events[p].message.as_deref().unwrap_or("")
+        ));
+    }
+    parts.join(" ")
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}

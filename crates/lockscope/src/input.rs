@@ -1,0 +1,165 @@
+//! Opening inputs and telling what they are from their first bytes: a kernel log, an IPMI
+//! SEL listing, a vmcore (not read by this version), or something unusable.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    Log,
+    Sel,
+}
+
+impl InputKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputKind::Log => "kernel_log",
+            InputKind::Sel => "ipmi_sel",
+        }
+    }
+}
+
+pub struct Input {
+    pub name: String,
+    pub kind: InputKind,
+    /// The head holds printk time stamps, syslog `kernel:` tags or kernel report lines.
+    pub looks_like_kernel_log: bool,
+    reader: Option<BufReader<Box<dyn Read>>>,
+    consumed: u64,
+}
+
+const SNIFF: usize = 64 * 1024;
+
+impl Input {
+    /// Opens `path` (`-` = standard input). `kind` forces the kind (`--sel`).
+    pub fn open(path: &str, kind: Option<InputKind>) -> Result<Input, String> {
+        let (name, raw): (String, Box<dyn Read>) = if path == "-" {
+            ("<stdin>".into(), Box::new(io::stdin()))
+        } else {
+            let md = std::fs::metadata(path)
+                .map_err(|e| format!("cannot open {path}: {}", describe(&e)))?;
+            if md.is_dir() {
+                return Err(format!("{path} is a directory, not a log file"));
+            }
+            let f =
+                File::open(path).map_err(|e| format!("cannot open {path}: {}", describe(&e)))?;
+            (path.to_string(), Box::new(f))
+        };
+        let mut reader = BufReader::with_capacity(SNIFF, raw);
+        let head = reader
+            .fill_buf()
+            .map_err(|e| format!("{name}: cannot read: {}", describe(&e)))?
+            .to_vec();
+        if let Some(what) = dump_format(&head) {
+            return Err(format!(
+                "{name} is a {what} at offset 0; reading vmcores is not supported by this version — give its kernel log (crash `log`, vmcore-dmesg.txt)"
+            ));
+        }
+        let kind = kind.unwrap_or_else(|| {
+            if looks_like_sel(&head) {
+                InputKind::Sel
+            } else {
+                InputKind::Log
+            }
+        });
+        let looks_like_kernel_log = kernel_lines(&head) > 0;
+        Ok(Input {
+            name,
+            kind,
+            looks_like_kernel_log,
+            reader: Some(reader),
+            consumed: 0,
+        })
+    }
+
+    pub fn reader(&mut self) -> Result<impl Read + '_, String> {
+        let r = self
+            .reader
+            .as_mut()
+            .ok_or_else(|| format!("{}: already read", self.name))?;
+        Ok(Counting {
+            inner: r,
+            count: &mut self.consumed,
+        })
+    }
+
+    pub fn read_all(&mut self) -> Result<Vec<u8>, String> {
+        let name = self.name.clone();
+        let mut buf = Vec::new();
+        // SEL listings are small; a bound keeps a wrong file from filling memory.
+        self.reader()?
+            .take(256 << 20)
+            .read_to_end(&mut buf)
+            .map_err(|e| format!("{name}: read error: {e}"))?;
+        Ok(buf)
+    }
+
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+}
+
+struct Counting<'a, R> {
+    inner: R,
+    count: &'a mut u64,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        *self.count += n as u64;
+        Ok(n)
+    }
+}
+
+fn describe(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "no such file".into(),
+        io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// vmcore formats recognised by their magic, to refuse them with a clear message.
+fn dump_format(head: &[u8]) -> Option<&'static str> {
+    if head.starts_with(b"\x7fELF") && head.len() > 16 && head[16] == 4 {
+        return Some("ELF core dump (vmcore)");
+    }
+    if head.starts_with(b"KDUMP   ") || head.starts_with(b"DISKDUMP") {
+        return Some("kdump-compressed vmcore");
+    }
+    if head.starts_with(b"makedumpfile") {
+        return Some("flattened makedumpfile vmcore");
+    }
+    if head.starts_with(b"\xfd7zXZ\0") {
+        return Some("xz-compressed file (decompress it first)");
+    }
+    None
+}
+
+fn lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
+    head.split(|&b| b == b'\n').take(400)
+}
+
+fn kernel_lines(head: &[u8]) -> usize {
+    lines(head)
+        .filter(|l| {
+            let r = lockscope_log::prefix::parse(l);
+            (r.kernel
+                && (r.time.is_some()
+                    || r.caller.is_some()
+                    || r.host.is_some()
+                    || r.level.is_some()))
+                || lockscope_log::stack::parse_trace_line(&String::from_utf8_lossy(r.text))
+                    .is_some()
+        })
+        .count()
+}
+
+fn looks_like_sel(head: &[u8]) -> bool {
+    let p = lockscope_log::hardware::parse_sel(&head[..head.len().min(SNIFF)]);
+    let total = lines(head)
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .count();
+    !p.records.is_empty() && p.records.len() * 2 >= total.min(400) && kernel_lines(head) == 0
+}
