@@ -44,21 +44,10 @@ fn parse_args() -> Args {
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let mut val = || {
-            it.next()
-                .unwrap_or_else(|| usage(&format!("{flag} needs a value")))
-        };
+        let mut val = || it.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
         match flag.as_str() {
-            "--mb" => {
-                a.mb = val()
-                    .parse()
-                    .unwrap_or_else(|_| usage("--mb takes a number"))
-            }
-            "--runs" => {
-                a.runs = val()
-                    .parse()
-                    .unwrap_or_else(|_| usage("--runs takes a number"))
-            }
+            "--mb" => a.mb = val().parse().unwrap_or_else(|_| usage("--mb takes a number")),
+            "--runs" => a.runs = val().parse().unwrap_or_else(|_| usage("--runs takes a number")),
             "--mix" => a.mix = val(),
             "--shared" => a.shared = val().into(),
             "--keep" => a.keep = true,
@@ -74,9 +63,7 @@ fn parse_args() -> Args {
 
 fn usage(msg: &str) -> ! {
     eprintln!("lockscope-bench: {msg}");
-    eprintln!(
-        "usage: lockscope-bench [--mb N] [--mix all|console] [--runs N] [--shared DIR] [--keep]"
-    );
+    eprintln!("usage: lockscope-bench [--mb N] [--mix all|console] [--runs N] [--shared DIR] [--keep]");
     std::process::exit(2)
 }
 
@@ -87,12 +74,7 @@ fn main() -> io::Result<()> {
     let size = assemble(&path, &pieces, args.mb * 1_000_000)?;
     drop(pieces);
     let mb = size as f64 / 1e6;
-    println!(
-        "input: {} ({mb:.0} MB, mix `{}`, best of {} runs)",
-        path.display(),
-        args.mix,
-        args.runs
-    );
+    println!("input: {} ({mb:.0} MB, mix `{}`, best of {} runs)", path.display(), args.mix, args.runs);
     println!();
     println!("| step | MB/s | seconds | peak RSS (MiB) | result |");
     println!("|---|---:|---:|---:|---|");
@@ -105,21 +87,11 @@ fn main() -> io::Result<()> {
 
     if !args.scan_only {
         let (t, lines, rss) = measure(args.runs, || count_lines(&path))?;
-        row(
-            "memchr line count (baseline)",
-            t,
-            format!("{lines} lines"),
-            Some(rss),
-        );
+        row("memchr line count (baseline)", t, format!("{lines} lines"), Some(rss));
         let (t, n, _) = measure(args.runs, || grep_count(&path, &["soft lockup"]))?;
         row("`grep -c -F 'soft lockup'`", t, format!("{n} lines"), None);
         let (t, grep_all, _) = measure(args.runs, || grep_count(&path, TRIGGERS))?;
-        row(
-            "`grep -c -F` all 35 triggers",
-            t,
-            format!("{grep_all} lines"),
-            None,
-        );
+        row("`grep -c -F` all 35 triggers", t, format!("{grep_all} lines"), None);
         let (t, found, rss) = measure(args.runs, || find_event_lines(&path))?;
         let share = 100.0 * found as f64 / lines.max(1) as f64;
         let result = format!("{found} trigger lines ({share:.1}% of lines)");
@@ -132,7 +104,8 @@ fn main() -> io::Result<()> {
     let scanner = Scanner::new();
     let (t, result, rss) = measure(args.runs, || {
         let s = scanner.scan(0, "bench", File::open(&path)?)?;
-        Ok(format!("{} events, {} lines", s.events.len(), s.info.lines))
+        let inside = 100.0 * lines_in_events(&s) as f64 / s.info.lines.max(1) as f64;
+        Ok(format!("{} events covering {inside:.0}% of {} lines", s.events.len(), s.info.lines))
     })?;
     row("`Scanner::scan` end to end", t, result, Some(rss));
 
@@ -158,6 +131,21 @@ fn measure<T>(runs: usize, mut f: impl FnMut() -> io::Result<T>) -> io::Result<(
     }
     let (t, r) = best.expect("runs >= 1");
     Ok((t, r, rss))
+}
+
+/// Lines inside at least one event's line range.
+fn lines_in_events(s: &lockscope_log::SourceScan) -> u64 {
+    let mut ranges: Vec<(u64, u64)> = s.events.iter().map(|e| (e.lines.first, e.lines.last)).collect();
+    ranges.sort_unstable();
+    let (mut total, mut reached) = (0, 0);
+    for (first, last) in ranges {
+        let first = first.max(reached + 1);
+        if last >= first {
+            total += last - first + 1;
+            reached = last;
+        }
+    }
+    total
 }
 
 /// Lets VmHWM restart from the current RSS (Linux ≥ 4.0); harmless where refused.
@@ -198,21 +186,13 @@ fn grep_count(path: &Path, patterns: &[&str]) -> io::Result<u64> {
     String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()
-        .map_err(|_| {
-            io::Error::other(format!(
-                "grep failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        })
+        .map_err(|_| io::Error::other(format!("grep failed: {}", String::from_utf8_lossy(&out.stderr))))
 }
 
 /// The scanner's idle path: its chunk reader and the same trigger automaton, jumping from
 /// one line holding a trigger to the next. Returns the number of such lines.
 fn find_event_lines(path: &Path) -> io::Result<u64> {
-    let ac = AhoCorasick::builder()
-        .match_kind(MatchKind::LeftmostFirst)
-        .build(TRIGGERS)
-        .map_err(io::Error::other)?;
+    let ac = AhoCorasick::builder().match_kind(MatchKind::LeftmostFirst).build(TRIGGERS).map_err(io::Error::other)?;
     let mut rd = ChunkReader::new(File::open(path)?);
     let mut hits = 0u64;
     while let Some(chunk) = rd.next_chunk()? {
@@ -240,10 +220,8 @@ fn real_logs(shared: &Path, mix: &str) -> io::Result<Vec<Vec<u8>>> {
     if mix == "all" {
         for f in sorted_dir(&shared.join("external/syzkaller-report"))? {
             // Test cases are numbered; skip LICENSE and README.md.
-            let numbered = f
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+            let numbered =
+                f.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
             if numbered {
                 out.push(strip_report_header(&fs::read(&f)?).to_vec());
             }
@@ -265,18 +243,13 @@ fn real_logs(shared: &Path, mix: &str) -> io::Result<Vec<Vec<u8>>> {
         }
     }
     if out.is_empty() {
-        return Err(io::Error::other(format!(
-            "no logs under {}",
-            shared.display()
-        )));
+        return Err(io::Error::other(format!("no logs under {}", shared.display())));
     }
     Ok(out)
 }
 
 fn sorted_dir(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> = fs::read_dir(dir)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
     v.sort();
     Ok(v)
 }
@@ -340,15 +313,10 @@ mod tests {
 
     #[test]
     fn header_and_log_lines() {
-        assert_eq!(
-            strip_report_header(b"TITLE: x\nTYPE: HANG\n\n[ 1.0] a\n"),
-            b"[ 1.0] a\n"
-        );
+        assert_eq!(strip_report_header(b"TITLE: x\nTYPE: HANG\n\n[ 1.0] a\n"), b"[ 1.0] a\n");
         assert_eq!(strip_report_header(b"\n[ 1.0] a\n"), b"[ 1.0] a\n");
         assert_eq!(strip_report_header(b"[ 1.0] a\n\nb\n"), b"[ 1.0] a\n\nb\n");
-        assert!(is_log_line(
-            b"    Mar 28 00:12:31 h kernel: [ 4440.558031] INFO: task"
-        ));
+        assert!(is_log_line(b"    Mar 28 00:12:31 h kernel: [ 4440.558031] INFO: task"));
         assert!(is_log_line(b"[32227.272692]  ipmi_devintf"));
         assert!(!is_log_line(b"[<ffffffff8111ec90>] ? sync_page+0x0/0x50"));
         assert!(!is_log_line(b"crash> bt"));

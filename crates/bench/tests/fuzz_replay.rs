@@ -48,20 +48,12 @@ fn check_scan(scan: &SourceScan, data: &[u8]) -> Result<(), String> {
     let newlines = memchr::memchr_iter(b'\n', data).count() as u64;
     let lines = scan.info.lines;
     let checks = [
-        (
-            scan.info.bytes == data.len() as u64,
-            "bytes read != input length",
-        ),
+        (scan.info.bytes == data.len() as u64, "bytes read != input length"),
         (lines <= newlines + 1, "more lines than the input has"),
         (scan.events.len() as u64 <= lines, "more events than lines"),
+        (scan.held_locks.len() as u64 <= lines, "more held-lock lists than lines"),
         (
-            scan.held_locks.len() as u64 <= lines,
-            "more held-lock lists than lines",
-        ),
-        (
-            scan.events
-                .iter()
-                .all(|e| e.lines.first <= e.lines.last && e.lines.last <= lines),
+            scan.events.iter().all(|e| e.lines.first <= e.lines.last && e.lines.last <= lines),
             "an event's line range lies outside the input",
         ),
         (
@@ -90,9 +82,7 @@ fn replay(scanner: &Scanner, data: &[u8]) -> Result<(), String> {
             if data.len() > (1 << 16) && step == 1 {
                 continue;
             }
-            let other = scanner
-                .scan(0, "replay", Trickle { data, step })
-                .map_err(|e| e.to_string())?;
+            let other = scanner.scan(0, "replay", Trickle { data, step }).map_err(|e| e.to_string())?;
             if format!("{:?}", other.events) != format!("{:?}", scan.events) {
                 return Err(format!("events differ when read {step} bytes at a time"));
             }
@@ -108,10 +98,7 @@ fn replay(scanner: &Scanner, data: &[u8]) -> Result<(), String> {
         Ok(r) => r,
         Err(p) => Err(format!(
             "panic: {}",
-            p.downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| p.downcast_ref::<&str>().copied())
-                .unwrap_or("?")
+            p.downcast_ref::<String>().map(String::as_str).or_else(|| p.downcast_ref::<&str>().copied()).unwrap_or("?")
         )),
     }
 }
@@ -122,32 +109,16 @@ fn assert_all_pass(inputs: impl IntoIterator<Item = (String, Vec<u8>)>) -> usize
     let failures: Vec<String> = inputs
         .into_iter()
         .inspect(|_| n += 1)
-        .filter_map(|(name, data)| {
-            replay(&scanner, &data)
-                .err()
-                .map(|e| format!("{name}: {e}"))
-        })
+        .filter_map(|(name, data)| replay(&scanner, &data).err().map(|e| format!("{name}: {e}")))
         .collect();
-    assert!(
-        failures.is_empty(),
-        "{} inputs failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} inputs failed:\n{}", failures.len(), failures.join("\n"));
     n
 }
 
 #[test]
 fn corpus_and_artifacts_replay() {
-    let files: Vec<PathBuf> = files_under("corpus")
-        .into_iter()
-        .chain(files_under("artifacts"))
-        .collect();
-    let n = assert_all_pass(
-        files
-            .iter()
-            .map(|f| (f.display().to_string(), std::fs::read(f).unwrap())),
-    );
+    let files: Vec<PathBuf> = files_under("corpus").into_iter().chain(files_under("artifacts")).collect();
+    let n = assert_all_pass(files.iter().map(|f| (f.display().to_string(), std::fs::read(f).unwrap())));
     assert!(n >= 10, "fuzz/corpus holds only {n} files");
 }
 
@@ -160,18 +131,9 @@ fn generated_adversarial_inputs() {
     let five_mb = 5 << 20;
     let inputs: Vec<(&str, Vec<u8>)> = vec![
         ("5 MB line, no newline", big(b'A', five_mb)),
-        (
-            "5 MB line with a trigger at each end",
-            join(&[b"BUG: soft lockup ", &big(b'x', five_mb), b" soft lockup\n"]),
-        ),
-        (
-            "5 MB line inside a report",
-            join(&[report, &big(b'y', five_mb), b"\n", report]),
-        ),
-        (
-            "5 MB of a trace frame line",
-            join(&[report, b"[  21.2]  ", &big(b'f', five_mb), b"+0x1/0x2\n"]),
-        ),
+        ("5 MB line with a trigger at each end", join(&[b"BUG: soft lockup ", &big(b'x', five_mb), b" soft lockup\n"])),
+        ("5 MB line inside a report", join(&[report, &big(b'y', five_mb), b"\n", report])),
+        ("5 MB of a trace frame line", join(&[report, b"[  21.2]  ", &big(b'f', five_mb), b"+0x1/0x2\n"])),
         ("1 MB of NUL", big(0, 1 << 20)),
         ("1 MB of \\r", big(b'\r', 1 << 20)),
         ("1 MB of \\n", big(b'\n', 1 << 20)),
@@ -180,10 +142,7 @@ fn generated_adversarial_inputs() {
             b"[ 1.0] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [x:1]\n".repeat(100_000),
         ),
         ("20k reports", report.repeat(20_000)),
-        (
-            "10k truncated reports",
-            report[..report.len() - 9].repeat(10_000),
-        ),
+        ("10k truncated reports", report[..report.len() - 9].repeat(10_000)),
         ("1 MB of 0xff", big(0xff, 1 << 20)),
         ("1 MB of SEL pipes", b" 1 | | | | | | | |\n".repeat(1 << 16)),
     ];

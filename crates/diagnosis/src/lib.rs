@@ -13,9 +13,7 @@ pub mod x86;
 
 mod reason;
 
-use lockscope_facts::{
-    Confidence, Event, EventKind, HardwareRecord, HeldLocks, Subject, TaskRef, WaitKind,
-};
+use lockscope_facts::{Confidence, Event, EventKind, HardwareRecord, HeldLocks, Subject, TaskRef, WaitKind};
 use serde::Serialize;
 pub use wall::WallTime;
 
@@ -67,32 +65,16 @@ pub struct Node {
 
 impl Node {
     pub fn subject(s: &Subject) -> Node {
-        Node {
-            cpu: s.cpu,
-            task: s.task.clone(),
-            resource: None,
-        }
+        Node { cpu: s.cpu, task: s.task.clone(), resource: None }
     }
     pub fn cpu(cpu: u32) -> Node {
-        Node {
-            cpu: Some(cpu),
-            task: None,
-            resource: None,
-        }
+        Node { cpu: Some(cpu), task: None, resource: None }
     }
     pub fn task(t: TaskRef) -> Node {
-        Node {
-            cpu: None,
-            task: Some(t),
-            resource: None,
-        }
+        Node { cpu: None, task: Some(t), resource: None }
     }
     pub fn resource(r: String) -> Node {
-        Node {
-            cpu: None,
-            task: None,
-            resource: Some(r),
-        }
+        Node { cpu: None, task: None, resource: Some(r) }
     }
 }
 
@@ -227,39 +209,22 @@ pub fn diagnose(input: Input<'_>) -> Diagnosis {
         inc.id = id + 1;
         reason::analyze(inc, &input);
     }
-    let main = incidents
-        .iter()
-        .find(|i| i.kind.is_lockup())
-        .or_else(|| incidents.first());
+    let main = incidents.iter().find(|i| i.kind.is_lockup()).or_else(|| incidents.first());
     let (summary, root, chain) = match main {
         Some(m) => {
             let mut s = m.summary.clone();
             let others = incidents.len() - 1;
             if others > 0 {
-                s.push_str(&format!(
-                    " The input holds {others} more incident{}.",
-                    if others == 1 { "" } else { "s" }
-                ));
+                s.push_str(&format!(" The input holds {others} more incident{}.", if others == 1 { "" } else { "s" }));
             }
             (s, m.root.clone(), m.chain.clone())
         }
-        None if input.events.is_empty() => (
-            "No kernel report (lockup, hang, oops or panic) found in the input.".to_string(),
-            None,
-            Vec::new(),
-        ),
-        None => (
-            "No lockup or crash found; only informational reports.".to_string(),
-            None,
-            Vec::new(),
-        ),
+        None if input.events.is_empty() => {
+            ("No kernel report (lockup, hang, oops or panic) found in the input.".to_string(), None, Vec::new())
+        }
+        None => ("No lockup or crash found; only informational reports.".to_string(), None, Vec::new()),
     };
-    Diagnosis {
-        summary,
-        incidents,
-        root,
-        chain,
-    }
+    Diagnosis { summary, incidents, root, chain }
 }
 
 fn empty_incident(kind: EventKind, e: &Event) -> Incident {
@@ -292,12 +257,7 @@ fn group(events: &[Event]) -> Vec<Incident> {
     let mut order: Vec<usize> = (0..events.len()).collect();
     order.sort_by(|&a, &b| {
         let (x, y) = (&events[a], &events[b]);
-        (x.lines.source, &x.host, x.boot, x.lines.first).cmp(&(
-            y.lines.source,
-            &y.host,
-            y.boot,
-            y.lines.first,
-        ))
+        (x.lines.source, &x.host, x.boot, x.lines.first).cmp(&(y.lines.source, &y.host, y.boot, y.lines.first))
     });
     let mut out: Vec<Incident> = Vec::new();
     let mut open: Option<usize> = None; // index into out
@@ -387,11 +347,8 @@ fn group(events: &[Event]) -> Vec<Incident> {
 
 /// Crashes that no lockup followed become incidents of their own (an oops and its panic).
 fn flush_pending(out: &mut Vec<Incident>, pending: &mut Vec<usize>, events: &[Event]) {
-    let crashes: Vec<usize> = pending
-        .iter()
-        .copied()
-        .filter(|&p| matches!(events[p].kind, EventKind::Oops | EventKind::Panic))
-        .collect();
+    let crashes: Vec<usize> =
+        pending.iter().copied().filter(|&p| matches!(events[p].kind, EventKind::Oops | EventKind::Panic)).collect();
     if let Some(&first) = crashes.first() {
         let e = &events[first];
         let mut inc = empty_incident(e.kind, e);

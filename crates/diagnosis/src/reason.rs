@@ -2,18 +2,12 @@
 //! hardware correlation and the summary sentence.
 
 use crate::waits::{self, StackWait};
-use crate::{
-    ChainLink, Evidence, HardwareLink, Incident, Input, Node, Root, Stuck, Wait, WallTime,
-};
+use crate::{ChainLink, Evidence, HardwareLink, Incident, Input, Node, Root, Stuck, Wait, WallTime};
 use lockscope_facts::{Arch, Confidence, Event, EventKind, Subject, WaitKind};
 use std::collections::BTreeMap;
 
 fn evidence(e: &Event) -> Evidence {
-    Evidence {
-        source: e.lines.source,
-        line: e.lines.first,
-        text: e.headline.clone(),
-    }
+    Evidence { source: e.lines.source, line: e.lines.first, text: e.headline.clone() }
 }
 
 fn is_cpu_report(k: EventKind) -> bool {
@@ -37,9 +31,7 @@ enum Key {
 fn key_of(e: &Event) -> Option<Key> {
     match (e.cpu, &e.task) {
         (Some(c), _) if is_cpu_report(e.kind) => Some(Key::Cpu(c)),
-        (_, Some(t)) if matches!(e.kind, EventKind::HungTask | EventKind::RcuStall) => {
-            Some(Key::Task(t.pid))
-        }
+        (_, Some(t)) if matches!(e.kind, EventKind::HungTask | EventKind::RcuStall) => Some(Key::Task(t.pid)),
         _ => None,
     }
 }
@@ -88,12 +80,7 @@ fn stuck_subjects(inc: &Incident, events: &[Event]) -> Vec<Stuck> {
             .max_by_key(|&&i| {
                 let e = &events[i];
                 let meaningful = waits::meaningful_frames(&e.stack).len().min(1);
-                (
-                    meaningful,
-                    kind_rank(e.kind),
-                    e.registers.is_some(),
-                    std::cmp::Reverse(i),
-                )
+                (meaningful, kind_rank(e.kind), e.registers.is_some(), std::cmp::Reverse(i))
             })
             .unwrap();
         let b = &events[best];
@@ -102,13 +89,7 @@ fn stuck_subjects(inc: &Incident, events: &[Event]) -> Vec<Stuck> {
             .rev()
             .find_map(|&i| events[i].task.clone().filter(|t| !t.comm.is_empty()))
             .or_else(|| b.task.clone());
-        let cpu = idxs.iter().find_map(|&i| {
-            if is_cpu_report(events[i].kind) {
-                events[i].cpu
-            } else {
-                None
-            }
-        });
+        let cpu = idxs.iter().find_map(|&i| if is_cpu_report(events[i].kind) { events[i].cpu } else { None });
         let mut kinds: Vec<EventKind> = idxs.iter().map(|&i| events[i].kind).collect();
         kinds.sort();
         kinds.dedup();
@@ -118,11 +99,8 @@ fn stuck_subjects(inc: &Incident, events: &[Event]) -> Vec<Stuck> {
         } else {
             b.registers.as_ref().and_then(|r| r.irqs_enabled())
         };
-        let state = idxs
-            .iter()
-            .rev()
-            .find_map(|&i| events[i].task_state.clone())
-            .or_else(|| cpu.map(|_| "R".to_string()));
+        let state =
+            idxs.iter().rev().find_map(|&i| events[i].task_state.clone()).or_else(|| cpu.map(|_| "R".to_string()));
         let wait = wait_of(b, idxs.iter().map(|&i| &events[i]), events, inc);
         out.push(Stuck {
             subject: Subject { cpu, task },
@@ -130,10 +108,7 @@ fn stuck_subjects(inc: &Incident, events: &[Event]) -> Vec<Stuck> {
             events: idxs.clone(),
             first_time: times.iter().copied().reduce(f64::min),
             last_time: times.iter().copied().reduce(f64::max),
-            max_duration_s: idxs
-                .iter()
-                .filter_map(|&i| events[i].duration_s)
-                .reduce(f64::max),
+            max_duration_s: stuck_for(&idxs, events),
             irqs_enabled,
             state,
             stack_event: best,
@@ -141,23 +116,31 @@ fn stuck_subjects(inc: &Incident, events: &[Event]) -> Vec<Stuck> {
         });
     }
     // CPUs first, then tasks by when they were first reported.
-    out.sort_by(|a, b| {
-        (a.subject.cpu.is_none(), a.events.first())
-            .cmp(&(b.subject.cpu.is_none(), b.events.first()))
-    });
+    out.sort_by(|a, b| (a.subject.cpu.is_none(), a.events.first()).cmp(&(b.subject.cpu.is_none(), b.events.first())));
     out
+}
+
+/// How long it has been stuck by the last report: the longest reported duration, or for
+/// repeated reports the span from when the first one says it got stuck.
+fn stuck_for(idxs: &[usize], events: &[Event]) -> Option<f64> {
+    let reported = idxs.iter().filter_map(|&i| events[i].duration_s).reduce(f64::max);
+    let first = &events[*idxs.first()?];
+    let last = idxs.iter().filter_map(|&i| events[i].time).reduce(f64::max);
+    let span = match (first.time, first.duration_s, last) {
+        (Some(t0), Some(d0), Some(t1)) => Some(t1 - (t0 - d0)),
+        _ => None,
+    };
+    match (reported, span) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 fn ip_function(e: &Event) -> Option<&str> {
     e.registers.as_ref()?.ip.as_ref()?.function.as_deref()
 }
 
-fn wait_of<'a>(
-    best: &Event,
-    all: impl Iterator<Item = &'a Event>,
-    events: &[Event],
-    inc: &Incident,
-) -> Wait {
+fn wait_of<'a>(best: &Event, all: impl Iterator<Item = &'a Event>, events: &[Event], inc: &Incident) -> Wait {
     let StackWait { kind, frame } = waits::classify(&best.stack);
     let mut w = Wait {
         kind,
@@ -169,9 +152,7 @@ fn wait_of<'a>(
     };
     let all: Vec<&Event> = all.collect();
     match kind {
-        WaitKind::Spinlock | WaitKind::RwlockRead | WaitKind::RwlockWrite => {
-            spinlock_address(&mut w, &all)
-        }
+        WaitKind::Spinlock | WaitKind::RwlockRead | WaitKind::RwlockWrite => spinlock_address(&mut w, &all),
         WaitKind::CsdIpi => csd_targets(&mut w, &all, events, inc),
         WaitKind::Running => {
             if let Some(f) = &w.function {
@@ -184,11 +165,7 @@ fn wait_of<'a>(
         w.reasoning.push(format!(
             "{} on the stack means the {} waits for a {}",
             w.function.as_deref().unwrap_or("?"),
-            if best.cpu.is_some() && is_cpu_report(best.kind) {
-                "CPU"
-            } else {
-                "task"
-            },
+            if best.cpu.is_some() && is_cpu_report(best.kind) { "CPU" } else { "task" },
             kind.as_str()
         ));
     }
@@ -200,9 +177,8 @@ fn spinlock_address(w: &mut Wait, all: &[&Event]) {
     for e in all {
         let Some(regs) = &e.registers else { continue };
         let Some(ip) = ip_function(e) else { continue };
-        let in_slowpath = ip.contains("spin_lock_slowpath")
-            || ip.contains("_raw_spin_lock")
-            || ip.contains("lock_slowpath");
+        let in_slowpath =
+            ip.contains("spin_lock_slowpath") || ip.contains("_raw_spin_lock") || ip.contains("lock_slowpath");
         if !in_slowpath {
             continue;
         }
@@ -218,12 +194,13 @@ fn spinlock_address(w: &mut Wait, all: &[&Event]) {
             reg.to_ascii_uppercase()
         ));
         if regs.arch == Arch::X86_64 && regs.get("rbx") == Some(addr) {
-            w.reasoning.push(format!("RBX holds the same pointer ({addr:#x}): the slowpath keeps the lock there across the loop"));
+            w.reasoning.push(format!(
+                "RBX holds the same pointer ({addr:#x}): the slowpath keeps the lock there across the loop"
+            ));
         }
         return;
     }
-    w.reasoning
-        .push("the lock address is not in the printed registers".to_string());
+    w.reasoning.push("the lock address is not in the printed registers".to_string());
     w.confidence = Confidence::Certain;
 }
 
@@ -237,8 +214,7 @@ fn csd_targets(w: &mut Wait, all: &[&Event], events: &[Event], inc: &Incident) {
             if let Some(t) = e.csd.as_ref().and_then(|c| c.target_cpu) {
                 if !w.target_cpus.contains(&t) {
                     w.target_cpus.push(t);
-                    w.reasoning
-                        .push(format!("line {}: {}", e.lines.first, e.headline));
+                    w.reasoning.push(format!("line {}: {}", e.lines.first, e.headline));
                     w.confidence = Confidence::Certain;
                 }
             }
@@ -258,27 +234,19 @@ fn csd_targets(w: &mut Wait, all: &[&Event], events: &[Event], inc: &Incident) {
         }
         match regs.arch {
             Arch::X86_64 => {
-                if let Some(t) = regs
-                    .code
-                    .as_ref()
-                    .and_then(|c| crate::x86::percpu_loop_target(c, regs))
-                {
+                if let Some(t) = regs.code.as_ref().and_then(|c| crate::x86::percpu_loop_target(c, regs)) {
                     w.target_cpus.push(t.cpu);
                     w.confidence = Confidence::Likely;
                     w.reasoning.push(format!(
                         "RIP is in the wait loop of {ip} (line {}); decoding its Code: bytes:",
                         e.lines.first
                     ));
+                    w.reasoning.extend(t.evidence.iter().map(|s| format!("  {s}")));
                     w.reasoning
-                        .extend(t.evidence.iter().map(|s| format!("  {s}")));
-                    w.reasoning.push(format!(
-                        "so the loop waits for CPU {} to run the function and release its csd",
-                        t.cpu
-                    ));
+                        .push(format!("so the loop waits for CPU {} to run the function and release its csd", t.cpu));
                     if let Some(rcx) = regs.get("rcx").filter(|v| v & 1 == 1) {
-                        w.reasoning.push(format!(
-                            "RCX = {rcx:#x}: the csd flags last read still have CSD_FLAG_LOCK set"
-                        ));
+                        w.reasoning
+                            .push(format!("RCX = {rcx:#x}: the csd flags last read still have CSD_FLAG_LOCK set"));
                     }
                     return;
                 }
@@ -297,8 +265,7 @@ fn csd_targets(w: &mut Wait, all: &[&Event], events: &[Event], inc: &Incident) {
             }
         }
     }
-    w.reasoning
-        .push("the log does not say which CPU the call waits for".to_string());
+    w.reasoning.push("the log does not say which CPU the call waits for".to_string());
 }
 
 fn stuck_node(s: &Stuck) -> Node {
@@ -313,14 +280,7 @@ fn link(
     reasoning: String,
     evidence: Vec<Evidence>,
 ) -> ChainLink {
-    ChainLink {
-        waiter,
-        waits_for,
-        via,
-        confidence,
-        reasoning,
-        evidence,
-    }
+    ChainLink { waiter, waits_for, via, confidence, reasoning, evidence }
 }
 
 fn ev_of(s: &Stuck, events: &[Event]) -> Vec<Evidence> {
@@ -340,26 +300,15 @@ fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
     let mut chain = Vec::new();
     let stuck = &inc.stuck;
     let find_cpu = |c: u32| stuck.iter().find(|s| s.subject.cpu == Some(c));
-    let find_task = |pid: u32| {
-        stuck
-            .iter()
-            .find(|s| s.subject.task.as_ref().is_some_and(|t| t.pid == pid))
-    };
+    let find_task = |pid: u32| stuck.iter().find(|s| s.subject.task.as_ref().is_some_and(|t| t.pid == pid));
 
     // Cross-CPU calls.
     for s in stuck.iter().filter(|s| s.wait.kind == WaitKind::CsdIpi) {
-        let via = format!(
-            "IPI / cross-CPU call ({})",
-            s.wait.function.as_deref().unwrap_or("csd_lock_wait")
-        );
+        let via = format!("IPI / cross-CPU call ({})", s.wait.function.as_deref().unwrap_or("csd_lock_wait"));
         if s.wait.target_cpus.is_empty() {
             let irqs_off: Vec<&Stuck> = stuck
                 .iter()
-                .filter(|o| {
-                    o.subject.cpu.is_some()
-                        && o.subject != s.subject
-                        && o.irqs_enabled == Some(false)
-                })
+                .filter(|o| o.subject.cpu.is_some() && o.subject != s.subject && o.irqs_enabled == Some(false))
                 .collect();
             if irqs_off.is_empty() {
                 chain.push(link(
@@ -417,13 +366,7 @@ fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
     // spins while holding it.
     let sleepers = sleeping_while_atomic(inc, events);
     for s in stuck.iter().filter(|s| {
-        matches!(
-            s.wait.kind,
-            WaitKind::Spinlock
-                | WaitKind::RwlockRead
-                | WaitKind::RwlockWrite
-                | WaitKind::BitSpinlock
-        )
+        matches!(s.wait.kind, WaitKind::Spinlock | WaitKind::RwlockRead | WaitKind::RwlockWrite | WaitKind::BitSpinlock)
     }) {
         let lock = match s.wait.lock_address {
             Some(a) => format!("{} {a:#x}", s.wait.kind.as_str()),
@@ -436,11 +379,7 @@ fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
         if let Some(sl) = sleepers.first() {
             let t = sl.task.clone().unwrap();
             let still = find_task(t.pid);
-            let conf = if still.is_some() || sleepers.len() == 1 {
-                Confidence::Likely
-            } else {
-                Confidence::Possible
-            };
+            let conf = if still.is_some() || sleepers.len() == 1 { Confidence::Likely } else { Confidence::Possible };
             let mut ev = ev_of(s, events);
             ev.push(evidence(sl));
             if let Some(st) = still {
@@ -463,11 +402,7 @@ fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
         }
         let running: Vec<&Stuck> = stuck
             .iter()
-            .filter(|o| {
-                o.subject != s.subject
-                    && o.wait.kind == WaitKind::Running
-                    && o.subject.cpu.is_some()
-            })
+            .filter(|o| o.subject != s.subject && o.wait.kind == WaitKind::Running && o.subject.cpu.is_some())
             .collect();
         if let Some(o) = running.first() {
             chain.push(link(
@@ -475,10 +410,7 @@ fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
                 stuck_node(o),
                 format!("{lock}, spinning{irq_note}"),
                 Confidence::Possible,
-                format!(
-                    "{} runs without waiting and may hold the lock",
-                    stuck_node(o)
-                ),
+                format!("{} runs without waiting and may hold the lock", stuck_node(o)),
                 ev_of(s, events),
             ));
         } else {
@@ -499,18 +431,13 @@ fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
         let e = &events[s.stack_event];
         if let Some(bo) = s.events.iter().find_map(|&i| events[i].blocked_on.as_ref()) {
             if let Some(owner) = &bo.owner {
-                let target = find_task(owner.pid)
-                    .map(stuck_node)
-                    .unwrap_or_else(|| Node::task(owner.clone()));
+                let target = find_task(owner.pid).map(stuck_node).unwrap_or_else(|| Node::task(owner.clone()));
                 chain.push(link(
                     stuck_node(s),
                     target,
                     bo.primitive.clone(),
                     Confidence::Likely,
-                    format!(
-                        "the hung-task detector reports {owner} as the likely owner of the {}",
-                        bo.primitive
-                    ),
+                    format!("the hung-task detector reports {owner} as the likely owner of the {}", bo.primitive),
                     vec![evidence(e)],
                 ));
             }
@@ -518,44 +445,23 @@ fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
     }
     let owner_linked: Vec<Node> = chain.iter().map(|l| l.waiter.clone()).collect();
     let has_owner_link = |s: &Stuck| owner_linked.contains(&stuck_node(s));
-    let rw: Vec<&Stuck> = tasks
-        .iter()
-        .copied()
-        .filter(|s| matches!(s.wait.kind, WaitKind::RwsemRead | WaitKind::RwsemWrite))
-        .collect();
+    let rw: Vec<&Stuck> =
+        tasks.iter().copied().filter(|s| matches!(s.wait.kind, WaitKind::RwsemRead | WaitKind::RwsemWrite)).collect();
     if !rw.is_empty() {
         // The holder: a task blocked first, on something else than the rwsem, or a
         // task lockdep lists as holding a semaphore.
         let odd: Vec<&Stuck> = tasks
             .iter()
             .copied()
-            .filter(|s| {
-                !matches!(
-                    s.wait.kind,
-                    WaitKind::RwsemRead | WaitKind::RwsemWrite | WaitKind::Running
-                )
-            })
+            .filter(|s| !matches!(s.wait.kind, WaitKind::RwsemRead | WaitKind::RwsemWrite | WaitKind::Running))
             .collect();
         let first_blocked = |s: &&Stuck| {
             let e = &events[s.events[0]];
-            (
-                blocked_since(e)
-                    .map(|x| (x * 1000.0) as i64)
-                    .unwrap_or(i64::MAX),
-                e.lines.first,
-            )
+            (blocked_since(e).map(|x| (x * 1000.0) as i64).unwrap_or(i64::MAX), e.lines.first)
         };
         let holder = odd.iter().copied().min_by_key(first_blocked);
-        let writers: Vec<&Stuck> = rw
-            .iter()
-            .copied()
-            .filter(|s| s.wait.kind == WaitKind::RwsemWrite)
-            .collect();
-        let readers: Vec<&Stuck> = rw
-            .iter()
-            .copied()
-            .filter(|s| s.wait.kind == WaitKind::RwsemRead)
-            .collect();
+        let writers: Vec<&Stuck> = rw.iter().copied().filter(|s| s.wait.kind == WaitKind::RwsemWrite).collect();
+        let readers: Vec<&Stuck> = rw.iter().copied().filter(|s| s.wait.kind == WaitKind::RwsemRead).collect();
         if let Some(w0) = writers.first() {
             for r in readers.iter().filter(|r| !has_owner_link(r)) {
                 chain.push(link(
@@ -568,11 +474,7 @@ fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
                 ));
             }
         }
-        let to_holder: Vec<&Stuck> = if writers.is_empty() {
-            readers.clone()
-        } else {
-            writers.clone()
-        };
+        let to_holder: Vec<&Stuck> = if writers.is_empty() { readers.clone() } else { writers.clone() };
         if let Some(h) = holder {
             let h_first = first_blocked(&h);
             for w in to_holder.iter().filter(|w| !has_owner_link(w)) {
@@ -614,20 +516,13 @@ fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
                 ));
             }
             WaitKind::RcuGracePeriod => {
-                if let Some(c) = stuck
-                    .iter()
-                    .find(|o| o.kinds.contains(&EventKind::RcuStall))
-                {
+                if let Some(c) = stuck.iter().find(|o| o.kinds.contains(&EventKind::RcuStall)) {
                     chain.push(link(
                         stuck_node(s),
                         stuck_node(c),
                         "RCU grace period".into(),
                         Confidence::Likely,
-                        format!(
-                            "{} stalls the grace period {} waits for",
-                            stuck_node(c),
-                            stuck_node(s)
-                        ),
+                        format!("{} stalls the grace period {} waits for", stuck_node(c), stuck_node(s)),
                         ev_of(s, events),
                     ));
                 }
@@ -658,10 +553,7 @@ fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
         while let Some(l) = next(&n) {
             // A chain ending at a resource nobody visible holds ends, for the root, at the
             // last CPU or task on it: that is who to look at.
-            if l.waits_for.resource.is_some()
-                && next(&l.waits_for).is_none()
-                && !seen.iter().all(|x| x == &n)
-            {
+            if l.waits_for.resource.is_some() && next(&l.waits_for).is_none() && !seen.iter().all(|x| x == &n) {
                 break;
             }
             conf = conf.min(l.confidence);
@@ -682,14 +574,9 @@ fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
             }
         }
     }
-    let (node, (_, mut conf, mut ev, cycle)) = ends
-        .into_iter()
-        .max_by_key(|(n, (count, conf, _, _))| (*count, n.resource.is_none(), *conf))?;
-    let hw = inc
-        .hardware
-        .iter()
-        .filter(|h| h.confidence >= Confidence::Likely)
-        .max_by_key(|h| h.confidence);
+    let (node, (_, mut conf, mut ev, cycle)) =
+        ends.into_iter().max_by_key(|(n, (count, conf, _, _))| (*count, n.resource.is_none(), *conf))?;
+    let hw = inc.hardware.iter().filter(|h| h.confidence >= Confidence::Likely).max_by_key(|h| h.confidence);
     let stuck_here = inc.stuck.iter().find(|s| stuck_node(s) == node);
     if cycle {
         return Some(Root {
@@ -763,11 +650,7 @@ fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
                     ),
                 }
             }
-            k => format!(
-                "{} waits for a {} whose holder is not in the log",
-                node,
-                k.as_str()
-            ),
+            k => format!("{} waits for a {} whose holder is not in the log", node, k.as_str()),
         },
         None => {
             let slept = sleeping_while_atomic(inc, events)
@@ -785,13 +668,7 @@ fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
             }
         }
     };
-    Some(Root {
-        cpu: node.cpu,
-        task: node.task.clone(),
-        reason,
-        confidence: conf,
-        evidence: ev,
-    })
+    Some(Root { cpu: node.cpu, task: node.task.clone(), reason, confidence: conf, evidence: ev })
 }
 
 fn crash_root(inc: &Incident, events: &[Event]) -> Option<Root> {
@@ -801,17 +678,12 @@ fn crash_root(inc: &Incident, events: &[Event]) -> Option<Root> {
         .map(|&i| &events[i])
         .find(|e| e.kind != EventKind::Panic)
         .or_else(|| inc.events.first().map(|&i| &events[i]))?;
-    let func = waits::meaningful_frames(&first.stack)
-        .first()
-        .map(|f| f.function.clone());
+    let func = waits::meaningful_frames(&first.stack).first().map(|f| f.function.clone());
     let reason = match (&func, first.kind) {
         (Some(f), EventKind::Oops) => {
             format!("not a lockup — a kernel oops in {f}: {}", first.headline)
         }
-        (_, EventKind::Panic) => format!(
-            "kernel panic: {}",
-            first.message.as_deref().unwrap_or(&first.headline)
-        ),
+        (_, EventKind::Panic) => format!("kernel panic: {}", first.message.as_deref().unwrap_or(&first.headline)),
         _ => first.headline.clone(),
     };
     Some(Root {
@@ -826,22 +698,14 @@ fn crash_root(inc: &Incident, events: &[Event]) -> Option<Root> {
 fn hardware_links(inc: &Incident, input: &Input<'_>) -> Vec<HardwareLink> {
     let mut out = Vec::new();
     let serious = |sev: &str| matches!(sev, "uncorrected" | "non_recoverable" | "fatal");
-    let inc_wall: Option<WallTime> = inc.events.iter().find_map(|&i| {
-        input.events[i]
-            .wall_time
-            .as_deref()
-            .and_then(WallTime::parse)
-    });
-    let mut consider = |record: &lockscope_facts::HardwareRecord,
-                        wall: Option<WallTime>,
-                        ev: Evidence| {
+    let inc_wall: Option<WallTime> =
+        inc.events.iter().find_map(|&i| input.events[i].wall_time.as_deref().and_then(WallTime::parse));
+    let mut consider = |record: &lockscope_facts::HardwareRecord, wall: Option<WallTime>, ev: Evidence| {
         if record.severity == "info" {
             return;
         }
         let mut conf = Confidence::Possible;
-        let mut why = String::from(
-            "a hardware error was recorded, but its time cannot be tied to the lockup",
-        );
+        let mut why = String::from("a hardware error was recorded, but its time cannot be tied to the lockup");
         if let (Some(w), Some(iw)) = (wall, inc_wall) {
             if w.near(&iw, 600) {
                 conf = Confidence::Likely;
@@ -859,9 +723,7 @@ fn hardware_links(inc: &Incident, input: &Input<'_>) -> Vec<HardwareLink> {
                                 "{} goes silent at {last}, {d} s after the error was recorded at {w}{}",
                                 s.name,
                                 if tz != 0 {
-                                    format!(
-                                        " (taking a {tz:+} h time-zone difference between the two clocks)"
-                                    )
+                                    format!(" (taking a {tz:+} h time-zone difference between the two clocks)")
                                 } else {
                                     String::new()
                                 }
@@ -874,34 +736,19 @@ fn hardware_links(inc: &Incident, input: &Input<'_>) -> Vec<HardwareLink> {
         if !serious(&record.severity) {
             conf = Confidence::Possible;
         }
-        out.push(HardwareLink {
-            record: record.clone(),
-            evidence: ev,
-            confidence: conf,
-            reasoning: why,
-        });
+        out.push(HardwareLink { record: record.clone(), evidence: ev, confidence: conf, reasoning: why });
     };
-    for e in input.events.iter().filter(|e| {
-        e.kind == EventKind::HardwareError && e.boot == inc.boot && e.lines.source == inc.source
-    }) {
+    for e in input
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::HardwareError && e.boot == inc.boot && e.lines.source == inc.source)
+    {
         if let Some(h) = &e.hardware {
-            consider(
-                h,
-                e.wall_time.as_deref().and_then(WallTime::parse),
-                evidence(e),
-            );
+            consider(h, e.wall_time.as_deref().and_then(WallTime::parse), evidence(e));
         }
     }
     for x in input.external {
-        consider(
-            &x.record,
-            x.wall,
-            Evidence {
-                source: x.source,
-                line: x.line,
-                text: x.text.clone(),
-            },
-        );
+        consider(&x.record, x.wall, Evidence { source: x.source, line: x.line, text: x.text.clone() });
     }
     // The most telling first; keep the list short.
     out.sort_by(|a, b| b.confidence.cmp(&a.confidence));
@@ -912,14 +759,8 @@ fn hardware_links(inc: &Incident, input: &Input<'_>) -> Vec<HardwareLink> {
 fn describe_stuck(s: &Stuck) -> String {
     let mut d = format!("{}", Node::subject(&s.subject));
     match s.wait.kind {
-        WaitKind::Running => d.push_str(&format!(
-            " runs {}",
-            s.wait.function.as_deref().unwrap_or("?")
-        )),
-        WaitKind::Sleep => d.push_str(&format!(
-            " sleeps in {}",
-            s.wait.function.as_deref().unwrap_or("?")
-        )),
+        WaitKind::Running => d.push_str(&format!(" runs {}", s.wait.function.as_deref().unwrap_or("?"))),
+        WaitKind::Sleep => d.push_str(&format!(" sleeps in {}", s.wait.function.as_deref().unwrap_or("?"))),
         k => {
             d.push_str(&format!(" waits for {}", k.as_str()));
             if let Some(a) = s.wait.lock_address {
@@ -946,13 +787,11 @@ fn summarize(inc: &Incident, events: &[Event]) -> String {
         .counts
         .iter()
         .filter(|(k, _)| *k != EventKind::NmiBacktrace)
-        .map(|(k, n)| {
-            if *n > 1 {
-                format!("{} ×{n}", k.as_str().replace('_', " "))
-            } else {
-                k.as_str().replace('_', " ")
-            }
-        })
+        .map(
+            |(k, n)| {
+                if *n > 1 { format!("{} ×{n}", k.as_str().replace('_', " ")) } else { k.as_str().replace('_', " ") }
+            },
+        )
         .collect();
     let span = match (inc.first_time, inc.last_time) {
         (Some(a), Some(b)) if b > a => format!(" over {:.0} s", b - a),
@@ -960,21 +799,29 @@ fn summarize(inc: &Incident, events: &[Event]) -> String {
     };
     parts.push(format!("{} ({}{}).", inc.title, kinds.join(", "), span));
     if !inc.stuck.is_empty() {
-        let d: Vec<String> = inc.stuck.iter().map(describe_stuck).collect();
+        // Tell the chain from its first waiter to its end.
+        let steps = |s: &Stuck| {
+            let mut n = stuck_node(s);
+            let mut k = 0;
+            while let Some(l) = inc.chain.iter().find(|l| l.waiter == n) {
+                n = l.waits_for.clone();
+                k += 1;
+                if k > inc.chain.len() {
+                    break;
+                }
+            }
+            k
+        };
+        let mut ordered: Vec<&Stuck> = inc.stuck.iter().collect();
+        ordered.sort_by_key(|s| std::cmp::Reverse(steps(s)));
+        let d: Vec<String> = ordered.into_iter().map(describe_stuck).collect();
         parts.push(format!("{}.", capitalize(&d.join("; "))));
     }
     if let Some(r) = &inc.root {
-        parts.push(format!(
-            "Root cause ({}): {}.",
-            r.confidence.as_str(),
-            r.reason.trim_end_matches('.')
-        ));
+        parts.push(format!("Root cause ({}): {}.", r.confidence.as_str(), r.reason.trim_end_matches('.')));
     }
     if let Some(p) = inc.panic {
-        parts.push(format!(
-            "It ended in a panic: {}.",
-            events[p].message.as_deref().unwrap_or("")
-        ));
+        parts.push(format!("It ended in a panic: {}.", events[p].message.as_deref().unwrap_or("")));
     }
     parts.join(" ")
 }

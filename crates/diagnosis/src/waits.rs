@@ -23,18 +23,10 @@ struct Rule {
 }
 
 const fn p(pattern: &'static str, kind: WaitKind) -> Rule {
-    Rule {
-        pattern,
-        kind,
-        strength: Strength::Primitive,
-    }
+    Rule { pattern, kind, strength: Strength::Primitive }
 }
 const fn g(pattern: &'static str, kind: WaitKind) -> Rule {
-    Rule {
-        pattern,
-        kind,
-        strength: Strength::Generic,
-    }
+    Rule { pattern, kind, strength: Strength::Generic }
 }
 
 use WaitKind::*;
@@ -291,17 +283,10 @@ pub fn is_reporting_frame(f: &Frame) -> bool {
 
 /// The frames that say where a CPU or task really was: reliable, not reporting machinery.
 pub fn meaningful_frames(stack: &[Frame]) -> Vec<&Frame> {
-    let frames: Vec<&Frame> = stack
-        .iter()
-        .filter(|f| f.reliable && !is_reporting_frame(f))
-        .collect();
+    let frames: Vec<&Frame> = stack.iter().filter(|f| f.reliable && !is_reporting_frame(f)).collect();
     // When the report interrupted a task, the task context is what is stuck; keep IRQ
     // frames only if nothing else is there (a CPU stuck inside an interrupt handler).
-    let task: Vec<&Frame> = frames
-        .iter()
-        .copied()
-        .filter(|f| f.context == FrameContext::Task)
-        .collect();
+    let task: Vec<&Frame> = frames.iter().copied().filter(|f| f.context == FrameContext::Task).collect();
     if task.is_empty() { frames } else { task }
 }
 
@@ -333,34 +318,27 @@ pub fn classify(stack: &[Frame]) -> StackWait {
                 let mut kind = rule.kind;
                 let mut frame = *f;
                 // A completion or sleep waited for on behalf of a grace period, a stop_machine
-                // or a work flush is better described by that purpose.
-                if matches!(kind, Completion | Sleep | Unknown) {
+                // or a work flush is better described by that purpose; a bit wait under
+                // `__lock_page` is a page lock.
+                if matches!(kind, Completion | Sleep | Unknown | BitWait) {
+                    let refine = |k: WaitKind| if kind == BitWait { k == PageLock } else { refines(k) };
                     for outer in frames.iter().skip(i + 1).take(6) {
-                        if let Some(r) = RULES.iter().find(|r| {
-                            matches(r.pattern, base_name(&outer.function)) && refines(r.kind)
-                        }) {
+                        if let Some(r) =
+                            RULES.iter().find(|r| matches(r.pattern, base_name(&outer.function)) && refine(r.kind))
+                        {
                             kind = r.kind;
                             frame = outer;
                             break;
                         }
                     }
                 }
-                return StackWait {
-                    kind,
-                    frame: Some(frame.clone()),
-                };
+                return StackWait { kind, frame: Some(frame.clone()) };
             }
         }
     }
     match generic {
-        Some((kind, f)) => StackWait {
-            kind,
-            frame: Some(f.clone()),
-        },
-        None => StackWait {
-            kind: Running,
-            frame: frames.first().map(|f| (*f).clone()),
-        },
+        Some((kind, f)) => StackWait { kind, frame: Some(f.clone()) },
+        None => StackWait { kind: Running, frame: frames.first().map(|f| (*f).clone()) },
     }
 }
 
@@ -385,9 +363,7 @@ pub fn is_idle(stack: &[Frame]) -> bool {
         "cpu_idle",
     ];
     let frames = meaningful_frames(stack);
-    frames
-        .first()
-        .is_some_and(|f| IDLE.iter().any(|p| matches(p, base_name(&f.function))))
+    frames.first().is_some_and(|f| IDLE.iter().any(|p| matches(p, base_name(&f.function))))
 }
 
 #[cfg(test)]
@@ -417,6 +393,17 @@ mod tests {
             "? wake_bit_function",
             "cmp_and_merge_page",
         ]);
+        assert_eq!(classify(&s).kind, PageLock);
+        // corpus hung_rwsem_chain: a bit lock taken directly, no page lock around it
+        let s = stack(&[
+            "__schedule",
+            "schedule",
+            "io_schedule",
+            "bit_wait_io",
+            "__wait_on_bit_lock",
+            "out_of_line_wait_on_bit_lock",
+            "lock_demo_page",
+        ]);
         assert_eq!(classify(&s).kind, BitWait);
         // khugepaged: writer
         let s = stack(&[
@@ -441,11 +428,7 @@ mod tests {
 
     #[test]
     fn corpus_stacks() {
-        let s = stack(&[
-            "native_queued_spin_lock_slowpath",
-            "_raw_spin_lock_irqsave",
-            "rmqueue_bulk_demo",
-        ]);
+        let s = stack(&["native_queued_spin_lock_slowpath", "_raw_spin_lock_irqsave", "rmqueue_bulk_demo"]);
         assert_eq!(classify(&s).kind, Spinlock);
         let s = stack(&[
             "smp_call_function_many_cond",
@@ -463,17 +446,9 @@ mod tests {
             "drain_zone_pages_sleep_demo",
         ]);
         assert_eq!(classify(&s).kind, Sleep);
-        let s = stack(&[
-            "rcu_scan_table_demo",
-            "rcu_hog_fn",
-            "kthread",
-            "ret_from_fork",
-        ]);
+        let s = stack(&["rcu_scan_table_demo", "rcu_hog_fn", "kthread", "ret_from_fork"]);
         let w = classify(&s);
-        assert_eq!(
-            (w.kind, w.frame.unwrap().function.as_str()),
-            (Running, "rcu_scan_table_demo")
-        );
+        assert_eq!((w.kind, w.frame.unwrap().function.as_str()), (Running, "rcu_scan_table_demo"));
         let s = stack(&[
             "__schedule",
             "schedule",

@@ -11,9 +11,7 @@ pub struct WallTime {
     pub second_of_day: u32,
 }
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const DAYS_BEFORE: [u32; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
 
 fn hms(s: &str) -> Option<u32> {
@@ -50,33 +48,21 @@ impl WallTime {
         let month = MONTHS.iter().position(|x| *x == words[m])? as u8 + 1;
         let day = words.get(m + 1)?.parse().ok()?;
         let second_of_day = hms(words.get(m + 2)?)?;
-        let year = words
-            .iter()
-            .skip(m + 3)
-            .find_map(|w| (w.len() == 4).then(|| w.parse().ok()).flatten());
-        Some(WallTime {
-            year,
-            month,
-            day,
-            second_of_day,
-        })
+        let year = words.iter().skip(m + 3).find_map(|w| (w.len() == 4).then(|| w.parse().ok()).flatten());
+        Some(WallTime { year, month, day, second_of_day })
     }
 
     /// Seconds since the start of the year (a non-leap year: only differences matter).
     pub fn seconds(&self) -> i64 {
         let m = usize::from(self.month.clamp(1, 12) - 1);
-        (i64::from(DAYS_BEFORE[m]) + i64::from(self.day.max(1)) - 1) * 86400
-            + i64::from(self.second_of_day)
+        (i64::from(DAYS_BEFORE[m]) + i64::from(self.day.max(1)) - 1) * 86400 + i64::from(self.second_of_day)
     }
 
     /// Seconds from `self` to `other`, allowing a whole-hour time-zone difference of up to
     /// 14 hours: the smallest residue is returned with the offset used.
     pub fn distance(&self, other: &WallTime) -> (i64, i64) {
         let d = other.seconds() - self.seconds();
-        (-14..=14)
-            .map(|h| (d - h * 3600, h))
-            .min_by_key(|(r, _)| r.abs())
-            .unwrap_or((d, 0))
+        (-14..=14).map(|h| (d - h * 3600, h)).min_by_key(|(r, _)| r.abs()).unwrap_or((d, 0))
     }
 
     pub fn near(&self, other: &WallTime, within_s: i64) -> bool {
@@ -90,15 +76,7 @@ impl std::fmt::Display for WallTime {
         if let Some(y) = self.year {
             write!(f, "{y}-")?;
         }
-        write!(
-            f,
-            "{:02}-{:02} {:02}:{:02}:{:02}",
-            self.month,
-            self.day,
-            s / 3600,
-            s / 60 % 60,
-            s % 60
-        )
+        write!(f, "{:02}-{:02} {:02}:{:02}:{:02}", self.month, self.day, s / 3600, s / 60 % 60, s % 60)
     }
 }
 
@@ -115,17 +93,7 @@ mod tests {
         assert!(sel.near(&syslog, 120));
         let later = WallTime::parse("Mar 28 17:04:54").unwrap();
         assert!(!sel.near(&later, 120));
-        assert_eq!(
-            WallTime::parse("2024-03-27T20:48:45.46512Z")
-                .unwrap()
-                .second_of_day,
-            20 * 3600 + 48 * 60 + 45
-        );
-        assert_eq!(
-            WallTime::parse("Sat Mar 28 00:12:31 CST 2024")
-                .unwrap()
-                .year,
-            Some(2024)
-        );
+        assert_eq!(WallTime::parse("2024-03-27T20:48:45.46512Z").unwrap().second_of_day, 20 * 3600 + 48 * 60 + 45);
+        assert_eq!(WallTime::parse("Sat Mar 28 00:12:31 CST 2024").unwrap().year, Some(2024));
     }
 }

@@ -8,8 +8,7 @@
 //! to a register that is not written again before RIP gives the CPU the loop waits on.
 
 use iced_x86::{
-    Decoder, DecoderOptions, Formatter, GasFormatter, Instruction, InstructionInfoFactory,
-    OpAccess, OpKind, Register,
+    Decoder, DecoderOptions, Formatter, GasFormatter, Instruction, InstructionInfoFactory, OpAccess, OpKind, Register,
 };
 use lockscope_facts::{CodeBytes, Registers};
 
@@ -25,8 +24,7 @@ fn decode_synced(code: &CodeBytes) -> Option<Vec<(usize, Instruction)>> {
     // The dump starts mid-instruction: find the first start offset whose decoding lands
     // exactly on the instruction at RIP.
     for start in 0..code.ip_index.min(code.bytes.len()) {
-        let mut dec =
-            Decoder::with_ip(64, &code.bytes[start..], start as u64, DecoderOptions::NONE);
+        let mut dec = Decoder::with_ip(64, &code.bytes[start..], start as u64, DecoderOptions::NONE);
         let mut out = Vec::new();
         let mut ok = false;
         while dec.can_decode() {
@@ -43,11 +41,7 @@ fn decode_synced(code: &CodeBytes) -> Option<Vec<(usize, Instruction)>> {
             }
             out.push((at, ins));
         }
-        if ok
-            && out
-                .iter()
-                .all(|(at, i)| *at >= code.ip_index || !i.is_invalid())
-        {
+        if ok && out.iter().all(|(at, i)| *at >= code.ip_index || !i.is_invalid()) {
             return Some(out);
         }
     }
@@ -59,10 +53,7 @@ fn writes(factory: &mut InstructionInfoFactory, ins: &Instruction, reg: Register
         u.register().full_register() == reg
             && matches!(
                 u.access(),
-                OpAccess::Write
-                    | OpAccess::ReadWrite
-                    | OpAccess::CondWrite
-                    | OpAccess::ReadCondWrite
+                OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite | OpAccess::ReadCondWrite
             )
     })
 }
@@ -81,10 +72,7 @@ fn reg_name(r: Register) -> String {
 /// Finds the register holding the CPU index of a per-CPU wait loop at RIP, and its value.
 pub fn percpu_loop_target(code: &CodeBytes, regs: &Registers) -> Option<LoopTarget> {
     let instrs = decode_synced(code)?;
-    let before: Vec<&(usize, Instruction)> = instrs
-        .iter()
-        .filter(|(at, _)| *at < code.ip_index)
-        .collect();
+    let before: Vec<&(usize, Instruction)> = instrs.iter().filter(|(at, _)| *at < code.ip_index).collect();
     let mut factory = InstructionInfoFactory::new();
     // The per-CPU offset load: [disp + idx*8], no base, disp in the kernel image.
     let (xi, x) = before.iter().enumerate().rev().find_map(|(i, (_, ins))| {
@@ -96,30 +84,17 @@ pub fn percpu_loop_target(code: &CodeBytes, regs: &Registers) -> Option<LoopTarg
             .then_some((i, ins))
     })?;
     let idx = x.memory_index().full_register();
-    let mut evidence = vec![format!(
-        "{}: per-CPU offset of the CPU in %{}",
-        fmt(x),
-        reg_name(x.memory_index())
-    )];
+    let mut evidence = vec![format!("{}: per-CPU offset of the CPU in %{}", fmt(x), reg_name(x.memory_index()))];
     let clobbered_after = |factory: &mut InstructionInfoFactory, from: usize, reg: Register| {
-        before[from + 1..]
-            .iter()
-            .any(|(_, i)| writes(factory, i, reg))
+        before[from + 1..].iter().any(|(_, i)| writes(factory, i, reg))
     };
     let chosen = if !clobbered_after(&mut factory, xi, idx) {
         idx
     } else {
         // The index was overwritten after use: follow it back to the register it came from.
-        let (di, d) = before[..xi]
-            .iter()
-            .enumerate()
-            .rev()
-            .find(|(_, (_, i))| writes(&mut factory, i, idx))?;
+        let (di, d) = before[..xi].iter().enumerate().rev().find(|(_, (_, i))| writes(&mut factory, i, idx))?;
         let d = &d.1;
-        let is_move = matches!(
-            format!("{:?}", d.mnemonic()).as_str(),
-            "Mov" | "Movsxd" | "Movzx" | "Movsx"
-        );
+        let is_move = matches!(format!("{:?}", d.mnemonic()).as_str(), "Mov" | "Movsxd" | "Movzx" | "Movsx");
         if !is_move || d.op_count() != 2 || d.op_kind(1) != OpKind::Register {
             return None;
         }
@@ -127,27 +102,13 @@ pub fn percpu_loop_target(code: &CodeBytes, regs: &Registers) -> Option<LoopTarg
         if clobbered_after(&mut factory, di, src) {
             return None;
         }
-        evidence.insert(
-            0,
-            format!(
-                "{}: the index comes from %{}",
-                fmt(d),
-                reg_name(d.op1_register())
-            ),
-        );
+        evidence.insert(0, format!("{}: the index comes from %{}", fmt(d), reg_name(d.op1_register())));
         src
     };
     let name = reg_name(chosen);
     let value = regs.get(&name)?;
-    evidence.push(format!(
-        "%{name} is not written again before RIP; {} = {value:#x}",
-        name.to_ascii_uppercase()
-    ));
-    Some(LoopTarget {
-        register: name,
-        cpu: (value & 0xffff_ffff) as u32,
-        evidence,
-    })
+    evidence.push(format!("%{name} is not written again before RIP; {} = {value:#x}", name.to_ascii_uppercase()));
+    Some(LoopTarget { register: name, cpu: (value & 0xffff_ffff) as u32, evidence })
 }
 
 #[cfg(test)]
@@ -176,21 +137,12 @@ mod tests {
             "7b 08 48 63 d0 e8 bf 48 3c 00 3b 05 a9 cc ac 01 73 25 48 63 d0 48 8b 33 48 03 34 d5 60 ab 01 9b 8b 56 08 83 e2 01 74 0a f3 90 <8b> 4e 08 83 e1 01 75 f6 83 c0 01 eb c1 48 83 c4 38 5b 5d 41 5c 41",
         );
         let mut regs = Registers::new(Arch::X86_64);
-        for (n, v) in [
-            ("rax", 3),
-            ("rdx", 1),
-            ("rcx", 1),
-            ("rsi", 0xffff8d730b9b9480),
-        ] {
+        for (n, v) in [("rax", 3), ("rdx", 1), ("rcx", 1), ("rsi", 0xffff8d730b9b9480)] {
             regs.set(n, v);
         }
         let t = percpu_loop_target(&c, &regs).unwrap();
         assert_eq!((t.register.as_str(), t.cpu), ("rax", 3));
-        assert!(
-            t.evidence[0].contains("movslq %eax,%rdx"),
-            "{:?}",
-            t.evidence
-        );
+        assert!(t.evidence[0].contains("movslq %eax,%rdx"), "{:?}", t.evidence);
     }
 
     #[test]

@@ -122,13 +122,7 @@ pub struct CodeBytes {
 
 impl Registers {
     pub fn new(arch: Arch) -> Registers {
-        Registers {
-            arch,
-            ip: None,
-            lr: None,
-            values: Vec::new(),
-            code: None,
-        }
+        Registers { arch, ip: None, lr: None, values: Vec::new(), code: None }
     }
 
     pub fn get(&self, name: &str) -> Option<u64> {
@@ -384,16 +378,10 @@ pub struct Subject {
 
 impl Subject {
     pub fn cpu(cpu: u32, task: Option<TaskRef>) -> Subject {
-        Subject {
-            cpu: Some(cpu),
-            task,
-        }
+        Subject { cpu: Some(cpu), task }
     }
     pub fn task(task: TaskRef) -> Subject {
-        Subject {
-            cpu: None,
-            task: Some(task),
-        }
+        Subject { cpu: None, task: Some(task) }
     }
 }
 

@@ -36,61 +36,35 @@ impl Input {
         let (name, raw): (String, Box<dyn Read>) = if path == "-" {
             ("<stdin>".into(), Box::new(io::stdin()))
         } else {
-            let md = std::fs::metadata(path)
-                .map_err(|e| format!("cannot open {path}: {}", describe(&e)))?;
+            let md = std::fs::metadata(path).map_err(|e| format!("cannot open {path}: {}", describe(&e)))?;
             if md.is_dir() {
                 return Err(format!("{path} is a directory, not a log file"));
             }
-            let f =
-                File::open(path).map_err(|e| format!("cannot open {path}: {}", describe(&e)))?;
+            let f = File::open(path).map_err(|e| format!("cannot open {path}: {}", describe(&e)))?;
             (path.to_string(), Box::new(f))
         };
         let mut reader = BufReader::with_capacity(SNIFF, raw);
-        let head = reader
-            .fill_buf()
-            .map_err(|e| format!("{name}: cannot read: {}", describe(&e)))?
-            .to_vec();
+        let head = reader.fill_buf().map_err(|e| format!("{name}: cannot read: {}", describe(&e)))?.to_vec();
         if let Some(what) = dump_format(&head) {
             return Err(format!(
                 "{name} is a {what} at offset 0; reading vmcores is not supported by this version — give its kernel log (crash `log`, vmcore-dmesg.txt)"
             ));
         }
-        let kind = kind.unwrap_or_else(|| {
-            if looks_like_sel(&head) {
-                InputKind::Sel
-            } else {
-                InputKind::Log
-            }
-        });
+        let kind = kind.unwrap_or_else(|| if looks_like_sel(&head) { InputKind::Sel } else { InputKind::Log });
         let looks_like_kernel_log = kernel_lines(&head) > 0;
-        Ok(Input {
-            name,
-            kind,
-            looks_like_kernel_log,
-            reader: Some(reader),
-            consumed: 0,
-        })
+        Ok(Input { name, kind, looks_like_kernel_log, reader: Some(reader), consumed: 0 })
     }
 
     pub fn reader(&mut self) -> Result<impl Read + '_, String> {
-        let r = self
-            .reader
-            .as_mut()
-            .ok_or_else(|| format!("{}: already read", self.name))?;
-        Ok(Counting {
-            inner: r,
-            count: &mut self.consumed,
-        })
+        let r = self.reader.as_mut().ok_or_else(|| format!("{}: already read", self.name))?;
+        Ok(Counting { inner: r, count: &mut self.consumed })
     }
 
     pub fn read_all(&mut self) -> Result<Vec<u8>, String> {
         let name = self.name.clone();
         let mut buf = Vec::new();
         // SEL listings are small; a bound keeps a wrong file from filling memory.
-        self.reader()?
-            .take(256 << 20)
-            .read_to_end(&mut buf)
-            .map_err(|e| format!("{name}: read error: {e}"))?;
+        self.reader()?.take(256 << 20).read_to_end(&mut buf).map_err(|e| format!("{name}: read error: {e}"))?;
         Ok(buf)
     }
 
@@ -145,21 +119,14 @@ fn kernel_lines(head: &[u8]) -> usize {
     lines(head)
         .filter(|l| {
             let r = lockscope_log::prefix::parse(l);
-            (r.kernel
-                && (r.time.is_some()
-                    || r.caller.is_some()
-                    || r.host.is_some()
-                    || r.level.is_some()))
-                || lockscope_log::stack::parse_trace_line(&String::from_utf8_lossy(r.text))
-                    .is_some()
+            (r.kernel && (r.time.is_some() || r.caller.is_some() || r.host.is_some() || r.level.is_some()))
+                || lockscope_log::stack::parse_trace_line(&String::from_utf8_lossy(r.text)).is_some()
         })
         .count()
 }
 
 fn looks_like_sel(head: &[u8]) -> bool {
     let p = lockscope_log::hardware::parse_sel(&head[..head.len().min(SNIFF)]);
-    let total = lines(head)
-        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-        .count();
+    let total = lines(head).filter(|l| !l.iter().all(u8::is_ascii_whitespace)).count();
     !p.records.is_empty() && p.records.len() * 2 >= total.min(400) && kernel_lines(head) == 0
 }

@@ -99,16 +99,10 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     let mut facts = Vec::new();
     let mut usable = 0;
     for (idx, inp) in inputs.iter_mut().enumerate() {
-        let mut summary = InputSummary {
-            name: inp.name.clone(),
-            kind: inp.kind.as_str().into(),
-            ..Default::default()
-        };
+        let mut summary = InputSummary { name: inp.name.clone(), kind: inp.kind.as_str().into(), ..Default::default() };
         match inp.kind {
             InputKind::Sel => {
-                let parsed = inp
-                    .read_all()
-                    .map(|b| lockscope_log::hardware::parse_sel(&b));
+                let parsed = inp.read_all().map(|b| lockscope_log::hardware::parse_sel(&b));
                 match parsed {
                     Ok(p) => {
                         summary.lines = p.records.len() as u64 + p.rejected.len() as u64;
@@ -131,9 +125,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
                                     year: Some(y),
                                     month: m,
                                     day: d,
-                                    second_of_day: u32::from(hh) * 3600
-                                        + u32::from(mm) * 60
-                                        + u32::from(ss),
+                                    second_of_day: u32::from(hh) * 3600 + u32::from(mm) * 60 + u32::from(ss),
                                 }),
                                 _ => None,
                             };
@@ -163,21 +155,21 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
                             summary.lines = scan.info.lines;
                             summary.events = scan.events.len();
                             if scan.info.truncated_lines > 0 {
-                                summary.notes.push(format!(
-                                    "{} over-long line(s) were cut at 1 MiB",
-                                    scan.info.truncated_lines
-                                ));
+                                summary
+                                    .notes
+                                    .push(format!("{} over-long line(s) were cut at 1 MiB", scan.info.truncated_lines));
                             }
                             if scan.info.bytes == 0 {
                                 errors.push(format!("{}: empty file", inp.name));
                             } else if scan.events.is_empty() && !inp.looks_like_kernel_log {
-                                errors.push(format!("{}: no kernel log lines found (not a dmesg, console, syslog or journal)", inp.name));
+                                errors.push(format!(
+                                    "{}: no kernel log lines found (not a dmesg, console, syslog or journal)",
+                                    inp.name
+                                ));
                             } else {
                                 usable += 1;
                                 if scan.events.is_empty() {
-                                    summary.notes.push(
-                                        "no lockup, hang, oops or panic report in this log".into(),
-                                    );
+                                    summary.notes.push("no lockup, hang, oops or panic report in this log".into());
                                 }
                             }
                             facts.push(SourceFacts {
@@ -189,11 +181,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
                             events.extend(scan.events);
                             held.extend(scan.held_locks);
                         }
-                        Err(e) => errors.push(format!(
-                            "{}: read error after {} bytes: {e}",
-                            inp.name,
-                            inp.consumed()
-                        )),
+                        Err(e) => errors.push(format!("{}: read error after {} bytes: {e}", inp.name, inp.consumed())),
                     },
                     Err(e) => errors.push(e),
                 }
@@ -216,19 +204,13 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         external: &external,
         sources: &facts,
     });
-    let report = Report {
-        inputs: &summaries,
-        events: &events,
-        held_locks: &held,
-        diagnosis: &diagnosis,
-    };
+    let report = Report { inputs: &summaries, events: &events, held_locks: &held, diagnosis: &diagnosis };
     let format = if args.json { Format::Json } else { args.format };
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
-            std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     };
     let out = match format {

@@ -7,8 +7,7 @@ use crate::prefix::{Caller, Record};
 use crate::stack::{self, Marker, RegLine, TraceLine};
 use crate::title::{self, TitleKind};
 use lockscope_facts::{
-    BlockedOn, CsdWait, Event, EventKind, Frame, FrameContext, HeldLock, HeldLocks, LineRange,
-    RcuStall, TaskRef,
+    BlockedOn, CsdWait, Event, EventKind, Frame, FrameContext, HeldLock, HeldLocks, LineRange, RcuStall, TaskRef,
 };
 use std::collections::HashMap;
 
@@ -16,7 +15,7 @@ use std::collections::HashMap;
 const MAX_GAP: u32 = 3;
 
 /// How far after its headline a trace may still give an RCU stall report its title.
-const RCU_TITLE_LINES: u64 = 20_000;
+const RCU_TITLE_LINES: u64 = 10_000;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 struct Key {
@@ -60,6 +59,8 @@ struct Report {
     /// Frames of the trace being printed, in printed order, `RIP:` frames included; kept
     /// only while an RCU stall report waits for its title trace.
     seg: Vec<Frame>,
+    /// Indices in `seg` of the frames that came from `RIP:`/`pc :` lines.
+    seg_rips: Vec<usize>,
     /// The caller of the last arm32 `(f) from (caller)` line: printed again as the next
     /// line's function.
     pair_caller: Option<String>,
@@ -77,6 +78,7 @@ impl Report {
             dest: Dest::Target,
             held: None,
             seg: Vec::new(),
+            seg_rips: Vec::new(),
             pair_caller: None,
         }
     }
@@ -114,11 +116,17 @@ impl RcuTitle {
     }
 }
 
-/// Whether a trace passes through a timer-interrupt entry, the point syzkaller reads an
-/// RCU stall trace from.
-fn has_interrupt_entry(seg: &[Frame]) -> bool {
-    seg.iter()
-        .any(|f| f.reliable && title::is_interrupt_entry(title::base_name(&f.function)))
+/// A trace as syzkaller reads it for an RCU stall title, if it passes through a
+/// timer-interrupt entry: from the entry, it skips to the next `RIP:` line (the interrupted
+/// code) and reads on from there; the frames in between are dropped. They are normally
+/// none, but on a console that interleaves two CPUs' traces they belong to the other CPU
+/// (syzkaller corpus file 493). `rips` are the indices of the `RIP:` frames in `seg`.
+fn rcu_title_trace(seg: &[Frame], rips: &[usize]) -> Option<Vec<Frame>> {
+    let entry = seg.iter().position(|f| f.reliable && title::is_interrupt_entry(title::base_name(&f.function)))?;
+    let mut trace = seg[..=entry].to_vec();
+    let from = rips.iter().copied().find(|&i| i > entry).unwrap_or(entry + 1);
+    trace.extend_from_slice(&seg[from..]);
+    Some(trace)
 }
 
 /// Lines that start a new trace (syzkaller's stack-start lines).
@@ -196,16 +204,17 @@ impl Parser {
                 self.host_names.push(h.clone());
             }
         }
-        let key = Key {
-            host: host.clone(),
-            caller: rec.caller,
-        };
+        let key = Key { host: host.clone(), caller: rec.caller };
         let text = lossy(rec.text);
         if let Some((k, l, head)) = self.split_head.take() {
             if k == key && l + 1 == lineno && has_trigger {
                 let joined = format!("{head} {}", text.trim_start());
                 if let Some(h @ Headline::Open(_)) = headers::parse_headline(&joined) {
+                    let n = self.events.len();
                     self.headline(lineno, rec, key, &joined, h);
+                    for e in &mut self.events[n..] {
+                        e.lines.first = l;
+                    }
                     return;
                 }
             }
@@ -232,24 +241,9 @@ impl Parser {
         self.hosts.get(host).cloned().unwrap_or_default()
     }
 
-    fn new_event(
-        &mut self,
-        kind: EventKind,
-        lineno: u64,
-        rec: &Record<'_>,
-        key: &Key,
-        headline: &str,
-    ) -> usize {
+    fn new_event(&mut self, kind: EventKind, lineno: u64, rec: &Record<'_>, key: &Key, headline: &str) -> usize {
         let hs = self.host_state(&key.host);
-        let mut e = Event::new(
-            kind,
-            headline.trim(),
-            LineRange {
-                source: self.source,
-                first: lineno,
-                last: lineno,
-            },
-        );
+        let mut e = Event::new(kind, headline.trim(), LineRange { source: self.source, first: lineno, last: lineno });
         e.time = rec.time;
         e.wall_time = rec.wall.map(|w| lossy(w).into_owned());
         e.host = key.host.clone();
@@ -263,7 +257,7 @@ impl Parser {
     /// Ends the report open for `key`, if any.
     fn close(&mut self, key: &Key) {
         if let Some(mut r) = self.open.remove(key) {
-            self.offer_trace(key, std::mem::take(&mut r.seg));
+            self.offer_trace(key, std::mem::take(&mut r.seg), std::mem::take(&mut r.seg_rips));
         }
     }
 
@@ -280,19 +274,23 @@ impl Parser {
         }
         if let Some(r) = self.open.get_mut(key) {
             let seg = std::mem::take(&mut r.seg);
-            self.offer_trace(key, seg);
+            let rips = std::mem::take(&mut r.seg_rips);
+            self.offer_trace(key, seg, rips);
         }
     }
 
     /// A trace printed under `key` is over: the first one with a timer-interrupt entry in
     /// an RCU stall report's extent gives the report its title.
-    fn offer_trace(&mut self, key: &Key, seg: Vec<Frame>) {
-        if seg.is_empty() || self.rcu_titles.is_empty() || !has_interrupt_entry(&seg) {
+    fn offer_trace(&mut self, key: &Key, seg: Vec<Frame>, rips: Vec<usize>) {
+        if seg.is_empty() || self.rcu_titles.is_empty() {
             return;
         }
+        let Some(trace) = rcu_title_trace(&seg, &rips) else {
+            return;
+        };
         let now = self.lineno;
         self.end_rcu_titles(|p| p.first_line + RCU_TITLE_LINES < now);
-        let t = title::lockup_title(TitleKind::RcuStall, &seg);
+        let t = title::lockup_title(TitleKind::RcuStall, &trace);
         let mut i = 0;
         while i < self.rcu_titles.len() {
             if self.rcu_titles[i].covers(key) {
@@ -379,11 +377,7 @@ impl Parser {
                         e.lines.last = lineno;
                     }
                     None => {
-                        let o = Opening {
-                            kind: Some(EventKind::HardLockup),
-                            cpu,
-                            ..Default::default()
-                        };
+                        let o = Opening { kind: Some(EventKind::HardLockup), cpu, ..Default::default() };
                         self.open_report(lineno, rec, key, text, o);
                     }
                 }
@@ -403,8 +397,7 @@ impl Parser {
                 // The first detail line fills the headline's event; later ones get their own.
                 let idx = if self.events[first].cpu.is_none() && self.events[first].task.is_none() {
                     first
-                } else if let Some(&i) = members.iter().find(|&&i| self.events[i].cpu == Some(cpu))
-                {
+                } else if let Some(&i) = members.iter().find(|&&i| self.events[i].cpu == Some(cpu)) {
                     i
                 } else {
                     let mut e = self.events[first].clone();
@@ -419,15 +412,10 @@ impl Parser {
                 e.lines.last = lineno;
                 if let Some(rcu) = e.rcu.as_mut() {
                     rcu.detail = Some(detail.trim().to_string());
-                    rcu.ticks_this_gp = detail
-                        .split_once(": (")
-                        .and_then(|(_, t)| t.split_whitespace().next()?.parse().ok());
+                    rcu.ticks_this_gp =
+                        detail.split_once(": (").and_then(|(_, t)| t.split_whitespace().next()?.parse().ok());
                 }
-                if self.events[idx]
-                    .rcu
-                    .as_ref()
-                    .is_some_and(|r| r.form == "self_detected")
-                {
+                if self.events[idx].rcu.as_ref().is_some_and(|r| r.form == "self_detected") {
                     self.open.get_mut(&key).unwrap().target = Some(idx);
                 }
             }
@@ -441,15 +429,8 @@ impl Parser {
                 };
                 let mut e = self.events[first].clone();
                 e.cpu = None;
-                e.task = Some(TaskRef {
-                    comm: String::new(),
-                    pid,
-                });
-                e.lines = LineRange {
-                    source: self.source,
-                    first: lineno,
-                    last: lineno,
-                };
+                e.task = Some(TaskRef { comm: String::new(), pid });
+                e.lines = LineRange { source: self.source, first: lineno, last: lineno };
                 if let Some(rcu) = e.rcu.as_mut() {
                     rcu.form = "tasks".into();
                 }
@@ -476,15 +457,17 @@ impl Parser {
             Headline::RcuStarved { jiffies, cpu: _ } => {
                 // Belongs to the last RCU stall report of this boot.
                 let boot = self.host_state(&key.host).boot;
-                let last = self.events.iter().rposition(|e| {
-                    e.kind == EventKind::RcuStall && e.boot == boot && e.host == key.host
-                });
+                let last = self
+                    .events
+                    .iter()
+                    .rposition(|e| e.kind == EventKind::RcuStall && e.boot == boot && e.host == key.host);
                 if let Some(last) = last {
                     let first_line = self.events[last].lines.first;
-                    for e in self.events.iter_mut().filter(|e| {
-                        e.kind == EventKind::RcuStall
-                            && e.lines.first >= first_line.saturating_sub(200)
-                    }) {
+                    for e in self
+                        .events
+                        .iter_mut()
+                        .filter(|e| e.kind == EventKind::RcuStall && e.lines.first >= first_line.saturating_sub(200))
+                    {
                         if let Some(rcu) = e.rcu.as_mut() {
                             rcu.starved_jiffies = jiffies;
                         }
@@ -500,20 +483,12 @@ impl Parser {
                 r.dest = Dest::Target;
                 r.regs = Regs::Open;
                 r.ctx = FrameContext::Task;
-                let target = r
-                    .members
-                    .iter()
-                    .copied()
-                    .find(|&i| self.events[i].cpu == Some(cpu));
+                let target = r.members.iter().copied().find(|&i| self.events[i].cpu == Some(cpu));
                 if target.is_some() {
                     r.target = target;
                 }
             }
-            Headline::BlockedOn {
-                task,
-                primitive,
-                owner,
-            } => {
+            Headline::BlockedOn { task, primitive, owner } => {
                 let Some(r) = self.open.get_mut(&key) else {
                     return;
                 };
@@ -521,12 +496,7 @@ impl Parser {
                 if let Some(t) = r.target {
                     let e = &mut self.events[t];
                     if e.task.as_ref().is_some_and(|et| et.pid == task.pid) {
-                        e.blocked_on = Some(BlockedOn {
-                            primitive,
-                            owner,
-                            owner_stack: Vec::new(),
-                            owner_state: None,
-                        });
+                        e.blocked_on = Some(BlockedOn { primitive, owner, owner_stack: Vec::new(), owner_state: None });
                         e.lines.last = lineno;
                     }
                 }
@@ -541,11 +511,7 @@ impl Parser {
                 self.held.push(HeldLocks {
                     task,
                     locks: Vec::new(),
-                    lines: LineRange {
-                        source: self.source,
-                        first: lineno,
-                        last: lineno,
-                    },
+                    lines: LineRange { source: self.source, first: lineno, last: lineno },
                     boot: hs.boot,
                     host: key.host.clone(),
                 });
@@ -561,9 +527,7 @@ impl Parser {
         // `Oops: 0000 [#1] SMP` / arm64 `Internal error: Oops:` continue the `BUG: unable to
         // handle ...` report they follow.
         if kind == EventKind::Oops
-            && o.message
-                .as_deref()
-                .is_some_and(|m| m.starts_with("Oops: ") || m.starts_with("Internal error: "))
+            && o.message.as_deref().is_some_and(|m| m.starts_with("Oops: ") || m.starts_with("Internal error: "))
         {
             if let Some(r) = self.open.get_mut(&key) {
                 if let Some(t) = r.target.filter(|&t| self.events[t].kind == EventKind::Oops) {
@@ -577,20 +541,24 @@ impl Parser {
         // ids the extent runs on (syzkaller keeps every line of the same context).
         self.close(&key);
         if !matches!(kind, EventKind::NmiBacktrace | EventKind::Panic)
-            && !o.message.as_deref().is_some_and(|m| {
-                m.starts_with("invalid opcode:") || m.starts_with("Internal error:")
-            })
+            && !o
+                .message
+                .as_deref()
+                .is_some_and(|m| m.starts_with("invalid opcode:") || m.starts_with("Internal error:"))
         {
             let k = key.clone();
-            self.end_rcu_titles(|p| p.key.caller.is_none() && p.covers(&k));
+            let rcu = kind == EventKind::RcuStall;
+            self.end_rcu_titles(|p| {
+                // With caller ids only the next stall report of the same context ends it.
+                p.covers(&k) && (p.key.caller.is_none() || (rcu && p.key == k))
+                    || p.first_line + RCU_TITLE_LINES < lineno
+            });
         }
         let idx = self.new_event(kind, lineno, rec, &key, text);
         let e = &mut self.events[idx];
         e.subkind = o.subkind.map(str::to_string);
         e.cpu = o.cpu;
-        e.task = o
-            .task
-            .filter(|t| !(t.comm.is_empty() && kind == EventKind::Warning));
+        e.task = o.task.filter(|t| !(t.comm.is_empty() && kind == EventKind::Warning));
         e.duration_s = o.duration_s;
         e.message = o.message;
         if kind == EventKind::RcuStall {
@@ -602,22 +570,14 @@ impl Parser {
             e.message = None;
         }
         if kind == EventKind::CsdLockTimeout {
-            e.csd = Some(CsdWait {
-                target_cpu: o.csd_target,
-                function: o.csd_function,
-                waiting_ns: o.csd_waiting_ns,
-            });
+            e.csd = Some(CsdWait { target_cpu: o.csd_target, function: o.csd_function, waiting_ns: o.csd_waiting_ns });
         }
         let mut r = Report::new();
         r.target = Some(idx);
         r.members.push(idx);
         // Old one-line RCU reports list every stalled CPU and task on the headline.
-        let extra: Vec<(Option<u32>, Option<u32>)> = o
-            .cpus
-            .iter()
-            .map(|&c| (Some(c), None))
-            .chain(o.pids.iter().map(|&p| (None, Some(p))))
-            .collect();
+        let extra: Vec<(Option<u32>, Option<u32>)> =
+            o.cpus.iter().map(|&c| (Some(c), None)).chain(o.pids.iter().map(|&p| (None, Some(p)))).collect();
         for (n, (cpu, pid)) in extra.into_iter().enumerate() {
             let i = if n == 0 {
                 idx
@@ -628,20 +588,14 @@ impl Parser {
             };
             let e = &mut self.events[i];
             e.cpu = cpu;
-            e.task = pid.map(|pid| TaskRef {
-                comm: String::new(),
-                pid,
-            });
+            e.task = pid.map(|pid| TaskRef { comm: String::new(), pid });
             if i != idx {
                 r.members.push(i);
             }
         }
         // A panic whose message is the hard-lockup report itself (old kernels, hardlockup_panic).
         if kind == EventKind::Panic
-            && self.events[idx]
-                .message
-                .as_deref()
-                .is_some_and(|m| m.contains("hard LOCKUP on cpu"))
+            && self.events[idx].message.as_deref().is_some_and(|m| m.contains("hard LOCKUP on cpu"))
         {
             let mut hl = self.events[idx].clone();
             hl.kind = EventKind::HardLockup;
@@ -660,14 +614,7 @@ impl Parser {
         self.install(key, r);
     }
 
-    fn hardware(
-        &mut self,
-        lineno: u64,
-        rec: &Record<'_>,
-        key: Key,
-        text: &str,
-        hw: lockscope_facts::HardwareRecord,
-    ) {
+    fn hardware(&mut self, lineno: u64, rec: &Record<'_>, key: Key, text: &str, hw: lockscope_facts::HardwareRecord) {
         // Consecutive lines of one hardware error record (a GHES block, an MCE dump) make one event.
         let continuing = self.open.get(&key).and_then(|r| r.target).filter(|&i| {
             let e = &self.events[i];
@@ -745,7 +692,7 @@ impl Parser {
             let ctx = r.ctx;
             for mut f in frames.into_iter().flatten() {
                 f.context = ctx;
-                self.take_frame(key, target, f, lineno);
+                self.take_frame(key, target, f, false, lineno);
             }
             if let Some(r) = self.open.get_mut(key) {
                 r.pair_caller = pair;
@@ -771,7 +718,7 @@ impl Parser {
                         reliable: true,
                         context: r.ctx,
                     };
-                    self.take_frame(key, target, f, lineno);
+                    self.take_frame(key, target, f, true, lineno);
                 }
             }
             let r = self.open.get_mut(key).unwrap();
@@ -802,12 +749,7 @@ impl Parser {
                 if e.task.is_none() && (e.cpu.is_none() || e.cpu == cl.cpu) {
                     e.task = cl.task.clone();
                 }
-                if e.cpu.is_none()
-                    && matches!(
-                        e.kind,
-                        EventKind::Panic | EventKind::Oops | EventKind::Warning
-                    )
-                {
+                if e.cpu.is_none() && matches!(e.kind, EventKind::Panic | EventKind::Oops | EventKind::Warning) {
                     e.cpu = cl.cpu;
                 }
                 e.lines.last = lineno;
@@ -843,10 +785,8 @@ impl Parser {
                 }
                 e.task_state = Some(state);
                 r.dest = Dest::Target;
-            } else if let Some(b) = e
-                .blocked_on
-                .as_mut()
-                .filter(|b| b.owner.as_ref().is_some_and(|o| o.pid == task.pid))
+            } else if let Some(b) =
+                e.blocked_on.as_mut().filter(|b| b.owner.as_ref().is_some_and(|o| o.pid == task.pid))
             {
                 b.owner_state = Some(state);
                 r.dest = Dest::Owner;
@@ -899,11 +839,14 @@ impl Parser {
     }
 
     /// One frame of the trace being printed under `key`.
-    fn take_frame(&mut self, key: &Key, target: usize, f: Frame, lineno: u64) {
+    fn take_frame(&mut self, key: &Key, target: usize, f: Frame, rip: bool, lineno: u64) {
         let Some(r) = self.open.get_mut(key) else {
             return;
         };
         if !self.rcu_titles.is_empty() {
+            if rip {
+                r.seg_rips.push(r.seg.len());
+            }
             r.seg.push(f.clone());
         }
         let (twin, dest) = (r.twin, r.dest);
@@ -921,9 +864,7 @@ impl Parser {
                     // arm64 prints the pc function again as the first trace frame.
                     if e.stack.len() == 1
                         && e.stack.last().is_some_and(|l| {
-                            l.function == f.function
-                                && l.offset == f.offset
-                                && l.reliable == f.reliable
+                            l.function == f.function && l.offset == f.offset && l.reliable == f.reliable
                         })
                     {
                         continue;
@@ -1034,9 +975,7 @@ fn is_report_line(t: &str) -> bool {
     let words: Vec<&str> = t.split_whitespace().collect();
     !words.is_empty()
         && words.len() <= 8
-        && words
-            .iter()
-            .all(|w| (w.len() == 16 || w.len() == 8) && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        && words.iter().all(|w| (w.len() == 16 || w.len() == 8) && w.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// ` #0: ffff88807e5f8e98 (&mm->mmap_lock){++++}-{3:3}, at: mmap_read_lock+0x1/0x2`
@@ -1071,14 +1010,8 @@ fn parse_held_lock(text: &str) -> Option<HeldLock> {
     }
     let end = end?;
     let name = rest[..end].to_string();
-    let acquired_at = rest[end..]
-        .split_once(", at: ")
-        .map(|(_, a)| a.trim().to_string());
-    Some(HeldLock {
-        address,
-        name,
-        acquired_at,
-    })
+    let acquired_at = rest[end..].split_once(", at: ").map(|(_, a)| a.trim().to_string());
+    Some(HeldLock { address, name, acquired_at })
 }
 
 /// A "detected stalls on CPUs" report names the stalled CPUs; their stacks come in the
@@ -1095,15 +1028,10 @@ fn link_rcu_to_nmi_backtraces(events: &mut [Event]) {
             if n.boot != boot || n.host != host || n.lines.first > line + 3000 {
                 return None;
             }
-            (n.kind == EventKind::NmiBacktrace && n.cpu == Some(cpu) && !n.stack.is_empty())
-                .then_some(j)
+            (n.kind == EventKind::NmiBacktrace && n.cpu == Some(cpu) && !n.stack.is_empty()).then_some(j)
         });
         if let Some(j) = found {
-            let (stack, regs, task) = (
-                events[j].stack.clone(),
-                events[j].registers.clone(),
-                events[j].task.clone(),
-            );
+            let (stack, regs, task) = (events[j].stack.clone(), events[j].registers.clone(), events[j].task.clone());
             let e = &mut events[i];
             e.stack = stack;
             e.registers = regs;
@@ -1114,10 +1042,13 @@ fn link_rcu_to_nmi_backtraces(events: &mut [Event]) {
     }
 }
 
-/// arm64 traces print interrupt frames above the exception entry (`el1_irq`,
-/// `el1h_64_irq`) with no markers: everything up to the entry ran in IRQ context.
+/// arm64 and arm32 traces print interrupt frames above the exception entry (`el1_irq`,
+/// `el1h_64_irq`, arm32 `__irq_svc`) with no markers: everything up to the entry ran in
+/// IRQ context.
 fn mark_arm64_irq_frames(stack: &mut [Frame]) {
     const ENTRIES: &[&str] = &[
+        "__irq_svc",
+        "__irq_usr",
         "el1_irq",
         "el1h_64_irq",
         "el1_interrupt",
@@ -1126,10 +1057,7 @@ fn mark_arm64_irq_frames(stack: &mut [Frame]) {
         "el1h_64_fiq",
         "el1_fiq",
     ];
-    if let Some(pos) = stack
-        .iter()
-        .position(|f| ENTRIES.contains(&f.function.as_str()))
-    {
+    if let Some(pos) = stack.iter().position(|f| ENTRIES.contains(&f.function.as_str())) {
         for f in &mut stack[..=pos] {
             if f.context == FrameContext::Task {
                 f.context = FrameContext::Irq;
@@ -1142,18 +1070,141 @@ fn mark_arm64_irq_frames(stack: &mut [Frame]) {
 mod tests {
     use super::*;
 
+    fn scan(log: &str) -> Vec<Event> {
+        crate::Scanner::new().scan(0, "t", log.as_bytes()).unwrap().events
+    }
+
+    fn first(events: &[Event], kind: EventKind) -> &Event {
+        events.iter().find(|e| e.kind == kind).expect("event")
+    }
+
+    fn names(e: &Event) -> Vec<&str> {
+        e.stack.iter().map(|f| f.function.as_str()).collect()
+    }
+
+    #[test]
+    fn rcu_title_passes_over_the_grace_period_kthread_dump() {
+        // syzkaller file 278: the GP kthread's stack comes first and has no interrupt entry.
+        let ev = scan(include_str!("../testdata/syz278.log"));
+        let e = first(&ev, EventKind::RcuStall);
+        assert_eq!(e.title, "INFO: rcu detected stall in sys_futex");
+        // The stalled CPU's own stack is its NMI backtrace, not the kthread's dump.
+        assert_eq!(e.cpu, Some(1));
+        assert_eq!(e.stack.first().unwrap().function, "dump_stack");
+        assert!(!names(e).contains(&"rcu_gp_kthread"));
+        // The `RIP:` line inside the trace is the top of the interrupted context.
+        let n = names(e);
+        let rip = n.iter().position(|f| *f == "_raw_spin_unlock_irq").unwrap();
+        assert_eq!(n[rip - 1], "apic_timer_interrupt");
+    }
+
+    #[test]
+    fn rcu_title_comes_from_the_first_trace_through_the_timer_interrupt() {
+        // syzkaller file 421: CPU 1 stalls, but CPU 0's backtrace, printed first, is the
+        // one interrupted by the timer; syzkaller titles the report from it.
+        let ev = scan(include_str!("../testdata/syz421.log"));
+        let e = first(&ev, EventKind::RcuStall);
+        assert_eq!(e.title, "INFO: rcu detected stall in sys_exit_group");
+        assert_eq!(e.cpu, Some(1));
+        assert!(names(e).contains(&"rcu_dump_cpu_stacks"));
+        assert!(!names(e).contains(&"do_exit"));
+    }
+
+    #[test]
+    fn rcu_title_reads_on_from_the_rip_line() {
+        // syzkaller file 493: two CPUs' traces interleaved; after the interrupt entry the
+        // trace is read from the next `RIP:` line, skipping the other CPU's frames.
+        let ev = scan(include_str!("../testdata/syz493.log"));
+        let e = first(&ev, EventKind::RcuStall);
+        assert_eq!(e.title, "INFO: rcu detected stall in __do_softirq");
+    }
+
+    #[test]
+    fn rcu_extent_with_caller_ids() {
+        // syzkaller file 718's headline (printed from CPU 1), then a backtrace printed from
+        // CPU 0 (file 421's CPU 0 trace, moved to caller `[C0]`). It belongs to the report
+        // only after `Sending NMI from CPU 1`.
+        let head = "[  146.893110][    C1] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:\n\
+                    [  146.894767][    C1] rcu: \t(detected by 1, t=10002 jiffies, g=4241, q=1639 ncpus=2)\n";
+        let send = "[  146.939867][    C1] Sending NMI from CPU 1 to CPUs 0:\n";
+        let trace: String = include_str!("../testdata/syz421.log")
+            .lines()
+            .skip_while(|l| !l.contains("NMI backtrace for cpu 0"))
+            .take_while(|l| !l.contains("NMI backtrace for cpu 1"))
+            .map(|l| l.replace("[    C1]", "[    C0]") + "\n")
+            .collect();
+        let ev = scan(&format!("{head}{send}{trace}"));
+        assert_eq!(first(&ev, EventKind::RcuStall).title, "INFO: rcu detected stall in sys_exit_group");
+        let ev = scan(&format!("{head}{trace}"));
+        assert_eq!(first(&ev, EventKind::RcuStall).title, "INFO: rcu detected stall");
+    }
+
+    #[test]
+    fn rcu_extent_without_caller_ids_ends_at_the_next_report() {
+        // syzkaller file 278's headline, then a soft-lockup headline (file 266 wording),
+        // then file 278's trace: it belongs to the soft lockup, not to the RCU stall.
+        let log = include_str!("../testdata/syz278.log");
+        let (head, rest) = log.split_at(log.find("[  246.204159]").unwrap());
+        let trace = &rest[rest.find("[  246.496878]").unwrap()..];
+        let lockup = "[  246.400000] watchdog: BUG: soft lockup - CPU#1 stuck for 134s! [syz-fuzzer:4356]\n";
+        let ev = scan(&format!("{head}{lockup}{trace}"));
+        assert_eq!(first(&ev, EventKind::RcuStall).title, "INFO: rcu detected stall");
+        // A panic or an NMI backtrace does not end it.
+        let panic = "[  246.400000] Kernel panic - not syncing: hung_task: blocked tasks\n";
+        let ev = scan(&format!("{head}{panic}{trace}"));
+        assert_eq!(first(&ev, EventKind::RcuStall).title, "INFO: rcu detected stall in sys_futex");
+    }
+
+    #[test]
+    fn arm32_traces() {
+        // syzkaller file 547: `(func) from (caller)` frames, saved registers and
+        // `Exception stack` dumps between them.
+        let ev = scan(include_str!("../testdata/syz547.log"));
+        let e = first(&ev, EventKind::RcuStall);
+        assert_eq!(e.title, "INFO: rcu detected stall in tcp_setsockopt");
+        let n = names(e);
+        assert_eq!(&n[..3], ["dump_backtrace", "show_stack", "dump_stack"]);
+        assert_eq!(n.last(), Some(&"ret_fast_syscall"));
+        assert!(n.windows(2).all(|w| w[0] != w[1]), "{n:?}");
+        // Frames up to the interrupt entry ran in IRQ context.
+        let irq = n.iter().position(|f| *f == "__irq_svc").unwrap();
+        assert!(e.stack[..=irq].iter().all(|f| f.context == FrameContext::Irq));
+        assert_eq!(e.stack[irq + 1].context, FrameContext::Task);
+        // syzkaller file 550: a hung task on a console without time stamps.
+        let ev = scan(include_str!("../testdata/syz550.log"));
+        let e = first(&ev, EventKind::HungTask);
+        assert_eq!(e.title, "INFO: task hung in mpage_prepare_extent_to_map");
+        assert_eq!(e.stack.len(), 24);
+    }
+
+    #[test]
+    fn powerpc_trace() {
+        // syzkaller file 379: `[sp] [pc] func+0x..` frames and ` (unreliable)` ones.
+        let ev = scan(include_str!("../testdata/syz379.log"));
+        let e = first(&ev, EventKind::HungTask);
+        assert_eq!(e.title, "INFO: task hung in exit_aio");
+        assert!(!e.stack[0].reliable);
+        assert_eq!(e.stack[1].function, "__switch_to");
+    }
+
+    #[test]
+    fn hung_task_headline_split_by_a_newline_in_the_comm() {
+        // syzkaller file 1001
+        let ev = scan(include_str!("../testdata/syz1001.log"));
+        let e = first(&ev, EventKind::HungTask);
+        assert_eq!(e.task.as_ref().map(|t| t.pid), Some(18088));
+        assert_eq!(e.duration_s, Some(143.0));
+        assert_eq!(e.lines.first, 1);
+        assert_eq!(e.title, "INFO: task hung in p9_fd_close");
+    }
+
     #[test]
     fn held_lock_lines() {
         let l = parse_held_lock(" #0: ffff88807e5f8e98 (&mm->mmap_lock){++++}-{3:3}, at: mmap_read_lock include/linux/mmap_lock.h:144 [inline]").unwrap();
         assert_eq!(l.address, Some(0xffff88807e5f8e98));
         assert_eq!(l.name, "&mm->mmap_lock");
         assert!(l.acquired_at.unwrap().starts_with("mmap_read_lock"));
-        let l =
-            parse_held_lock(" #1:  (&(&zone->lock)->rlock){-.-.}, at: [<ffffffff81234>] f+0x1/0x2")
-                .unwrap();
-        assert_eq!(
-            (l.address, l.name.as_str()),
-            (None, "&(&zone->lock)->rlock")
-        );
+        let l = parse_held_lock(" #1:  (&(&zone->lock)->rlock){-.-.}, at: [<ffffffff81234>] f+0x1/0x2").unwrap();
+        assert_eq!((l.address, l.name.as_str()), (None, "&(&zone->lock)->rlock"));
     }
 }

@@ -78,9 +78,7 @@ fn classify_mce_prefixed(rest: &str) -> Option<HardwareRecord> {
     if let Some(body) = rest.strip_prefix("[Hardware Error]:") {
         return Some(mce_body(body.trim()));
     }
-    if rest.starts_with("Uncorrected hardware memory error")
-        || rest.starts_with("Memory error not recovered")
-    {
+    if rest.starts_with("Uncorrected hardware memory error") || rest.starts_with("Memory error not recovered") {
         return Some(record("mce", UNCORRECTED, Some("memory"), rest));
     }
     if rest.contains("CMCI storm detected") {
@@ -101,10 +99,7 @@ const MCE_SEVERITIES: &[(&str, &str)] = &[
 
 /// The value of the first entry whose key starts `s`.
 fn by_prefix(s: &str, table: &[(&str, &'static str)]) -> Option<&'static str> {
-    table
-        .iter()
-        .find(|(p, _)| s.starts_with(p))
-        .map(|&(_, v)| v)
+    table.iter().find(|(p, _)| s.starts_with(p)).map(|&(_, v)| v)
 }
 
 /// The text after `[Hardware Error]: ` of an MCE report: core.c's register dump, or the
@@ -113,10 +108,7 @@ fn mce_body(body: &str) -> HardwareRecord {
     if body.contains("Machine Check") && body.contains("Bank ") {
         return mce_bank_line("mce", body, None);
     }
-    if let Some(flags_end) = body
-        .find("_STATUS[")
-        .and_then(|i| body[i..].find(']').map(|j| (i, i + j)))
-    {
+    if let Some(flags_end) = body.find("_STATUS[").and_then(|i| body[i..].find(']').map(|j| (i, i + j))) {
         return amd_status_line(body, flags_end);
     }
     let severity = by_prefix(body, MCE_SEVERITIES).unwrap_or(INFO);
@@ -191,9 +183,7 @@ fn classify_edac(line: &str, rest: &str) -> Option<HardwareRecord> {
         return None;
     }
     let body = body.trim();
-    let token = body
-        .trim_start_matches(|c: char| c.is_ascii_digit())
-        .trim_start();
+    let token = body.trim_start_matches(|c: char| c.is_ascii_digit()).trim_start();
     let severity = if is_token(token, "CE") {
         CORRECTED
     } else if is_token(token, "UE") {
@@ -201,25 +191,18 @@ fn classify_edac(line: &str, rest: &str) -> Option<HardwareRecord> {
     } else if body.contains("Machine Check") && body.contains("Bank ") {
         return Some(mce_bank_line("edac", line, Some("memory")));
     } else if body.starts_with("HANDLING MCE MEMORY ERROR")
-        || ["TSC ", "ADDR ", "MISC ", "PROCESSOR "]
-            .iter()
-            .any(|p| body.starts_with(p))
+        || ["TSC ", "ADDR ", "MISC ", "PROCESSOR "].iter().any(|p| body.starts_with(p))
     {
         INFO // the sb_edac/skx decoders' register dump around a memory MCE
     } else {
         return None;
     };
-    let component = if unit.starts_with("MC") {
-        Some("memory")
-    } else {
-        component_from_text(body)
-    };
+    let component = if unit.starts_with("MC") { Some("memory") } else { component_from_text(body) };
     Some(record("edac", severity, component, line))
 }
 
 fn is_token(s: &str, token: &str) -> bool {
-    s.strip_prefix(token)
-        .is_some_and(|r| r.is_empty() || r.starts_with([' ', ':']))
+    s.strip_prefix(token).is_some_and(|r| r.is_empty() || r.starts_with([' ', ':']))
 }
 
 /// `[Hardware Error]: ...` with or without the GHES sequence number `{N}`.
@@ -229,11 +212,7 @@ fn classify_hw_err(t: &str) -> Option<HardwareRecord> {
         _ => (false, t),
     };
     let body = rest.strip_prefix("[Hardware Error]:")?.trim();
-    if seq || is_cper_line(body) {
-        Some(ghes_body(body))
-    } else {
-        Some(mce_body(body))
-    }
+    if seq || is_cper_line(body) { Some(ghes_body(body)) } else { Some(mce_body(body)) }
 }
 
 #[rustfmt::skip]
@@ -275,11 +254,7 @@ fn ghes_body(body: &str) -> HardwareRecord {
         INFO
     };
     // cper_mem_err_location() lines start with the node; they only follow memory sections.
-    let component = if body.starts_with("node:") {
-        Some("memory")
-    } else {
-        component_from_text(body)
-    };
+    let component = if body.starts_with("node:") { Some("memory") } else { component_from_text(body) };
     record("ghes", severity, component, body)
 }
 
@@ -294,12 +269,7 @@ fn classify_pcie(t: &str) -> Option<HardwareRecord> {
         let body = &t[i + 5..];
         let body = body.strip_prefix("Multiple ").unwrap_or(body);
         if body.contains(" error received") || body.contains(" error message received") {
-            return Some(record(
-                "aer",
-                by_prefix(body, AER_SEVERITIES)?,
-                Some("pcie"),
-                t,
-            ));
+            return Some(record("aer", by_prefix(body, AER_SEVERITIES)?, Some("pcie"), t));
         }
         if body.starts_with("device recovery failed") {
             return Some(record("aer", UNCORRECTED, Some("pcie"), t));
@@ -332,10 +302,7 @@ const COMPONENT_WORDS: &[(&str, &[&str])] = &[
 /// Best-effort component from the words of a detail line.
 fn component_from_text(s: &str) -> Option<&'static str> {
     let l = s.to_ascii_lowercase();
-    COMPONENT_WORDS
-        .iter()
-        .find(|(_, words)| words.iter().any(|w| l.contains(w)))
-        .map(|&(c, _)| c)
+    COMPONENT_WORDS.iter().find(|(_, words)| words.iter().any(|w| l.contains(w))).map(|&(c, _)| c)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -419,31 +386,19 @@ pub fn parse_sel(input: &[u8]) -> SelParse {
             continue;
         }
         let Some((key, value)) = split_field(line) else {
-            out.rejected.push((
-                line_no,
-                "neither a `sel list` row nor a `sel get` field".into(),
-            ));
+            out.rejected.push((line_no, "neither a `sel list` row nor a `sel get` field".into()));
             continue;
         };
         if key == "SEL Record ID" {
             details.extend(open.take());
             match parse_id(value) {
-                Some(id) => {
-                    open = Some(SelRecord {
-                        id,
-                        line: line_no,
-                        ..SelRecord::default()
-                    })
-                }
-                None => out
-                    .rejected
-                    .push((line_no, format!("SEL record id `{value}` is not hex"))),
+                Some(id) => open = Some(SelRecord { id, line: line_no, ..SelRecord::default() }),
+                None => out.rejected.push((line_no, format!("SEL record id `{value}` is not hex"))),
             }
         } else if let Some(rec) = open.as_mut() {
             apply_field(rec, key, value);
         } else {
-            out.rejected
-                .push((line_no, format!("`{key}` field outside a `sel get` block")));
+            out.rejected.push((line_no, format!("`{key}` field outside a `sel get` block")));
         }
     }
     details.extend(open.take());
@@ -510,21 +465,13 @@ fn parse_list_row(line: &str, line_no: u64) -> Result<SelRecord, String> {
 /// `MM/DD/YYYY`, as ipmitool prints dates.
 fn parse_date(s: &str) -> Option<(u16, u8, u8)> {
     let mut it = s.split('/');
-    let (m, d, y) = (
-        it.next()?.parse::<u8>().ok()?,
-        it.next()?.parse::<u8>().ok()?,
-        it.next()?.parse().ok()?,
-    );
+    let (m, d, y) = (it.next()?.parse::<u8>().ok()?, it.next()?.parse::<u8>().ok()?, it.next()?.parse().ok()?);
     (it.next().is_none() && (1..=12).contains(&m) && (1..=31).contains(&d)).then_some((y, m, d))
 }
 
 fn parse_time(s: &str) -> Option<(u8, u8, u8)> {
     let mut it = s.split(':');
-    let (h, m, sec) = (
-        it.next()?.parse::<u8>().ok()?,
-        it.next()?.parse::<u8>().ok()?,
-        it.next()?.parse::<u8>().ok()?,
-    );
+    let (h, m, sec) = (it.next()?.parse::<u8>().ok()?, it.next()?.parse::<u8>().ok()?, it.next()?.parse::<u8>().ok()?);
     (it.next().is_none() && h < 24 && m < 60 && sec < 61).then_some((h, m, sec))
 }
 
@@ -532,16 +479,10 @@ fn parse_time(s: &str) -> Option<(u8, u8, u8)> {
 fn split_sensor(sensor: &str) -> (Option<String>, Option<u8>) {
     let kind = SENSOR_TYPES
         .iter()
-        .filter(|t| {
-            sensor
-                .strip_prefix(**t)
-                .is_some_and(|r| r.is_empty() || r.starts_with(' '))
-        })
+        .filter(|t| sensor.strip_prefix(**t).is_some_and(|r| r.is_empty() || r.starts_with(' ')))
         .max_by_key(|t| t.len())
         .map(|t| t.to_string());
-    let number = sensor
-        .rsplit_once("#0x")
-        .and_then(|(_, n)| u8::from_str_radix(n.trim(), 16).ok());
+    let number = sensor.rsplit_once("#0x").and_then(|(_, n)| u8::from_str_radix(n.trim(), 16).ok());
     (kind, number)
 }
 
@@ -550,9 +491,7 @@ fn split_field(line: &str) -> Option<(&str, &str)> {
     let (key, value) = line.split_once(':')?;
     let key = key.trim();
     let ok = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || " ()/-_.".contains(c));
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || " ()/-_.".contains(c));
     ok.then(|| (key, value.trim()))
 }
 
@@ -575,9 +514,7 @@ fn apply_field(rec: &mut SelRecord, key: &str, value: &str) {
         }
         // Appears twice: `Memory` in the event block, `Memory (0x0c)` in the SDR block.
         "Sensor Type" if rec.sensor_type.is_none() => rec.sensor_type = some(strip_paren(value)),
-        "Sensor Number" => {
-            rec.sensor_number = u8::from_str_radix(value.trim_start_matches("0x"), 16).ok()
-        }
+        "Sensor Number" => rec.sensor_number = u8::from_str_radix(value.trim_start_matches("0x"), 16).ok(),
         "Sensor ID" => rec.sensor_id = some(strip_paren(value)),
         "Event Type" => rec.event_type = some(value),
         "Event Data (RAW)" | "Event Data" => rec.event_data = some(value),
@@ -600,11 +537,7 @@ fn merge_detail(records: &mut Vec<SelRecord>, mut d: SelRecord) {
         (r.date.is_none() || d.date.is_none() || r.date == d.date)
             && (r.time.is_none() || d.time.is_none() || r.time == d.time)
     };
-    if let Some(r) = records
-        .iter_mut()
-        .rev()
-        .find(|r| r.id == d.id && same_time(r))
-    {
+    if let Some(r) = records.iter_mut().rev().find(|r| r.id == d.id && same_time(r)) {
         r.date = r.date.or(d.date);
         r.time = r.time.or(d.time);
         r.sensor_type = d.sensor_type.or(r.sensor_type.take());
@@ -668,10 +601,7 @@ impl SelRecord {
 
     pub fn to_hardware_record(&self) -> HardwareRecord {
         let head = self.event_head();
-        let severity = SEL_SEVERITIES
-            .iter()
-            .find(|(k, _)| head.contains(k))
-            .map_or(INFO, |&(_, v)| v);
+        let severity = SEL_SEVERITIES.iter().find(|(k, _)| head.contains(k)).map_or(INFO, |&(_, v)| v);
         let mut desc = format!("SEL {}", self.id);
         if let (Some((y, mo, d)), Some((h, mi, s))) = (self.date, self.time) {
             let _ = write!(desc, " {y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}");
@@ -716,9 +646,7 @@ mod tests {
     fn check(cases: &[(&str, Want)]) {
         for &(line, want) in cases {
             let got = classify_hardware_line(line);
-            let got = got
-                .as_ref()
-                .map(|r| (&*r.source, &*r.severity, r.component.as_deref()));
+            let got = got.as_ref().map(|r| (&*r.source, &*r.severity, r.component.as_deref()));
             assert_eq!(got, want, "{line}");
         }
     }
@@ -876,20 +804,11 @@ Sensor Type            : Memory (0x0c)
         let rejected: Vec<u64> = parsed.rejected.iter().map(|r| r.0).collect();
         assert_eq!(rejected, [1, 8, 19, 23]);
         let r128 = &parsed.records[4];
-        assert_eq!(
-            (&*r128.id, r128.line, r128.sensor_number),
-            ("128", 7, Some(0xeb))
-        );
-        assert_eq!(
-            (r128.date, r128.time),
-            (Some((2024, 3, 23)), Some((2, 32, 10)))
-        );
+        assert_eq!((&*r128.id, r128.line, r128.sensor_number), ("128", 7, Some(0xeb)));
+        assert_eq!((r128.date, r128.time), (Some((2024, 3, 23)), Some((2, 32, 10))));
         assert_eq!(r128.sensor_type.as_deref(), Some("Memory"));
         let r146 = parsed.records.iter().find(|r| r.id == "146").unwrap();
-        assert_eq!(
-            (r146.direction.as_deref(), &r146.extra[..]),
-            (Some("Asserted"), &["<----".to_string()][..])
-        );
+        assert_eq!((r146.direction.as_deref(), &r146.extra[..]), (Some("Asserted"), &["<----".to_string()][..]));
         assert_eq!(r146.sensor_id.as_deref(), Some("RAS_MEMORY"));
         assert_eq!(r146.event_type.as_deref(), Some("Generic Discrete"));
         assert_eq!(r146.event_data.as_deref(), Some("063000"));
@@ -906,32 +825,15 @@ Sensor Type            : Memory (0x0c)
     #[test]
     fn seed_sel_error_classification() {
         let parsed = parse_sel(SEED.as_bytes());
-        let errors: Vec<&str> = parsed
-            .records
-            .iter()
-            .filter(|r| r.is_error())
-            .map(|r| &*r.id)
-            .collect();
+        let errors: Vec<&str> = parsed.records.iter().filter(|r| r.is_error()).map(|r| &*r.id).collect();
         // Memory non-recoverable (128, 12a, 146) and the chassis going critical.
         assert_eq!(errors, ["128", "129", "12a", "12c", "146", "147"]);
-        for r in parsed
-            .records
-            .iter()
-            .filter(|r| r.event == "Transition to OK")
-        {
+        for r in parsed.records.iter().filter(|r| r.event == "Transition to OK") {
             assert!(!r.is_error());
             assert_eq!(r.to_hardware_record().severity, INFO);
         }
-        let chassis = parsed
-            .records
-            .iter()
-            .find(|r| r.id == "129")
-            .unwrap()
-            .to_hardware_record();
-        assert_eq!(
-            (&*chassis.severity, chassis.component.as_deref()),
-            (UNCORRECTED, Some("chassis"))
-        );
+        let chassis = parsed.records.iter().find(|r| r.id == "129").unwrap().to_hardware_record();
+        assert_eq!((&*chassis.severity, chassis.component.as_deref()), (UNCORRECTED, Some("chassis")));
     }
 
     #[test]
@@ -949,22 +851,14 @@ Sensor Type            : Memory (0x0c)
 ";
         let p = parse_sel(elist.as_bytes());
         assert!(p.rejected.is_empty(), "{:?}", p.rejected);
-        let [ecc, pre, temp, ierr] = &p.records[..] else {
-            panic!("{:?}", p.records)
-        };
+        let [ecc, pre, temp, ierr] = &p.records[..] else { panic!("{:?}", p.records) };
         assert_eq!(ecc.sensor_type.as_deref(), Some("Memory"));
         assert!(ecc.is_error());
         assert_eq!(ecc.to_hardware_record().severity, CORRECTED);
-        assert_eq!(
-            (pre.date, pre.time, pre.sensor_number),
-            (None, None, Some(1))
-        );
+        assert_eq!((pre.date, pre.time, pre.sensor_number), (None, None, Some(1)));
         assert!(!pre.is_error());
         assert_eq!(temp.extra, ["Reading 92 > Threshold 90 degrees C"]);
-        assert_eq!(
-            temp.to_hardware_record().component.as_deref(),
-            Some("thermal")
-        );
+        assert_eq!(temp.to_hardware_record().component.as_deref(), Some("thermal"));
         assert!(ierr.is_error());
         assert_eq!(ierr.to_hardware_record().component.as_deref(), Some("cpu"));
     }
@@ -987,9 +881,7 @@ Sensor Type            : Memory (0x0c)
         let alphabet = b"0123456789abcdef|:/ \n#xMemory\xff";
         let noise: Vec<u8> = (0..20_000)
             .map(|_| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 alphabet[(x >> 33) as usize % alphabet.len()]
             })
             .collect();

@@ -72,10 +72,7 @@ pub struct Opening {
 
 impl Opening {
     fn new(kind: EventKind) -> Opening {
-        Opening {
-            kind: Some(kind),
-            ..Default::default()
-        }
+        Opening { kind: Some(kind), ..Default::default() }
     }
 }
 
@@ -144,11 +141,7 @@ fn strip_facility(mut s: &str) -> &str {
 
 fn num<T: std::str::FromStr>(s: &str) -> Option<T> {
     let sign = usize::from(s.starts_with('-'));
-    let end = sign
-        + s[sign..]
-            .bytes()
-            .position(|b| !b.is_ascii_digit())
-            .unwrap_or(s.len() - sign);
+    let end = sign + s[sign..].bytes().position(|b| !b.is_ascii_digit()).unwrap_or(s.len() - sign);
     s[..end].parse().ok()
 }
 
@@ -160,10 +153,7 @@ fn after<'a>(s: &'a str, pat: &str) -> Option<&'a str> {
 pub fn comm_pid(s: &str) -> Option<TaskRef> {
     let (comm, pid) = s.rsplit_once(':')?;
     let pid: u32 = pid.trim().parse().ok()?;
-    Some(TaskRef {
-        comm: comm.trim().to_string(),
-        pid,
-    })
+    Some(TaskRef { comm: comm.trim().to_string(), pid })
 }
 
 /// Parses a report headline (message text without prefix). `line` is already known to
@@ -270,17 +260,10 @@ fn hung_task(rest: &str) -> Option<Headline> {
     if let Some(i) = rest.find(" is blocked on ") {
         let task = comm_pid(&rest[..i])?;
         let tail = &rest[i + " is blocked on ".len()..];
-        let tail = tail
-            .strip_prefix("a ")
-            .or_else(|| tail.strip_prefix("an "))
-            .unwrap_or(tail);
+        let tail = tail.strip_prefix("a ").or_else(|| tail.strip_prefix("an ")).unwrap_or(tail);
         let primitive = tail.split_whitespace().next().unwrap_or("lock").to_string();
         let owner = after(tail, " by task ").and_then(|o| comm_pid(o.trim().trim_end_matches('.')));
-        return Some(Headline::BlockedOn {
-            task,
-            primitive,
-            owner,
-        });
+        return Some(Headline::BlockedOn { task, primitive, owner });
     }
     let (i, subkind) = [
         (" blocked for more than ", None),
@@ -340,19 +323,13 @@ fn rcu(s: &str) -> Option<Headline> {
         }
         if let Some(by) = after(body, "detected by ") {
             o.cpu = None;
-            o.message = Some(format!(
-                "detected by {}",
-                by.split(',').next().unwrap_or("").trim()
-            ));
+            o.message = Some(format!("detected by {}", by.split(',').next().unwrap_or("").trim()));
         }
         return Some(Headline::Open(o));
     }
     // `rcu_preempt kthread starved for 10502 jiffies! g-811 f0x0 RCU_GP_WAIT_FQS(5) ->state=0x0 ->cpu=1`
     if let Some(r) = after(s, "kthread starved for ") {
-        return Some(Headline::RcuStarved {
-            jiffies: num(r),
-            cpu: after(r, "->cpu=").and_then(num),
-        });
+        return Some(Headline::RcuStarved { jiffies: num(r), cpu: after(r, "->cpu=").and_then(num) });
     }
     // Per-CPU detail: `\t65-....: (3920456 ticks this GP) idle=...`, old `\t3: (1 GPs behind) idle=..`
     let t = s.trim_start();
@@ -362,10 +339,7 @@ fn rcu(s: &str) -> Option<Headline> {
             let rest = &t[digits..];
             let colon = rest.find(": (")?;
             if colon <= 8 && (colon == 0 || rest.starts_with('-')) {
-                return Some(Headline::RcuCpuDetail {
-                    cpu: t[..digits].parse().ok()?,
-                    detail: t.to_string(),
-                });
+                return Some(Headline::RcuCpuDetail { cpu: t[..digits].parse().ok()?, detail: t.to_string() });
             }
         }
     }
@@ -391,29 +365,16 @@ fn locks_held(s: &str) -> Option<Headline> {
     if n == 0 {
         return None;
     }
-    let rest = t[n..]
-        .strip_prefix(" lock held by ")
-        .or_else(|| t[n..].strip_prefix(" locks held by "))?;
+    let rest = t[n..].strip_prefix(" lock held by ").or_else(|| t[n..].strip_prefix(" locks held by "))?;
     let rest = rest.trim_end().trim_end_matches(':');
     let (comm, pid) = rest.rsplit_once('/')?;
-    Some(Headline::LocksHeld {
-        task: TaskRef {
-            comm: comm.to_string(),
-            pid: pid.parse().ok()?,
-        },
-    })
+    Some(Headline::LocksHeld { task: TaskRef { comm: comm.to_string(), pid: pid.parse().ok()? } })
 }
 
 fn oops_or_warning(s: &str) -> Option<Headline> {
     const OOPS: &[(&str, Option<&str>)] = &[
-        (
-            "BUG: scheduling while atomic",
-            Some("scheduling_while_atomic"),
-        ),
-        (
-            "BUG: sleeping function called from invalid context",
-            Some("sleeping_in_atomic"),
-        ),
+        ("BUG: scheduling while atomic", Some("scheduling_while_atomic")),
+        ("BUG: sleeping function called from invalid context", Some("sleeping_in_atomic")),
         ("BUG: spinlock lockup suspected", Some("spinlock_lockup")),
         ("BUG: unable to handle", None),
         ("BUG: kernel NULL pointer dereference", Some("null_pointer")),
@@ -438,10 +399,7 @@ fn oops_or_warning(s: &str) -> Option<Headline> {
                     let _preempt = parts.next();
                     let pid = parts.next().and_then(|p| p.parse().ok());
                     if let (Some(pid), Some(comm)) = (pid, parts.next()) {
-                        o.task = Some(TaskRef {
-                            comm: comm.to_string(),
-                            pid,
-                        });
+                        o.task = Some(TaskRef { comm: comm.to_string(), pid });
                     }
                 }
             } else if *sub == Some("spinlock_lockup") {
@@ -455,10 +413,7 @@ fn oops_or_warning(s: &str) -> Option<Headline> {
         o.message = Some(s.to_string());
         if let Some(c) = s.strip_prefix("WARNING: CPU: ") {
             o.cpu = num(c);
-            o.task = after(c, "PID: ").and_then(|p| num(p)).map(|pid| TaskRef {
-                comm: String::new(),
-                pid,
-            });
+            o.task = after(c, "PID: ").and_then(|p| num(p)).map(|pid| TaskRef { comm: String::new(), pid });
         }
         if s.contains("watchdog_overflow_callback") {
             o.subkind = Some("hard_lockup_warning");
@@ -479,22 +434,12 @@ pub struct CpuLine {
 
 pub fn parse_cpu_line(s: &str) -> Option<CpuLine> {
     let rest = s.trim_start().strip_prefix("CPU: ")?;
-    let mut l = CpuLine {
-        cpu: num(rest),
-        ..Default::default()
-    };
+    let mut l = CpuLine { cpu: num(rest), ..Default::default() };
     let pid: Option<u32> = after(rest, "PID: ").and_then(num);
     if let Some(c) = after(rest, "Comm: ") {
-        let end = [" Tainted:", " Not tainted", " Kdump:"]
-            .iter()
-            .filter_map(|m| c.find(m))
-            .min()
-            .unwrap_or(c.len());
+        let end = [" Tainted:", " Not tainted", " Kdump:"].iter().filter_map(|m| c.find(m)).min().unwrap_or(c.len());
         if let Some(pid) = pid {
-            l.task = Some(TaskRef {
-                comm: c[..end].trim().to_string(),
-                pid,
-            });
+            l.task = Some(TaskRef { comm: c[..end].trim().to_string(), pid });
         }
     }
     let (taint, release) = parse_taint(rest);
@@ -506,20 +451,15 @@ pub fn parse_cpu_line(s: &str) -> Option<CpuLine> {
 /// The taint flags and release from `Tainted: G   W  OE   6.1.0-50-amd64 #1` or `Not tainted 6.1.0 #1`.
 pub fn parse_taint(s: &str) -> (Option<String>, Option<String>) {
     let (taint, rest) = if let Some(r) = after(s, "Tainted: ") {
-        let flags: Vec<&str> = r
-            .split_whitespace()
-            .take_while(|w| w.bytes().all(|b| b.is_ascii_uppercase()))
-            .collect();
+        let flags: Vec<&str> = r.split_whitespace().take_while(|w| w.bytes().all(|b| b.is_ascii_uppercase())).collect();
         (Some(flags.join(" ")), r)
     } else if let Some(r) = after(s, "Not tainted") {
         (None, r)
     } else {
         return (None, None);
     };
-    let release = rest
-        .split_whitespace()
-        .find(|w| w.as_bytes()[0].is_ascii_digit() && w.contains('.'))
-        .map(str::to_string);
+    let release =
+        rest.split_whitespace().find(|w| w.as_bytes()[0].is_ascii_digit() && w.contains('.')).map(str::to_string);
     (taint.filter(|t| !t.is_empty()), release)
 }
 
@@ -537,9 +477,7 @@ pub fn parse_task_line(s: &str) -> Option<(TaskRef, String)> {
     // Old format: comm, one state letter, task address, then numbers (pid is the 3rd number
     // in 2.6.3x: `free stack pid ppid`, shown as `0 81 2 0 0x..`).
     let words: Vec<&str> = t.split_whitespace().collect();
-    let si = words
-        .iter()
-        .position(|w| w.len() == 1 && "RSDTtXZIPKW".contains(*w))?;
+    let si = words.iter().position(|w| w.len() == 1 && "RSDTtXZIPKW".contains(*w))?;
     if si == 0 || words.len() < si + 5 {
         return None;
     }
@@ -553,13 +491,7 @@ pub fn parse_task_line(s: &str) -> Option<(TaskRef, String)> {
         .filter_map(|w| w.parse().ok())
         .collect();
     let pid = *nums.get(1)?;
-    Some((
-        TaskRef {
-            comm: words[..si].join(" "),
-            pid,
-        },
-        words[si].to_string(),
-    ))
+    Some((TaskRef { comm: words[..si].join(" "), pid }, words[si].to_string()))
 }
 
 #[cfg(test)]
@@ -578,13 +510,7 @@ mod tests {
         // seed 003, corpus, 2.6 wording
         let o = open("watchdog: BUG: soft lockup - CPU#65 stuck for 22s! [kcompactd4:925]");
         assert_eq!((o.cpu, o.duration_s), (Some(65), Some(22.0)));
-        assert_eq!(
-            o.task,
-            Some(TaskRef {
-                comm: "kcompactd4".into(),
-                pid: 925
-            })
-        );
+        assert_eq!(o.task, Some(TaskRef { comm: "kcompactd4".into(), pid: 925 }));
         let o = open("BUG: soft lockup - CPU#1 stuck for 22s! [kworker/1:1:61]");
         assert_eq!(o.task.unwrap().comm, "kworker/1:1");
         let o = open("BUG: soft lockup detected on CPU#3!");
@@ -623,21 +549,17 @@ mod tests {
         assert_eq!((o.subkind, o.duration_s), (Some("io_wait"), Some(143.0)));
         let o = open("INFO: task syz-executor.0:1234 can't die for more than 143 seconds.");
         assert_eq!(o.subkind, Some("cant_die"));
-        let h = parse_headline(
-            "INFO: task a b:1 is blocked on a mutex likely owned by task kworker/0:1:2.",
-        );
+        // syzkaller file 1001: the comm holds a newline, the headline goes on next line.
+        assert!(is_split_task_headline("INFO: task \u{fffd}\u{fffd}\u{fffd}\u{fffd}"));
+        assert_eq!(parse_headline("INFO: task \u{fffd}\u{fffd}\u{fffd}\u{fffd}"), None);
+        assert!(!is_split_task_headline("INFO: task uksmd:81 blocked for more than 120 seconds."));
+        let h = parse_headline("INFO: task a b:1 is blocked on a mutex likely owned by task kworker/0:1:2.");
         assert_eq!(
             h,
             Some(Headline::BlockedOn {
-                task: TaskRef {
-                    comm: "a b".into(),
-                    pid: 1
-                },
+                task: TaskRef { comm: "a b".into(), pid: 1 },
                 primitive: "mutex".into(),
-                owner: Some(TaskRef {
-                    comm: "kworker/0:1".into(),
-                    pid: 2
-                })
+                owner: Some(TaskRef { comm: "kworker/0:1".into(), pid: 2 })
             })
         );
     }
@@ -645,10 +567,7 @@ mod tests {
     #[test]
     fn rcu_forms() {
         let o = open("rcu: INFO: rcu_sched self-detected stall on CPU");
-        assert_eq!(
-            (o.rcu_flavor.as_deref(), o.rcu_form),
-            (Some("rcu_sched"), Some("self_detected"))
-        );
+        assert_eq!((o.rcu_flavor.as_deref(), o.rcu_form), (Some("rcu_sched"), Some("self_detected")));
         let o = open("rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:");
         assert_eq!(o.rcu_form, Some("detected"));
         let o = open(
@@ -658,10 +577,7 @@ mod tests {
         let o = open(
             "rcu: INFO: rcu_preempt detected expedited stalls on CPUs/tasks: { 3-...D P123 } 21003 jiffies s: 1 root: 0x8/.",
         );
-        assert_eq!(
-            (o.rcu_form, o.cpus.clone(), o.pids.clone()),
-            (Some("expedited"), vec![3], vec![123])
-        );
+        assert_eq!((o.rcu_form, o.cpus.clone(), o.pids.clone()), (Some("expedited"), vec![3], vec![123]));
         let o = open("INFO: rcu_tasks detected stalls on tasks:");
         assert_eq!(o.rcu_form, Some("tasks"));
         assert!(matches!(
@@ -671,27 +587,18 @@ mod tests {
             Some(Headline::RcuCpuDetail { cpu: 65, .. })
         ));
         assert!(matches!(
-            parse_headline(
-                "rcu: \t3-...0: (2 ticks this GP) idle=9464/1/0x4000000000000000 softirq=148/148 fqs=549"
-            ),
+            parse_headline("rcu: \t3-...0: (2 ticks this GP) idle=9464/1/0x4000000000000000 softirq=148/148 fqs=549"),
             Some(Headline::RcuCpuDetail { cpu: 3, .. })
         ));
         assert_eq!(
             parse_headline("\t(detected by 1, t=2506 jiffies, g=-807, q=13 ncpus=4)"),
-            Some(Headline::RcuDetectedBy {
-                by: Some(1),
-                jiffies: Some(2506),
-                gp: Some(-807)
-            })
+            Some(Headline::RcuDetectedBy { by: Some(1), jiffies: Some(2506), gp: Some(-807) })
         );
         assert_eq!(
             parse_headline(
                 "rcu: rcu_preempt kthread starved for 10502 jiffies! g-811 f0x0 RCU_GP_WAIT_FQS(5) ->state=0x0 ->cpu=1"
             ),
-            Some(Headline::RcuStarved {
-                jiffies: Some(10502),
-                cpu: Some(1)
-            })
+            Some(Headline::RcuStarved { jiffies: Some(10502), cpu: Some(1) })
         );
     }
 
@@ -700,81 +607,49 @@ mod tests {
         let o = open(
             "csd: Detected non-responsive CSD lock (#1) on CPU#0, waiting 5000000001 ns for CPU#02 do_flush_tlb_all+0x0/0x40(0x0).",
         );
-        assert_eq!(
-            (o.cpu, o.csd_target, o.csd_waiting_ns),
-            (Some(0), Some(2), Some(5000000001))
-        );
+        assert_eq!((o.cpu, o.csd_target, o.csd_waiting_ns), (Some(0), Some(2), Some(5000000001)));
         assert_eq!(o.csd_function.as_deref(), Some("do_flush_tlb_all+0x0/0x40"));
-        assert_eq!(
-            parse_headline("csd: CSD lock (#1) unresponsive."),
-            Some(Headline::CsdFollowUp)
-        );
+        assert_eq!(parse_headline("csd: CSD lock (#1) unresponsive."), Some(Headline::CsdFollowUp));
         let o = open("BUG: workqueue lockup - pool cpus=0 node=0 flags=0x0 nice=0 stuck for 40s!");
         assert_eq!((o.cpu, o.duration_s), (Some(0), Some(40.0)));
         let o = open("NMI backtrace for cpu 3");
         assert_eq!(o.cpu, Some(3));
         let o = open("BUG: scheduling while atomic: zone_drain/136/0x00000002");
-        assert_eq!(
-            o.task,
-            Some(TaskRef {
-                comm: "zone_drain".into(),
-                pid: 136
-            })
-        );
+        assert_eq!(o.task, Some(TaskRef { comm: "zone_drain".into(), pid: 136 }));
         assert_eq!(
             parse_headline("Linux version 6.1.0-50-amd64 (debian-kernel@lists.debian.org)"),
-            Some(Headline::Boot {
-                release: "6.1.0-50-amd64".into()
-            })
+            Some(Headline::Boot { release: "6.1.0-50-amd64".into() })
         );
         assert_eq!(
             parse_headline("1 lock held by khugepaged/60:"),
-            Some(Headline::LocksHeld {
-                task: TaskRef {
-                    comm: "khugepaged".into(),
-                    pid: 60
-                }
-            })
+            Some(Headline::LocksHeld { task: TaskRef { comm: "khugepaged".into(), pid: 60 } })
         );
     }
 
     #[test]
     fn cpu_and_task_lines() {
         let l = parse_cpu_line("CPU: 65 PID: 925 Comm: kcompactd4 Kdump: loaded Tainted: G        W  OEL   --------- -  - 4.18.0-372.19.1.es8_10.aarch64 #1").unwrap();
-        assert_eq!(
-            (l.cpu, l.task.unwrap().comm.as_str()),
-            (Some(65), "kcompactd4")
-        );
+        assert_eq!((l.cpu, l.task.unwrap().comm.as_str()), (Some(65), "kcompactd4"));
         assert_eq!(l.taint.as_deref(), Some("G W OEL"));
         assert_eq!(l.release.as_deref(), Some("4.18.0-372.19.1.es8_10.aarch64"));
-        let l =
-            parse_cpu_line("CPU: 0 UID: 0 PID: 1 Comm: swapper/0 Not tainted 6.12.0 #1").unwrap();
+        let l = parse_cpu_line("CPU: 0 UID: 0 PID: 1 Comm: swapper/0 Not tainted 6.12.0 #1").unwrap();
+        assert_eq!((l.task.unwrap().pid, l.release.as_deref(), l.taint), (1, Some("6.12.0"), None));
         assert_eq!(
-            (l.task.unwrap().pid, l.release.as_deref(), l.taint),
-            (1, Some("6.12.0"), None)
-        );
-        assert_eq!(
-            parse_task_line(
-                "task:ksmd_demo       state:D stack:0     pid:135   ppid:2      flags:0x00004000"
-            ),
-            Some((
-                TaskRef {
-                    comm: "ksmd_demo".into(),
-                    pid: 135
-                },
-                "D".into()
-            ))
+            parse_task_line("task:ksmd_demo       state:D stack:0     pid:135   ppid:2      flags:0x00004000"),
+            Some((TaskRef { comm: "ksmd_demo".into(), pid: 135 }, "D".into()))
         );
         assert_eq!(
             parse_task_line("zeusmp_base.a D ffff88011a05b0c0 0 5957 5956 0 0x00000080"),
-            Some((
-                TaskRef {
-                    comm: "zeusmp_base.a".into(),
-                    pid: 5957
-                },
-                "D".into()
-            ))
+            Some((TaskRef { comm: "zeusmp_base.a".into(), pid: 5957 }, "D".into()))
         );
-        assert_eq!(parse_task_line("task:kcompactd4      state:R  running task     stack:    0 pid:  925 ppid:     2 flags:0x0000002a").unwrap().0.pid, 925);
+        assert_eq!(
+            parse_task_line(
+                "task:kcompactd4      state:R  running task     stack:    0 pid:  925 ppid:     2 flags:0x0000002a"
+            )
+            .unwrap()
+            .0
+            .pid,
+            925
+        );
     }
 }

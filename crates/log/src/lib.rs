@@ -76,10 +76,7 @@ impl Scanner {
     pub fn scan<R: Read>(&self, source: usize, name: &str, reader: R) -> io::Result<SourceScan> {
         let mut rd = lines::ChunkReader::new(reader);
         let mut parser = events::Parser::new(source);
-        let mut info = SourceInfo {
-            name: name.to_string(),
-            ..Default::default()
-        };
+        let mut info = SourceInfo { name: name.to_string(), ..Default::default() };
         let mut lineno: u64 = 0;
         let mut first = true;
         let mut last_line: Vec<u8> = Vec::new();
@@ -100,8 +97,7 @@ impl Scanner {
                             break;
                         }
                         Some(m) => {
-                            let start =
-                                memchr::memrchr(b'\n', &rest[..m.start()]).map_or(0, |i| i + 1);
+                            let start = memchr::memrchr(b'\n', &rest[..m.start()]).map_or(0, |i| i + 1);
                             lineno += memchr::memchr_iter(b'\n', &rest[..start]).count() as u64;
                             pos += start;
                         }
@@ -135,11 +131,7 @@ impl Scanner {
         info.hosts = std::mem::take(&mut parser.host_names);
         let held_locks = std::mem::take(&mut parser.held);
         let events = parser.finish();
-        Ok(SourceScan {
-            info,
-            events,
-            held_locks,
-        })
+        Ok(SourceScan { info, events, held_locks })
     }
 }
 
@@ -147,10 +139,7 @@ fn looks_binary(head: &[u8]) -> bool {
     if head.is_empty() {
         return false;
     }
-    let odd = head
-        .iter()
-        .filter(|&&b| b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t' | 0x1b))
-        .count();
+    let odd = head.iter().filter(|&&b| b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t' | 0x1b)).count();
     odd * 10 > head.len()
 }
 
@@ -160,9 +149,7 @@ pub fn title_of(e: &Event) -> String {
     let kind = match e.kind {
         EventKind::SoftLockup => Some(TitleKind::SoftLockup),
         EventKind::RcuStall => Some(TitleKind::RcuStall),
-        EventKind::HungTask if e.subkind.as_deref() == Some("cant_die") => {
-            Some(TitleKind::TaskCantDie)
-        }
+        EventKind::HungTask if e.subkind.as_deref() == Some("cant_die") => Some(TitleKind::TaskCantDie),
         EventKind::HungTask => Some(TitleKind::HungTask),
         EventKind::HardLockup => Some(TitleKind::HardLockup),
         _ => None,
@@ -179,14 +166,8 @@ pub fn title_of(e: &Event) -> String {
             ),
             None => "csd: non-responsive CSD lock".to_string(),
         },
-        EventKind::NmiBacktrace => format!(
-            "NMI backtrace for cpu {}",
-            e.cpu.map_or("?".into(), |c| c.to_string())
-        ),
-        EventKind::Panic => format!(
-            "Kernel panic - not syncing: {}",
-            e.message.as_deref().unwrap_or("")
-        ),
+        EventKind::NmiBacktrace => format!("NMI backtrace for cpu {}", e.cpu.map_or("?".into(), |c| c.to_string())),
+        EventKind::Panic => format!("Kernel panic - not syncing: {}", e.message.as_deref().unwrap_or("")),
         _ => e.headline.clone(),
     }
 }

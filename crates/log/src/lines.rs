@@ -153,10 +153,7 @@ mod tests {
     #[test]
     fn keeps_bytes_and_strips_cr() {
         let lines = all_lines(b"a\r\n\xff\x00b\nlast");
-        assert_eq!(
-            lines,
-            vec![b"a".to_vec(), b"\xff\x00b".to_vec(), b"last".to_vec()]
-        );
+        assert_eq!(lines, vec![b"a".to_vec(), b"\xff\x00b".to_vec(), b"last".to_vec()]);
     }
 
     #[test]

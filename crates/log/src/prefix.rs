@@ -41,15 +41,7 @@ pub struct Record<'a> {
 }
 
 pub fn parse(line: &[u8]) -> Record<'_> {
-    let mut rec = Record {
-        text: line,
-        time: None,
-        caller: None,
-        level: None,
-        host: None,
-        wall: None,
-        kernel: true,
-    };
+    let mut rec = Record { text: line, time: None, caller: None, level: None, host: None, wall: None, kernel: true };
     let trimmed = trim_start(line);
     let mut s = trimmed;
 
@@ -130,10 +122,7 @@ pub fn parse(line: &[u8]) -> Record<'_> {
 }
 
 fn trim_start(s: &[u8]) -> &[u8] {
-    let n = s
-        .iter()
-        .take_while(|&&b| b == b' ' || b == b'\t' || b == 0)
-        .count();
+    let n = s.iter().take_while(|&&b| b == b' ' || b == b'\t' || b == 0).count();
     &s[n..]
 }
 
@@ -143,10 +132,8 @@ fn is_digit(b: Option<&u8>) -> bool {
 
 /// `Mar 28 00:12:31` with optional `.123456` (journal short-precise).
 fn syslog_time(s: &[u8]) -> Option<(&[u8], &[u8])> {
-    const MONTHS: [&[u8]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-        b"Dec",
-    ];
+    const MONTHS: [&[u8]; 12] =
+        [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
     if s.len() < 16 || !MONTHS.contains(&&s[..3]) || s[3] != b' ' {
         return None;
     }
@@ -155,13 +142,7 @@ fn syslog_time(s: &[u8]) -> Option<(&[u8], &[u8])> {
         return None;
     }
     let t = &s[7..15];
-    let ok = t.iter().enumerate().all(|(i, &b)| {
-        if i == 2 || i == 5 {
-            b == b':'
-        } else {
-            b.is_ascii_digit()
-        }
-    });
+    let ok = t.iter().enumerate().all(|(i, &b)| if i == 2 || i == 5 { b == b':' } else { b.is_ascii_digit() });
     if !ok {
         return None;
     }
@@ -183,29 +164,19 @@ fn rfc3339_time(s: &[u8]) -> Option<(&[u8], &[u8])> {
     let shape = b"dddd-dd-ddTdd:dd:dd";
     for (i, &c) in shape.iter().enumerate() {
         let b = s[i];
-        let ok = if c == b'd' {
-            b.is_ascii_digit()
-        } else {
-            b == c || (c == b'T' && b == b' ')
-        };
+        let ok = if c == b'd' { b.is_ascii_digit() } else { b == c || (c == b'T' && b == b' ') };
         if !ok {
             return None;
         }
     }
     let mut end = 19;
     if s.get(end) == Some(&b'.') || s.get(end) == Some(&b',') {
-        end += 1 + s[end + 1..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
+        end += 1 + s[end + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
     }
     match s.get(end) {
         Some(b'Z') => end += 1,
         Some(b'+') | Some(b'-') => {
-            end += 1 + s[end + 1..]
-                .iter()
-                .take_while(|b| b.is_ascii_digit() || **b == b':')
-                .count()
+            end += 1 + s[end + 1..].iter().take_while(|b| b.is_ascii_digit() || **b == b':').count()
         }
         _ => {}
     }
@@ -236,12 +207,7 @@ fn level(s: &[u8]) -> Option<(u8, &[u8])> {
         return Some((s[1] - b'0', &s[3..]));
     }
     // Facility-encoded levels as /dev/kmsg consumers print them: `<14>`.
-    if s.len() >= 4
-        && s[0] == b'<'
-        && s[3] == b'>'
-        && s[1].is_ascii_digit()
-        && s[2].is_ascii_digit()
-    {
+    if s.len() >= 4 && s[0] == b'<' && s[3] == b'>' && s[1].is_ascii_digit() && s[2].is_ascii_digit() {
         return Some(((s[1] - b'0') * 10 + (s[2] - b'0')) % 8).map(|l| (l, &s[4..]));
     }
     None
@@ -288,12 +254,7 @@ fn crash_wall_time(s: &[u8]) -> Option<(&[u8], &[u8])> {
         return None;
     }
     let end = memchr::memchr(b']', &s[..s.len().min(48)])?;
-    syslog_time(
-        &s[5..end + 1]
-            .iter()
-            .map(|&b| if b == b']' { b' ' } else { b })
-            .collect::<Vec<_>>(),
-    )?;
+    syslog_time(&s[5..end + 1].iter().map(|&b| if b == b']' { b' ' } else { b }).collect::<Vec<_>>())?;
     Some((&s[1..end], &s[end + 1..]))
 }
 
@@ -319,11 +280,7 @@ fn caller(s: &[u8]) -> Option<(Caller, &[u8])> {
         return None;
     }
     let n: u32 = std::str::from_utf8(&s[start..i]).ok()?.parse().ok()?;
-    let c = if kind == b'T' {
-        Caller::Thread(n)
-    } else {
-        Caller::Cpu(n)
-    };
+    let c = if kind == b'T' { Caller::Thread(n) } else { Caller::Cpu(n) };
     Some((c, &s[i + 1..]))
 }
 
@@ -338,14 +295,9 @@ mod tests {
     #[test]
     fn dmesg_and_caller_ids() {
         // corpus console.log and syzbot logs
-        let r = parse(
-            b"[   16.981164] watchdog: BUG: soft lockup - CPU#1 stuck for 10s! [text_poke:138]",
-        );
+        let r = parse(b"[   16.981164] watchdog: BUG: soft lockup - CPU#1 stuck for 10s! [text_poke:138]");
         assert_eq!(r.time, Some(16.981164));
-        assert_eq!(
-            r.text,
-            b"watchdog: BUG: soft lockup - CPU#1 stuck for 10s! [text_poke:138]"
-        );
+        assert_eq!(r.text, b"watchdog: BUG: soft lockup - CPU#1 stuck for 10s! [text_poke:138]");
         let r = parse(b"[  584.319605][   T31]  __switch_to+0x2b0/0x6e0 (T)");
         assert_eq!(r.caller, Some(Caller::Thread(31)));
         assert_eq!(r.text, b" __switch_to+0x2b0/0x6e0 (T)");
@@ -358,7 +310,8 @@ mod tests {
     #[test]
     fn syslog_and_journal() {
         // seed 004
-        let r = parse(b"    Mar 28 00:12:31 localhost kernel: [ 4440.558086] [<ffffffff8111ec90>] ? sync_page+0x0/0x50");
+        let r =
+            parse(b"    Mar 28 00:12:31 localhost kernel: [ 4440.558086] [<ffffffff8111ec90>] ? sync_page+0x0/0x50");
         assert_eq!(r.host, Some(&b"localhost"[..]));
         assert_eq!(r.wall, Some(&b"Mar 28 00:12:31"[..]));
         assert_eq!(r.time, Some(4440.558086));
@@ -367,27 +320,17 @@ mod tests {
         let r = parse(b"Mar 27 20:48:45 node-2 etcd[17285]: {\"level\":\"warn\"}");
         assert!(!r.kernel);
         assert_eq!(r.host, Some(&b"node-2"[..]));
-        let r =
-            parse(b"Mar 28 17:04:54 node-2 kernel: Linux version 4.18.0-372.19.1.es8_10.aarch64");
+        let r = parse(b"Mar 28 17:04:54 node-2 kernel: Linux version 4.18.0-372.19.1.es8_10.aarch64");
         assert!(r.kernel);
         assert_eq!(r.text, b"Linux version 4.18.0-372.19.1.es8_10.aarch64");
         // journalctl -o short-precise / short-iso / short-monotonic
-        assert_eq!(
-            text("Mar 28 00:12:31.558031 host kernel: INFO: task a:1 blocked"),
-            "INFO: task a:1 blocked"
-        );
+        assert_eq!(text("Mar 28 00:12:31.558031 host kernel: INFO: task a:1 blocked"), "INFO: task a:1 blocked");
         let r = parse(b"2024-03-28T00:12:31+0100 host kernel: x");
-        assert_eq!(
-            (r.wall, r.text),
-            (Some(&b"2024-03-28T00:12:31+0100"[..]), &b"x"[..])
-        );
+        assert_eq!((r.wall, r.text), (Some(&b"2024-03-28T00:12:31+0100"[..]), &b"x"[..]));
         let r = parse(b"2024-03-27T20:48:45.123456+08:00 node-2 kernel: [ 1.5] y");
         assert_eq!((r.time, r.text), (Some(1.5), &b"y"[..]));
         let r = parse(b"[ 4440.558031] localhost kernel: INFO: task");
-        assert_eq!(
-            (r.host, r.text),
-            (Some(&b"localhost"[..]), &b"INFO: task"[..])
-        );
+        assert_eq!((r.host, r.text), (Some(&b"localhost"[..]), &b"INFO: task"[..]));
     }
 
     #[test]
@@ -396,15 +339,9 @@ mod tests {
         let r = parse(b"[    1.000000] <6>hello");
         assert_eq!((r.level, r.text), (Some(6), &b"hello"[..]));
         let r = parse(b"[Sat Mar 28 00:12:31 CST 2024] hello");
-        assert_eq!(
-            (r.wall, r.text),
-            (Some(&b"Sat Mar 28 00:12:31 CST 2024"[..]), &b"hello"[..])
-        );
+        assert_eq!((r.wall, r.text), (Some(&b"Sat Mar 28 00:12:31 CST 2024"[..]), &b"hello"[..]));
         let r = parse(b"[    0.000000] [    T0] Linux version 6.1.0");
-        assert_eq!(
-            (r.caller, r.text),
-            (Some(Caller::Thread(0)), &b"Linux version 6.1.0"[..])
-        );
+        assert_eq!((r.caller, r.text), (Some(Caller::Thread(0)), &b"Linux version 6.1.0"[..]));
     }
 
     #[test]

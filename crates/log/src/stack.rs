@@ -81,11 +81,7 @@ pub fn parse_trace_line(text: &str) -> Option<TraceLine> {
         let tok = t.split_whitespace().next()?;
         let m = marker(tok)?;
         let rest = &t[tok.len()..];
-        let frame = if rest.trim().is_empty() {
-            None
-        } else {
-            parse_frame(rest, true)
-        };
+        let frame = if rest.trim().is_empty() { None } else { parse_frame(rest, true) };
         return Some(TraceLine::Marker(m, frame));
     }
     if !indented && !t.starts_with("[<") && bracketed_hex(t).is_none() {
@@ -140,20 +136,9 @@ fn parse_call_pair(t: &str) -> Option<TraceLine> {
     let caller = rest.strip_prefix('(')?.trim_end().strip_suffix(')')?;
     let frame = |sym: &str, address: Option<u64>| {
         let (function, offset, size) = parse_symbol(sym)?;
-        Some(Frame {
-            function,
-            offset,
-            size,
-            module: None,
-            address,
-            reliable: true,
-            context: FrameContext::Task,
-        })
+        Some(Frame { function, offset, size, module: None, address, reliable: true, context: FrameContext::Task })
     };
-    Some(TraceLine::CallPair(
-        frame(callee, address)?,
-        frame(caller, caller_address)?,
-    ))
+    Some(TraceLine::CallPair(frame(callee, address)?, frame(caller, caller_address)?))
 }
 
 fn parse_frame(t: &str, indented: bool) -> Option<Frame> {
@@ -212,9 +197,7 @@ fn parse_frame(t: &str, indented: bool) -> Option<Frame> {
             }
         } else if w.len() == 3 && w.starts_with('(') && w.ends_with(')') {
             // arm64 6.x `(T)`/`(P)`/`(L)`: where the unwinder found the frame.
-        } else if w.contains(':')
-            && (w.contains('/') || w.contains(".c:") || w.contains(".h:") || w.contains(".S:"))
-        {
+        } else if w.contains(':') && (w.contains('/') || w.contains(".c:") || w.contains(".h:") || w.contains(".S:")) {
             has_source = true;
         } else {
             return None;
@@ -247,9 +230,7 @@ pub fn is_trace_filler(text: &str) -> bool {
     std::iter::once(first).chain(words).all(|w| {
         w.split_once(':').is_some_and(|(name, v)| {
             (1..=3).contains(&name.len())
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
                 && v.len() == 8
                 && hex(v)
         })
@@ -260,20 +241,10 @@ pub fn is_trace_filler(text: &str) -> bool {
 /// arm64 `pc : func+0x/0x`, `pc : [<addr>]`.
 pub fn parse_code_location(s: &str) -> CodeLocation {
     let s = s.trim();
-    let mut loc = CodeLocation {
-        function: None,
-        offset: None,
-        size: None,
-        module: None,
-        address: None,
-        user: false,
-    };
+    let mut loc = CodeLocation { function: None, offset: None, size: None, module: None, address: None, user: false };
     let mut rest = s;
     // x86 segment selector: `0010:`
-    if rest.len() > 5
-        && rest.as_bytes()[4] == b':'
-        && rest[..4].bytes().all(|b| b.is_ascii_hexdigit())
-    {
+    if rest.len() > 5 && rest.as_bytes()[4] == b':' && rest[..4].bytes().all(|b| b.is_ascii_hexdigit()) {
         let seg = u16::from_str_radix(&rest[..4], 16).unwrap_or(0);
         loc.user = seg & 3 == 3;
         rest = &rest[5..];
@@ -303,9 +274,9 @@ pub fn parse_code_location(s: &str) -> CodeLocation {
 }
 
 const X86_REGS: &[&str] = &[
-    "RSP", "EFLAGS", "ORIG_RAX", "RAX", "RBX", "RCX", "RDX", "RSI", "RDI", "RBP", "R08", "R09",
-    "R10", "R11", "R12", "R13", "R14", "R15", "FS", "GS", "knlGS", "CS", "DS", "ES", "CR0", "CR2",
-    "CR3", "CR4", "DR0", "DR1", "DR2", "DR3", "DR6", "DR7", "PKRU",
+    "RSP", "EFLAGS", "ORIG_RAX", "RAX", "RBX", "RCX", "RDX", "RSI", "RDI", "RBP", "R08", "R09", "R10", "R11", "R12",
+    "R13", "R14", "R15", "FS", "GS", "knlGS", "CS", "DS", "ES", "CR0", "CR2", "CR3", "CR4", "DR0", "DR1", "DR2", "DR3",
+    "DR6", "DR7", "PKRU",
 ];
 
 /// Which register-dump line this is, if any.
@@ -358,9 +329,7 @@ pub fn parse_reg_line(text: &str) -> Option<RegLine> {
             },
             // `GS:ffff8d730b880000(0000)`, `knlGS:0000000000000000`
             None => match w.split_once(':') {
-                Some((n, v)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric()) => {
-                    (n, v)
-                }
+                Some((n, v)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric()) => (n, v),
                 _ => continue,
             },
         };
@@ -375,8 +344,7 @@ pub fn parse_reg_line(text: &str) -> Option<RegLine> {
 }
 
 fn is_arm64_gpr(s: &str) -> bool {
-    s.strip_prefix('x')
-        .is_some_and(|n| !n.is_empty() && n.len() <= 2 && n.bytes().all(|b| b.is_ascii_digit()))
+    s.strip_prefix('x').is_some_and(|n| !n.is_empty() && n.len() <= 2 && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// `7b 08 48 <8b> 4e` (x86_64) or `d503201f (b9400041)` (arm64 words).
@@ -400,10 +368,7 @@ fn parse_code(s: &str) -> Option<CodeBytes> {
             _ => return None,
         }
     }
-    Some(CodeBytes {
-        bytes,
-        ip_index: ip_index?,
-    })
+    Some(CodeBytes { bytes, ip_index: ip_index? })
 }
 
 /// Applies a register line to a register set being built.
@@ -441,10 +406,7 @@ mod tests {
     fn frames_in_every_form() {
         // corpus ipi_sleeping_holder console.log
         let f = frame(" flush_cpu_caches_demo+0x21/0x40 [lockscen]");
-        assert_eq!(
-            (f.function.as_str(), f.offset, f.size),
-            ("flush_cpu_caches_demo", Some(0x21), Some(0x40))
-        );
+        assert_eq!((f.function.as_str(), f.offset, f.size), ("flush_cpu_caches_demo", Some(0x21), Some(0x40)));
         assert_eq!(f.module.as_deref(), Some("lockscen"));
         let f = frame(" ? kthread_complete_and_exit+0x20/0x20");
         assert!(!f.reliable);
@@ -452,10 +414,7 @@ mod tests {
         assert_eq!(f.address, Some(0xffffffffc0225000));
         // seed 004 (2.6.3x)
         let f = frame("[<ffffffff8111ec90>] ? sync_page+0x0/0x50");
-        assert_eq!(
-            (f.address, f.reliable, f.function.as_str()),
-            (Some(0xffffffff8111ec90), false, "sync_page")
-        );
+        assert_eq!((f.address, f.reliable, f.function.as_str()), (Some(0xffffffff8111ec90), false, "sync_page"));
         let f = frame("[<ffffffffa1004f40>] ? do_dbs_timer+0x0/0x384 [cpufreq_ondemand]");
         assert_eq!(f.module.as_deref(), Some("cpufreq_ondemand"));
         // syzbot file 1000 (arm64, 6.x)
@@ -480,10 +439,7 @@ mod tests {
             " #0: ffff888 (&mm->mmap_lock){++++}-{3:3}, at: foo+0x1/0x2",
             "watchdog: BUG: soft lockup - CPU#1 stuck for 10s! [text_poke:138]",
         ] {
-            assert!(
-                !matches!(parse_trace_line(s), Some(TraceLine::Frame(_))),
-                "{s}"
-            );
+            assert!(!matches!(parse_trace_line(s), Some(TraceLine::Frame(_))), "{s}");
         }
     }
 
@@ -506,15 +462,12 @@ mod tests {
     #[test]
     fn arm32_call_pairs() {
         // syzkaller corpus file 547 (arm32, 5.10)
-        let Some(TraceLine::CallPair(f, c)) = parse_trace_line(
-            "[<80de0078>] (dump_backtrace) from [<80de0574>] (show_stack+0x28/0x2c)",
-        ) else {
+        let Some(TraceLine::CallPair(f, c)) =
+            parse_trace_line("[<80de0078>] (dump_backtrace) from [<80de0574>] (show_stack+0x28/0x2c)")
+        else {
             panic!()
         };
-        assert_eq!(
-            (f.function.as_str(), f.address, f.offset),
-            ("dump_backtrace", Some(0x80de0078), None)
-        );
+        assert_eq!((f.function.as_str(), f.address, f.offset), ("dump_backtrace", Some(0x80de0078), None));
         assert_eq!(
             (c.function.as_str(), c.address, c.offset, c.size),
             ("show_stack", Some(0x80de0574), Some(0x28), Some(0x2c))
@@ -524,10 +477,7 @@ mod tests {
         ) else {
             panic!()
         };
-        assert_eq!(
-            (f.function.as_str(), c.function.as_str()),
-            ("do_tcp_setsockopt.constprop.0", "tcp_setsockopt")
-        );
+        assert_eq!((f.function.as_str(), c.function.as_str()), ("do_tcp_setsockopt.constprop.0", "tcp_setsockopt"));
         // syzkaller corpus file 550: no time stamps at all
         assert!(matches!(
             parse_trace_line("[<80c1e5e8>] (__schedule) from [<80c1eb20>] (schedule+0x60/0xdc)"),
@@ -542,25 +492,15 @@ mod tests {
         ] {
             assert!(is_trace_filler(l), "{l}");
         }
-        for l in [
-            "Call Trace:",
-            " func+0x1/0x2",
-            "rcu: 1-...: (2 ticks this GP)",
-        ] {
+        for l in ["Call Trace:", " func+0x1/0x2", "rcu: 1-...: (2 ticks this GP)"] {
             assert!(!is_trace_filler(l), "{l}");
         }
     }
 
     #[test]
     fn markers() {
-        assert_eq!(
-            parse_trace_line(" <IRQ>"),
-            Some(TraceLine::Marker(Marker::Enter(FrameContext::Irq), None))
-        );
-        assert_eq!(
-            parse_trace_line(" </TASK>"),
-            Some(TraceLine::Marker(Marker::Leave(FrameContext::Task), None))
-        );
+        assert_eq!(parse_trace_line(" <IRQ>"), Some(TraceLine::Marker(Marker::Enter(FrameContext::Irq), None)));
+        assert_eq!(parse_trace_line(" </TASK>"), Some(TraceLine::Marker(Marker::Leave(FrameContext::Task), None)));
         let Some(TraceLine::Marker(Marker::EndOfIrqStack, Some(f))) =
             parse_trace_line(" <EOI>  [<ffffffff8100c2ca>] child_rip+0xa/0x20")
         else {
@@ -584,10 +524,7 @@ mod tests {
         }
         let regs = regs.unwrap();
         assert_eq!(regs.arch, Arch::X86_64);
-        assert_eq!(
-            regs.ip.as_ref().unwrap().function.as_deref(),
-            Some("smp_call_function_many_cond")
-        );
+        assert_eq!(regs.ip.as_ref().unwrap().function.as_deref(), Some("smp_call_function_many_cond"));
         assert_eq!(regs.get("rax"), Some(3));
         assert_eq!(regs.get("rsp"), Some(0xffffd2e880373e98));
         assert_eq!(regs.get("gs"), Some(0xffff8d730b880000));
@@ -595,18 +532,13 @@ mod tests {
         let code = regs.code.unwrap();
         assert_eq!(code.bytes[code.ip_index], 0x8b);
         // old form and user mode
-        let Some(RegLine::Ip(_, loc)) = parse_reg_line(
-            "RIP: 0010:[<ffffffff810b7a6e>]  [<ffffffff810b7a6e>] put_compound_page+0x150/0x1a0",
-        ) else {
+        let Some(RegLine::Ip(_, loc)) =
+            parse_reg_line("RIP: 0010:[<ffffffff810b7a6e>]  [<ffffffff810b7a6e>] put_compound_page+0x150/0x1a0")
+        else {
             panic!()
         };
-        assert_eq!(
-            (loc.address, loc.function.as_deref()),
-            (Some(0xffffffff810b7a6e), Some("put_compound_page"))
-        );
-        let Some(RegLine::Ip(_, loc)) = parse_reg_line("RIP: 0033:0x7f0e1c2d3e4f") else {
-            panic!()
-        };
+        assert_eq!((loc.address, loc.function.as_deref()), (Some(0xffffffff810b7a6e), Some("put_compound_page")));
+        let Some(RegLine::Ip(_, loc)) = parse_reg_line("RIP: 0033:0x7f0e1c2d3e4f") else { panic!() };
         assert!(loc.user);
     }
 

@@ -63,17 +63,10 @@ impl TitleKind {
 /// Frames printed with `?` (`reliable == false`) are ignored, as syzkaller drops
 /// those lines.
 pub fn guilty_frame(kind: TitleKind, stack: &[Frame]) -> Option<String> {
-    let reliable: Vec<&str> = stack
-        .iter()
-        .filter(|f| f.reliable)
-        .map(|f| base_name(&f.function))
-        .collect();
+    let reliable: Vec<&str> = stack.iter().filter(|f| f.reliable).map(|f| base_name(&f.function)).collect();
     // A fault-injection dump (`should_fail`, `should_failslab`) printed at the
     // same time is interleaved with the trace: no frame can be trusted.
-    if reliable
-        .iter()
-        .any(|n| matches!(*n, "should_fail" | "should_failslab"))
-    {
+    if reliable.iter().any(|n| matches!(*n, "should_fail" | "should_failslab")) {
         return None;
     }
     let considered: &[&str] = match kind {
@@ -118,10 +111,7 @@ pub(crate) fn base_name(function: &str) -> &str {
 /// arm64 (`el1h_64_irq`, `el1_irq` before 5.13) and arm32 (the `__irq_svc`
 /// frame that precedes the `Exception stack` dump).
 pub(crate) fn is_interrupt_entry(name: &str) -> bool {
-    name.contains("apic_timer_interrupt")
-        || name.contains("el1h_64_irq")
-        || name == "el1_irq"
-        || name == "__irq_svc"
+    name.contains("apic_timer_interrupt") || name.contains("el1h_64_irq") || name == "el1_irq" || name == "__irq_svc"
 }
 
 /// Syscall wrapper prefixes, per architecture and kernel era. The longest one
@@ -147,11 +137,7 @@ const SYSCALL_PREFIXES: &[&str] = &[
 ];
 
 fn strip_syscall_prefix(name: &str) -> &str {
-    SYSCALL_PREFIXES
-        .iter()
-        .filter_map(|p| name.strip_prefix(p))
-        .min_by_key(|rest| rest.len())
-        .unwrap_or(name)
+    SYSCALL_PREFIXES.iter().filter_map(|p| name.strip_prefix(p)).min_by_key(|rest| rest.len()).unwrap_or(name)
 }
 
 /// Stalls loop over several functions, so the top frame is arbitrary. Blame
@@ -181,14 +167,9 @@ fn hung_frame(names: &[&str]) -> Option<String> {
         if name.contains("rtnl_lock") {
             return Some(name.to_string());
         }
-        if [
-            "synchronize_rcu",
-            "synchronize_srcu",
-            "synchronize_net",
-            "synchronize_sched",
-        ]
-        .iter()
-        .any(|a| name.contains(a))
+        if ["synchronize_rcu", "synchronize_srcu", "synchronize_net", "synchronize_sched"]
+            .iter()
+            .any(|a| name.contains(a))
         {
             return Some("synchronize_rcu".to_string());
         }
@@ -208,10 +189,7 @@ fn hung_frame(names: &[&str]) -> Option<String> {
         "cancel_delayed_work",
         "rcu_barrier",
     ];
-    names
-        .iter()
-        .find(|n| !WAITING.iter().any(|w| n.contains(w)))
-        .map(|n| n.to_string())
+    names.iter().find(|n| !WAITING.iter().any(|w| n.contains(w))).map(|n| n.to_string())
 }
 
 /// A name pattern. Plain substrings are the common case.
@@ -241,28 +219,23 @@ fn matches_any(pats: &[Pat], name: &str) -> bool {
 
 /// `atomic_inc`, `atomic64_try_cmpxchg`, `arch_atomic_read`...
 fn is_atomic_op(name: &str) -> bool {
-    const OPS: &[&str] = &[
-        "dec", "inc", "read", "set", "or", "xor", "and", "add", "sub", "fetch", "xchg", "cmpxchg",
-        "try",
-    ];
-    ["atomic_", "atomic64_"].iter().any(|stem| {
-        name.match_indices(stem)
-            .any(|(i, _)| OPS.iter().any(|op| name[i + stem.len()..].starts_with(op)))
-    })
+    const OPS: &[&str] =
+        &["dec", "inc", "read", "set", "or", "xor", "and", "add", "sub", "fetch", "xchg", "cmpxchg", "try"];
+    ["atomic_", "atomic64_"]
+        .iter()
+        .any(|stem| name.match_indices(stem).any(|(i, _)| OPS.iter().any(|op| name[i + stem.len()..].starts_with(op))))
 }
 
 /// `read_once_word_nocheck` and friends: KASAN-free stack readers.
 fn is_unchecked_once(name: &str) -> bool {
-    ["read_once_", "write_once_"].iter().any(|stem| {
-        name.find(stem)
-            .is_some_and(|i| name[i + stem.len()..].contains("nocheck"))
-    })
+    ["read_once_", "write_once_"]
+        .iter()
+        .any(|stem| name.find(stem).is_some_and(|i| name[i + stem.len()..].contains("nocheck")))
 }
 
 /// `crc32`, `crc16_...`: checksum loops.
 fn is_crc(name: &str) -> bool {
-    name.strip_prefix("crc")
-        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+    name.strip_prefix("crc").is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
 }
 
 /// Functions never blamed for any report: sanitizer and reporting machinery,
@@ -622,9 +595,7 @@ const STALL_DISPATCHERS: &[Pat] = &[
 /// name says nothing, so the callee is blamed instead.
 fn is_multiplexed_syscall(name: &str) -> bool {
     let name = name.strip_prefix("sys_").unwrap_or(name);
-    ["socketpair", "connect", "ioctl"]
-        .iter()
-        .any(|s| name.starts_with(s))
+    ["socketpair", "connect", "ioctl"].iter().any(|s| name.starts_with(s))
 }
 
 #[cfg(test)]
@@ -689,24 +660,15 @@ mod tests {
             nfnetlink_rcv_msg
             ",
         );
-        assert_eq!(
-            guilty_frame(TitleKind::SoftLockup, &stack).as_deref(),
-            Some("ip_set_ad")
-        );
+        assert_eq!(guilty_frame(TitleKind::SoftLockup, &stack).as_deref(), Some("ip_set_ad"));
     }
 
     #[test]
     fn empty_stack_gives_bare_titles() {
         assert_eq!(lockup_title(TitleKind::SoftLockup, &[]), "BUG: soft lockup");
-        assert_eq!(
-            lockup_title(TitleKind::RcuStall, &[]),
-            "INFO: rcu detected stall"
-        );
+        assert_eq!(lockup_title(TitleKind::RcuStall, &[]), "INFO: rcu detected stall");
         assert_eq!(lockup_title(TitleKind::HungTask, &[]), "INFO: task hung");
-        assert_eq!(
-            lockup_title(TitleKind::TaskCantDie, &[]),
-            "INFO: task can't die"
-        );
+        assert_eq!(lockup_title(TitleKind::TaskCantDie, &[]), "INFO: task can't die");
         assert_eq!(lockup_title(TitleKind::HardLockup, &[]), "BUG: hard lockup");
     }
 
@@ -719,10 +681,7 @@ mod tests {
             ip6_input
             ",
         );
-        assert_eq!(
-            lockup_title(TitleKind::SoftLockup, &stack),
-            "BUG: soft lockup"
-        );
+        assert_eq!(lockup_title(TitleKind::SoftLockup, &stack), "BUG: soft lockup");
     }
 
     // File 65. x86_64 4.x, kworker spinning in smp_call_function_single: the
@@ -747,10 +706,7 @@ mod tests {
             ret_from_fork
             ",
         );
-        assert_eq!(
-            lockup_title(TitleKind::SoftLockup, &stack),
-            "BUG: soft lockup in smp_call_function"
-        );
+        assert_eq!(lockup_title(TitleKind::SoftLockup, &stack), "BUG: soft lockup in smp_call_function");
     }
 
     // File 266. Only `__x64_` is removed from `__x64_sys_rmdir`; the top frames are lock
@@ -771,10 +727,7 @@ mod tests {
             entry_SYSCALL_64_after_hwframe
             ",
         );
-        assert_eq!(
-            lockup_title(TitleKind::SoftLockup, &stack),
-            "BUG: soft lockup in sys_rmdir"
-        );
+        assert_eq!(lockup_title(TitleKind::SoftLockup, &stack), "BUG: soft lockup in sys_rmdir");
     }
 
     // File 535. arm64: `pc` function first, then the trace; netif_receive_skb_list_internal
@@ -834,10 +787,7 @@ mod tests {
             ret_from_fork
             ",
         );
-        assert_eq!(
-            lockup_title(TitleKind::SoftLockup, &stack),
-            "BUG: soft lockup in ip_list_rcv"
-        );
+        assert_eq!(lockup_title(TitleKind::SoftLockup, &stack), "BUG: soft lockup in ip_list_rcv");
     }
 
     // File 67. x86 4.x with `?` frames; RIP in memcpy (skipped).
@@ -892,10 +842,7 @@ mod tests {
             entry_SYSENTER_compat
             ",
         );
-        assert_eq!(
-            lockup_title(TitleKind::SoftLockup, &stack),
-            "BUG: soft lockup in snd_pcm_oss_write"
-        );
+        assert_eq!(lockup_title(TitleKind::SoftLockup, &stack), "BUG: soft lockup in snd_pcm_oss_write");
     }
 
     // File 296. `compat_SyS_mount` loses its whole prefix.
@@ -913,10 +860,7 @@ mod tests {
             entry_SYSENTER_compat
             ",
         );
-        assert_eq!(
-            lockup_title(TitleKind::SoftLockup, &stack),
-            "BUG: soft lockup in mount"
-        );
+        assert_eq!(lockup_title(TitleKind::SoftLockup, &stack), "BUG: soft lockup in mount");
     }
 
     // File 506. 5.x kworker: smp_call_function_single wins over process_one_work.
@@ -933,10 +877,7 @@ mod tests {
             ret_from_fork
             ",
         );
-        assert_eq!(
-            lockup_title(TitleKind::SoftLockup, &stack),
-            "BUG: soft lockup in smp_call_function"
-        );
+        assert_eq!(lockup_title(TitleKind::SoftLockup, &stack), "BUG: soft lockup in smp_call_function");
     }
 
     // File 278. Self-detected stall, x86 4.x: the reporter's own trace, read past
@@ -973,10 +914,7 @@ mod tests {
             entry_SYSCALL_64_after_hwframe
             ",
         );
-        assert_eq!(
-            lockup_title(TitleKind::RcuStall, &stack),
-            "INFO: rcu detected stall in sys_futex"
-        );
+        assert_eq!(lockup_title(TitleKind::RcuStall, &stack), "INFO: rcu detected stall in sys_futex");
     }
 
     // File 610. x86 5.10: `<IRQ>` part ends in __sysvec_apic_timer_interrupt, the task part
@@ -1016,10 +954,7 @@ mod tests {
             entry_SYSCALL_64_after_hwframe
             ",
         );
-        assert_eq!(
-            lockup_title(TitleKind::RcuStall, &stack),
-            "INFO: rcu detected stall in sys_recvmmsg"
-        );
+        assert_eq!(lockup_title(TitleKind::RcuStall, &stack), "INFO: rcu detected stall in sys_recvmmsg");
     }
 
     // File 688. arm64: the interrupted context starts after el1h_64_irq.
@@ -1064,10 +999,7 @@ mod tests {
             el0t_64_sync
             ",
         );
-        assert_eq!(
-            lockup_title(TitleKind::RcuStall, &stack),
-            "INFO: rcu detected stall in sys_recvmmsg"
-        );
+        assert_eq!(lockup_title(TitleKind::RcuStall, &stack), "INFO: rcu detected stall in sys_recvmmsg");
     }
 
     // File 547. arm32 `(func) from (caller)` lines, one frame per name: interrupted context
@@ -1120,10 +1052,7 @@ mod tests {
             ret_fast_syscall
             ",
         );
-        assert_eq!(
-            lockup_title(TitleKind::RcuStall, &stack),
-            "INFO: rcu detected stall in tcp_setsockopt"
-        );
+        assert_eq!(lockup_title(TitleKind::RcuStall, &stack), "INFO: rcu detected stall in tcp_setsockopt");
     }
 
     // File 145. 4.x `detected stalls on CPUs`: the first trace through the timer interrupt
@@ -1179,10 +1108,7 @@ mod tests {
             entry_SYSCALL_64_fastpath
             ",
         );
-        assert_eq!(
-            lockup_title(TitleKind::RcuStall, &stack),
-            "INFO: rcu detected stall in ipv6_rcv"
-        );
+        assert_eq!(lockup_title(TitleKind::RcuStall, &stack), "INFO: rcu detected stall in ipv6_rcv");
     }
 
     // File 421. After the starved GP kthread's stack (no interrupt entry), the NMI
@@ -1230,10 +1156,7 @@ mod tests {
             entry_SYSCALL_64_after_hwframe
             ",
         );
-        assert_eq!(
-            lockup_title(TitleKind::RcuStall, &stack),
-            "INFO: rcu detected stall in sys_exit_group"
-        );
+        assert_eq!(lockup_title(TitleKind::RcuStall, &stack), "INFO: rcu detected stall in sys_exit_group");
     }
 
     // File 275. The RIP frame smp_call_function_single is kept.
@@ -1268,10 +1191,7 @@ mod tests {
             entry_SYSCALL_64_after_hwframe
             ",
         );
-        assert_eq!(
-            lockup_title(TitleKind::RcuStall, &stack),
-            "INFO: rcu detected stall in smp_call_function"
-        );
+        assert_eq!(lockup_title(TitleKind::RcuStall, &stack), "INFO: rcu detected stall in smp_call_function");
     }
 
     // File 718. 6.10 `kthread starved`: the GP kthread's stack has no timer interrupt;
@@ -1290,10 +1210,7 @@ mod tests {
             ret_from_fork_asm
             ",
         );
-        assert_eq!(
-            lockup_title(TitleKind::RcuStall, &stack),
-            "INFO: rcu detected stall"
-        );
+        assert_eq!(lockup_title(TitleKind::RcuStall, &stack), "INFO: rcu detected stall");
     }
 
     // File 1000. arm64 hung task: schedule/wait frames skipped; do_read_cache_folio is
@@ -1313,10 +1230,7 @@ mod tests {
             adfspart_check_POWERTEC
             ",
         );
-        assert_eq!(
-            lockup_title(TitleKind::HungTask, &stack),
-            "INFO: task hung in read_cache_folio"
-        );
+        assert_eq!(lockup_title(TitleKind::HungTask, &stack), "INFO: task hung in read_cache_folio");
     }
 
     // File 179. synchronize_sched waits are grouped under synchronize_rcu. (`?` frames
@@ -1337,10 +1251,7 @@ mod tests {
             mixdev_close_devices
             ",
         );
-        assert_eq!(
-            lockup_title(TitleKind::HungTask, &stack),
-            "INFO: task hung in synchronize_rcu"
-        );
+        assert_eq!(lockup_title(TitleKind::HungTask, &stack), "INFO: task hung in synchronize_rcu");
     }
 
     // File 436. RTNL waits are grouped under rtnl_lock. Tail of the trace cut.
@@ -1359,10 +1270,7 @@ mod tests {
             worker_thread
             ",
         );
-        assert_eq!(
-            lockup_title(TitleKind::HungTask, &stack),
-            "INFO: task hung in rtnl_lock"
-        );
+        assert_eq!(lockup_title(TitleKind::HungTask, &stack), "INFO: task hung in rtnl_lock");
     }
 
     // File 379. powerpc `[sp] [pc] func` frames. Tail of the trace cut.
@@ -1381,10 +1289,7 @@ mod tests {
             do_group_exit
             ",
         );
-        assert_eq!(
-            lockup_title(TitleKind::HungTask, &stack),
-            "INFO: task hung in exit_aio"
-        );
+        assert_eq!(lockup_title(TitleKind::HungTask, &stack), "INFO: task hung in exit_aio");
     }
 
     // File 550. arm32: __lock_page is a lock primitive. Tail of the trace cut.
@@ -1409,10 +1314,7 @@ mod tests {
             do_writepages
             ",
         );
-        assert_eq!(
-            lockup_title(TitleKind::HungTask, &stack),
-            "INFO: task hung in mpage_prepare_extent_to_map"
-        );
+        assert_eq!(lockup_title(TitleKind::HungTask, &stack), "INFO: task hung in mpage_prepare_extent_to_map");
     }
 
     // File 1001. x86 6.x, ia32 mount. (`?` frames omitted.) Tail of the trace cut.
@@ -1432,10 +1334,7 @@ mod tests {
             vfs_get_tree
             ",
         );
-        assert_eq!(
-            lockup_title(TitleKind::HungTask, &stack),
-            "INFO: task hung in p9_fd_close"
-        );
+        assert_eq!(lockup_title(TitleKind::HungTask, &stack), "INFO: task hung in p9_fd_close");
     }
 
     // File 508. Only `schedule` is skipped for this kind.
@@ -1459,10 +1358,7 @@ mod tests {
             entry_SYSCALL_64_after_hwframe
             ",
         );
-        assert_eq!(
-            lockup_title(TitleKind::TaskCantDie, &stack),
-            "INFO: task can't die in p9_client_rpc"
-        );
+        assert_eq!(lockup_title(TitleKind::TaskCantDie, &stack), "INFO: task can't die in p9_client_rpc");
     }
 
     // File 482. Every frame printed with `?`: syzkaller says `in corrupted`.
@@ -1488,10 +1384,7 @@ mod tests {
             ? entry_SYSCALL_64_after_hwframe
             ",
         );
-        assert_eq!(
-            lockup_title(TitleKind::TaskCantDie, &stack),
-            "INFO: task can't die"
-        );
+        assert_eq!(lockup_title(TitleKind::TaskCantDie, &stack), "INFO: task can't die");
     }
 
     // File 178. One reliable frame, __schedule, which is skipped; the rest are `?` frames.

@@ -32,10 +32,7 @@ fn corpus_dir() -> PathBuf {
 
 /// Kinds whose first event is titled against syzkaller.
 fn is_titled_lockup(k: EventKind) -> bool {
-    matches!(
-        k,
-        EventKind::SoftLockup | EventKind::HardLockup | EventKind::RcuStall | EventKind::HungTask
-    )
+    matches!(k, EventKind::SoftLockup | EventKind::HardLockup | EventKind::RcuStall | EventKind::HungTask)
 }
 
 struct Case {
@@ -58,10 +55,7 @@ fn parse_case(name: &str, bytes: &[u8]) -> Case {
             break;
         }
         let line = String::from_utf8_lossy(line);
-        if let Some(t) = line
-            .strip_prefix("TITLE: ")
-            .or_else(|| line.strip_prefix("ALT: "))
-        {
+        if let Some(t) = line.strip_prefix("TITLE: ").or_else(|| line.strip_prefix("ALT: ")) {
             titles.push(t.trim_end().to_string());
         } else if line.trim_end() == "TYPE: HANG" {
             hang = true;
@@ -73,12 +67,7 @@ fn parse_case(name: &str, bytes: &[u8]) -> Case {
     } else if log.starts_with(b"REPORT:") {
         log = &[];
     }
-    Case {
-        name: name.to_string(),
-        titles,
-        hang,
-        log: log.to_vec(),
-    }
+    Case { name: name.to_string(), titles, hang, log: log.to_vec() }
 }
 
 fn memchr_nl(b: &[u8]) -> Option<usize> {
@@ -88,10 +77,7 @@ fn memchr_nl(b: &[u8]) -> Option<usize> {
 fn load() -> Option<Vec<Case>> {
     let dir = corpus_dir();
     if !dir.is_dir() {
-        eprintln!(
-            "note: {} not found; syzkaller corpus tests skipped",
-            dir.display()
-        );
+        eprintln!("note: {} not found; syzkaller corpus tests skipped", dir.display());
         return None;
     }
     let mut cases = Vec::new();
@@ -109,10 +95,7 @@ fn load() -> Option<Vec<Case>> {
 }
 
 fn scan(scanner: &Scanner, c: &Case) -> Vec<Event> {
-    scanner
-        .scan(0, &c.name, c.log.as_slice())
-        .expect("in-memory read")
-        .events
+    scanner.scan(0, &c.name, c.log.as_slice()).expect("in-memory read").events
 }
 
 /// The kind a title family implies, if it is a lockup family.
@@ -132,9 +115,7 @@ fn family_kind(title: &str) -> Option<EventKind> {
 
 /// TITLE/ALT match, or the corrupted rule (see the module comment).
 fn agrees(expected: &[String], got: &str) -> bool {
-    expected
-        .iter()
-        .any(|t| t == got || t.strip_suffix(" in corrupted") == Some(got))
+    expected.iter().any(|t| t == got || t.strip_suffix(" in corrupted") == Some(got))
 }
 
 #[test]
@@ -153,27 +134,16 @@ fn hang_titles_agree_with_syzkaller() {
         if agrees(&c.titles, &got) {
             ok += 1;
         } else {
-            bad.push(format!(
-                "{}: expected {:?}, got {:?}",
-                c.name, c.titles[0], got
-            ));
+            bad.push(format!("{}: expected {:?}, got {:?}", c.name, c.titles[0], got));
         }
         if let (Some(e), Some(k)) = (first, c.titles.first().and_then(|t| family_kind(t))) {
             if e.kind != k {
-                wrong_kind.push(format!(
-                    "{}: expected a {} event, got {}",
-                    c.name,
-                    k.as_str(),
-                    e.kind.as_str()
-                ));
+                wrong_kind.push(format!("{}: expected a {} event, got {}", c.name, k.as_str(), e.kind.as_str()));
             }
         }
     }
     let rate = ok as f64 / total.max(1) as f64;
-    println!(
-        "syzkaller HANG title agreement: {ok}/{total} = {:.1}%",
-        rate * 100.0
-    );
+    println!("syzkaller HANG title agreement: {ok}/{total} = {:.1}%", rate * 100.0);
     for b in &bad {
         println!("  disagree {b}");
     }
@@ -191,12 +161,7 @@ fn titles_match_event_kinds() {
         for e in scan(&scanner, c) {
             if let Some(k) = family_kind(&e.title) {
                 if k != e.kind {
-                    wrong.push(format!(
-                        "{}: {:?} from a {} event",
-                        c.name,
-                        e.title,
-                        e.kind.as_str()
-                    ));
+                    wrong.push(format!("{}: {:?} from a {} event", c.name, e.title, e.kind.as_str()));
                 }
             }
         }
@@ -244,12 +209,6 @@ fn corpus_header_parsing() {
     let c = parse_case("y", b"\nlog only\n");
     assert!(c.titles.is_empty() && !c.hang);
     assert_eq!(c.log, b"log only\n");
-    assert!(agrees(
-        &["INFO: task hung in corrupted".into()],
-        "INFO: task hung"
-    ));
-    assert!(!agrees(
-        &["INFO: task hung in foo".into()],
-        "INFO: task hung"
-    ));
+    assert!(agrees(&["INFO: task hung in corrupted".into()], "INFO: task hung"));
+    assert!(!agrees(&["INFO: task hung in foo".into()], "INFO: task hung"));
 }

@@ -55,11 +55,7 @@ pub fn json(r: &Report<'_>) -> String {
         events: r.events,
         held_locks: r.held_locks,
         incidents: &r.diagnosis.incidents,
-        diagnosis: JsonDiagnosis {
-            summary: &r.diagnosis.summary,
-            root: &r.diagnosis.root,
-            chain: &r.diagnosis.chain,
-        },
+        diagnosis: JsonDiagnosis { summary: &r.diagnosis.summary, root: &r.diagnosis.root, chain: &r.diagnosis.chain },
     };
     serde_json::to_string_pretty(&j).expect("report serializes") + "\n"
 }
@@ -72,11 +68,7 @@ pub struct Style {
 
 impl Style {
     fn paint(&self, code: &str, s: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
+        if self.color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
     }
     fn bold(&self, s: &str) -> String {
         self.paint("1", s)
@@ -131,18 +123,11 @@ fn frame_line(f: &Frame, st: Style) -> String {
 }
 
 fn input_name(r: &Report<'_>, source: usize) -> String {
-    r.inputs
-        .get(source)
-        .map(|i| i.name.clone())
-        .unwrap_or_else(|| format!("input {source}"))
+    r.inputs.get(source).map(|i| i.name.clone()).unwrap_or_else(|| format!("input {source}"))
 }
 
 fn loc(r: &Report<'_>, source: usize, line: u64) -> String {
-    if r.inputs.len() > 1 {
-        format!("{}:{line}", input_name(r, source))
-    } else {
-        format!("line {line}")
-    }
+    if r.inputs.len() > 1 { format!("{}:{line}", input_name(r, source)) } else { format!("line {line}") }
 }
 
 fn link_text(l: &ChainLink) -> String {
@@ -168,11 +153,7 @@ fn stuck_text(out: &mut String, r: &Report<'_>, s: &Stuck, st: Style) {
         out,
         "  {}  {}",
         st.bold(&head),
-        st.dim(&format!(
-            "[{}; {} report(s)]",
-            kinds.join(", "),
-            s.events.len()
-        ))
+        st.dim(&format!("[{}; {} report(s)]", kinds.join(", "), s.events.len()))
     );
     let w = &s.wait;
     let mut what = format!("waits for: {}", w.kind.as_str());
@@ -182,11 +163,7 @@ fn stuck_text(out: &mut String, r: &Report<'_>, s: &Stuck, st: Style) {
     if !w.target_cpus.is_empty() {
         what.push_str(&format!(
             " from CPU {}",
-            w.target_cpus
-                .iter()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>()
-                .join(",")
+            w.target_cpus.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
         ));
     }
     if let Some(f) = &w.function {
@@ -199,21 +176,12 @@ fn stuck_text(out: &mut String, r: &Report<'_>, s: &Stuck, st: Style) {
         }
     }
     if !e.stack.is_empty() {
-        let _ = writeln!(
-            out,
-            "    stack ({}, {}):",
-            e.kind.as_str(),
-            loc(r, e.lines.source, e.lines.first)
-        );
+        let _ = writeln!(out, "    stack ({}, {}):", e.kind.as_str(), loc(r, e.lines.source, e.lines.first));
         for f in e.stack.iter().take(24) {
             let _ = writeln!(out, "      {}", frame_line(f, st));
         }
         if e.stack.len() > 24 {
-            let _ = writeln!(
-                out,
-                "      {}",
-                st.dim(&format!("... {} more", e.stack.len() - 24))
-            );
+            let _ = writeln!(out, "      {}", st.dim(&format!("... {} more", e.stack.len() - 24)));
         }
     }
 }
@@ -238,21 +206,9 @@ pub fn text(r: &Report<'_>, st: Style) -> String {
     let _ = writeln!(out, "\n{}", st.bold("SUMMARY"));
     out.push_str(&wrap(&d.summary, "  ", 100));
     for inc in &d.incidents {
-        let _ = writeln!(
-            out,
-            "\n{}",
-            st.bold(&format!("INCIDENT {}: {}", inc.id, inc.title))
-        );
-        let counts: Vec<String> = inc
-            .counts
-            .iter()
-            .map(|(k, n)| format!("{} ×{n}", k.as_str()))
-            .collect();
-        let mut meta = vec![format!(
-            "{} – {}",
-            time(inc.first_time),
-            time(inc.last_time)
-        )];
+        let _ = writeln!(out, "\n{}", st.bold(&format!("INCIDENT {}: {}", inc.id, inc.title)));
+        let counts: Vec<String> = inc.counts.iter().map(|(k, n)| format!("{} ×{n}", k.as_str())).collect();
+        let mut meta = vec![format!("{} – {}", time(inc.first_time), time(inc.last_time))];
         if let Some(rel) = &inc.release {
             meta.insert(0, format!("kernel {rel}"));
         }
@@ -265,13 +221,8 @@ pub fn text(r: &Report<'_>, st: Style) -> String {
             let _ = writeln!(out, "  before it:");
             for &p in &inc.precursors {
                 let e = &r.events[p];
-                let _ = writeln!(
-                    out,
-                    "    {}  [{}] {}",
-                    loc(r, e.lines.source, e.lines.first),
-                    time(e.time),
-                    e.headline
-                );
+                let _ =
+                    writeln!(out, "    {}  [{}] {}", loc(r, e.lines.source, e.lines.first), time(e.time), e.headline);
             }
         }
         if !inc.stuck.is_empty() {
@@ -285,12 +236,7 @@ pub fn text(r: &Report<'_>, st: Style) -> String {
             for l in &inc.chain {
                 let _ = writeln!(out, "    {}  [{}]", link_text(l), l.confidence.as_str());
                 for line in l.reasoning.lines().take(1) {
-                    out.push_str(
-                        &wrap(line, "        ", 100)
-                            .lines()
-                            .map(|x| st.dim(x) + "\n")
-                            .collect::<String>(),
-                    );
+                    out.push_str(&wrap(line, "        ", 100).lines().map(|x| st.dim(x) + "\n").collect::<String>());
                 }
             }
         }
@@ -308,12 +254,7 @@ pub fn text(r: &Report<'_>, st: Style) -> String {
             }
         }
         if let Some(root) = &inc.root {
-            let _ = writeln!(
-                out,
-                "\n  {} [{}]",
-                st.red("Root cause"),
-                root.confidence.as_str()
-            );
+            let _ = writeln!(out, "\n  {} [{}]", st.red("Root cause"), root.confidence.as_str());
             out.push_str(&wrap(&root.reason, "    ", 100));
             if !root.evidence.is_empty() {
                 let _ = writeln!(out, "  {}", st.bold("Evidence"));
@@ -324,12 +265,7 @@ pub fn text(r: &Report<'_>, st: Style) -> String {
         }
         if let Some(p) = inc.panic {
             let e = &r.events[p];
-            let _ = writeln!(
-                out,
-                "\n  ended by: {} ({})",
-                e.title,
-                loc(r, e.lines.source, e.lines.first)
-            );
+            let _ = writeln!(out, "\n  ended by: {} ({})", e.title, loc(r, e.lines.source, e.lines.first));
         }
     }
     out
@@ -339,48 +275,24 @@ pub fn markdown(r: &Report<'_>) -> String {
     let mut out = String::new();
     let d = r.diagnosis;
     let _ = writeln!(out, "# lockscope report\n");
-    let _ = writeln!(
-        out,
-        "Inputs: {}\n",
-        r.inputs
-            .iter()
-            .map(|i| format!("`{}`", i.name))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let _ =
+        writeln!(out, "Inputs: {}\n", r.inputs.iter().map(|i| format!("`{}`", i.name)).collect::<Vec<_>>().join(", "));
     let _ = writeln!(out, "## Summary\n\n{}\n", d.summary);
     for inc in &d.incidents {
         let _ = writeln!(out, "## Incident {}: {}\n", inc.id, inc.title);
-        let counts: Vec<String> = inc
-            .counts
-            .iter()
-            .map(|(k, n)| format!("{} ×{n}", k.as_str()))
-            .collect();
+        let counts: Vec<String> = inc.counts.iter().map(|(k, n)| format!("{} ×{n}", k.as_str())).collect();
         let _ = writeln!(out, "- reports: {}", counts.join(", "));
-        let _ = writeln!(
-            out,
-            "- time: {} – {}",
-            time(inc.first_time),
-            time(inc.last_time)
-        );
+        let _ = writeln!(out, "- time: {} – {}", time(inc.first_time), time(inc.last_time));
         if let Some(rel) = &inc.release {
             let _ = writeln!(out, "- kernel: `{rel}`");
         }
         for &p in &inc.precursors {
             let e = &r.events[p];
-            let _ = writeln!(
-                out,
-                "- before it ({}): `{}`",
-                loc(r, e.lines.source, e.lines.first),
-                e.headline
-            );
+            let _ = writeln!(out, "- before it ({}): `{}`", loc(r, e.lines.source, e.lines.first), e.headline);
         }
         if !inc.stuck.is_empty() {
             let _ = writeln!(out, "\n### Stuck\n");
-            let _ = writeln!(
-                out,
-                "| who | waits for | confidence | IRQs |\n|---|---|---|---|"
-            );
+            let _ = writeln!(out, "| who | waits for | confidence | IRQs |\n|---|---|---|---|");
             for s in &inc.stuck {
                 let mut w = s.wait.kind.as_str().to_string();
                 if let Some(a) = s.wait.lock_address {
@@ -435,12 +347,7 @@ pub fn markdown(r: &Report<'_>) -> String {
             }
         }
         if let Some(root) = &inc.root {
-            let _ = writeln!(
-                out,
-                "\n### Root cause ({})\n\n{}\n",
-                root.confidence.as_str(),
-                root.reason
-            );
+            let _ = writeln!(out, "\n### Root cause ({})\n\n{}\n", root.confidence.as_str(), root.reason);
             for ev in &root.evidence {
                 let _ = writeln!(out, "- {}: `{}`", loc(r, ev.source, ev.line), ev.text);
             }

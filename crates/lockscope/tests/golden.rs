@@ -1,0 +1,118 @@
+//! Golden tests: the `lockscope analyze` report for real logs in tests/data, as text and as
+//! the stable part of the JSON, compared with reviewed snapshots (tests/snapshots).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+pub fn run(args: &[&str]) -> (String, String, i32) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lockscope"))
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let mut a = vec!["analyze", "--json"];
+    a.extend_from_slice(args);
+    let (out, err, code) = run(&a);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+/// The contract part of the JSON: what outside checks rely on.
+fn contract(v: &serde_json::Value) -> serde_json::Value {
+    let events: Vec<serde_json::Value> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "kind": e["kind"], "cpu": e["cpu"], "task": e["task"], "duration_s": e["duration_s"], "title": e["title"],
+                "frames": e["stack"].as_array().unwrap().iter().filter(|f| f["reliable"] == true).take(6).map(|f| f["function"].clone()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::json!({ "schema": v["schema"], "events": events, "diagnosis": v["diagnosis"]["root"], "chain": v["diagnosis"]["chain"].as_array().unwrap().iter().map(|l| serde_json::json!({"waiter": l["waiter"], "waits_for": l["waits_for"], "via": l["via"], "confidence": l["confidence"]})).collect::<Vec<_>>() })
+}
+
+macro_rules! golden {
+    ($name:ident, $($arg:expr),+) => {
+        #[test]
+        fn $name() {
+            let args = [$($arg),+];
+            let mut a = vec!["analyze", "--color", "never"];
+            a.extend_from_slice(&args);
+            let (out, err, code) = run(&a);
+            assert_eq!(code, 0, "{err}");
+            insta::assert_snapshot!(concat!(stringify!($name), "_text"), out);
+            insta::assert_json_snapshot!(concat!(stringify!($name), "_json"), contract(&json(&args)));
+        }
+    };
+}
+
+golden!(corpus_ipi_sleeping_holder_live, "tests/data/corpus/ipi_sleeping_holder.live.console.log");
+golden!(corpus_ipi_sleeping_holder_panic, "tests/data/corpus/ipi_sleeping_holder.panic.console.log");
+golden!(corpus_hung_rwsem_chain_live, "tests/data/corpus/hung_rwsem_chain.live.console.log");
+golden!(corpus_hung_rwsem_chain_panic, "tests/data/corpus/hung_rwsem_chain.panic.console.log");
+golden!(corpus_rcu_reader_spin_live, "tests/data/corpus/rcu_reader_spin.live.console.log");
+golden!(corpus_null_oops_panic, "tests/data/corpus/null_oops.panic.console.log");
+golden!(seed_004_syslog, "tests/data/seed-004/messages.log");
+golden!(
+    seed_003_dmesg_sel_syslog,
+    "tests/data/seed-003/dmesg.log",
+    "tests/data/seed-003/messages.log",
+    "--sel",
+    "tests/data/seed-003/sel.txt"
+);
+golden!(syzbot_hung_task_arm64, "tests/data/syzbot/1000.log");
+golden!(syzbot_soft_lockup, "tests/data/syzbot/67.log");
+golden!(syzbot_rcu_stall, "tests/data/syzbot/145.log");
+golden!(syzbot_cant_die, "tests/data/syzbot/482.log");
+
+#[test]
+fn markdown_and_json_say_what_text_says() {
+    let (md, _, code) =
+        run(&["analyze", "--format", "markdown", "tests/data/corpus/ipi_sleeping_holder.live.console.log"]);
+    assert_eq!(code, 0);
+    let v = json(&["tests/data/corpus/ipi_sleeping_holder.live.console.log"]);
+    let summary = v["diagnosis"]["summary"].as_str().unwrap();
+    assert!(md.contains(summary), "markdown lacks the summary");
+    assert_eq!(v["schema"], "lockscope/1");
+    assert_eq!(v["diagnosis"]["root"]["task"]["comm"], "zone_drain");
+}
+
+#[test]
+fn stdin_is_read_with_dash() {
+    let data = std::fs::read(root().join("tests/data/corpus/rcu_reader_spin.live.console.log")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lockscope"))
+        .args(["analyze", "--json", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["diagnosis"]["root"]["cpu"], 2);
+}
+
+#[test]
+fn color_only_when_asked() {
+    let f = "tests/data/corpus/rcu_reader_spin.live.console.log";
+    let (plain, _, _) = run(&["analyze", f]);
+    assert!(!plain.contains('\x1b'), "piped output must not be coloured");
+    let (colored, _, _) = run(&["analyze", "--color", "always", f]);
+    assert!(colored.contains("\x1b["));
+}
