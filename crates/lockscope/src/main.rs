@@ -129,7 +129,8 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
                                 }),
                                 _ => None,
                             };
-                            if rec.is_error() {
+                            // A deasserted event marks the end of a fault, not a new one.
+                            if rec.is_error() && rec.direction.as_deref() != Some("Deasserted") {
                                 let hw = rec.to_hardware_record();
                                 external.push(ExternalRecord {
                                     text: hw.description.clone(),
