@@ -116,13 +116,17 @@ impl RcuTitle {
     }
 }
 
+fn is_interrupt_entry(f: &Frame) -> bool {
+    f.reliable && title::is_interrupt_entry(title::base_name(&f.function))
+}
+
 /// A trace as syzkaller reads it for an RCU stall title, if it passes through a
 /// timer-interrupt entry: from the entry, it skips to the next `RIP:` line (the interrupted
 /// code) and reads on from there; the frames in between are dropped. They are normally
 /// none, but on a console that interleaves two CPUs' traces they belong to the other CPU
 /// (syzkaller corpus file 493). `rips` are the indices of the `RIP:` frames in `seg`.
 fn rcu_title_trace(seg: &[Frame], rips: &[usize]) -> Option<Vec<Frame>> {
-    let entry = seg.iter().position(|f| f.reliable && title::is_interrupt_entry(title::base_name(&f.function)))?;
+    let entry = seg.iter().position(is_interrupt_entry)?;
     let mut trace = seg[..=entry].to_vec();
     let from = rips.iter().copied().find(|&i| i > entry).unwrap_or(entry + 1);
     trace.extend_from_slice(&seg[from..]);
@@ -206,17 +210,19 @@ impl Parser {
         }
         let key = Key { host: host.clone(), caller: rec.caller };
         let text = lossy(rec.text);
-        if let Some((k, l, head)) = self.split_head.take() {
-            if k == key && l + 1 == lineno && has_trigger {
-                let joined = format!("{head} {}", text.trim_start());
-                if let Some(h @ Headline::Open(_)) = headers::parse_headline(&joined) {
-                    let n = self.events.len();
-                    self.headline(lineno, rec, key, &joined, h);
-                    for e in &mut self.events[n..] {
-                        e.lines.first = l;
-                    }
-                    return;
+        if let Some((k, l, head)) = self.split_head.take()
+            && k == key
+            && l + 1 == lineno
+            && has_trigger
+        {
+            let joined = format!("{head} {}", text.trim_start());
+            if let Some(h @ Headline::Open(_)) = headers::parse_headline(&joined) {
+                let n = self.events.len();
+                self.headline(lineno, rec, key, &joined, h);
+                for e in &mut self.events[n..] {
+                    e.lines.first = l;
                 }
+                return;
             }
         }
         if has_trigger {
@@ -282,7 +288,7 @@ impl Parser {
     /// A trace printed under `key` is over: the first one with a timer-interrupt entry in
     /// an RCU stall report's extent gives the report its title.
     fn offer_trace(&mut self, key: &Key, seg: Vec<Frame>, rips: Vec<usize>) {
-        if seg.is_empty() || self.rcu_titles.is_empty() {
+        if seg.is_empty() || !self.rcu_titles.iter().any(|p| p.covers(key)) {
             return;
         }
         let Some(trace) = rcu_title_trace(&seg, &rips) else {
@@ -843,7 +849,8 @@ impl Parser {
         let Some(r) = self.open.get_mut(key) else {
             return;
         };
-        if !self.rcu_titles.is_empty() {
+        // Only the part of a trace from a timer-interrupt entry on can title an RCU stall.
+        if !self.rcu_titles.is_empty() && (!r.seg.is_empty() || is_interrupt_entry(&f)) {
             if rip {
                 r.seg_rips.push(r.seg.len());
             }

@@ -136,10 +136,10 @@ fn hang_titles_agree_with_syzkaller() {
         } else {
             bad.push(format!("{}: expected {:?}, got {:?}", c.name, c.titles[0], got));
         }
-        if let (Some(e), Some(k)) = (first, c.titles.first().and_then(|t| family_kind(t))) {
-            if e.kind != k {
-                wrong_kind.push(format!("{}: expected a {} event, got {}", c.name, k.as_str(), e.kind.as_str()));
-            }
+        if let (Some(e), Some(k)) = (first, c.titles.first().and_then(|t| family_kind(t)))
+            && e.kind != k
+        {
+            wrong_kind.push(format!("{}: expected a {} event, got {}", c.name, k.as_str(), e.kind.as_str()));
         }
     }
     let rate = ok as f64 / total.max(1) as f64;
@@ -159,10 +159,10 @@ fn titles_match_event_kinds() {
     let mut wrong = Vec::new();
     for c in &cases {
         for e in scan(&scanner, c) {
-            if let Some(k) = family_kind(&e.title) {
-                if k != e.kind {
-                    wrong.push(format!("{}: {:?} from a {} event", c.name, e.title, e.kind.as_str()));
-                }
+            if let Some(k) = family_kind(&e.title)
+                && k != e.kind
+            {
+                wrong.push(format!("{}: {:?} from a {} event", c.name, e.title, e.kind.as_str()));
             }
         }
     }
