@@ -32,8 +32,8 @@ pub struct ExternalRecord {
 pub struct SourceFacts {
     pub name: String,
     pub hosts: Vec<String>,
-    /// Wall time of the last line: when the log went silent.
-    pub last_wall: Option<WallTime>,
+    /// When the log went silent: the last line before each reboot, and the last line.
+    pub silences: Vec<WallTime>,
     pub last_line: u64,
 }
 
@@ -111,6 +111,8 @@ pub struct Wait {
     pub lock_address: Option<u64>,
     /// CPUs a cross-CPU call waits for.
     pub target_cpus: Vec<u32>,
+    /// CPUs it may wait for, when the registers suggest but cannot prove it.
+    pub candidate_cpus: Vec<u32>,
     pub confidence: Confidence,
     /// Step-by-step justification (register reads, decoded instructions).
     pub reasoning: Vec<String>,

@@ -147,6 +147,7 @@ fn wait_of<'a>(best: &Event, all: impl Iterator<Item = &'a Event>, events: &[Eve
         function: frame.map(|f| f.function),
         lock_address: None,
         target_cpus: Vec::new(),
+        candidate_cpus: Vec::new(),
         confidence: Confidence::Certain,
         reasoning: Vec::new(),
     };
@@ -259,6 +260,7 @@ fn csd_targets(w: &mut Wait, all: &[&Event], events: &[Event], inc: &Incident) {
                             if x1 & 2 == 2 { " and CSD_FLAG_SYNCHRONOUS" } else { "" }
                         ));
                         w.confidence = Confidence::Possible;
+                        w.candidate_cpus.push(x0 as u32);
                         return;
                     }
                 }
@@ -305,6 +307,20 @@ fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
     // Cross-CPU calls.
     for s in stuck.iter().filter(|s| s.wait.kind == WaitKind::CsdIpi) {
         let via = format!("IPI / cross-CPU call ({})", s.wait.function.as_deref().unwrap_or("csd_lock_wait"));
+        if s.wait.target_cpus.is_empty() && !s.wait.candidate_cpus.is_empty() {
+            for &c in &s.wait.candidate_cpus {
+                let target = find_cpu(c).map(stuck_node).unwrap_or_else(|| Node::cpu(c));
+                chain.push(link(
+                    stuck_node(s),
+                    target,
+                    via.clone(),
+                    Confidence::Possible,
+                    s.wait.reasoning.join("\n"),
+                    ev_of(s, events),
+                ));
+            }
+            continue;
+        }
         if s.wait.target_cpus.is_empty() {
             let irqs_off: Vec<&Stuck> = stuck
                 .iter()
@@ -576,7 +592,7 @@ fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
     }
     let (node, (_, mut conf, mut ev, cycle)) =
         ends.into_iter().max_by_key(|(n, (count, conf, _, _))| (*count, n.resource.is_none(), *conf))?;
-    let hw = inc.hardware.iter().filter(|h| h.confidence >= Confidence::Likely).max_by_key(|h| h.confidence);
+    let hw = inc.hardware.iter().find(|h| h.confidence >= Confidence::Likely);
     let stuck_here = inc.stuck.iter().find(|s| stuck_node(s) == node);
     if cycle {
         return Some(Root {
@@ -596,8 +612,13 @@ fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
                 cpu: node.cpu,
                 task: None,
                 reason: format!(
-                    "hardware: {} did not answer and the log shows nothing from it; {} — {}",
-                    node, h.record.description, h.reasoning
+                    "hardware: {} never answered and printed nothing, and a hardware error was recorded when the machine went quiet ({}): {}",
+                    match node.cpu {
+                        Some(c) => format!("CPU {c}"),
+                        None => "the CPU the cross-CPU call waits for".to_string(),
+                    },
+                    h.record.description,
+                    h.reasoning
                 ),
                 confidence: Confidence::Likely.min(h.confidence),
                 evidence: ev,
@@ -715,12 +736,12 @@ fn hardware_links(inc: &Incident, input: &Input<'_>) -> Vec<HardwareLink> {
         if conf < Confidence::Likely {
             if let Some(w) = wall {
                 for s in input.sources.iter() {
-                    if let Some(last) = s.last_wall {
+                    for &last in &s.silences {
                         let (d, tz) = w.distance(&last);
-                        if (0..=180).contains(&d) {
+                        if (-60..=180).contains(&d) {
                             conf = Confidence::Likely;
                             why = format!(
-                                "{} goes silent at {last}, {d} s after the error was recorded at {w}{}",
+                                "{} goes silent at {last}, {d:+} s from the error recorded at {w}{}",
                                 s.name,
                                 if tz != 0 {
                                     format!(" (taking a {tz:+} h time-zone difference between the two clocks)")
@@ -751,7 +772,17 @@ fn hardware_links(inc: &Incident, input: &Input<'_>) -> Vec<HardwareLink> {
         consider(&x.record, x.wall, Evidence { source: x.source, line: x.line, text: x.text.clone() });
     }
     // The most telling first; keep the list short.
-    out.sort_by(|a, b| b.confidence.cmp(&a.confidence));
+    let rank = |h: &HardwareLink| {
+        let sev = match h.record.severity.as_str() {
+            "fatal" | "non_recoverable" => 3,
+            "uncorrected" => 2,
+            "corrected" => 1,
+            _ => 0,
+        };
+        let part = matches!(h.record.component.as_deref(), Some("memory" | "cpu" | "cache"));
+        (h.confidence, sev, part)
+    };
+    out.sort_by(|a, b| rank(b).cmp(&rank(a)));
     out.truncate(5);
     out
 }

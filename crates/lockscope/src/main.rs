@@ -176,7 +176,13 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
                             facts.push(SourceFacts {
                                 name: inp.name.clone(),
                                 hosts: scan.info.hosts.clone(),
-                                last_wall: scan.info.last_wall.as_deref().and_then(WallTime::parse),
+                                silences: scan
+                                    .info
+                                    .boot_ends
+                                    .iter()
+                                    .chain(scan.info.last_wall.iter())
+                                    .filter_map(|w| WallTime::parse(w))
+                                    .collect(),
                                 last_line: scan.info.lines,
                             });
                             events.extend(scan.events);

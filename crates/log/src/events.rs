@@ -166,6 +166,10 @@ pub struct Parser {
     split_head: Option<(Key, u64, String)>,
     /// The line being parsed.
     lineno: u64,
+    /// Events opened by a register dump whose headline is missing (a log cut, or a quote
+    /// that kept only the `CPU: N PID: N Comm: X` part): merged into the report they belong
+    /// to at the end, never output on their own.
+    orphans: Vec<usize>,
 }
 
 fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
@@ -187,6 +191,7 @@ impl Parser {
             titled: Vec::new(),
             split_head: None,
             lineno: 0,
+            orphans: Vec::new(),
         }
     }
 
@@ -237,6 +242,9 @@ impl Parser {
         if let Some(hw) = crate::hardware::classify_hardware_line(&text) {
             self.hardware(lineno, rec, key, &text, hw);
             return;
+        }
+        if has_trigger && !self.open.contains_key(&key) {
+            self.maybe_open_orphan(lineno, rec, &key, &text);
         }
         if self.open.contains_key(&key) {
             self.continuation(lineno, &key, &text);
@@ -884,11 +892,63 @@ impl Parser {
 
     /// Ends the source: links reports that refer to each other.
     /// Titles are set here: syzkaller-compatible ones for lockups (see [`crate::title_of`]).
+    /// A `CPU: N PID: N Comm: X` line outside any report starts a headless register dump.
+    fn maybe_open_orphan(&mut self, lineno: u64, rec: &Record<'_>, key: &Key, text: &str) {
+        let Some(cl) = headers::parse_cpu_line(text.trim_start()) else { return };
+        if cl.task.is_none() {
+            return;
+        }
+        let idx = self.new_event(EventKind::SoftLockup, lineno, rec, key, text);
+        self.events[idx].cpu = cl.cpu;
+        self.orphans.push(idx);
+        let mut r = Report::new();
+        r.target = Some(idx);
+        r.members.push(idx);
+        self.open.insert(key.clone(), r);
+    }
+
+    /// Gives each headless register dump to the lockup report of the same CPU and task
+    /// (nearest in time, lacking registers of its own), then drops the dumps.
+    fn merge_orphans(&mut self) {
+        for &o in &self.orphans {
+            let dump = &self.events[o];
+            if dump.registers.is_none() && dump.stack.is_empty() {
+                continue;
+            }
+            let target = self
+                .events
+                .iter()
+                .enumerate()
+                .filter(|(i, e)| {
+                    !self.orphans.contains(i)
+                        && matches!(e.kind, EventKind::SoftLockup | EventKind::HardLockup | EventKind::RcuStall)
+                        && e.cpu == dump.cpu
+                        && e.task.as_ref().map(|t| t.pid) == dump.task.as_ref().map(|t| t.pid)
+                        && e.boot == dump.boot
+                        && e.host == dump.host
+                        && e.registers.is_none()
+                })
+                .min_by_key(|(_, e)| match (e.time, dump.time) {
+                    (Some(a), Some(b)) => ((a - b).abs() * 1000.0) as u64,
+                    _ => e.lines.first.abs_diff(dump.lines.first),
+                })
+                .map(|(i, _)| i);
+            let Some(t) = target else { continue };
+            let (regs, stack) = (dump.registers.clone(), dump.stack.clone());
+            let e = &mut self.events[t];
+            e.registers = regs;
+            if e.stack.is_empty() {
+                e.stack = stack;
+            }
+        }
+    }
+
     pub fn finish(&mut self) -> Vec<Event> {
         let keys: Vec<Key> = self.open.keys().cloned().collect();
         for k in keys {
             self.close(&k);
         }
+        self.merge_orphans();
         self.end_rcu_titles(|_| true);
         link_rcu_to_nmi_backtraces(&mut self.events);
         for (i, e) in self.events.iter_mut().enumerate() {
@@ -897,7 +957,13 @@ impl Parser {
                 e.title = crate::title_of(e);
             }
         }
+        let orphans = std::mem::take(&mut self.orphans);
         std::mem::take(&mut self.events)
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !orphans.contains(i))
+            .map(|(_, e)| e)
+            .collect()
     }
 }
 

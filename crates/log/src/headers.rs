@@ -110,6 +110,8 @@ pub const TRIGGERS: &[&str] = &[
     "AER:",
     "SError",
     "Linux version",
+    // `CPU: N PID: N Comm: X` of a register dump whose headline is missing.
+    "PID: ",
     "held by",
     "Task dump for CPU",
     "detected by",

@@ -41,6 +41,9 @@ pub struct SourceInfo {
     /// Time stamps of the last line, to tell when a log went silent.
     pub last_time: Option<f64>,
     pub last_wall: Option<String>,
+    /// Wall time of the last line before each `Linux version` banner: when the previous
+    /// boot went silent (syslog, journal).
+    pub boot_ends: Vec<String>,
 }
 
 /// Everything one input gave.
@@ -80,6 +83,7 @@ impl Scanner {
         let mut lineno: u64 = 0;
         let mut first = true;
         let mut last_line: Vec<u8> = Vec::new();
+        let mut prev_wall: Vec<u8> = Vec::new();
         while let Some(chunk) = rd.next_chunk()? {
             if first {
                 info.binary = looks_binary(&chunk[..chunk.len().min(4096)]);
@@ -99,6 +103,13 @@ impl Scanner {
                         Some(m) => {
                             let start = memchr::memrchr(b'\n', &rest[..m.start()]).map_or(0, |i| i + 1);
                             lineno += memchr::memchr_iter(b'\n', &rest[..start]).count() as u64;
+                            if start > 0 {
+                                // The skipped line right before: when the log went silent, if
+                                // this trigger is a boot banner.
+                                let before = &rest[..start - 1];
+                                let b = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
+                                remember_wall(&mut prev_wall, &before[b..]);
+                            }
                             pos += start;
                         }
                     }
@@ -111,14 +122,22 @@ impl Scanner {
                 lineno += 1;
                 let line = lines::trim_cr(line);
                 let rec = prefix::parse(line);
+                if rec.text.starts_with(b"Linux version ") && !prev_wall.is_empty() {
+                    info.boot_ends.push(String::from_utf8_lossy(&prev_wall).into_owned());
+                }
+                if let Some(w) = rec.wall {
+                    prev_wall.clear();
+                    prev_wall.extend_from_slice(w);
+                }
                 let has_trigger = self.triggers.is_match(rec.text);
                 parser.line(lineno, &rec, has_trigger);
                 pos = next;
             }
-            if let Some(l) = lines::split_lines(chunk).last() {
-                last_line.clear();
-                last_line.extend_from_slice(l);
-            }
+            let body = chunk.strip_suffix(b"\n").unwrap_or(chunk);
+            let tail = &body[memchr::memrchr(b'\n', body).map_or(0, |i| i + 1)..];
+            last_line.clear();
+            last_line.extend_from_slice(lines::trim_cr(tail));
+            remember_wall(&mut prev_wall, &last_line);
         }
         info.bytes = rd.bytes_read;
         info.truncated_lines = rd.truncated_lines;
@@ -132,6 +151,14 @@ impl Scanner {
         let held_locks = std::mem::take(&mut parser.held);
         let events = parser.finish();
         Ok(SourceScan { info, events, held_locks })
+    }
+}
+
+/// Keeps the wall-clock stamp of `line`, if it has one.
+fn remember_wall(prev: &mut Vec<u8>, line: &[u8]) {
+    if let Some(w) = prefix::parse(lines::trim_cr(line)).wall {
+        prev.clear();
+        prev.extend_from_slice(w);
     }
 }
 
