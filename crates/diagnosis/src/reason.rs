@@ -73,6 +73,15 @@ fn stuck_subjects(inc: &Incident, events: &[Event]) -> Vec<Stuck> {
             by_key.entry(k).or_default().push(i);
         }
     }
+    // An NMI backtrace tells about a stuck CPU only when a lockup report names that CPU, or
+    // when it shows the CPU spinning or with interrupts off; otherwise it is one of the
+    // all-CPU dumps a detector prints (the hung-task thread's own CPU, idle CPUs).
+    by_key.retain(|_, idxs| {
+        idxs.iter().any(|&i| events[i].kind != EventKind::NmiBacktrace) || {
+            let e = &events[idxs[0]];
+            waits::classify(&e.stack).kind.spins() || e.registers.as_ref().and_then(|r| r.irqs_enabled()) == Some(false)
+        }
+    });
     let mut out = Vec::new();
     for (_, idxs) in by_key {
         let best = *idxs
@@ -459,6 +468,14 @@ fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
             }
         }
     }
+    for s in &tasks {
+        if chain.iter().any(|l| l.waiter == stuck_node(s)) {
+            continue;
+        }
+        if let Some(l) = lockdep_holder(s, inc, input, &find_task) {
+            chain.push(l);
+        }
+    }
     let owner_linked: Vec<Node> = chain.iter().map(|l| l.waiter.clone()).collect();
     let has_owner_link = |s: &Stuck| owner_linked.contains(&stuck_node(s));
     let rw: Vec<&Stuck> =
@@ -549,6 +566,74 @@ fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
     chain
 }
 
+/// The holder of the sleeping lock a task waits for, from lockdep's "locks held" listing:
+/// lockdep records a lock when acquisition starts, so a blocked waiter lists the lock it
+/// waits for last; another task listing the same lock holds it.
+fn lockdep_holder<'a>(
+    s: &Stuck,
+    inc: &Incident,
+    input: &Input<'_>,
+    find_task: &dyn Fn(u32) -> Option<&'a Stuck>,
+) -> Option<ChainLink> {
+    if !matches!(s.wait.kind, WaitKind::Mutex | WaitKind::RwsemRead | WaitKind::RwsemWrite | WaitKind::Semaphore) {
+        return None;
+    }
+    let pid = s.subject.task.as_ref()?.pid;
+    let same_boot =
+        |h: &&lockscope_facts::HeldLocks| h.boot == inc.boot && h.host == inc.host && h.lines.source == inc.source;
+    let mine = input.held_locks.iter().filter(same_boot).find(|h| h.task.pid == pid)?;
+    let wanted = mine.locks.last()?;
+    let near = |h: &&lockscope_facts::HeldLocks| h.lines.first.abs_diff(mine.lines.first) < 5000;
+    let (holder, lock) = input
+        .held_locks
+        .iter()
+        .filter(same_boot)
+        .filter(near)
+        .filter(|h| h.task.pid != pid)
+        .filter_map(|h| {
+            let pos = h.locks.iter().position(|l| {
+                l.name == wanted.name
+                    && (l.address.is_none() || wanted.address.is_none() || l.address == wanted.address)
+            })?;
+            // Listed last by a task blocked on the same kind of lock: a fellow waiter.
+            let fellow_waiter =
+                pos + 1 == h.locks.len() && find_task(h.task.pid).is_some_and(|o| o.wait.kind == s.wait.kind);
+            (!fellow_waiter).then_some((h, &h.locks[pos]))
+        })
+        .next()?;
+    let target = find_task(holder.task.pid).map(stuck_node).unwrap_or_else(|| Node::task(holder.task.clone()));
+    Some(link(
+        stuck_node(s),
+        target,
+        format!("{} {}", s.wait.kind.as_str(), wanted.name),
+        Confidence::Likely,
+        format!(
+            "lockdep lists {} last for {} (being acquired{}), and {} holds it{}",
+            wanted.name,
+            holder_name(&s.subject.task),
+            wanted.acquired_at.as_deref().map(|a| format!(" at {a}")).unwrap_or_default(),
+            holder.task,
+            lock.acquired_at.as_deref().map(|a| format!(" (taken at {a})")).unwrap_or_default()
+        ),
+        vec![
+            Evidence {
+                source: mine.lines.source,
+                line: mine.lines.first,
+                text: format!("locks held by {}: {}", mine.task, wanted.name),
+            },
+            Evidence {
+                source: holder.lines.source,
+                line: holder.lines.first,
+                text: format!("locks held by {}: {}", holder.task, lock.name),
+            },
+        ],
+    ))
+}
+
+fn holder_name(t: &Option<lockscope_facts::TaskRef>) -> String {
+    t.as_ref().map(|t| t.to_string()).unwrap_or_else(|| "?".into())
+}
+
 /// When a hung task was blocked from: report time minus the reported duration.
 fn blocked_since(e: &Event) -> Option<f64> {
     Some(e.time? - e.duration_s.unwrap_or(0.0))
@@ -559,7 +644,7 @@ fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
     let chain = &inc.chain;
     let next = |n: &Node| chain.iter().find(|l| &l.waiter == n);
     // Follow each stuck subject's chain to its end; the end most reached is the root.
-    let mut ends: BTreeMap<Node, (usize, Confidence, Vec<Evidence>, bool)> = BTreeMap::new();
+    let mut ends: BTreeMap<Node, (usize, Confidence, Vec<Evidence>, bool, usize)> = BTreeMap::new();
     for s in &inc.stuck {
         let mut n = stuck_node(s);
         let mut conf = Confidence::Certain;
@@ -581,8 +666,10 @@ fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
             }
             seen.push(n.clone());
         }
-        let entry = ends.entry(n).or_insert((0, conf, Vec::new(), cycle));
+        let steps = seen.len();
+        let entry = ends.entry(n).or_insert((0, conf, Vec::new(), cycle, 0));
         entry.0 += 1;
+        entry.4 = entry.4.max(steps);
         entry.1 = entry.1.min(conf);
         for x in ev {
             if !entry.2.contains(&x) {
@@ -590,8 +677,9 @@ fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
             }
         }
     }
-    let (node, (_, mut conf, mut ev, cycle)) =
-        ends.into_iter().max_by_key(|(n, (count, conf, _, _))| (*count, n.resource.is_none(), *conf))?;
+    // The end most chains reach; among equals, the end of the longest chain.
+    let (node, (_, mut conf, mut ev, cycle, _)) =
+        ends.into_iter().max_by_key(|(n, (count, conf, _, _, steps))| (*count, *steps, n.resource.is_none(), *conf))?;
     let hw = inc.hardware.iter().find(|h| h.confidence >= Confidence::Likely);
     let stuck_here = inc.stuck.iter().find(|s| stuck_node(s) == node);
     if cycle {
@@ -683,9 +771,13 @@ fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
                     node, sl.headline
                 ),
                 (None, Some(r)) => format!("the chain ends at {r}"),
-                (None, None) => {
-                    format!("{} does not answer and the log shows nothing from it", node)
+                (None, None) if node.task.is_some() => {
+                    let via = inc.chain.iter().find(|l| l.waits_for == node).map(|l| l.via.clone()).unwrap_or_default();
+                    format!(
+                        "{node} holds what the others wait for ({via}) and is not reported blocked itself: it keeps the lock while running or sleeping elsewhere; the log does not show what it does"
+                    )
                 }
+                (None, None) => format!("{} does not answer and the log shows nothing from it", node),
             }
         }
     };
@@ -825,7 +917,7 @@ fn summarize(inc: &Incident, events: &[Event]) -> String {
         )
         .collect();
     let span = match (inc.first_time, inc.last_time) {
-        (Some(a), Some(b)) if b > a => format!(" over {:.0} s", b - a),
+        (Some(a), Some(b)) if b - a >= 1.0 => format!(" over {:.0} s", b - a),
         _ => String::new(),
     };
     parts.push(format!("{} ({}{}).", inc.title, kinds.join(", "), span));

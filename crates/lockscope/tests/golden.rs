@@ -152,3 +152,17 @@ fn seed_004_uksmd_holds_the_page_lock() {
         "{kinds:?}"
     );
 }
+
+golden!(syzbot_lockdep_holder, "tests/data/syzbot/367.log");
+
+#[test]
+fn lockdep_listing_names_the_mutex_holder() {
+    // syzbot 367: syz-executor.0:6102 hangs in mutex_lock; lockdep lists &rp->fetch_lock for it
+    // (being acquired) and for syz-executor.0:6065 (holding it).
+    let v = json(&["tests/data/syzbot/367.log"]);
+    let link = &v["diagnosis"]["chain"][0];
+    assert_eq!(link["waiter"]["task"]["pid"], 6102);
+    assert_eq!(link["waits_for"]["task"]["pid"], 6065);
+    assert_eq!(link["via"], "mutex &rp->fetch_lock");
+    assert_eq!(v["diagnosis"]["root"]["task"]["pid"], 6065);
+}
