@@ -136,6 +136,15 @@ pub struct Stuck {
     pub wait: Wait,
 }
 
+/// Stuck CPUs/tasks waiting on the same primitive (and the same lock, when its address is
+/// known): 34 CPUs spinning on one lock are one fact, not 34.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WaitGroup {
+    pub kind: WaitKind,
+    pub lock_address: Option<u64>,
+    pub members: Vec<Subject>,
+}
+
 /// A hardware error that may explain an incident.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct HardwareLink {
@@ -176,6 +185,7 @@ pub struct Incident {
     /// Lockup reports per kind, repeats included.
     pub counts: Vec<(EventKind, usize)>,
     pub stuck: Vec<Stuck>,
+    pub groups: Vec<WaitGroup>,
     pub chain: Vec<ChainLink>,
     pub root: Option<Root>,
     pub hardware: Vec<HardwareLink>,
@@ -245,6 +255,7 @@ fn empty_incident(kind: EventKind, e: &Event) -> Incident {
         last_time: e.time,
         counts: Vec::new(),
         stuck: Vec::new(),
+        groups: Vec::new(),
         chain: Vec::new(),
         root: None,
         hardware: Vec::new(),

@@ -48,6 +48,7 @@ fn kind_rank(k: EventKind) -> u8 {
 pub(crate) fn analyze(inc: &mut Incident, input: &Input<'_>) {
     let events = input.events;
     inc.stuck = stuck_subjects(inc, events);
+    inc.groups = wait_groups(&inc.stuck);
     if inc.kind.is_lockup() {
         let chain = build_chain(inc, input);
         inc.chain = chain;
@@ -143,6 +144,22 @@ fn stuck_for(idxs: &[usize], events: &[Event]) -> Option<f64> {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     }
+}
+
+fn wait_groups(stuck: &[Stuck]) -> Vec<crate::WaitGroup> {
+    let mut groups: Vec<crate::WaitGroup> = Vec::new();
+    for s in stuck.iter().filter(|s| !matches!(s.wait.kind, WaitKind::Running | WaitKind::Unknown)) {
+        match groups.iter_mut().find(|g| g.kind == s.wait.kind && g.lock_address == s.wait.lock_address) {
+            Some(g) => g.members.push(s.subject.clone()),
+            None => groups.push(crate::WaitGroup {
+                kind: s.wait.kind,
+                lock_address: s.wait.lock_address,
+                members: vec![s.subject.clone()],
+            }),
+        }
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(g.members.len()));
+    groups
 }
 
 fn ip_function(e: &Event) -> Option<&str> {
@@ -884,6 +901,9 @@ fn describe_stuck(s: &Stuck) -> String {
     match s.wait.kind {
         WaitKind::Running => d.push_str(&format!(" runs {}", s.wait.function.as_deref().unwrap_or("?"))),
         WaitKind::Sleep => d.push_str(&format!(" sleeps in {}", s.wait.function.as_deref().unwrap_or("?"))),
+        WaitKind::Unknown => {
+            d.push_str(&format!(" is blocked in {}", s.wait.function.as_deref().unwrap_or("schedule")))
+        }
         k => {
             d.push_str(&format!(" waits for {}", k.as_str()));
             if let Some(a) = s.wait.lock_address {

@@ -231,6 +231,15 @@ pub fn text(r: &Report<'_>, st: Style) -> String {
                 stuck_text(&mut out, r, s, st);
             }
         }
+        if inc.groups.iter().any(|g| g.members.len() > 1) {
+            let _ = writeln!(out, "\n  {}", st.bold("Waiting together"));
+            for g in inc.groups.iter().filter(|g| g.members.len() > 1) {
+                let who: Vec<String> =
+                    g.members.iter().map(|m| lockscope_diagnosis::Node::subject(m).to_string()).collect();
+                let lock = g.lock_address.map(|a| format!(" {a:#x}")).unwrap_or_default();
+                let _ = writeln!(out, "    {} × {}{}: {}", g.members.len(), g.kind.as_str(), lock, who.join(", "));
+            }
+        }
         if !inc.chain.is_empty() {
             let _ = writeln!(out, "\n  {}", st.bold("Waits-for chain"));
             for l in &inc.chain {
