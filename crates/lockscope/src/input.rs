@@ -121,8 +121,25 @@ fn kernel_lines(head: &[u8]) -> usize {
             let r = lockscope_log::prefix::parse(l);
             (r.kernel && (r.time.is_some() || r.caller.is_some() || r.host.is_some() || r.level.is_some()))
                 || lockscope_log::stack::parse_trace_line(&String::from_utf8_lossy(r.text)).is_some()
+                || facility_message(r.text)
         })
         .count()
+}
+
+/// A kernel message without any prefix (`printk.time=0`, `dmesg -t`) still starts with its
+/// subsystem: `EXT4-fs (loop4): mounted ...`, `rcu: ...`, `Spectre V2 : ...`.
+fn facility_message(text: &[u8]) -> bool {
+    let Some(colon) = memchr_colon(text) else { return false };
+    let head = &text[..colon];
+    !head.is_empty()
+        && head.len() <= 40
+        && head[0].is_ascii_alphanumeric()
+        && head.iter().all(|&b| b.is_ascii_alphanumeric() || b" _-./()#".contains(&b))
+        && text.get(colon + 1) == Some(&b' ')
+}
+
+fn memchr_colon(text: &[u8]) -> Option<usize> {
+    text.iter().take(42).position(|&b| b == b':')
 }
 
 fn looks_like_sel(head: &[u8]) -> bool {
