@@ -162,6 +162,12 @@ fn wait_groups(stuck: &[Stuck]) -> Vec<crate::WaitGroup> {
     groups
 }
 
+/// The function a lockup report's title blames (`BUG: soft lockup in FUNC`).
+fn guilty(e: &Event) -> Option<String> {
+    let (_, f) = e.title.rsplit_once(" in ")?;
+    (!f.is_empty() && !f.contains(' ')).then(|| f.to_string())
+}
+
 fn ip_function(e: &Event) -> Option<&str> {
     e.registers.as_ref()?.ip.as_ref()?.function.as_deref()
 }
@@ -184,6 +190,12 @@ fn wait_of<'a>(best: &Event, all: impl Iterator<Item = &'a Event>, events: &[Eve
         WaitKind::Running => {
             if let Some(f) = &w.function {
                 w.reasoning.push(format!("no wait primitive on the stack: the CPU executes {f} (a loop that neither sleeps nor waits on a lock)"));
+                // Helpers at the top of the stack (unlock, sanitizer checks) hide the
+                // function that loops; the report's title names it.
+                if let Some(g) = guilty(best).filter(|g| g != f) {
+                    w.reasoning.push(format!("the loop is in {g} (the report's guilty frame), which calls {f}"));
+                    w.function = Some(format!("{f} in {g}"));
+                }
             }
         }
         _ => {}

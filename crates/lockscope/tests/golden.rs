@@ -166,3 +166,32 @@ fn lockdep_listing_names_the_mutex_holder() {
     assert_eq!(link["via"], "mutex &rp->fetch_lock");
     assert_eq!(v["diagnosis"]["root"]["task"]["pid"], 6065);
 }
+
+#[test]
+fn hosts_and_boots_are_kept_apart() {
+    // Seed 004's syslog interleaved line by line with a copy of itself from another host
+    // (a synthetic mix of real lines), then a reboot banner and seed 004 again: three
+    // incidents, on two hosts and two boots.
+    let log = std::fs::read_to_string(root().join("tests/data/seed-004/messages.log")).unwrap();
+    let mut mixed = String::new();
+    for l in log.lines() {
+        mixed.push_str(l);
+        mixed.push('\n');
+        mixed.push_str(&l.replace(" localhost kernel: ", " otherhost kernel: "));
+        mixed.push('\n');
+    }
+    mixed.push_str("Mar 28 09:00:00 localhost kernel: [    0.000000] Linux version 2.6.32 (mock@build)\n");
+    mixed.push_str(&log);
+    let dir = std::env::temp_dir().join(format!("lockscope-hosts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("messages");
+    std::fs::write(&p, mixed).unwrap();
+    let v = json(&[p.to_str().unwrap()]);
+    let incidents = v["incidents"].as_array().unwrap();
+    let keys: Vec<(String, u64)> =
+        incidents.iter().map(|i| (i["host"].as_str().unwrap().to_string(), i["boot"].as_u64().unwrap())).collect();
+    assert_eq!(keys, vec![("localhost".into(), 0), ("localhost".into(), 1), ("otherhost".into(), 0)]);
+    for i in incidents {
+        assert_eq!(i["root"]["task"]["comm"], "uksmd", "{}", i["summary"]);
+    }
+}
