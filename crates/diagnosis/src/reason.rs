@@ -184,6 +184,21 @@ fn wait_of<'a>(best: &Event, all: impl Iterator<Item = &'a Event>, events: &[Eve
         reasoning: Vec::new(),
     };
     let all: Vec<&Event> = all.collect();
+    // The hung-task detector says the task is in I/O wait (`blocked in I/O wait`): a
+    // folio/bit wait under it is waiting for I/O, not for a lock holder.
+    if matches!(w.kind, WaitKind::PageLock | WaitKind::BitWait | WaitKind::Unknown | WaitKind::Sleep)
+        && all.iter().any(|e| e.subkind.as_deref() == Some("io_wait"))
+    {
+        w.reasoning.push(format!(
+            "the hung-task report says the task is blocked in I/O wait, so {} waits for I/O to finish",
+            w.function.as_deref().unwrap_or("it")
+        ));
+        w.kind = WaitKind::IoWait;
+    }
+    if waits::only_unreliable(&best.stack) {
+        w.confidence = Confidence::Possible;
+        w.reasoning.push("every frame of the trace is unreliable ('?'): read from stale return addresses".to_string());
+    }
     match kind {
         WaitKind::Spinlock | WaitKind::RwlockRead | WaitKind::RwlockWrite => spinlock_address(&mut w, &all),
         WaitKind::CsdIpi => csd_targets(&mut w, &all, events, inc),
@@ -567,7 +582,8 @@ fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
             continue;
         }
         match s.wait.kind {
-            WaitKind::PageLock | WaitKind::BitWait => {
+            // A lock nobody visible holds matters as a link only when others wait behind it.
+            WaitKind::PageLock | WaitKind::BitWait if tasks.len() > 1 => {
                 chain.push(link(
                     stuck_node(s),
                     Node::resource(format!("{} (holder not in the log; possibly {} itself)", s.wait.kind.as_str(), stuck_node(s))),
@@ -742,9 +758,10 @@ fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
             });
         }
     }
-    if stuck_here.is_some_and(|s| s.wait.kind == WaitKind::Running) {
-        // The log shows where it loops, not why: the cause is a judgement.
-        conf = conf.min(Confidence::Likely);
+    // A log shows where things wait, never the cause itself: that is a judgement.
+    conf = conf.min(Confidence::Likely);
+    if let Some(s) = stuck_here {
+        conf = conf.min(s.wait.confidence.max(Confidence::Possible));
     }
     let reason = match stuck_here {
         Some(s) => match s.wait.kind {
@@ -769,6 +786,19 @@ fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
                 s.wait.function.as_deref().unwrap_or("?"),
                 s.wait.kind.as_str(),
                 node.task.as_ref().map(|t| t.comm.as_str()).unwrap_or("it")
+            ),
+            WaitKind::IoWait if inc.stuck.len() == 1 => format!(
+                "{} waits for I/O that never completes ({}{}); nothing in the log holds it up — the device, its driver or the layer below did not finish the request",
+                node,
+                s.wait.function.as_deref().unwrap_or("io_schedule"),
+                guilty(&events[s.stack_event]).map(|g| format!(" under {g}")).unwrap_or_default()
+            ),
+            WaitKind::PageLock | WaitKind::BitWait if inc.stuck.len() == 1 => format!(
+                "{} waits for a {} ({}) that nobody in the log is shown holding: a task that never unlocked it, possibly {} itself",
+                node,
+                s.wait.kind.as_str(),
+                s.wait.function.as_deref().unwrap_or("?"),
+                node
             ),
             WaitKind::Sleep | WaitKind::Unknown | WaitKind::IoWait => {
                 let slept = sleeping_while_atomic(inc, events)

@@ -283,11 +283,20 @@ pub fn is_reporting_frame(f: &Frame) -> bool {
 
 /// The frames that say where a CPU or task really was: reliable, not reporting machinery.
 pub fn meaningful_frames(stack: &[Frame]) -> Vec<&Frame> {
-    let frames: Vec<&Frame> = stack.iter().filter(|f| f.reliable && !is_reporting_frame(f)).collect();
+    let mut frames: Vec<&Frame> = stack.iter().filter(|f| f.reliable && !is_reporting_frame(f)).collect();
+    if frames.is_empty() {
+        // Only `?` frames (a corrupted or frame-pointer-less trace): a hint, better than nothing.
+        frames = stack.iter().filter(|f| !is_reporting_frame(f)).collect();
+    }
     // When the report interrupted a task, the task context is what is stuck; keep IRQ
     // frames only if nothing else is there (a CPU stuck inside an interrupt handler).
     let task: Vec<&Frame> = frames.iter().copied().filter(|f| f.context == FrameContext::Task).collect();
     if task.is_empty() { frames } else { task }
+}
+
+/// The stack has frames, but none the unwinder vouches for.
+pub fn only_unreliable(stack: &[Frame]) -> bool {
+    !stack.is_empty() && !stack.iter().any(|f| f.reliable && !is_reporting_frame(f))
 }
 
 /// The wait a stack shows, and the frame that shows it.
