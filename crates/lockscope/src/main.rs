@@ -1,6 +1,7 @@
 //! `lockscope`: the command line. A thin layer: it opens inputs, detects what each one is,
 //! runs the log reader and the diagnosis engine, and hands the result to a printer.
 
+mod dump_info;
 mod input;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -25,6 +26,8 @@ struct Cli {
 enum Command {
     /// Analyse kernel logs (dmesg, console, syslog, journal, crash `log`, vmcore-dmesg.txt).
     Analyze(AnalyzeArgs),
+    /// Describe vmcores: format, compression, dump level, CPUs and registers, memory, VMCOREINFO.
+    DumpInfo(dump_info::DumpInfoArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Analyze(a) => analyze(a),
+        Command::DumpInfo(a) => dump_info::run(a),
     }
 }
 

@@ -1,0 +1,103 @@
+//! Small, copyable errors. Each names where in the file the problem is, so a user can look
+//! with a hex editor, and none carries an allocation.
+
+use std::fmt;
+
+/// Why a dump cannot be opened at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DumpError {
+    pub kind: DumpErrorKind,
+    /// File offset of the offending field or structure (0 when it is about the whole file).
+    pub offset: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DumpErrorKind {
+    /// Opening or mapping the file failed.
+    Io(std::io::ErrorKind),
+    /// Neither ELF, kdump-compressed nor flattened.
+    UnknownFormat,
+    /// The file ends before a structure its headers promise.
+    Truncated,
+    /// A header field has a value no writer produces (the field is at `offset`).
+    BadHeader(&'static str),
+    /// A valid dump of a kind this reader does not handle yet.
+    Unsupported(&'static str),
+    /// The ELF parser refused the file.
+    BadElf(&'static str),
+}
+
+impl DumpError {
+    pub(crate) fn new(kind: DumpErrorKind, offset: u64) -> Self {
+        DumpError { kind, offset }
+    }
+    pub(crate) fn truncated(offset: u64) -> Self {
+        DumpError::new(DumpErrorKind::Truncated, offset)
+    }
+    pub(crate) fn bad(what: &'static str, offset: u64) -> Self {
+        DumpError::new(DumpErrorKind::BadHeader(what), offset)
+    }
+}
+
+impl fmt::Display for DumpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            DumpErrorKind::Io(k) => write!(f, "cannot read the file: {k}"),
+            DumpErrorKind::UnknownFormat => {
+                f.write_str("not a vmcore (neither ELF core, kdump-compressed nor flattened)")
+            }
+            DumpErrorKind::Truncated => write!(f, "file truncated: data expected at offset {:#x}", self.offset),
+            DumpErrorKind::BadHeader(what) => write!(f, "bad header at offset {:#x}: {what}", self.offset),
+            DumpErrorKind::Unsupported(what) => write!(f, "unsupported dump (offset {:#x}): {what}", self.offset),
+            DumpErrorKind::BadElf(what) => write!(f, "bad ELF core: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for DumpError {}
+
+/// Why some physical memory cannot be read. Holes and filtered pages are ordinary in a
+/// filtered dump; the caller decides whether zeros will do (see `Dump::read_phys_zero_filled`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadError {
+    pub kind: ReadErrorKind,
+    /// The first physical address that could not be read.
+    pub paddr: u64,
+    /// File offset involved (page descriptor or page data), when there is one.
+    pub offset: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadErrorKind {
+    /// No RAM there: the machine had none, or the dump does not describe it.
+    Hole,
+    /// RAM that the dump left out on purpose (makedumpfile's dump level: zero, cache, user,
+    /// free pages), or the excluded tail of an ELF segment.
+    Filtered,
+    /// Promised by the dump but missing from the file (an incomplete or truncated dump).
+    Lost,
+    /// Present but undecodable: a bad descriptor or compressed data that does not inflate to
+    /// exactly one page.
+    Corrupt,
+    /// Compressed with a method this build cannot decode.
+    UnsupportedCompression,
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            ReadErrorKind::Hole => "not in the dump (no RAM there)",
+            ReadErrorKind::Filtered => "filtered out of the dump",
+            ReadErrorKind::Lost => "missing from the file (incomplete dump)",
+            ReadErrorKind::Corrupt => "corrupt page data",
+            ReadErrorKind::UnsupportedCompression => "compressed with an unsupported method",
+        };
+        write!(f, "physical address {:#x}: {what}", self.paddr)?;
+        if let Some(o) = self.offset {
+            write!(f, " (file offset {o:#x})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ReadError {}
