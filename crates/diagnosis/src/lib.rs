@@ -217,9 +217,11 @@ fn near(a: &Event, b: &Event) -> bool {
 
 pub fn diagnose(input: Input<'_>) -> Diagnosis {
     let mut incidents = group(input.events);
+    // Hardware errors are few; find them once, not once per incident.
+    let hardware: Vec<&Event> = input.events.iter().filter(|e| e.kind == EventKind::HardwareError).collect();
     for (id, inc) in incidents.iter_mut().enumerate() {
         inc.id = id + 1;
-        reason::analyze(inc, &input);
+        reason::analyze(inc, &input, &hardware);
     }
     let main = incidents.iter().find(|i| i.kind.is_lockup()).or_else(|| incidents.first());
     let (summary, root, chain) = match main {

@@ -3,7 +3,7 @@
 
 use crate::waits::{self, StackWait};
 use crate::{ChainLink, Evidence, HardwareLink, Incident, Input, Node, Root, Stuck, Wait, WallTime};
-use lockscope_facts::{Arch, Confidence, Event, EventKind, Subject, WaitKind};
+use lockscope_facts::{Arch, Confidence, Event, EventKind, Frame, Subject, WaitKind};
 use std::collections::BTreeMap;
 
 fn evidence(e: &Event) -> Evidence {
@@ -45,14 +45,14 @@ fn kind_rank(k: EventKind) -> u8 {
     }
 }
 
-pub(crate) fn analyze(inc: &mut Incident, input: &Input<'_>) {
+pub(crate) fn analyze(inc: &mut Incident, input: &Input<'_>, hardware: &[&Event]) {
     let events = input.events;
     inc.stuck = stuck_subjects(inc, events);
     inc.groups = wait_groups(&inc.stuck);
     if inc.kind.is_lockup() {
         let chain = build_chain(inc, input);
         inc.chain = chain;
-        inc.hardware = hardware_links(inc, input);
+        inc.hardware = hardware_links(inc, input, hardware);
         inc.root = find_root(inc, input);
     } else {
         inc.root = crash_root(inc, events);
@@ -67,7 +67,7 @@ fn stuck_subjects(inc: &Incident, events: &[Event]) -> Vec<Stuck> {
         if e.kind == EventKind::Panic {
             continue;
         }
-        if e.kind == EventKind::NmiBacktrace && (e.message.is_some() || waits::is_idle(&e.stack)) {
+        if e.kind == EventKind::NmiBacktrace && (e.message.is_some() || waits::is_idle(stack_of(e, events))) {
             continue;
         }
         if let Some(k) = key_of(e) {
@@ -166,6 +166,14 @@ fn wait_groups(stuck: &[Stuck]) -> Vec<crate::WaitGroup> {
 fn guilty(e: &Event) -> Option<String> {
     let (_, f) = e.title.rsplit_once(" in ")?;
     (!f.is_empty() && !f.contains(' ')).then(|| f.to_string())
+}
+
+/// An event's stack, or for a compacted repeat the stack of the report it repeats.
+fn stack_of<'a>(e: &'a Event, events: &'a [Event]) -> &'a [Frame] {
+    match e.repeat_of {
+        Some(r) if e.stack.is_empty() => events.get(r).map_or(&e.stack[..], |o| &o.stack[..]),
+        _ => &e.stack,
+    }
 }
 
 fn ip_function(e: &Event) -> Option<&str> {
@@ -867,7 +875,7 @@ fn crash_root(inc: &Incident, events: &[Event]) -> Option<Root> {
     })
 }
 
-fn hardware_links(inc: &Incident, input: &Input<'_>) -> Vec<HardwareLink> {
+fn hardware_links(inc: &Incident, input: &Input<'_>, hardware: &[&Event]) -> Vec<HardwareLink> {
     let mut out = Vec::new();
     let serious = |sev: &str| matches!(sev, "uncorrected" | "non_recoverable" | "fatal");
     let inc_wall: Option<WallTime> =
@@ -910,11 +918,7 @@ fn hardware_links(inc: &Incident, input: &Input<'_>) -> Vec<HardwareLink> {
         }
         out.push(HardwareLink { record: record.clone(), evidence: ev, confidence: conf, reasoning: why });
     };
-    for e in input
-        .events
-        .iter()
-        .filter(|e| e.kind == EventKind::HardwareError && e.boot == inc.boot && e.lines.source == inc.source)
-    {
+    for e in hardware.iter().filter(|e| e.boot == inc.boot && e.host == inc.host && e.lines.source == inc.source) {
         if let Some(h) = &e.hardware {
             consider(h, e.wall_time.as_deref().and_then(WallTime::parse), evidence(e));
         }

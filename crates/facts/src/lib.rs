@@ -281,6 +281,12 @@ pub struct Event {
     pub lines: LineRange,
     /// The task ids printed by `printk` caller ids (`[T123]`/`[C3]`) on the headline.
     pub caller: Option<String>,
+    /// This report repeats an earlier event (index in the same event list): same kind,
+    /// subkind, CPU, task and reliable frames, shortly after. A repeat keeps its own
+    /// headline, time, lines and duration, but not the stack and registers: read them
+    /// from the first occurrence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeat_of: Option<usize>,
 }
 
 impl Event {
@@ -311,6 +317,7 @@ impl Event {
             message: None,
             lines,
             caller: None,
+            repeat_of: None,
         }
     }
 

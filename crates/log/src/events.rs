@@ -9,7 +9,38 @@ use crate::title::{self, TitleKind};
 use lockscope_facts::{
     BlockedOn, CsdWait, Event, EventKind, Frame, FrameContext, HeldLock, HeldLocks, LineRange, RcuStall, TaskRef,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+/// FxHash (rustc's): the open-report map is looked up several times per line with a tiny
+/// key, where SipHash showed in profiles.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// Unrelated lines tolerated inside a report before it is considered over.
 const MAX_GAP: u32 = 3;
@@ -17,9 +48,20 @@ const MAX_GAP: u32 = 3;
 /// How far after its headline a trace may still give an RCU stall report its title.
 const RCU_TITLE_LINES: u64 = 10_000;
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+/// How far after a stall report without a stack an NMI backtrace may still give it its
+/// own (see [`link_rcu_to_nmi_backtraces`]).
+const NMI_LINK_LINES: u64 = 3000;
+
+/// How close to the first occurrence a repeat must be, in seconds (both time-stamped) or
+/// lines: well inside what diagnosis counts as one incident (900 s, 5000 lines), so that a
+/// repeat and the occurrence holding its stack always land in the same incident.
+const REPEAT_WINDOW_S: f64 = 600.0;
+const REPEAT_WINDOW_LINES: u64 = 3000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 struct Key {
-    host: Option<String>,
+    /// Index in [`Parser::host_names`].
+    host: Option<usize>,
     caller: Option<Caller>,
 }
 
@@ -153,8 +195,8 @@ pub struct Parser {
     source: usize,
     pub events: Vec<Event>,
     pub held: Vec<HeldLocks>,
-    open: HashMap<Key, Report>,
-    hosts: HashMap<Option<String>, HostState>,
+    open: FxMap<Key, Report>,
+    hosts: FxMap<Option<usize>, HostState>,
     pub boots: u32,
     pub releases: Vec<String>,
     pub host_names: Vec<String>,
@@ -170,10 +212,27 @@ pub struct Parser {
     /// that kept only the `CPU: N PID: N Comm: X` part): merged into the report they belong
     /// to at the end, never output on their own.
     orphans: Vec<usize>,
+    /// Events before this index were offered to [`Parser::settle`]: compacted, unless an
+    /// open report still referred to them (then they wait in `unsettled`).
+    settled: usize,
+    unsettled: Vec<usize>,
+    /// First occurrences by the hash of their repeat key: the latest one of each key.
+    firsts: HashMap<u64, Vec<usize>>,
+    /// Compacted repeats that had registers before (they do not lack them for
+    /// [`Parser::merge_orphans`]).
+    repeats_with_regs: HashSet<usize>,
+    /// Settled RCU stall events without a stack, which may still take the stack of a
+    /// nearby NMI backtrace at the end: those backtraces are kept whole.
+    bare_rcu: Vec<usize>,
 }
 
+/// Borrowed when valid UTF-8 (nearly always: `from_utf8` checks that faster than
+/// `from_utf8_lossy` does).
 fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(b)
+    match std::str::from_utf8(b) {
+        Ok(s) => s.into(),
+        Err(_) => String::from_utf8_lossy(b),
+    }
 }
 
 impl Parser {
@@ -182,8 +241,8 @@ impl Parser {
             source,
             events: Vec::new(),
             held: Vec::new(),
-            open: HashMap::new(),
-            hosts: HashMap::new(),
+            open: FxMap::default(),
+            hosts: FxMap::default(),
             boots: 0,
             releases: Vec::new(),
             host_names: Vec::new(),
@@ -192,6 +251,11 @@ impl Parser {
             split_head: None,
             lineno: 0,
             orphans: Vec::new(),
+            settled: 0,
+            unsettled: Vec::new(),
+            firsts: HashMap::new(),
+            repeats_with_regs: HashSet::new(),
+            bare_rcu: Vec::new(),
         }
     }
 
@@ -207,13 +271,8 @@ impl Parser {
             return;
         }
         self.lineno = lineno;
-        let host = rec.host.map(|h| lossy(h).into_owned());
-        if let Some(h) = &host {
-            if !self.host_names.contains(h) {
-                self.host_names.push(h.clone());
-            }
-        }
-        let key = Key { host: host.clone(), caller: rec.caller };
+        let host = rec.host.map(|h| self.host_id(h));
+        let key = Key { host, caller: rec.caller };
         let text = lossy(rec.text);
         if let Some((k, l, head)) = self.split_head.take()
             && k == key
@@ -236,10 +295,11 @@ impl Parser {
                 return;
             }
             if headers::is_split_task_headline(&text) {
-                self.split_head = Some((key.clone(), lineno, text.trim_end().to_string()));
+                self.split_head = Some((key, lineno, text.trim_end().to_string()));
             }
         }
-        if let Some(hw) = crate::hardware::classify_hardware_line(&text) {
+        // Every line `classify_hardware_line` accepts holds a trigger (`headers::TRIGGERS`).
+        if has_trigger && let Some(hw) = crate::hardware::classify_hardware_line(&text) {
             self.hardware(lineno, rec, key, &text, hw);
             return;
         }
@@ -251,16 +311,32 @@ impl Parser {
         }
     }
 
-    fn host_state(&mut self, host: &Option<String>) -> HostState {
-        self.hosts.get(host).cloned().unwrap_or_default()
+    /// The index of a syslog host name in `host_names`, added when new.
+    fn host_id(&mut self, name: &[u8]) -> usize {
+        let name = lossy(name);
+        match self.host_names.iter().position(|h| *h == name) {
+            Some(i) => i,
+            None => {
+                self.host_names.push(name.into_owned());
+                self.host_names.len() - 1
+            }
+        }
+    }
+
+    fn host_name(&self, host: Option<usize>) -> Option<String> {
+        host.map(|h| self.host_names[h].clone())
+    }
+
+    fn host_state(&self, host: Option<usize>) -> HostState {
+        self.hosts.get(&host).cloned().unwrap_or_default()
     }
 
     fn new_event(&mut self, kind: EventKind, lineno: u64, rec: &Record<'_>, key: &Key, headline: &str) -> usize {
-        let hs = self.host_state(&key.host);
+        let hs = self.host_state(key.host);
         let mut e = Event::new(kind, headline.trim(), LineRange { source: self.source, first: lineno, last: lineno });
         e.time = rec.time;
         e.wall_time = rec.wall.map(|w| lossy(w).into_owned());
-        e.host = key.host.clone();
+        e.host = self.host_name(key.host);
         e.boot = hs.boot;
         e.release = hs.release;
         e.caller = rec.caller.map(|c| c.to_string());
@@ -272,7 +348,122 @@ impl Parser {
     fn close(&mut self, key: &Key) {
         if let Some(mut r) = self.open.remove(key) {
             self.offer_trace(key, std::mem::take(&mut r.seg), std::mem::take(&mut r.seg_rips));
+            self.settle(&r);
         }
+    }
+
+    /// `closed` just ended: compacts the events no open report refers to any more (those
+    /// of a report that stays open wait, without holding back the others).
+    fn settle(&mut self, closed: &Report) {
+        for i in [closed.target, closed.twin].into_iter().flatten().chain(closed.members.iter().copied()) {
+            if let Some(k) = self.unsettled.iter().position(|&u| u == i)
+                && !self.in_open_report(i)
+            {
+                self.unsettled.remove(k);
+                self.compact(i);
+            }
+        }
+        while self.settled < self.events.len() {
+            let i = self.settled;
+            self.settled += 1;
+            if self.orphans.binary_search(&i).is_ok() {
+                // Headless dumps are merged at the end, whole.
+            } else if self.in_open_report(i) {
+                self.unsettled.push(i);
+            } else {
+                self.compact(i);
+            }
+        }
+    }
+
+    fn in_open_report(&self, i: usize) -> bool {
+        self.open.values().any(|r| r.target == Some(i) || r.twin == Some(i) || r.members.contains(&i))
+    }
+
+    /// Repeat compaction: a report saying again what an earlier one of the same source,
+    /// host and boot said shortly before (same kind, subkind, CPU, task and reliable
+    /// frames, registers or not) keeps its own headline, time, lines and duration, but
+    /// drops its stack and registers and points at the first occurrence (`repeat_of`).
+    /// This is what keeps memory from growing with every report of a lockup that lasts.
+    fn compact(&mut self, i: usize) {
+        // The stack grew by doubling: give back the spare room of what is kept.
+        self.events[i].stack.shrink_to_fit();
+        let e = &self.events[i];
+        if e.kind == EventKind::RcuStall && e.stack.is_empty() && e.cpu.is_some() {
+            self.bare_rcu.push(i);
+            return;
+        }
+        if e.kind == EventKind::NmiBacktrace {
+            // Events come in line order: stall reports too far back for the earliest event
+            // still to compact are too far for every one. Those still open may end bare.
+            let events = &self.events;
+            let low = self.unsettled.iter().map(|&u| events[u].lines.first).fold(e.lines.first, u64::min);
+            self.bare_rcu.retain(|&r| events[r].lines.last + NMI_LINK_LINES >= low);
+            let open_rcu = self.unsettled.iter().filter(|&&u| events[u].kind == EventKind::RcuStall);
+            if self.bare_rcu.iter().chain(open_rcu).any(|&r| {
+                let s = &events[r];
+                r < i
+                    && s.lines.last + NMI_LINK_LINES >= e.lines.first
+                    && s.cpu == e.cpu
+                    && s.boot == e.boot
+                    && s.host == e.host
+            }) {
+                return;
+            }
+        }
+        if !e.reliable_frames().any(|_| true) {
+            return;
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        repeat_key(e).hash(&mut h);
+        let firsts = self.firsts.entry(h.finish()).or_default();
+        let same = firsts.iter_mut().find(|o| repeat_key(&self.events[**o]) == repeat_key(e));
+        let Some(first) = same else {
+            firsts.push(i);
+            return;
+        };
+        if *first > i {
+            // Settled out of order (its report stayed open): both stay whole.
+            return;
+        }
+        let o = &self.events[*first];
+        let near = match (o.time, e.time) {
+            (Some(a), Some(b)) => (b - a).abs() <= REPEAT_WINDOW_S,
+            _ => e.lines.first.saturating_sub(o.lines.last) <= REPEAT_WINDOW_LINES,
+        };
+        if !near {
+            // Too far from the first occurrence: a first occurrence of its own.
+            *first = i;
+            return;
+        }
+        let first = *first;
+        // The title comes from the stack: set it now, unless an RCU stall report's title is
+        // still to be decided from a later trace.
+        let pending = self.rcu_titles.iter().any(|p| p.members.contains(&i));
+        if !self.titled.get(i).copied().unwrap_or(false) && !pending {
+            let e = &mut self.events[i];
+            mark_arm64_irq_frames(&mut e.stack);
+            e.title = crate::title_of(e);
+            self.mark_titled(i);
+        }
+        let e = &mut self.events[i];
+        if e.registers.take().is_some() {
+            self.repeats_with_regs.insert(i);
+        }
+        e.stack = Vec::new();
+        e.repeat_of = Some(first);
+    }
+
+    fn mark_titled(&mut self, i: usize) {
+        if self.titled.len() <= i {
+            self.titled.resize(i + 1, false);
+        }
+        self.titled[i] = true;
+    }
+
+    /// Whether event `i` has (or, compacted, had) registers.
+    fn had_registers(&self, i: usize) -> bool {
+        self.events[i].registers.is_some() || self.repeats_with_regs.contains(&i)
     }
 
     /// Opens `r` for `key`, ending the report open there before.
@@ -319,10 +510,7 @@ impl Parser {
     fn set_titles(&mut self, members: &[usize], t: &str) {
         for &m in members {
             self.events[m].title = t.to_string();
-            if self.titled.len() <= m {
-                self.titled.resize(m + 1, false);
-            }
-            self.titled[m] = true;
+            self.mark_titled(m);
         }
     }
 
@@ -363,7 +551,7 @@ impl Parser {
     fn headline(&mut self, lineno: u64, rec: &Record<'_>, key: Key, text: &str, h: Headline) {
         match h {
             Headline::Boot { release } => {
-                let hs = self.hosts.entry(key.host.clone()).or_default();
+                let hs = self.hosts.entry(key.host).or_default();
                 hs.boot += 1;
                 hs.release = Some(release.clone());
                 self.boots += 1;
@@ -371,7 +559,7 @@ impl Parser {
                     self.releases.push(release);
                 }
                 self.close(&key);
-                let host = key.host.clone();
+                let host = key.host;
                 self.end_rcu_titles(|p| p.key.host == host);
             }
             Headline::Open(o) => self.open_report(lineno, rec, key, text, o),
@@ -470,19 +658,22 @@ impl Parser {
             }
             Headline::RcuStarved { jiffies, cpu: _ } => {
                 // Belongs to the last RCU stall report of this boot.
-                let boot = self.host_state(&key.host).boot;
+                let boot = self.host_state(key.host).boot;
+                let host = key.host.map(|h| self.host_names[h].as_str());
+                // Events come in line order, and boots of one host in time order: stop at an
+                // earlier boot of this host.
                 let last = self
                     .events
                     .iter()
-                    .rposition(|e| e.kind == EventKind::RcuStall && e.boot == boot && e.host == key.host);
+                    .rev()
+                    .take_while(|e| e.host.as_deref() != host || e.boot == boot)
+                    .position(|e| e.kind == EventKind::RcuStall && e.host.as_deref() == host)
+                    .map(|back| self.events.len() - 1 - back);
                 if let Some(last) = last {
-                    let first_line = self.events[last].lines.first;
-                    for e in self
-                        .events
-                        .iter_mut()
-                        .filter(|e| e.kind == EventKind::RcuStall && e.lines.first >= first_line.saturating_sub(200))
-                    {
-                        if let Some(rcu) = e.rcu.as_mut() {
+                    let from = self.events[last].lines.first.saturating_sub(200);
+                    // Every RCU stall event that starts from there on (a suffix of the events).
+                    for e in self.events.iter_mut().rev().take_while(|e| e.lines.first >= from) {
+                        if let Some(rcu) = e.rcu.as_mut().filter(|_| e.kind == EventKind::RcuStall) {
                             rcu.starved_jiffies = jiffies;
                         }
                     }
@@ -521,13 +712,14 @@ impl Parser {
                 }
             }
             Headline::LocksHeld { task } => {
-                let hs = self.host_state(&key.host);
+                let hs = self.host_state(key.host);
+                let host = self.host_name(key.host);
                 self.held.push(HeldLocks {
                     task,
                     locks: Vec::new(),
                     lines: LineRange { source: self.source, first: lineno, last: lineno },
                     boot: hs.boot,
-                    host: key.host.clone(),
+                    host,
                 });
                 let mut r = Report::new();
                 r.held = Some(self.held.len() - 1);
@@ -560,7 +752,7 @@ impl Parser {
                 .as_deref()
                 .is_some_and(|m| m.starts_with("invalid opcode:") || m.starts_with("Internal error:"))
         {
-            let k = key.clone();
+            let k = key;
             let rcu = kind == EventKind::RcuStall;
             self.end_rcu_titles(|p| {
                 // With caller ids only the next stall report of the same context ends it.
@@ -618,12 +810,7 @@ impl Parser {
             r.twin = Some(self.events.len() - 1);
         }
         if kind == EventKind::RcuStall {
-            self.rcu_titles.push(RcuTitle {
-                key: key.clone(),
-                members: r.members.clone(),
-                any_cpu: false,
-                first_line: lineno,
-            });
+            self.rcu_titles.push(RcuTitle { key, members: r.members.clone(), any_cpu: false, first_line: lineno });
         }
         self.install(key, r);
     }
@@ -904,38 +1091,56 @@ impl Parser {
         let mut r = Report::new();
         r.target = Some(idx);
         r.members.push(idx);
-        self.open.insert(key.clone(), r);
+        self.open.insert(*key, r);
     }
 
     /// Gives each headless register dump to the lockup report of the same CPU and task
     /// (nearest in time, lacking registers of its own), then drops the dumps.
-    fn merge_orphans(&mut self) {
+    fn merge_orphans(&mut self, is_orphan: &[bool]) {
+        if self.orphans.is_empty() {
+            return;
+        }
+        // Candidate reports by (cpu, pid, boot, host), in event order: one pass over the
+        // events instead of one per dump.
+        type Who<'a> = (Option<u32>, Option<u32>, u32, &'a Option<String>);
+        let mut by_who: HashMap<Who<'_>, Vec<usize>> = HashMap::new();
+        for (i, e) in self.events.iter().enumerate() {
+            if !is_orphan[i] && matches!(e.kind, EventKind::SoftLockup | EventKind::HardLockup | EventKind::RcuStall) {
+                by_who.entry((e.cpu, e.task.as_ref().map(|t| t.pid), e.boot, &e.host)).or_default().push(i);
+            }
+        }
+        let mut merges = Vec::new();
+        // Which candidates got registers from an earlier dump: they no longer lack them.
+        let mut given: Vec<usize> = Vec::new();
         for &o in &self.orphans {
             let dump = &self.events[o];
             if dump.registers.is_none() && dump.stack.is_empty() {
                 continue;
             }
-            let target = self
-                .events
-                .iter()
-                .enumerate()
-                .filter(|(i, e)| {
-                    !self.orphans.contains(i)
-                        && matches!(e.kind, EventKind::SoftLockup | EventKind::HardLockup | EventKind::RcuStall)
-                        && e.cpu == dump.cpu
-                        && e.task.as_ref().map(|t| t.pid) == dump.task.as_ref().map(|t| t.pid)
-                        && e.boot == dump.boot
-                        && e.host == dump.host
-                        && e.registers.is_none()
-                })
-                .min_by_key(|(_, e)| match (e.time, dump.time) {
-                    (Some(a), Some(b)) => ((a - b).abs() * 1000.0) as u64,
-                    _ => e.lines.first.abs_diff(dump.lines.first),
-                })
-                .map(|(i, _)| i);
+            let who = (dump.cpu, dump.task.as_ref().map(|t| t.pid), dump.boot, &dump.host);
+            let Some(cands) = by_who.get(&who) else { continue };
+            let target =
+                cands.iter().copied().filter(|&i| !self.had_registers(i) && !given.contains(&i)).min_by_key(|&i| {
+                    let e = &self.events[i];
+                    match (e.time, dump.time) {
+                        (Some(a), Some(b)) => ((a - b).abs() * 1000.0) as u64,
+                        _ => e.lines.first.abs_diff(dump.lines.first),
+                    }
+                });
             let Some(t) = target else { continue };
-            let (regs, stack) = (dump.registers.clone(), dump.stack.clone());
+            if dump.registers.is_some() {
+                given.push(t);
+            }
+            merges.push((o, t));
+        }
+        drop(by_who);
+        for (o, t) in merges {
+            let (regs, stack) = (self.events[o].registers.clone(), self.events[o].stack.clone());
             let e = &mut self.events[t];
+            if e.repeat_of.is_some() {
+                // A repeat keeps no registers or stack of its own; its first occurrence has them.
+                continue;
+            }
             e.registers = regs;
             if e.stack.is_empty() {
                 e.stack = stack;
@@ -948,7 +1153,13 @@ impl Parser {
         for k in keys {
             self.close(&k);
         }
-        self.merge_orphans();
+        // Searches that stop early (starved RCU, NMI links, repeats) rely on this order.
+        debug_assert!(self.events.windows(2).all(|w| w[0].lines.first <= w[1].lines.first));
+        let mut is_orphan = vec![false; self.events.len()];
+        for &o in &self.orphans {
+            is_orphan[o] = true;
+        }
+        self.merge_orphans(&is_orphan);
         self.end_rcu_titles(|_| true);
         link_rcu_to_nmi_backtraces(&mut self.events);
         for (i, e) in self.events.iter_mut().enumerate() {
@@ -957,14 +1168,35 @@ impl Parser {
                 e.title = crate::title_of(e);
             }
         }
-        let orphans = std::mem::take(&mut self.orphans);
+        // Indices once the dumps are gone, for `repeat_of`.
+        let mut kept = 0;
+        let new_index: Vec<usize> = is_orphan
+            .iter()
+            .map(|&o| {
+                let k = kept;
+                kept += usize::from(!o);
+                k
+            })
+            .collect();
         std::mem::take(&mut self.events)
             .into_iter()
-            .enumerate()
-            .filter(|(i, _)| !orphans.contains(i))
-            .map(|(_, e)| e)
+            .zip(is_orphan)
+            .filter(|(_, orphan)| !orphan)
+            .map(|(mut e, _)| {
+                e.repeat_of = e.repeat_of.map(|o| new_index[o]);
+                e
+            })
             .collect()
     }
+}
+
+/// What makes two reports the same for repeat compaction.
+fn repeat_key(e: &Event) -> impl Hash + PartialEq + '_ {
+    (
+        (e.kind, e.subkind.as_deref(), e.cpu, e.task.as_ref().map(|t| t.pid)),
+        (e.boot, e.host.as_deref(), e.registers.is_some()),
+        e.reliable_frames().map(|f| f.function.as_str()).collect::<Vec<_>>(),
+    )
 }
 
 fn severity_rank(s: &str) -> u8 {
@@ -1041,14 +1273,20 @@ fn is_report_line(t: &str) -> bool {
         "Code: Unable",
         "Code: Bad RIP",
     ];
-    if PREFIXES.iter().any(|p| t.starts_with(p)) {
+    // Comparing the first byte inline spares a `memcmp` call per prefix.
+    let first = t.as_bytes().first().copied();
+    if PREFIXES.iter().any(|p| first == Some(p.as_bytes()[0]) && t.starts_with(p)) {
         return true;
     }
-    // Raw stack words printed by 2.6-era kernels before the trace.
-    let words: Vec<&str> = t.split_whitespace().collect();
-    !words.is_empty()
-        && words.len() <= 8
-        && words.iter().all(|w| (w.len() == 16 || w.len() == 8) && w.bytes().all(|b| b.is_ascii_hexdigit()))
+    // Raw stack words printed by 2.6-era kernels before the trace: 1 to 8 of them.
+    let mut n = 0;
+    for w in t.split_whitespace() {
+        n += 1;
+        if n > 8 || !((w.len() == 16 || w.len() == 8) && w.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return false;
+        }
+    }
+    n > 0
 }
 
 /// ` #0: ffff88807e5f8e98 (&mm->mmap_lock){++++}-{3:3}, at: mmap_read_lock+0x1/0x2`
@@ -1097,12 +1335,18 @@ fn link_rcu_to_nmi_backtraces(events: &mut [Event]) {
         }
         let Some(cpu) = e.cpu else { continue };
         let (line, boot, host) = (e.lines.last, e.boot, e.host.clone());
-        let found = events.iter().enumerate().skip(i + 1).find_map(|(j, n)| {
-            if n.boot != boot || n.host != host || n.lines.first > line + 3000 {
-                return None;
-            }
-            (n.kind == EventKind::NmiBacktrace && n.cpu == Some(cpu) && !n.stack.is_empty()).then_some(j)
-        });
+        // Events come in line order: stop at the first one too far down.
+        let found =
+            events.iter().enumerate().skip(i + 1).take_while(|(_, n)| n.lines.first <= line + NMI_LINK_LINES).find_map(
+                |(j, n)| {
+                    (n.boot == boot
+                        && n.host == host
+                        && n.kind == EventKind::NmiBacktrace
+                        && n.cpu == Some(cpu)
+                        && !n.stack.is_empty())
+                    .then_some(j)
+                },
+            );
         if let Some(j) = found {
             let (stack, regs, task) = (events[j].stack.clone(), events[j].registers.clone(), events[j].task.clone());
             let e = &mut events[i];
@@ -1269,6 +1513,34 @@ mod tests {
         assert_eq!(e.duration_s, Some(143.0));
         assert_eq!(e.lines.first, 1);
         assert_eq!(e.title, "INFO: task hung in p9_fd_close");
+    }
+
+    #[test]
+    fn repeats_keep_their_headline_but_not_their_stack() {
+        let report = |t: u32, stuck: u32| {
+            format!(
+                "[{t}.000000] watchdog: BUG: soft lockup - CPU#1 stuck for {stuck}s! [a:7]\n\
+                 [{t}.000001] RIP: 0010:spin+0x1/0x2\n\
+                 [{t}.000002] Call Trace:\n\
+                 [{t}.000003]  ? dump+0x1/0x2\n\
+                 [{t}.000004]  spin+0x1/0x2\n\
+                 [{t}.000005]  worker+0x1/0x2\n\
+                 [{t}.000006] ok\n[{t}.000007] ok\n[{t}.000008] ok\n[{t}.000009] ok\n"
+            )
+        };
+        let log = [report(100, 22), report(128, 48), report(1000, 900)].concat();
+        let ev = scan(&log);
+        assert_eq!(ev.len(), 3);
+        assert_eq!(ev[0].repeat_of, None);
+        assert_eq!(names(&ev[0]), ["spin", "dump", "spin", "worker"]);
+        // 28 s later: a repeat, with its own headline, time and duration.
+        assert_eq!(ev[1].repeat_of, Some(0));
+        assert!(ev[1].stack.is_empty() && ev[1].registers.is_none());
+        assert_eq!((ev[1].time, ev[1].duration_s), (Some(128.0), Some(48.0)));
+        assert_eq!(ev[1].title, ev[0].title);
+        // Too far from the first: whole again.
+        assert_eq!(ev[2].repeat_of, None);
+        assert_eq!(ev[2].stack.len(), 4);
     }
 
     #[test]

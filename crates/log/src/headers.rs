@@ -109,6 +109,14 @@ pub const TRIGGERS: &[&str] = &[
     "Memory failure",
     "AER:",
     "SError",
+    // Hardware lines without the words above (`hardware::classify_hardware_line` is asked
+    // only about lines with a trigger): `CPU 2: Machine Check Exception:`, `CMCI storm
+    // detected`, old `MCE 0x1234:` memory failures, `PCIe Bus Error: severity=`, DPC.
+    "Machine Check",
+    "CMCI storm",
+    "MCE 0x",
+    "PCIe Bus Error",
+    "DPC: containment",
     "Linux version",
     // `CPU: N PID: N Comm: X` of a register dump whose headline is missing.
     "PID: ",
@@ -478,8 +486,13 @@ pub fn parse_task_line(s: &str) -> Option<(TaskRef, String)> {
     }
     // Old format: comm, one state letter, task address, then numbers (pid is the 3rd number
     // in 2.6.3x: `free stack pid ppid`, shown as `0 81 2 0 0x..`).
+    let is_state = |w: &str| w.len() == 1 && "RSDTtXZIPKW".contains(w);
+    // Most lines have no state word: find out before collecting the words.
+    if !t.split_whitespace().any(is_state) {
+        return None;
+    }
     let words: Vec<&str> = t.split_whitespace().collect();
-    let si = words.iter().position(|w| w.len() == 1 && "RSDTtXZIPKW".contains(*w))?;
+    let si = words.iter().position(|w| is_state(w))?;
     if si == 0 || words.len() < si + 5 {
         return None;
     }

@@ -84,41 +84,56 @@ impl Scanner {
         let mut first = true;
         let mut last_line: Vec<u8> = Vec::new();
         let mut prev_wall: Vec<u8> = Vec::new();
+        // Lines longer than `lines::MAX_LINE` that the reader handed out whole (it cuts
+        // only those longer than its buffer): cut here.
+        let mut long_lines: u64 = 0;
+        // Where the triggers start in the chunk, found in one pass: used both to skip to
+        // the next trigger line and to tell whether a processed line holds one.
+        let mut hits: Vec<(usize, usize)> = Vec::new();
         while let Some(chunk) = rd.next_chunk()? {
             if first {
                 info.binary = looks_binary(&chunk[..chunk.len().min(4096)]);
                 first = false;
             }
+            hits.clear();
+            hits.extend(self.triggers.find_iter(chunk).map(|m| (m.start(), m.end())));
+            let mut h = 0;
             let mut pos = 0;
             while pos < chunk.len() {
-                let rest = &chunk[pos..];
+                while h < hits.len() && hits[h].0 < pos {
+                    h += 1;
+                }
                 if parser.idle() {
                     // Skip straight to the line holding the next trigger.
-                    match self.triggers.find(rest) {
+                    let rest = &chunk[pos..];
+                    match hits.get(h) {
                         None => {
-                            lineno += memchr::memchr_iter(b'\n', rest).count() as u64;
-                            lineno += u64::from(!rest.ends_with(b"\n"));
+                            lineno += count_lines(rest, &mut long_lines);
                             break;
                         }
-                        Some(m) => {
-                            let start = memchr::memrchr(b'\n', &rest[..m.start()]).map_or(0, |i| i + 1);
-                            lineno += memchr::memchr_iter(b'\n', &rest[..start]).count() as u64;
+                        Some(&(m, _)) => {
+                            let start = memchr::memrchr(b'\n', &rest[..m - pos]).map_or(0, |i| i + 1);
+                            lineno += count_lines(&rest[..start], &mut long_lines);
                             if start > 0 {
                                 // The skipped line right before: when the log went silent, if
                                 // this trigger is a boot banner.
                                 let before = &rest[..start - 1];
                                 let b = memchr::memrchr(b'\n', before).map_or(0, |i| i + 1);
-                                remember_wall(&mut prev_wall, &before[b..]);
+                                remember_wall(&mut prev_wall, cut(&before[b..]));
                             }
                             pos += start;
                         }
                     }
                 }
                 let rest = &chunk[pos..];
-                let (line, next) = match memchr::memchr(b'\n', rest) {
+                let (mut line, next) = match memchr::memchr(b'\n', rest) {
                     Some(i) => (&rest[..i], pos + i + 1),
                     None => (rest, chunk.len()),
                 };
+                if line.len() > lines::MAX_LINE {
+                    long_lines += 1;
+                    line = &line[..lines::MAX_LINE];
+                }
                 lineno += 1;
                 let line = lines::trim_cr(line);
                 let rec = prefix::parse(line);
@@ -129,18 +144,28 @@ impl Scanner {
                     prev_wall.clear();
                     prev_wall.extend_from_slice(w);
                 }
-                let has_trigger = self.triggers.is_match(rec.text);
+                // The text is the end of the line: the first hit at or after the text's start
+                // and ending in the line is a trigger in the text. A hit in the prefix (a
+                // syslog host name), or one across the cut of a long line, may hide another
+                // one: ask the automaton again.
+                let text_at = pos + (rec.text.as_ptr() as usize - line.as_ptr() as usize);
+                let line_end = pos + line.len();
+                let has_trigger = match hits.get(h) {
+                    Some(&(m, e)) if m >= text_at && e <= line_end => true,
+                    Some(&(m, _)) if m < line_end => self.triggers.is_match(rec.text),
+                    _ => false,
+                };
                 parser.line(lineno, &rec, has_trigger);
                 pos = next;
             }
             let body = chunk.strip_suffix(b"\n").unwrap_or(chunk);
             let tail = &body[memchr::memrchr(b'\n', body).map_or(0, |i| i + 1)..];
             last_line.clear();
-            last_line.extend_from_slice(lines::trim_cr(tail));
+            last_line.extend_from_slice(lines::trim_cr(cut(tail)));
             remember_wall(&mut prev_wall, &last_line);
         }
         info.bytes = rd.bytes_read;
-        info.truncated_lines = rd.truncated_lines;
+        info.truncated_lines = rd.truncated_lines + long_lines;
         info.lines = lineno;
         let rec = prefix::parse(&last_line);
         info.last_time = rec.time;
@@ -152,6 +177,28 @@ impl Scanner {
         let events = parser.finish();
         Ok(SourceScan { info, events, held_locks })
     }
+}
+
+/// The kept part of a line: its first [`lines::MAX_LINE`] bytes.
+fn cut(line: &[u8]) -> &[u8] {
+    &line[..line.len().min(lines::MAX_LINE)]
+}
+
+/// Lines in `region` (the last one may lack its `\n`), counting in `long` those longer
+/// than [`lines::MAX_LINE`].
+fn count_lines(region: &[u8], long: &mut u64) -> u64 {
+    let mut n = 0;
+    let mut start = 0;
+    for i in memchr::memchr_iter(b'\n', region) {
+        n += 1;
+        *long += u64::from(i - start > lines::MAX_LINE);
+        start = i + 1;
+    }
+    if start < region.len() {
+        n += 1;
+        *long += u64::from(region.len() - start > lines::MAX_LINE);
+    }
+    n
 }
 
 /// Keeps the wall-clock stamp of `line`, if it has one.
@@ -196,5 +243,33 @@ pub fn title_of(e: &Event) -> String {
         EventKind::NmiBacktrace => format!("NMI backtrace for cpu {}", e.cpu.map_or("?".into(), |c| c.to_string())),
         EventKind::Panic => format!("Kernel panic - not syncing: {}", e.message.as_deref().unwrap_or("")),
         _ => e.headline.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_longer_than_max_line_are_cut_and_counted() {
+        // 2 MiB: shorter than the reader's buffer, so handed out whole; the trigger lies
+        // past the cut.
+        let mut data = vec![b'x'; 2 << 20];
+        data.extend_from_slice(b" watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [a:1]\n");
+        data.extend_from_slice(b"[ 1.0] ok\n");
+        let s = Scanner::new().scan(0, "t", &data[..]).unwrap();
+        assert_eq!((s.info.lines, s.info.truncated_lines), (2, 1));
+        assert!(s.events.is_empty());
+    }
+
+    #[test]
+    fn hardware_lines_without_other_trigger_words() {
+        let log = "[ 1.0] mce: CMCI storm detected: switching to poll mode\n\
+                   [ 2.0] pcieport 0000:00:1c.0: DPC: containment event, status:0x1f01 source:0x0000\n\
+                   [ 3.0] pcieport 0000:00:03.0: PCIe Bus Error: severity=Corrected, type=Physical Layer\n\
+                   [ 4.0] MCE 0x8a398a: dirty LRU page recovery: Recovered\n";
+        let s = Scanner::new().scan(0, "t", log.as_bytes()).unwrap();
+        let sources: Vec<&str> = s.events.iter().filter_map(|e| e.hardware.as_ref()).map(|h| &*h.source).collect();
+        assert_eq!(sources, ["mce", "dpc", "aer", "memory_failure"]);
     }
 }

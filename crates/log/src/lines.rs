@@ -3,8 +3,11 @@
 
 use std::io::{self, Read};
 
-/// Longest line kept; the rest of a longer line is skipped (and counted).
+/// Longest line kept; the rest of a longer line is skipped (and counted). The reader cuts
+/// lines longer than its buffer; `Scanner::scan` cuts the shorter ones it is handed whole.
 pub const MAX_LINE: usize = 1 << 20;
+/// The buffer starts small, for small inputs, and doubles each time a read fills it.
+const FIRST_CHUNK: usize = 64 << 10;
 const CHUNK: usize = 4 << 20;
 
 pub struct ChunkReader<R> {
@@ -26,7 +29,7 @@ impl<R: Read> ChunkReader<R> {
     pub fn new(inner: R) -> Self {
         ChunkReader {
             inner,
-            buf: vec![0; CHUNK],
+            buf: vec![0; FIRST_CHUNK],
             start: 0,
             end: 0,
             eof: false,
@@ -49,6 +52,11 @@ impl<R: Read> ChunkReader<R> {
                 Ok(n) => {
                     self.end += n;
                     self.bytes_read += n as u64;
+                    if self.end == self.buf.len() && self.buf.len() < CHUNK {
+                        // A big input, or a long line: read more at a time from now on.
+                        let len = self.buf.len();
+                        self.buf.resize((len * 2).min(CHUNK), 0);
+                    }
                     // One read is enough when it brought a line end.
                     if memchr::memchr(b'\n', &self.buf[self.end - n..self.end]).is_some() {
                         break;
@@ -100,7 +108,8 @@ impl<R: Read> ChunkReader<R> {
                     return Ok(Some(&self.buf[s..self.end]));
                 }
                 None => {
-                    // The buffer is full and holds no line end: keep the head of the line.
+                    // The buffer is full (at its largest) and holds no line end: keep the
+                    // head of the line.
                     let s = self.start;
                     let keep = avail.len().min(MAX_LINE);
                     self.truncated_bytes += (avail.len() - keep) as u64;
@@ -168,5 +177,19 @@ mod tests {
         assert_eq!(lines, vec![MAX_LINE, 4]);
         assert_eq!(r.truncated_lines, 1);
         assert_eq!(r.truncated_bytes, (CHUNK * 2 + 17 - MAX_LINE) as u64);
+    }
+
+    #[test]
+    fn buffer_starts_small_and_grows() {
+        let mut r = ChunkReader::new(&b"a\nb\n"[..]);
+        while r.next_chunk().unwrap().is_some() {}
+        assert_eq!(r.buf.len(), FIRST_CHUNK);
+        // A line longer than the first buffer still comes whole.
+        let mut data = vec![b'y'; FIRST_CHUNK * 3];
+        data.push(b'\n');
+        assert_eq!(all_lines(&data), vec![data[..data.len() - 1].to_vec()]);
+        let mut r = ChunkReader::new(&data[..]);
+        while r.next_chunk().unwrap().is_some() {}
+        assert_eq!(r.buf.len(), FIRST_CHUNK * 4);
     }
 }

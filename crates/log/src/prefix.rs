@@ -237,8 +237,23 @@ fn printk_time(s: &[u8]) -> Option<(f64, &[u8])> {
     if i == frac || s.get(i) != Some(&b']') {
         return None;
     }
-    let text = std::str::from_utf8(&s[start..i]).ok()?;
-    Some((text.parse().ok()?, &s[i + 1..]))
+    Some((decimal(&s[start..frac - 1], &s[frac..i])?, &s[i + 1..]))
+}
+
+/// `int.frac` (ASCII digits) as the nearest f64, as `str::parse` gives it: the digits as
+/// one integer, divided by a power of ten; both are exact in f64 when small enough, so the
+/// one rounding is the division's. Longer numbers take the slow path.
+fn decimal(int: &[u8], frac: &[u8]) -> Option<f64> {
+    const POW10: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+    if int.len() + frac.len() <= 15 {
+        let n = int.iter().chain(frac).fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+        return Some(n as f64 / POW10[frac.len()]);
+    }
+    let mut text = String::with_capacity(int.len() + frac.len() + 1);
+    text.push_str(std::str::from_utf8(int).ok()?);
+    text.push('.');
+    text.push_str(std::str::from_utf8(frac).ok()?);
+    text.parse().ok()
 }
 
 /// Where a printk time stamp starts inside the first bytes of a line, if one does.
@@ -279,7 +294,7 @@ fn caller(s: &[u8]) -> Option<(Caller, &[u8])> {
     if i == start || s.get(i) != Some(&b']') || i - start > 10 {
         return None;
     }
-    let n: u32 = std::str::from_utf8(&s[start..i]).ok()?.parse().ok()?;
+    let n = s[start..i].iter().try_fold(0u32, |n, &d| n.checked_mul(10)?.checked_add(u32::from(d - b'0')))?;
     let c = if kind == b'T' { Caller::Thread(n) } else { Caller::Cpu(n) };
     Some((c, &s[i + 1..]))
 }
@@ -350,6 +365,16 @@ mod tests {
         let r = parse(b"Probing EDD (edd=off to disable)... oc\x1b[?7l\x1b[2J[    0.000000] Linux version 6.1.0-50-amd64 (debian-kernel@lists.debian.org)");
         assert_eq!(r.time, Some(0.0));
         assert!(r.text.starts_with(b"Linux version 6.1.0-50-amd64"));
+    }
+
+    #[test]
+    fn time_stamps_parse_as_str_parse_does() {
+        for t in ["0.000000", "16.981164", "4440.558086", "1.5", "99999.999999", "123456789.123456", "0.1", "7.000001"]
+        {
+            let (int, frac) = t.split_once('.').unwrap();
+            assert_eq!(decimal(int.as_bytes(), frac.as_bytes()), t.parse().ok(), "{t}");
+        }
+        assert_eq!(parse(b"[12345678901234.123456789] x").time, Some(12345678901234.123456789));
     }
 
     #[test]

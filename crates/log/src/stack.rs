@@ -38,7 +38,7 @@ fn parse_hex(s: &str) -> Option<u64> {
 
 /// `name+0xoff/0xsize`, `name+0xoff`, or `name`.
 pub fn parse_symbol(token: &str) -> Option<(String, Option<u64>, Option<u64>)> {
-    let (name, offs) = match token.find('+') {
+    let (name, offs) = match memchr::memchr(b'+', token.as_bytes()) {
         Some(i) => (&token[..i], Some(&token[i + 1..])),
         None => (token, None),
     };
@@ -291,6 +291,13 @@ pub enum RegLine {
 /// Parses a `show_regs` line: `RIP:`, `RAX: .. RBX: ..`, `Code:`, arm64 `pc :`, `x29: ..`.
 pub fn parse_reg_line(text: &str) -> Option<RegLine> {
     let t = text.trim_start();
+    // Every form below starts with one of these bytes: most lines end here.
+    if !matches!(
+        t.as_bytes().first(),
+        Some(b'C' | b'D' | b'E' | b'F' | b'G' | b'O' | b'P' | b'R' | b'k' | b'l' | b'p' | b's' | b'x')
+    ) {
+        return None;
+    }
     if let Some(rest) = t.strip_prefix("RIP: ") {
         return Some(RegLine::Ip(Arch::X86_64, parse_code_location(rest)));
     }
@@ -318,7 +325,9 @@ pub fn parse_reg_line(text: &str) -> Option<RegLine> {
     } else {
         return None;
     };
-    let normalized = t.replace(" : ", ": ").replace(" :", ":");
+    // arm64 pads names: `x9 : 0000000000000008`, `sp : ffff80003344f900`.
+    let normalized: std::borrow::Cow<'_, str> =
+        if t.contains(" :") { t.replace(" : ", ": ").replace(" :", ":").into() } else { t.into() };
     let mut values = Vec::new();
     let mut words = normalized.split_whitespace();
     while let Some(w) = words.next() {
