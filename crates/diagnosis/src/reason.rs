@@ -787,6 +787,13 @@ fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
                     ""
                 }
             ),
+            WaitKind::PageLock | WaitKind::BitWait if inc.stuck.len() == 1 => format!(
+                "{} waits for a {} ({}) that nobody in the log is shown holding: a task that never unlocked it, possibly {} itself",
+                node,
+                s.wait.kind.as_str(),
+                s.wait.function.as_deref().unwrap_or("?"),
+                node
+            ),
             WaitKind::PageLock | WaitKind::BitWait => format!(
                 "{} was blocked first, on a {} ({}), while the others queue behind a lock it presumably holds; the {}'s holder is not in the log — most likely {} took it itself earlier and never released it",
                 node,
@@ -800,13 +807,6 @@ fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
                 node,
                 s.wait.function.as_deref().unwrap_or("io_schedule"),
                 guilty(&events[s.stack_event]).map(|g| format!(" under {g}")).unwrap_or_default()
-            ),
-            WaitKind::PageLock | WaitKind::BitWait if inc.stuck.len() == 1 => format!(
-                "{} waits for a {} ({}) that nobody in the log is shown holding: a task that never unlocked it, possibly {} itself",
-                node,
-                s.wait.kind.as_str(),
-                s.wait.function.as_deref().unwrap_or("?"),
-                node
             ),
             WaitKind::Sleep | WaitKind::Unknown | WaitKind::IoWait => {
                 let slept = sleeping_while_atomic(inc, events)
