@@ -230,7 +230,7 @@ pub struct CsdWait {
 /// A machine-check, EDAC or APEI/GHES record, or an IPMI SEL row.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct HardwareRecord {
-    /// `mce`, `edac`, `ghes`, `ipmi_sel`.
+    /// `mce`, `edac`, `ghes`, `aer`, `dpc`, `memory_failure`, `serror`, `ipmi_sel`.
     pub source: String,
     /// `corrected`, `uncorrected`, `fatal`, `non_recoverable`, or `info`.
     pub severity: String,
