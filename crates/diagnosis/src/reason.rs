@@ -28,8 +28,18 @@ enum Key {
     Task(u32),
 }
 
+/// The CPU a report is about. An RCU stall report that names no stalled CPU or task ("All
+/// QSes seen": the grace-period kthread is starved) dumps the detecting CPU's stack instead.
+fn cpu_of(e: &Event) -> Option<u32> {
+    e.cpu.or_else(|| {
+        (e.kind == EventKind::RcuStall && e.task.is_none() && !e.stack.is_empty())
+            .then(|| e.rcu.as_ref().and_then(|r| r.detected_by))
+            .flatten()
+    })
+}
+
 fn key_of(e: &Event) -> Option<Key> {
-    match (e.cpu, &e.task) {
+    match (cpu_of(e), &e.task) {
         (Some(c), _) if is_cpu_report(e.kind) => Some(Key::Cpu(c)),
         (_, Some(t)) if matches!(e.kind, EventKind::HungTask | EventKind::RcuStall) => Some(Key::Task(t.pid)),
         _ => None,
@@ -99,7 +109,7 @@ fn stuck_subjects(inc: &Incident, events: &[Event]) -> Vec<Stuck> {
             .rev()
             .find_map(|&i| events[i].task.clone().filter(|t| !t.comm.is_empty()))
             .or_else(|| b.task.clone());
-        let cpu = idxs.iter().find_map(|&i| if is_cpu_report(events[i].kind) { events[i].cpu } else { None });
+        let cpu = idxs.iter().find_map(|&i| if is_cpu_report(events[i].kind) { cpu_of(&events[i]) } else { None });
         let mut kinds: Vec<EventKind> = idxs.iter().map(|&i| events[i].kind).collect();
         kinds.sort();
         kinds.dedup();

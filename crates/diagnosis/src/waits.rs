@@ -4,7 +4,7 @@
 //! `rwsem_down_write_slowpath` in 5.x+; `__lock_page` vs `folio_lock`): the table lists
 //! all of them, so the code that uses it never branches on a version.
 
-use lockscope_facts::{Frame, FrameContext, WaitKind};
+use lockscope_facts::{Frame, WaitKind};
 
 /// How telling a frame is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -180,6 +180,11 @@ const REPORTING: &[&str] = &[
     "sched_show_task",
     "dump_cpu_task",
     "rcu_dump_cpu_stacks",
+    "print_other_cpu_stall",
+    "rcu_print_task_stall*",
+    "rcu_print_detail_task_stall*",
+    "__rcu_pending",
+    "show_state_filter",
     "print_cpu_stall*",
     "check_cpu_stall",
     "rcu_pending",
@@ -288,10 +293,10 @@ pub fn meaningful_frames(stack: &[Frame]) -> Vec<&Frame> {
         // Only `?` frames (a corrupted or frame-pointer-less trace): a hint, better than nothing.
         frames = stack.iter().filter(|f| !is_reporting_frame(f)).collect();
     }
-    // When the report interrupted a task, the task context is what is stuck; keep IRQ
-    // frames only if nothing else is there (a CPU stuck inside an interrupt handler).
-    let task: Vec<&Frame> = frames.iter().copied().filter(|f| f.context == FrameContext::Task).collect();
-    if task.is_empty() { frames } else { task }
+    // With the reporting machinery (timer interrupt, NMI, stall printing) gone, the innermost
+    // frame left is where the CPU was, be it in a task or inside an interrupt or softirq it
+    // never left.
+    frames
 }
 
 /// The stack has frames, but none the unwinder vouches for.
@@ -347,8 +352,46 @@ pub fn classify(stack: &[Frame]) -> StackWait {
     }
     match generic {
         Some((kind, f)) => StackWait { kind, frame: Some(f.clone()) },
-        None => StackWait { kind: Running, frame: frames.first().map(|f| (*f).clone()) },
+        None => {
+            // Where it runs: the innermost frame that is not sanitizer or lockdep bookkeeping.
+            let f = frames.iter().find(|f| !is_instrumentation(&f.function)).or(frames.first());
+            StackWait { kind: Running, frame: f.map(|f| (*f).clone()) }
+        }
     }
+}
+
+/// Compiler- and debug-inserted helpers (KCOV, KASAN, KCSAN, lockdep, irq tracing): called
+/// from everywhere, they say nothing about where a CPU loops.
+const INSTRUMENTATION: &[&str] = &[
+    "__sanitizer_cov_*",
+    "__asan_*",
+    "__kasan_*",
+    "kasan_*",
+    "check_memory_region*",
+    "kcsan_*",
+    "__tsan_*",
+    "lock_acquire*",
+    "lock_release",
+    "lock_is_held*",
+    "lockdep_*",
+    "trace_hardirqs_*",
+    "debug_lockdep_rcu_enabled",
+    "rcu_read_lock_held*",
+    "rcu_read_lock_sched_held",
+    "rcu_lockdep_current_cpu_online",
+    "__might_sleep",
+    "___might_sleep",
+    "__might_fault",
+    "preempt_count_add",
+    "preempt_count_sub",
+    "write_comp_data",
+    "mark_lock*",
+    "__lock_acquire",
+];
+
+fn is_instrumentation(function: &str) -> bool {
+    let n = base_name(function);
+    INSTRUMENTATION.iter().any(|p| matches(p, n))
 }
 
 /// Frames of idle loops: a CPU shown there is not stuck.
