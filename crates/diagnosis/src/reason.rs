@@ -32,9 +32,8 @@ enum Key {
 /// QSes seen": the grace-period kthread is starved) dumps the detecting CPU's stack instead.
 fn cpu_of(e: &Event) -> Option<u32> {
     e.cpu.or_else(|| {
-        (e.kind == EventKind::RcuStall && e.task.is_none() && !e.stack.is_empty())
-            .then(|| e.rcu.as_ref().and_then(|r| r.detected_by))
-            .flatten()
+        let rcu = e.rcu.as_ref().filter(|r| r.form == "detected")?;
+        (e.kind == EventKind::RcuStall && !e.stack.is_empty()).then_some(rcu.detected_by).flatten()
     })
 }
 

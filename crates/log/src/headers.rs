@@ -484,6 +484,9 @@ pub fn parse_task_line(s: &str) -> Option<(TaskRef, String)> {
         let pid = after(rest, " pid:").and_then(|p| num(p.trim_start()))?;
         return Some((TaskRef { comm, pid }, state));
     }
+    if let Some(found) = sched_show_task_4x(t) {
+        return Some(found);
+    }
     // Old format: comm, one state letter, task address, then numbers (pid is the 3rd number
     // in 2.6.3x: `free stack pid ppid`, shown as `0 81 2 0 0x..`).
     let is_state = |w: &str| w.len() == 1 && "RSDTtXZIPKW".contains(w);
@@ -509,9 +512,62 @@ pub fn parse_task_line(s: &str) -> Option<(TaskRef, String)> {
     Some((TaskRef { comm: words[..si].join(" "), pid }, words[si].to_string()))
 }
 
+/// 4.x `sched_show_task`: `comm R  running task    22056 22277   3688 0x00000008`
+/// (state, `running task`, free stack, pid, ppid, flags) or, for a sleeping task, the
+/// state letter glued to the free stack: `comm  D12800  6102   3860 0x30020000`.
+fn sched_show_task_4x(t: &str) -> Option<(TaskRef, String)> {
+    let words: Vec<&str> = t.split_whitespace().collect();
+    let is_state = |c: u8| b"RSDTtXZIPKW".contains(&c);
+    let digits = |w: &str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit());
+    let flags_at = |i: usize| words.get(i).is_some_and(|w| w.starts_with("0x"));
+    for si in 1..words.len() {
+        let w = words[si].as_bytes();
+        // `R running task <stack> <pid> <ppid> 0x..`
+        if w.len() == 1 && is_state(w[0]) && words.get(si + 1) == Some(&"running") && words.get(si + 2) == Some(&"task")
+        {
+            if digits(words.get(si + 3)?)
+                && digits(words.get(si + 4)?)
+                && digits(words.get(si + 5)?)
+                && flags_at(si + 6)
+            {
+                let pid = words[si + 4].parse().ok()?;
+                return Some((TaskRef { comm: words[..si].join(" "), pid }, words[si].to_string()));
+            }
+            return None;
+        }
+        // `D12800 <pid> <ppid> 0x..`
+        if w.len() > 1 && is_state(w[0]) && digits(&words[si][1..]) {
+            if digits(words.get(si + 1)?) && digits(words.get(si + 2)?) && flags_at(si + 3) {
+                let pid = words[si + 1].parse().ok()?;
+                return Some((TaskRef { comm: words[..si].join(" "), pid }, words[si][..1].to_string()));
+            }
+            return None;
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sched_show_task_4x_lines() {
+        // syzbot files 145 and 482 (running), 367 (sleeping, state glued to the stack size)
+        assert_eq!(
+            parse_task_line("syz-executor5   R  running task    22056 22277   3688 0x00000008"),
+            Some((TaskRef { comm: "syz-executor5".into(), pid: 22277 }, "R".into()))
+        );
+        assert_eq!(
+            parse_task_line("syz-executor.1  R  running task    29600 12632   8638 0x00004006 "),
+            Some((TaskRef { comm: "syz-executor.1".into(), pid: 12632 }, "R".into()))
+        );
+        assert_eq!(
+            parse_task_line("syz-executor.0  D12800  6102   3860 0x30020000 115507005282"),
+            Some((TaskRef { comm: "syz-executor.0".into(), pid: 6102 }, "D".into()))
+        );
+        assert_eq!(parse_task_line("Dear user, R running late"), None);
+    }
 
     fn open(s: &str) -> Opening {
         match parse_headline(s) {
