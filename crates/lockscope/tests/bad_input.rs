@@ -1,21 +1,10 @@
 //! Bad input: a clear one-line message, exit 2 only when nothing could be analysed,
 //! partial results otherwise, never a panic or a hang.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-fn run(args: &[&str]) -> (String, String, i32) {
-    let out = Command::new(env!("CARGO_BIN_EXE_lockscope")).args(args).current_dir(root()).output().unwrap();
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.code().unwrap_or(-1),
-    )
-}
+use common::{root, run};
+use std::path::PathBuf;
 
 fn tmp(name: &str, data: &[u8]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("lockscope-test-{}", std::process::id()));

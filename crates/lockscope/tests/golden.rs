@@ -1,26 +1,10 @@
 //! Golden tests: the `lockscope analyze` report for real logs in tests/data, as text and as
 //! the stable part of the JSON, compared with reviewed snapshots (tests/snapshots).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{root, run};
 use std::process::Command;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-pub fn run(args: &[&str]) -> (String, String, i32) {
-    let out = Command::new(env!("CARGO_BIN_EXE_lockscope"))
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.code().unwrap_or(-1),
-    )
-}
 
 fn json(args: &[&str]) -> serde_json::Value {
     let mut a = vec!["analyze", "--json"];
