@@ -1,0 +1,1 @@
+//! BTF: placeholder, being written.
