@@ -12,6 +12,7 @@ pub mod wall;
 pub mod x86;
 
 mod reason;
+pub mod stream;
 
 use lockscope_facts::{Confidence, Event, EventKind, HardwareRecord, HeldLocks, Subject, TaskRef, WaitKind};
 use serde::Serialize;
@@ -190,6 +191,35 @@ pub struct Incident {
     pub root: Option<Root>,
     pub hardware: Vec<HardwareLink>,
     pub summary: String,
+    /// Later incidents that were the same as this one (same kind, title, stuck CPUs and
+    /// tasks by name, waits and root): folded into it instead of reported again.
+    #[serde(skip_serializing_if = "Recurrences::is_empty")]
+    pub recurrences: Recurrences,
+}
+
+/// How often an incident came back, with where it did the first few times.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Recurrences {
+    pub count: usize,
+    /// The first [`stream::RECURRENCE_SAMPLES`] of them.
+    pub samples: Vec<Occurrence>,
+}
+
+impl Recurrences {
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+/// Where an incident happened again.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Occurrence {
+    pub source: usize,
+    pub host: Option<String>,
+    pub boot: u32,
+    pub line: u64,
+    pub first_time: Option<f64>,
+    pub last_time: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -216,13 +246,26 @@ fn near(a: &Event, b: &Event) -> bool {
 }
 
 pub fn diagnose(input: Input<'_>) -> Diagnosis {
+    let mut incidents = analyze_incidents(&input);
+    for (id, inc) in incidents.iter_mut().enumerate() {
+        inc.id = id + 1;
+    }
+    conclude(incidents, input.events.is_empty())
+}
+
+/// Groups the events into incidents and reasons about each (ids not yet given).
+pub(crate) fn analyze_incidents(input: &Input<'_>) -> Vec<Incident> {
     let mut incidents = group(input.events);
     // Hardware errors are few; find them once, not once per incident.
     let hardware: Vec<&Event> = input.events.iter().filter(|e| e.kind == EventKind::HardwareError).collect();
-    for (id, inc) in incidents.iter_mut().enumerate() {
-        inc.id = id + 1;
-        reason::analyze(inc, &input, &hardware);
+    for inc in incidents.iter_mut() {
+        reason::analyze(inc, input, &hardware);
     }
+    incidents
+}
+
+/// The verdict over all incidents: the main one's root and chain, and a summary.
+pub(crate) fn conclude(incidents: Vec<Incident>, no_events: bool) -> Diagnosis {
     let main = incidents.iter().find(|i| i.kind.is_lockup()).or_else(|| incidents.first());
     let (summary, root, chain) = match main {
         Some(m) => {
@@ -231,9 +274,16 @@ pub fn diagnose(input: Input<'_>) -> Diagnosis {
             if others > 0 {
                 s.push_str(&format!(" The input holds {others} more incident{}.", if others == 1 { "" } else { "s" }));
             }
+            let again: usize = incidents.iter().map(|i| i.recurrences.count).sum();
+            if again > 0 {
+                s.push_str(&format!(
+                    " Incidents came back {again} more time{}, folded into the first occurrence.",
+                    if again == 1 { "" } else { "s" }
+                ));
+            }
             (s, m.root.clone(), m.chain.clone())
         }
-        None if input.events.is_empty() => {
+        None if no_events => {
             ("No kernel report (lockup, hang, oops or panic) found in the input.".to_string(), None, Vec::new())
         }
         None => ("No lockup or crash found; only informational reports.".to_string(), None, Vec::new()),
@@ -262,6 +312,7 @@ fn empty_incident(kind: EventKind, e: &Event) -> Incident {
         root: None,
         hardware: Vec::new(),
         summary: String::new(),
+        recurrences: Recurrences::default(),
     }
 }
 

@@ -6,7 +6,8 @@ mod input;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use input::{Input, InputKind};
-use lockscope_diagnosis::{ExternalRecord, Input as DiagInput, SourceFacts, WallTime};
+use lockscope_diagnosis::stream::Streamer;
+use lockscope_diagnosis::{ExternalRecord, SourceFacts, WallTime};
 use lockscope_report::{InputSummary, Report, Style};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -95,111 +96,145 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
             Err(e) => errors.push(e),
         }
     }
-    let scanner = lockscope_log::Scanner::new();
-    let mut events = Vec::new();
-    let mut held = Vec::new();
+    // SEL listings first: whether there are records from outside the logs decides how the
+    // logs stream (see `lockscope_diagnosis::stream`).
     let mut external: Vec<ExternalRecord> = Vec::new();
-    let mut summaries = Vec::new();
-    let mut facts = Vec::new();
+    let mut summaries: Vec<Option<InputSummary>> = vec![None; inputs.len()];
     let mut usable = 0;
     for (idx, inp) in inputs.iter_mut().enumerate() {
-        let mut summary = InputSummary { name: inp.name.clone(), kind: inp.kind.as_str().into(), ..Default::default() };
-        match inp.kind {
-            InputKind::Sel => {
-                let parsed = inp.read_all().map(|b| lockscope_log::hardware::parse_sel(&b));
-                match parsed {
-                    Ok(p) => {
-                        summary.lines = p.records.len() as u64 + p.rejected.len() as u64;
-                        if !p.rejected.is_empty() {
-                            summary.notes.push(format!(
-                                "{} line(s) are not SEL records (first: line {}: {})",
-                                p.rejected.len(),
-                                p.rejected[0].0,
-                                p.rejected[0].1
-                            ));
-                        }
-                        if p.records.is_empty() {
-                            errors.push(format!("{}: no IPMI SEL records found", inp.name));
-                        } else {
-                            usable += 1;
-                        }
-                        for rec in &p.records {
-                            let wall = match (rec.date, rec.time) {
-                                (Some((y, m, d)), Some((hh, mm, ss))) => Some(WallTime {
-                                    year: Some(y),
-                                    month: m,
-                                    day: d,
-                                    second_of_day: u32::from(hh) * 3600 + u32::from(mm) * 60 + u32::from(ss),
-                                }),
-                                _ => None,
-                            };
-                            // A deasserted event marks the end of a fault, not a new one.
-                            if rec.is_error() && rec.direction.as_deref() != Some("Deasserted") {
-                                let hw = rec.to_hardware_record();
-                                external.push(ExternalRecord {
-                                    text: hw.description.clone(),
-                                    record: hw,
-                                    wall,
-                                    source: idx,
-                                    line: rec.line,
-                                });
-                            }
-                        }
-                        summary.events = external.iter().filter(|x| x.source == idx).count();
-                    }
-                    Err(e) => errors.push(e),
-                }
-            }
-            InputKind::Log => {
-                let name = inp.name.clone();
-                let scanned = inp.reader().map(|r| scanner.scan(idx, &name, r));
-                match scanned {
-                    Ok(scanned) => match scanned {
-                        Ok(scan) => {
-                            summary.bytes = scan.info.bytes;
-                            summary.lines = scan.info.lines;
-                            summary.events = scan.events.len();
-                            if scan.info.truncated_lines > 0 {
-                                summary
-                                    .notes
-                                    .push(format!("{} over-long line(s) were cut at 1 MiB", scan.info.truncated_lines));
-                            }
-                            if scan.info.bytes == 0 {
-                                errors.push(format!("{}: empty file", inp.name));
-                            } else if scan.events.is_empty() && !inp.looks_like_kernel_log {
-                                errors.push(format!(
-                                    "{}: no kernel log lines found (not a dmesg, console, syslog or journal)",
-                                    inp.name
-                                ));
-                            } else {
-                                usable += 1;
-                                if scan.events.is_empty() {
-                                    summary.notes.push("no lockup, hang, oops or panic report in this log".into());
-                                }
-                            }
-                            facts.push(SourceFacts {
-                                name: inp.name.clone(),
-                                hosts: scan.info.hosts.clone(),
-                                silences: scan
-                                    .info
-                                    .boot_ends
-                                    .iter()
-                                    .chain(scan.info.last_wall.iter())
-                                    .filter_map(|w| WallTime::parse(w))
-                                    .collect(),
-                                last_line: scan.info.lines,
-                            });
-                            events.extend(scan.events);
-                            held.extend(scan.held_locks);
-                        }
-                        Err(e) => errors.push(format!("{}: read error after {} bytes: {e}", inp.name, inp.consumed())),
-                    },
-                    Err(e) => errors.push(e),
-                }
-            }
+        if inp.kind != InputKind::Sel {
+            continue;
         }
-        summaries.push(summary);
+        let mut summary = InputSummary { name: inp.name.clone(), kind: inp.kind.as_str().into(), ..Default::default() };
+        match inp.read_all().map(|b| lockscope_log::hardware::parse_sel(&b)) {
+            Ok(p) => {
+                summary.lines = p.records.len() as u64 + p.rejected.len() as u64;
+                if !p.rejected.is_empty() {
+                    summary.notes.push(format!(
+                        "{} line(s) are not SEL records (first: line {}: {})",
+                        p.rejected.len(),
+                        p.rejected[0].0,
+                        p.rejected[0].1
+                    ));
+                }
+                if p.records.is_empty() {
+                    errors.push(format!("{}: no IPMI SEL records found", inp.name));
+                } else {
+                    usable += 1;
+                }
+                for rec in &p.records {
+                    let wall = match (rec.date, rec.time) {
+                        (Some((y, m, d)), Some((hh, mm, ss))) => Some(WallTime {
+                            year: Some(y),
+                            month: m,
+                            day: d,
+                            second_of_day: u32::from(hh) * 3600 + u32::from(mm) * 60 + u32::from(ss),
+                        }),
+                        _ => None,
+                    };
+                    // A deasserted event marks the end of a fault, not a new one.
+                    if rec.is_error() && rec.direction.as_deref() != Some("Deasserted") {
+                        let hw = rec.to_hardware_record();
+                        external.push(ExternalRecord {
+                            text: hw.description.clone(),
+                            record: hw,
+                            wall,
+                            source: idx,
+                            line: rec.line,
+                        });
+                    }
+                }
+                summary.events = external.iter().filter(|x| x.source == idx).count();
+            }
+            Err(e) => errors.push(e),
+        }
+        summaries[idx] = Some(summary);
     }
+    // The logs stream: this thread reads and parses, a second one diagnoses each segment
+    // (a boot) as it comes and keeps only what differs from the incidents already seen.
+    let scanner = lockscope_log::Scanner::new();
+    let mut facts = Vec::new();
+    let streamer = std::thread::scope(|scope| {
+        // Segments go over in batches: one wake-up of the worker per boot costs more than
+        // a small boot takes to read.
+        const BATCH_EVENTS: usize = 2048;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<lockscope_log::Segment>>(4);
+        let has_external = !external.is_empty();
+        let worker = scope.spawn(move || {
+            let mut streamer = Streamer::new(has_external);
+            for batch in rx {
+                for seg in batch {
+                    let (events, held) = seg.into_parts();
+                    streamer.push(events, held);
+                }
+            }
+            streamer
+        });
+        let mut batch: Vec<lockscope_log::Segment> = Vec::new();
+        let mut batch_events = 0;
+        for (idx, inp) in inputs.iter_mut().enumerate() {
+            if inp.kind != InputKind::Log {
+                continue;
+            }
+            let mut summary =
+                InputSummary { name: inp.name.clone(), kind: inp.kind.as_str().into(), ..Default::default() };
+            let name = inp.name.clone();
+            let mut count = 0;
+            let scanned = inp.reader().map(|r| {
+                scanner.scan_segments(idx, &name, r, |seg| {
+                    count += seg.len();
+                    batch_events += seg.len() + 1;
+                    batch.push(seg);
+                    if batch_events >= BATCH_EVENTS {
+                        batch_events = 0;
+                        // The worker only stops early by panicking; the join below reports that.
+                        let _ = tx.send(std::mem::take(&mut batch));
+                    }
+                })
+            });
+            match scanned {
+                Ok(Ok(info)) => {
+                    summary.bytes = info.bytes;
+                    summary.lines = info.lines;
+                    summary.events = count;
+                    if info.truncated_lines > 0 {
+                        summary.notes.push(format!("{} over-long line(s) were cut at 1 MiB", info.truncated_lines));
+                    }
+                    if info.bytes == 0 {
+                        errors.push(format!("{}: empty file", inp.name));
+                    } else if count == 0 && !inp.looks_like_kernel_log {
+                        errors.push(format!(
+                            "{}: no kernel log lines found (not a dmesg, console, syslog or journal)",
+                            inp.name
+                        ));
+                    } else {
+                        usable += 1;
+                        if count == 0 {
+                            summary.notes.push("no lockup, hang, oops or panic report in this log".into());
+                        }
+                    }
+                    facts.push(SourceFacts {
+                        name: inp.name.clone(),
+                        hosts: info.hosts.clone(),
+                        silences: info
+                            .boot_ends
+                            .iter()
+                            .chain(info.last_wall.iter())
+                            .filter_map(|w| WallTime::parse(w))
+                            .collect(),
+                        last_line: info.lines,
+                    });
+                }
+                Ok(Err(e)) => errors.push(format!("{}: read error after {} bytes: {e}", inp.name, inp.consumed())),
+                Err(e) => errors.push(e),
+            }
+            summaries[idx] = Some(summary);
+        }
+        let _ = tx.send(batch);
+        drop(tx);
+        worker.join().expect("diagnosis thread")
+    });
+    let summaries: Vec<InputSummary> = summaries.into_iter().flatten().collect();
     for e in &errors {
         eprintln!("lockscope: {e}");
     }
@@ -209,12 +244,8 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         }
         return ExitCode::from(2);
     }
-    let diagnosis = lockscope_diagnosis::diagnose(DiagInput {
-        events: &events,
-        held_locks: &held,
-        external: &external,
-        sources: &facts,
-    });
+    let streamed = streamer.finish(&external, &facts);
+    let (events, held, diagnosis) = (streamed.events, streamed.held_locks, streamed.diagnosis);
     let report = Report { inputs: &summaries, events: &events, held_locks: &held, diagnosis: &diagnosis };
     let format = if args.json { Format::Json } else { args.format };
     let color = match args.color {

@@ -1148,7 +1148,29 @@ impl Parser {
         }
     }
 
-    pub fn finish(&mut self) -> Vec<Event> {
+    /// Everything parsed so far, finished, when a new boot starts and no report is open:
+    /// the links `finish` makes (register dumps, RCU titles, NMI backtraces, repeats) never
+    /// cross a boot, so the events before it are final. The host and boot counters go on.
+    /// Only for logs of one host: with several, the boots of the others are still running.
+    pub fn take_segment(&mut self) -> Option<(Vec<Event>, Vec<bool>, Vec<HeldLocks>)> {
+        if !self.open.is_empty() || self.host_names.len() > 1 || self.split_head.is_some() {
+            return None;
+        }
+        let (events, needs_title) = self.finish();
+        self.rcu_titles.clear();
+        self.titled.clear();
+        self.orphans.clear();
+        self.settled = 0;
+        self.unsettled.clear();
+        self.firsts.clear();
+        self.repeats_with_regs.clear();
+        self.bare_rcu.clear();
+        Some((events, needs_title, std::mem::take(&mut self.held)))
+    }
+
+    /// Ends the log: closes every report and makes the links across events. Returns the
+    /// events and which still need a title ([`complete_titles`]).
+    pub fn finish(&mut self) -> (Vec<Event>, Vec<bool>) {
         let keys: Vec<Key> = self.open.keys().cloned().collect();
         for k in keys {
             self.close(&k);
@@ -1162,12 +1184,9 @@ impl Parser {
         self.merge_orphans(&is_orphan);
         self.end_rcu_titles(|_| true);
         link_rcu_to_nmi_backtraces(&mut self.events);
-        for (i, e) in self.events.iter_mut().enumerate() {
-            mark_arm64_irq_frames(&mut e.stack);
-            if !self.titled.get(i).copied().unwrap_or(false) {
-                e.title = crate::title_of(e);
-            }
-        }
+        // Titles come from the stacks; the consumer sets them (`Segment::into_parts`), on
+        // its own thread when it has one.
+        let untitled: Vec<bool> = (0..self.events.len()).map(|i| !self.titled.get(i).copied().unwrap_or(false)).collect();
         // Indices once the dumps are gone, for `repeat_of`.
         let mut kept = 0;
         let new_index: Vec<usize> = is_orphan
@@ -1178,15 +1197,30 @@ impl Parser {
                 k
             })
             .collect();
-        std::mem::take(&mut self.events)
+        let mut needs_title = Vec::with_capacity(kept);
+        let events = std::mem::take(&mut self.events)
             .into_iter()
             .zip(is_orphan)
-            .filter(|(_, orphan)| !orphan)
-            .map(|(mut e, _)| {
+            .zip(untitled)
+            .filter(|((_, orphan), _)| !orphan)
+            .map(|((mut e, _), untitled)| {
                 e.repeat_of = e.repeat_of.map(|o| new_index[o]);
+                needs_title.push(untitled);
                 e
             })
-            .collect()
+            .collect();
+        (events, needs_title)
+    }
+}
+
+/// Sets the titles `Parser::finish` left to do (`needs_title`), after marking arm64
+/// interrupt frames, which the titles skip.
+pub fn complete_titles(events: &mut [Event], needs_title: &[bool]) {
+    for (e, &needs) in events.iter_mut().zip(needs_title) {
+        mark_arm64_irq_frames(&mut e.stack);
+        if needs {
+            e.title = crate::title_of(e);
+        }
     }
 }
 

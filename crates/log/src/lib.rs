@@ -47,6 +47,34 @@ pub struct SourceInfo {
 }
 
 /// Everything one input gave.
+/// The events of a stretch of log that nothing after it refers to (see
+/// [`Scanner::scan_segments`]).
+#[derive(Clone, Debug, Default)]
+pub struct Segment {
+    events: Vec<Event>,
+    /// Titles still to set: they come from the stacks, work worth doing on the consumer's
+    /// thread rather than the reader's.
+    needs_title: Vec<bool>,
+    held_locks: Vec<HeldLocks>,
+}
+
+impl Segment {
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// The finished events (titles set) and the lockdep listings.
+    pub fn into_parts(mut self) -> (Vec<Event>, Vec<HeldLocks>) {
+        events::complete_titles(&mut self.events, &self.needs_title);
+        (self.events, self.held_locks)
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct SourceScan {
     pub info: SourceInfo,
@@ -76,7 +104,39 @@ impl Scanner {
 
     /// Scans one input. `source` is its index among the inputs of a run; events carry it
     /// in their line ranges.
+    /// Reads a whole log and returns every event in it.
     pub fn scan<R: Read>(&self, source: usize, name: &str, reader: R) -> io::Result<SourceScan> {
+        let mut events = Vec::new();
+        let mut held_locks = Vec::new();
+        let info = self.scan_segments(source, name, reader, |seg| {
+            let (seg_events, seg_held) = seg.into_parts();
+            // `repeat_of` counts from the start of its segment.
+            let base = events.len();
+            events.extend(seg_events.into_iter().map(|mut e| {
+                e.repeat_of = e.repeat_of.map(|r| r + base);
+                e
+            }));
+            held_locks.extend(seg_held);
+        })?;
+        Ok(SourceScan { info, events, held_locks })
+    }
+
+    /// Reads a log and hands its events over one segment at a time, so that memory stays
+    /// flat however long the log: a segment ends where a new boot begins while no report is
+    /// open (logs of one host only; a log of several hosts is one segment). Events never
+    /// refer across segments; `Event::repeat_of` counts from the start of its segment.
+    pub fn scan_segments<R: Read>(
+        &self,
+        source: usize,
+        name: &str,
+        reader: R,
+        mut on_segment: impl FnMut(Segment),
+    ) -> io::Result<SourceInfo> {
+        let mut emit = |events: Vec<Event>, needs_title: Vec<bool>, held_locks: Vec<HeldLocks>| {
+            if !events.is_empty() || !held_locks.is_empty() {
+                on_segment(Segment { events, needs_title, held_locks });
+            }
+        };
         let mut rd = lines::ChunkReader::new(reader);
         let mut parser = events::Parser::new(source);
         let mut info = SourceInfo { name: name.to_string(), ..Default::default() };
@@ -137,8 +197,15 @@ impl Scanner {
                 lineno += 1;
                 let line = lines::trim_cr(line);
                 let rec = prefix::parse(line);
-                if rec.text.starts_with(b"Linux version ") && !prev_wall.is_empty() {
-                    info.boot_ends.push(String::from_utf8_lossy(&prev_wall).into_owned());
+                if rec.text.starts_with(b"Linux version ") {
+                    if !prev_wall.is_empty() {
+                        info.boot_ends.push(String::from_utf8_lossy(&prev_wall).into_owned());
+                    }
+                    if rec.kernel
+                        && let Some((events, needs_title, held)) = parser.take_segment()
+                    {
+                        emit(events, needs_title, held);
+                    }
                 }
                 if let Some(w) = rec.wall {
                     prev_wall.clear();
@@ -174,8 +241,9 @@ impl Scanner {
         info.releases = std::mem::take(&mut parser.releases);
         info.hosts = std::mem::take(&mut parser.host_names);
         let held_locks = std::mem::take(&mut parser.held);
-        let events = parser.finish();
-        Ok(SourceScan { info, events, held_locks })
+        let (events, needs_title) = parser.finish();
+        emit(events, needs_title, held_locks);
+        Ok(info)
     }
 }
 

@@ -130,6 +130,31 @@ fn loc(r: &Report<'_>, source: usize, line: u64) -> String {
     if r.inputs.len() > 1 { format!("{}:{line}", input_name(r, source)) } else { format!("line {line}") }
 }
 
+/// "came back 3 more times: boot 2 line 812 (16.1 s), ..." for a folded incident.
+fn recurrences(r: &Report<'_>, inc: &Incident) -> Option<String> {
+    const SHOWN: usize = 5;
+    let rec = &inc.recurrences;
+    if rec.count == 0 {
+        return None;
+    }
+    let places: Vec<String> = rec
+        .samples
+        .iter()
+        .take(SHOWN)
+        .map(|o| {
+            let host = o.host.as_deref().map(|h| format!("{h} ")).unwrap_or_default();
+            format!("{host}boot {} {} ({})", o.boot, loc(r, o.source, o.line), time(o.first_time))
+        })
+        .collect();
+    let more = if rec.count > places.len() { format!(", and {} more", rec.count - places.len()) } else { String::new() };
+    Some(format!(
+        "came back {} more time{}, the same: {}{more}",
+        rec.count,
+        if rec.count == 1 { "" } else { "s" },
+        places.join("; ")
+    ))
+}
+
 fn link_text(l: &ChainLink) -> String {
     format!("{} ──[{}]──▶ {}", l.waiter, l.via, l.waits_for)
 }
@@ -195,7 +220,7 @@ pub fn text(r: &Report<'_>, st: Style) -> String {
         "{} {} — {} event(s), {} incident(s)",
         st.bold("lockscope"),
         names.join(", "),
-        r.events.len(),
+        r.inputs.iter().filter(|i| i.kind != "ipmi_sel").map(|i| i.events).sum::<usize>(),
         d.incidents.len()
     );
     for i in r.inputs {
@@ -217,6 +242,9 @@ pub fn text(r: &Report<'_>, st: Style) -> String {
         }
         let _ = writeln!(out, "  {}", st.dim(&meta.join(" · ")));
         let _ = writeln!(out, "  reports: {}", counts.join(", "));
+        if let Some(again) = recurrences(r, inc) {
+            let _ = writeln!(out, "  {}", st.yellow(&again));
+        }
         if !inc.precursors.is_empty() {
             let _ = writeln!(out, "  before it:");
             for &p in &inc.precursors {
@@ -291,6 +319,9 @@ pub fn markdown(r: &Report<'_>) -> String {
         let _ = writeln!(out, "## Incident {}: {}\n", inc.id, inc.title);
         let counts: Vec<String> = inc.counts.iter().map(|(k, n)| format!("{} ×{n}", k.as_str())).collect();
         let _ = writeln!(out, "- reports: {}", counts.join(", "));
+        if let Some(again) = recurrences(r, inc) {
+            let _ = writeln!(out, "- {again}");
+        }
         let _ = writeln!(out, "- time: {} – {}", time(inc.first_time), time(inc.last_time));
         if let Some(rel) = &inc.release {
             let _ = writeln!(out, "- kernel: `{rel}`");
