@@ -2,7 +2,117 @@
 //! (dump file → physical memory → **kernel view** → facts → diagnosis → report).
 //!
 //! Built on [`lockscope_dump::Dump`] (physical memory plus notes), it knows the kernel that was
-//! running without any debuginfo: virtual-to-physical translation, symbols from the in-memory
-//! kallsyms tables, types from the in-memory BTF blob, and typed reads on top of them.
+//! running without any debuginfo: virtual-to-physical translation ([`arch`], [`memory`]),
+//! symbols from the in-memory kallsyms tables ([`kallsyms`]), types from the in-memory BTF
+//! blob ([`btf`]), and typed reads on top of them. Everything is loaded on first use, so a
+//! command pays only for what it reads.
 
+pub mod arch;
 pub mod btf;
+pub mod kallsyms;
+pub mod memory;
+
+use arch::x86_64::X86_64;
+use kallsyms::{Symbols, Tables};
+use lockscope_dump::{Arch, Dump, VmcoreInfo};
+pub use memory::{KernelMemory, MemError, MemErrorKind};
+use std::sync::OnceLock;
+
+/// Why the kernel view cannot be built, or a part of it.
+#[derive(Debug)]
+pub enum KernelError {
+    /// The dump carries no VMCOREINFO note (QEMU without `-device vmcoreinfo`).
+    NoVmcoreInfo,
+    /// VMCOREINFO lacks a key this needs.
+    MissingInfo(&'static str),
+    UnsupportedArch(String),
+    Kallsyms(String),
+    /// A symbol the kernel should have is not there.
+    NoSymbol(String),
+    Btf(String),
+    Memory { what: String, err: MemError },
+}
+
+impl std::fmt::Display for KernelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KernelError::NoVmcoreInfo => f.write_str(
+                "the dump has no VMCOREINFO note (a QEMU dump without -device vmcoreinfo?): the kernel's symbols and page tables cannot be located",
+            ),
+            KernelError::MissingInfo(k) => write!(f, "VMCOREINFO lacks {k}"),
+            KernelError::UnsupportedArch(a) => write!(f, "kernel view not supported yet for {a} dumps"),
+            KernelError::Kallsyms(e) => f.write_str(e),
+            KernelError::NoSymbol(s) => write!(f, "no symbol {s} in the kernel"),
+            KernelError::Btf(e) => write!(f, "BTF: {e}"),
+            KernelError::Memory { what, err } => write!(f, "{what}: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for KernelError {}
+
+/// The kernel of a dump.
+pub struct Kernel {
+    mem: KernelMemory,
+    info: VmcoreInfo,
+    symbols: OnceLock<Result<Symbols, String>>,
+}
+
+impl Kernel {
+    /// Sets up address translation from VMCOREINFO. Cheap: symbols and types load on use.
+    pub fn new(dump: Dump) -> Result<Kernel, KernelError> {
+        let info = dump.vmcoreinfo().cloned().ok_or(KernelError::NoVmcoreInfo)?;
+        let space: Box<dyn arch::AddressSpace> = match dump.metadata().arch {
+            Arch::X86_64 => {
+                let pgd = info
+                    .symbol("init_top_pgt")
+                    .or_else(|| info.symbol("swapper_pg_dir"))
+                    .ok_or(KernelError::MissingInfo("SYMBOL(init_top_pgt) or SYMBOL(swapper_pg_dir)"))?;
+                let phys_base = info.phys_base().ok_or(KernelError::MissingInfo("NUMBER(phys_base)"))?;
+                let five = info.number("pgtable_l5_enabled").unwrap_or(0) != 0;
+                let sme = info.number("sme_mask").unwrap_or(0) as u64;
+                let image = info.number("KERNEL_IMAGE_SIZE").map_or(1 << 30, |n| n as u64);
+                Box::new(X86_64::new(pgd, phys_base, five, sme, image))
+            }
+            other => return Err(KernelError::UnsupportedArch(other.name().to_string())),
+        };
+        Ok(Kernel { mem: KernelMemory::new(dump, space), info, symbols: OnceLock::new() })
+    }
+
+    pub fn memory(&self) -> &KernelMemory {
+        &self.mem
+    }
+
+    pub fn dump(&self) -> &Dump {
+        self.mem.dump()
+    }
+
+    pub fn vmcoreinfo(&self) -> &VmcoreInfo {
+        &self.info
+    }
+
+    /// The kernel's symbol table (decoded on first use).
+    pub fn symbols(&self) -> Result<&Symbols, KernelError> {
+        self.symbols
+            .get_or_init(|| {
+                let t = Tables::from_vmcoreinfo(&self.info).map_err(|e| e.to_string())?;
+                Symbols::load(&self.mem, &t).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| KernelError::Kallsyms(e.clone()))
+    }
+
+    /// Address of a kernel symbol: VMCOREINFO first (no decoding needed), then kallsyms.
+    pub fn symbol(&self, name: &str) -> Result<u64, KernelError> {
+        if let Some(a) = self.info.symbol(name) {
+            return Ok(a);
+        }
+        self.symbols()?.address_of(name).ok_or_else(|| KernelError::NoSymbol(name.to_string()))
+    }
+
+    /// Reads a u64 at a symbol's address.
+    pub fn read_symbol_u64(&self, name: &str) -> Result<u64, KernelError> {
+        let a = self.symbol(name)?;
+        self.mem.read_u64(a).map_err(|err| KernelError::Memory { what: name.to_string(), err })
+    }
+}

@@ -1,0 +1,60 @@
+//! Architecture-specific address translation behind one trait: x86_64 now, arm64 later.
+
+pub mod x86_64;
+
+use lockscope_dump::ReadErrorKind;
+
+/// Reads physical memory for a page-table walk.
+pub trait PhysRead {
+    fn read_phys(&self, paddr: u64, buf: &mut [u8]) -> Result<(), lockscope_dump::ReadError>;
+}
+
+impl PhysRead for lockscope_dump::Dump {
+    fn read_phys(&self, paddr: u64, buf: &mut [u8]) -> Result<(), lockscope_dump::ReadError> {
+        lockscope_dump::Dump::read_phys(self, paddr, buf)
+    }
+}
+
+/// Where a virtual page lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// Physical address of the byte asked for.
+    pub paddr: u64,
+    /// Size of the page that maps it (4 KiB, 2 MiB, 1 GiB), so callers can cache it.
+    pub page_size: u64,
+}
+
+/// Why a virtual address has no physical address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TranslateError {
+    /// Not a canonical address for this paging mode.
+    NonCanonical,
+    /// A page-table entry on the way is not present (level: 5 PML5 … 1 PT).
+    NotMapped { level: u8 },
+    /// A page table itself could not be read from the dump.
+    TableUnreadable { level: u8, paddr: u64, kind: ReadErrorKind },
+}
+
+impl std::fmt::Display for TranslateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TranslateError::NonCanonical => f.write_str("not a canonical address"),
+            TranslateError::NotMapped { level } => write!(f, "not mapped (no present entry at page-table level {level})"),
+            TranslateError::TableUnreadable { level, paddr, kind } => {
+                write!(f, "the level-{level} page table at physical {paddr:#x} is not in the dump ({kind:?})")
+            }
+        }
+    }
+}
+
+/// An architecture's kernel address space.
+pub trait AddressSpace: Send + Sync {
+    /// Translates a kernel virtual address through the kernel page tables.
+    fn translate(&self, mem: &dyn PhysRead, vaddr: u64) -> Result<Mapping, TranslateError>;
+    /// Pointer size in bytes.
+    fn pointer_size(&self) -> usize {
+        8
+    }
+    /// A short description for `sys`-like output.
+    fn describe(&self) -> String;
+}
