@@ -11,6 +11,7 @@ pub mod arch;
 pub mod btf;
 pub mod kallsyms;
 pub mod memory;
+pub mod printk;
 
 use arch::x86_64::X86_64;
 use kallsyms::{Symbols, Tables};

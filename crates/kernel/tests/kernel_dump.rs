@@ -68,3 +68,32 @@ fn virtual_reads_through_the_page_tables() {
         k.memory().read_u64(sp).unwrap_or_else(|e| panic!("CPU {} sp {sp:#x}: {e}", cpu.cpu));
     }
 }
+
+#[test]
+fn the_log_in_the_dump_matches_the_serial_console() {
+    let k = kernel();
+    let log = k.log().unwrap();
+    assert!(log.records.len() > 300, "{} records", log.records.len());
+    let text = String::from_utf8_lossy(&log.render(false, false)).into_owned();
+    let ours: std::collections::HashSet<&str> = text.lines().collect();
+    // The console of the same boot (tests/data/corpus): every time-stamped kernel line it
+    // shows up to the dump is in the buffer, byte for byte.
+    let console = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/corpus/ipi_sleeping_holder.live.console.log"),
+    )
+    .unwrap();
+    let last_ts = log.records.last().unwrap().ts_nsec as f64 / 1e9;
+    let stamped: Vec<&str> = console
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| l.starts_with('[') && l.get(1..13).and_then(|t| t.trim().parse::<f64>().ok()).is_some_and(|t| t <= last_ts))
+        .collect();
+    assert!(stamped.len() > 300, "{}", stamped.len());
+    let missing: Vec<&&str> = stamped.iter().filter(|l| !ours.contains(**l)).collect();
+    assert!(missing.len() * 100 <= stamped.len(), "{} of {} console lines not in the dump's log, e.g. {:?}", missing.len(), stamped.len(), &missing[..missing.len().min(5)]);
+    // Records come in sequence order (time stamps of different CPUs may interleave).
+    assert!(log.records.windows(2).all(|w| w[0].seq + 1 == w[1].seq), "gaps in seq");
+    // A live machine: at most the record being written at the head is not committed yet.
+    assert!(log.skipped <= 1, "{} skipped", log.skipped);
+    assert!(text.contains("BUG: scheduling while atomic: zone_drain/135/0x00000002"));
+}
