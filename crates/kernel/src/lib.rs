@@ -11,7 +11,9 @@ pub mod arch;
 pub mod btf;
 pub mod kallsyms;
 pub mod memory;
+pub mod object;
 pub mod printk;
+pub mod tasks;
 
 use arch::x86_64::X86_64;
 use kallsyms::{Symbols, Tables};
@@ -57,6 +59,7 @@ pub struct Kernel {
     mem: KernelMemory,
     info: VmcoreInfo,
     symbols: OnceLock<Result<Symbols, String>>,
+    btf: OnceLock<Result<btf::Btf<'static>, String>>,
 }
 
 impl Kernel {
@@ -77,7 +80,7 @@ impl Kernel {
             }
             other => return Err(KernelError::UnsupportedArch(other.name().to_string())),
         };
-        Ok(Kernel { mem: KernelMemory::new(dump, space), info, symbols: OnceLock::new() })
+        Ok(Kernel { mem: KernelMemory::new(dump, space), info, symbols: OnceLock::new(), btf: OnceLock::new() })
     }
 
     pub fn memory(&self) -> &KernelMemory {
@@ -101,6 +104,25 @@ impl Kernel {
             })
             .as_ref()
             .map_err(|e| KernelError::Kallsyms(e.clone()))
+    }
+
+    /// The kernel's BTF, read from `__start_BTF`..`__stop_BTF` (on first use).
+    pub fn btf(&self) -> Result<&btf::Btf<'static>, KernelError> {
+        self.btf
+            .get_or_init(|| {
+                let start = self.symbol("__start_BTF").map_err(|e| e.to_string())?;
+                let stop = self.symbol("__stop_BTF").map_err(|e| e.to_string())?;
+                let len = stop.checked_sub(start).filter(|&l| l > 0 && l < 1 << 28).ok_or_else(|| {
+                    format!("__start_BTF {start:#x} .. __stop_BTF {stop:#x} is not a plausible blob (kernel built without BTF?)")
+                })?;
+                let bytes = self
+                    .mem
+                    .read_vec(start, len as usize)
+                    .map_err(|e| format!("the BTF blob is not in the dump: {e}"))?;
+                btf::Btf::parse(bytes).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| KernelError::Btf(e.clone()))
     }
 
     /// Address of a kernel symbol: VMCOREINFO first (no decoding needed), then kallsyms.

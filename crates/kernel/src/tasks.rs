@@ -1,0 +1,256 @@
+//! Kernel objects a lockup analysis starts from: CPUs (online mask, per-CPU run queue, its
+//! clock and current task), and every task (processes, their threads, and the per-CPU idle
+//! tasks) with the fields `ps` shows. Member offsets come from BTF; the task-state bits,
+//! which are `#define`s and so absent from BTF, come from the table below.
+
+use crate::object::Object;
+use crate::{Kernel, KernelError};
+
+/// Walks stop here: a corrupted list must not loop forever.
+const MAX_TASKS: usize = 1 << 20;
+const MAX_CPUS: u32 = 8192;
+
+/// Task-state bits (`include/linux/sched.h`, stable since 4.14) and the letter `ps` and the
+/// two-letter code `crash` print for each, most specific first.
+pub const TASK_STATES: &[(u64, char, &str)] = &[
+    (0x0402, 'I', "ID"), // TASK_IDLE = UNINTERRUPTIBLE | NOLOAD
+    (0x0002, 'D', "UN"),
+    (0x0001, 'S', "IN"),
+    (0x0004, 'T', "ST"),
+    (0x0008, 't', "TR"),
+    (0x0040, 'P', "PA"),
+    (0x0080, 'X', "DE"),
+    (0x0200, 'W', "WA"),
+    (0x0800, 'N', "NE"),
+];
+const EXIT_DEAD: u64 = 0x10;
+const EXIT_ZOMBIE: u64 = 0x20;
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Task {
+    pub address: u64,
+    pub pid: u32,
+    pub tgid: u32,
+    pub ppid: u32,
+    pub comm: String,
+    /// `__state` (or `state` before 5.14).
+    pub state: u64,
+    pub exit_state: u64,
+    /// `R`, `S`, `D`, `I`, `T`, `t`, `P`, `Z`, `X`...
+    pub state_letter: char,
+    /// crash's two-letter code: RU IN UN ID ST TR PA ZO DE WA NE.
+    pub state_code: &'static str,
+    pub cpu: u32,
+    pub on_cpu: bool,
+    /// The task is the one a CPU's run queue says runs now.
+    pub current_on: Option<u32>,
+    pub prio: i32,
+    pub flags: u64,
+    pub kthread: bool,
+    /// `sched_info.last_arrival`: when it last got a CPU (ns of its CPU's rq clock).
+    pub last_arrival: u64,
+    /// Kernel stack base and the saved stack pointer of a task not running.
+    pub stack: u64,
+    pub thread_sp: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Cpu {
+    pub cpu: u32,
+    pub online: bool,
+    /// `struct rq` of the CPU.
+    pub rq: u64,
+    /// `rq->clock`, ns: stops advancing on a CPU that no longer takes the timer interrupt.
+    pub clock: u64,
+    pub nr_running: u32,
+    pub curr: u64,
+    pub idle: u64,
+}
+
+pub fn state_of(state: u64, exit_state: u64) -> (char, &'static str) {
+    if exit_state & EXIT_ZOMBIE != 0 {
+        return ('Z', "ZO");
+    }
+    if exit_state & EXIT_DEAD != 0 {
+        return ('X', "DE");
+    }
+    if state == 0 {
+        return ('R', "RU");
+    }
+    for &(bits, letter, code) in TASK_STATES {
+        if state & bits == bits {
+            return (letter, code);
+        }
+    }
+    ('?', "??")
+}
+
+impl Kernel {
+    /// Number of CPU ids (`nr_cpu_ids`).
+    pub fn nr_cpu_ids(&self) -> Result<u32, KernelError> {
+        let n = self.global("nr_cpu_ids")?.read_int()? as u32;
+        if n == 0 || n > MAX_CPUS {
+            return Err(KernelError::Btf(format!("nr_cpu_ids = {n} is not plausible")));
+        }
+        Ok(n)
+    }
+
+    fn cpu_mask(&self, name: &str, n: u32) -> Result<Vec<bool>, KernelError> {
+        let words = self.global(name)?.read_bytes((n as usize).div_ceil(64) * 8)?;
+        Ok((0..n).map(|c| words[(c / 8) as usize] >> (c % 8) & 1 == 1).collect())
+    }
+
+    /// Every possible CPU with its run queue.
+    pub fn cpus(&self) -> Result<Vec<Cpu>, KernelError> {
+        let n = self.nr_cpu_ids()?;
+        let online = self.cpu_mask("__cpu_online_mask", n).unwrap_or_else(|_| vec![true; n as usize]);
+        let possible = self.cpu_mask("__cpu_possible_mask", n).unwrap_or_else(|_| vec![true; n as usize]);
+        let rq0 = self.global("runqueues")?;
+        let mut out = Vec::new();
+        for cpu in 0..n {
+            if !possible[cpu as usize] {
+                continue;
+            }
+            let rq = rq0.per_cpu(cpu)?;
+            out.push(Cpu {
+                cpu,
+                online: online[cpu as usize],
+                rq: rq.address,
+                clock: rq.member("clock")?.read_int()?,
+                nr_running: rq.member("nr_running")?.read_int()? as u32,
+                curr: rq.member("curr")?.read_u64()?,
+                idle: rq.member("idle")?.read_u64()?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Reads one task.
+    pub fn task(&self, address: u64) -> Result<Task, KernelError> {
+        let t = self.object(address, "struct task_struct")?;
+        let state = match t.member("__state") {
+            Ok(s) => s.read_int()?,
+            Err(_) => t.member("state")?.read_int()?,
+        };
+        let exit_state = t.member("exit_state")?.read_int()?;
+        let (state_letter, state_code) = state_of(state, exit_state);
+        let cpu = match t.member("thread_info.cpu") {
+            Ok(c) => c.read_int()?,
+            Err(_) => t.member("cpu")?.read_int()?,
+        } as u32;
+        let flags = t.member("flags")?.read_int()?;
+        let parent = t.member("real_parent")?.deref()?;
+        let ppid = if parent.address == address || parent.address == 0 {
+            0
+        } else {
+            parent.member("pid")?.read_int().unwrap_or(0) as u32
+        };
+        Ok(Task {
+            address,
+            pid: t.member("pid")?.read_int()? as u32,
+            tgid: t.member("tgid")?.read_int()? as u32,
+            ppid,
+            comm: String::from_utf8_lossy(&t.member("comm")?.read_string(16)?).into_owned(),
+            state,
+            exit_state,
+            state_letter,
+            state_code,
+            cpu,
+            on_cpu: t.member("on_cpu")?.read_int()? != 0,
+            current_on: None,
+            prio: t.member("prio")?.read_int()? as i32,
+            flags,
+            kthread: flags & PF_KTHREAD != 0,
+            last_arrival: t.member("sched_info.last_arrival")?.read_int()?,
+            stack: t.member("stack")?.read_u64()?,
+            thread_sp: t.member("thread.sp")?.read_u64()?,
+        })
+    }
+
+    /// Addresses of every task: each process on `init_task.tasks`, each thread of it on its
+    /// signal's `thread_head`, and the idle task of every CPU. Stops at `MAX_TASKS` and
+    /// when a list does not come back to its head (a corrupted pointer).
+    pub fn task_addresses(&self) -> Result<Vec<u64>, KernelError> {
+        let init = self.global("init_task")?;
+        let tasks_off = self.offset_of("task_struct", "tasks")?;
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let head = init.member("tasks")?.address;
+        let mut node = head;
+        loop {
+            let task = node - tasks_off;
+            if !seen.insert(task) || out.len() >= MAX_TASKS {
+                break;
+            }
+            self.push_threads(task, &mut out, &mut seen)?;
+            node = self.memory().read_u64(node).map_err(|err| KernelError::Memory { what: "task list".into(), err })?;
+            if node == head {
+                break;
+            }
+        }
+        // Idle tasks (pid 0) other than init_task are on no list.
+        if let Ok(cpus) = self.cpus() {
+            for c in cpus {
+                if c.idle != 0 && seen.insert(c.idle) {
+                    out.push(c.idle);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn push_threads(
+        &self,
+        leader: u64,
+        out: &mut Vec<u64>,
+        seen: &mut std::collections::HashSet<u64>,
+    ) -> Result<(), KernelError> {
+        out.push(leader);
+        // 6.1 and later: signal->thread_head / task->thread_node; before: task->thread_group.
+        let t = self.object(leader, "struct task_struct")?;
+        let (head, off) = match (t.member("signal").and_then(|s| s.deref()), self.offset_of("task_struct", "thread_node")) {
+            (Ok(sig), Ok(off)) if sig.address != 0 => (sig.member("thread_head")?.address, off),
+            _ => (t.member("thread_group")?.address, self.offset_of("task_struct", "thread_group")?),
+        };
+        let mut node = self.memory().read_u64(head).map_err(|err| KernelError::Memory { what: "thread list".into(), err })?;
+        let mut n = 0;
+        while node != head && n < MAX_TASKS {
+            let task = node - off;
+            if task != leader && seen.insert(task) {
+                out.push(task);
+            }
+            node = match self.memory().read_u64(node) {
+                Ok(v) => v,
+                Err(_) => break,
+            };
+            n += 1;
+        }
+        Ok(())
+    }
+
+    /// Every task, read; marks each CPU's current one. Tasks that cannot be read are skipped
+    /// and counted.
+    pub fn tasks(&self) -> Result<(Vec<Task>, usize), KernelError> {
+        let cpus = self.cpus().unwrap_or_default();
+        let mut out = Vec::new();
+        let mut unreadable = 0;
+        for a in self.task_addresses()? {
+            match self.task(a) {
+                Ok(mut t) => {
+                    t.current_on = cpus.iter().find(|c| c.curr == a).map(|c| c.cpu);
+                    out.push(t);
+                }
+                Err(_) => unreadable += 1,
+            }
+        }
+        Ok((out, unreadable))
+    }
+}
+
+impl Object<'_> {
+    /// Whether the object looks like a task (used to check guesses cheaply).
+    pub fn is_null(&self) -> bool {
+        self.address == 0
+    }
+}
