@@ -54,10 +54,21 @@ impl std::fmt::Display for KernelError {
 
 impl std::error::Error for KernelError {}
 
+/// Debuginfo given by the user, for kernels whose dump alone is not enough (no BTF, no
+/// kallsyms in VMCOREINFO before 6.0).
+#[derive(Clone, Debug, Default)]
+pub struct KernelOptions {
+    /// A vmlinux with DWARF (`/usr/lib/debug/boot/vmlinux-*`): symbols and types.
+    pub vmlinux: Option<std::path::PathBuf>,
+    /// A System.map: symbols only.
+    pub system_map: Option<std::path::PathBuf>,
+}
+
 /// The kernel of a dump.
 pub struct Kernel {
     mem: KernelMemory,
     info: VmcoreInfo,
+    options: KernelOptions,
     symbols: OnceLock<Result<Symbols, String>>,
     btf: OnceLock<Result<btf::Btf<'static>, String>>,
 }
@@ -65,6 +76,11 @@ pub struct Kernel {
 impl Kernel {
     /// Sets up address translation from VMCOREINFO. Cheap: symbols and types load on use.
     pub fn new(dump: Dump) -> Result<Kernel, KernelError> {
+        Kernel::with_options(dump, KernelOptions::default())
+    }
+
+    /// As [`Kernel::new`], with debuginfo files to use where the dump lacks something.
+    pub fn with_options(dump: Dump, options: KernelOptions) -> Result<Kernel, KernelError> {
         let info = dump.vmcoreinfo().cloned().ok_or(KernelError::NoVmcoreInfo)?;
         let space: Box<dyn arch::AddressSpace> = match dump.metadata().arch {
             Arch::X86_64 => {
@@ -80,7 +96,7 @@ impl Kernel {
             }
             other => return Err(KernelError::UnsupportedArch(other.name().to_string())),
         };
-        Ok(Kernel { mem: KernelMemory::new(dump, space), info, symbols: OnceLock::new(), btf: OnceLock::new() })
+        Ok(Kernel { mem: KernelMemory::new(dump, space), info, options, symbols: OnceLock::new(), btf: OnceLock::new() })
     }
 
     pub fn memory(&self) -> &KernelMemory {
@@ -93,6 +109,10 @@ impl Kernel {
 
     pub fn vmcoreinfo(&self) -> &VmcoreInfo {
         &self.info
+    }
+
+    pub fn options(&self) -> &KernelOptions {
+        &self.options
     }
 
     /// The kernel's symbol table (decoded on first use).
