@@ -49,6 +49,13 @@ pub(crate) struct ElfCore {
     /// makedumpfile sets `e_flags` bit 0 when it could not write everything.
     pub incomplete: bool,
     pub notes: Notes,
+    /// File ranges (offset, length) of the PT_NOTE segments, cut at the end of the file.
+    pub note_ranges: Vec<(u64, u64)>,
+    pub endian: Endian,
+    /// ELFCLASS32 core (a 32-bit machine).
+    pub class32: bool,
+    /// `e_machine`.
+    pub machine: u16,
 }
 
 pub(crate) fn parse(data: &[u8]) -> Result<ElfCore, DumpError> {
@@ -67,7 +74,8 @@ fn parse_with<H: FileHeader<Endian = object::Endianness>>(data: &[u8]) -> Result
     if header.e_type(endian) != elf::ET_CORE {
         return Err(DumpError::new(DumpErrorKind::BadElf("not a core file (e_type is not ET_CORE)"), 16));
     }
-    let arch = match header.e_machine(endian) {
+    let machine = header.e_machine(endian);
+    let arch = match machine {
         elf::EM_X86_64 => Arch::X86_64,
         elf::EM_AARCH64 => Arch::Aarch64,
         _ => Arch::Other,
@@ -77,6 +85,7 @@ fn parse_with<H: FileHeader<Endian = object::Endianness>>(data: &[u8]) -> Result
     let file_len = data.len() as u64;
     let mut segments = Vec::new();
     let mut notes = Notes::empty();
+    let mut note_ranges = Vec::new();
     for ph in phdrs {
         match ph.p_type(endian) {
             elf::PT_LOAD => segments.push(LoadSegment {
@@ -93,6 +102,7 @@ fn parse_with<H: FileHeader<Endian = object::Endianness>>(data: &[u8]) -> Result
                 let end = off.saturating_add(size).min(file_len);
                 if off < end {
                     notes::collect(&mut notes, &data[off as usize..end as usize], our_endian, arch);
+                    note_ranges.push((off, end - off));
                 }
             }
             _ => {}
@@ -101,7 +111,8 @@ fn parse_with<H: FileHeader<Endian = object::Endianness>>(data: &[u8]) -> Result
     notes::number_cpus(&mut notes);
     let spans = fold_segments(&segments, file_len);
     let incomplete = header.e_flags(endian) & 1 != 0;
-    Ok(ElfCore { spans, segments, arch, incomplete, notes })
+    let class32 = data.get(EI_CLASS) == Some(&elf::ELFCLASS32);
+    Ok(ElfCore { spans, segments, arch, incomplete, notes, note_ranges, endian: our_endian, class32, machine })
 }
 
 /// Folds possibly overlapping segments into sorted, disjoint spans. Where segments overlap,

@@ -9,6 +9,8 @@ pub struct DumpError {
     pub kind: DumpErrorKind,
     /// File offset of the offending field or structure (0 when it is about the whole file).
     pub offset: u64,
+    /// Which file, as an index into the list given to `Dump::open_many` (`None` for one file).
+    pub file: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,11 +27,17 @@ pub enum DumpErrorKind {
     Unsupported(&'static str),
     /// The ELF parser refused the file.
     BadElf(&'static str),
+    /// Files given together (`Dump::open_many`) are not the parts of one split dump.
+    SplitSet(&'static str),
 }
 
 impl DumpError {
     pub(crate) fn new(kind: DumpErrorKind, offset: u64) -> Self {
-        DumpError { kind, offset }
+        DumpError { kind, offset, file: None }
+    }
+    /// The same error, blamed on file `index` of a set.
+    pub(crate) fn in_file(self, index: usize) -> Self {
+        DumpError { file: Some(index as u32), ..self }
     }
     pub(crate) fn truncated(offset: u64) -> Self {
         DumpError::new(DumpErrorKind::Truncated, offset)
@@ -41,6 +49,9 @@ impl DumpError {
 
 impl fmt::Display for DumpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(i) = self.file {
+            write!(f, "file {} of the set: ", i + 1)?;
+        }
         match self.kind {
             DumpErrorKind::Io(k) => write!(f, "cannot read the file: {k}"),
             DumpErrorKind::UnknownFormat => {
@@ -50,6 +61,7 @@ impl fmt::Display for DumpError {
             DumpErrorKind::BadHeader(what) => write!(f, "bad header at offset {:#x}: {what}", self.offset),
             DumpErrorKind::Unsupported(what) => write!(f, "unsupported dump (offset {:#x}): {what}", self.offset),
             DumpErrorKind::BadElf(what) => write!(f, "bad ELF core: {what}"),
+            DumpErrorKind::SplitSet(what) => write!(f, "not parts of one split dump: {what}"),
         }
     }
 }
@@ -65,6 +77,8 @@ pub struct ReadError {
     pub paddr: u64,
     /// File offset involved (page descriptor or page data), when there is one.
     pub offset: Option<u64>,
+    /// Which file of a split dump opened with `Dump::open_many` (index into its list).
+    pub file: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +95,8 @@ pub enum ReadErrorKind {
     Corrupt,
     /// Compressed with a method this build cannot decode.
     UnsupportedCompression,
+    /// Dumped into another file of a split dump, which was not given.
+    InOtherFile,
 }
 
 impl fmt::Display for ReadError {
@@ -91,10 +107,14 @@ impl fmt::Display for ReadError {
             ReadErrorKind::Lost => "missing from the file (incomplete dump)",
             ReadErrorKind::Corrupt => "corrupt page data",
             ReadErrorKind::UnsupportedCompression => "compressed with an unsupported method",
+            ReadErrorKind::InOtherFile => "in another file of the split dump (not opened)",
         };
         write!(f, "physical address {:#x}: {what}", self.paddr)?;
-        if let Some(o) = self.offset {
-            write!(f, " (file offset {o:#x})")?;
+        match (self.file, self.offset) {
+            (Some(i), Some(o)) => write!(f, " (file {} of the set, offset {o:#x})", i + 1)?,
+            (Some(i), None) => write!(f, " (file {} of the set)", i + 1)?,
+            (None, Some(o)) => write!(f, " (file offset {o:#x})")?,
+            (None, None) => {}
         }
         Ok(())
     }

@@ -28,12 +28,17 @@ mod notes;
 pub mod raw;
 mod source;
 mod vmcoreinfo;
+mod write;
 
 pub use elf::LoadSegment;
 pub use error::{DumpError, DumpErrorKind, ReadError, ReadErrorKind};
-pub use kdump::Utsname;
+pub use kdump::{KdumpLayout, SubHeaderLayout, Utsname};
 pub use notes::{Aarch64Regs, Arch, CpuNumbering, Notes, PrStatus, QemuCpuState, Registers, X86_64Regs};
 pub use vmcoreinfo::VmcoreInfo;
+pub use write::{
+    FileStats, MAX_SPLIT, Progress, WriteError, WriteErrorKind, WriteOptions, WriteStats, write_kdump,
+    write_kdump_to_memory,
+};
 
 use cache::PageCache;
 use elf::{ElfCore, SpanKind};
@@ -42,6 +47,13 @@ use raw::kdump::status;
 use source::{FlatIndex, Source, Storage};
 use std::path::Path;
 use std::sync::Mutex;
+
+/// The page decoder `read_phys` uses (`page_desc.flags`, stored bytes, one page out): for
+/// benchmarks. `Some(true)` when it decoded to exactly one page, `None` for an unknown method.
+#[doc(hidden)]
+pub fn decode_page(flags: u32, data: &[u8], out: &mut [u8]) -> Option<bool> {
+    kdump::decode_page(flags, data, out)
+}
 
 /// Decoded pages kept per dump (1 MiB with 4 KiB pages).
 const CACHE_PAGES: usize = 256;
@@ -121,8 +133,14 @@ pub struct Metadata {
     pub utsname: Option<Utsname>,
     /// kdump sub-header `phys_base`.
     pub phys_base: Option<u64>,
-    /// `[start, end)` PFNs this file holds, when the dump was split over several files.
+    /// `[start, end)` PFNs the file (or files given together) hold, when the dump was split
+    /// over several files.
     pub split: Option<(u64, u64)>,
+    /// The files of a split dump that were opened, in PFN order (empty when not split).
+    pub split_parts: Vec<SplitPart>,
+    /// kdump: the C ABI the header was written with (32/64-bit, byte order).
+    pub kdump_layout: Option<KdumpLayout>,
+    /// Bytes of the file, or of all files of a split dump.
     pub file_size: u64,
     /// Records of a flattened stream.
     pub flattened_records: Option<u64>,
@@ -150,6 +168,8 @@ pub enum PageState {
     Dumped,
     Filtered,
     Hole,
+    /// Promised but not readable: missing from an incomplete file, or dumped into a file of
+    /// a split dump that was not opened.
     Lost,
 }
 
@@ -162,30 +182,72 @@ pub struct MemoryRange {
     pub filtered_bytes: u64,
 }
 
+/// One kdump-compressed file of the dump: the whole dump, or one part of a split dump.
+struct Part {
+    src: Source,
+    kdump: KdumpFile,
+    /// `[start, end)` PFNs whose pages this file holds (everything for an unsplit file).
+    start: u64,
+    end: u64,
+    /// Index in the list given to `open_many`.
+    file: Option<u32>,
+}
+
 enum Backend {
-    Elf(ElfCore),
-    Kdump(Box<KdumpFile>),
+    Elf {
+        src: Source,
+        core: Box<ElfCore>,
+    },
+    /// Sorted by `start`, ranges disjoint.
+    Kdump {
+        parts: Vec<Part>,
+    },
+}
+
+/// One file of a split dump.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SplitPart {
+    /// Index in the list of files given to `Dump::open_many` (0 when opened alone).
+    pub file: u32,
+    pub start_pfn: u64,
+    pub end_pfn: u64,
+    pub file_size: u64,
 }
 
 /// An open vmcore.
 pub struct Dump {
-    src: Source,
     backend: Backend,
     vmcoreinfo: Option<VmcoreInfo>,
     meta: Metadata,
     cache: Mutex<PageCache>,
 }
 
+/// What `read_page_for_copy` found.
+pub(crate) enum CopyRead {
+    /// `buf` holds the page (holes and filtered bytes of a partly covered ELF page as zeros).
+    Data,
+    /// Dumped, but the data is not in the file (incomplete dump, a split part not given).
+    Lost,
+}
+
+fn map_file(path: &Path) -> Result<Storage, DumpError> {
+    let io = |e: std::io::Error| DumpError::new(DumpErrorKind::Io(e.kind()), 0);
+    let file = std::fs::File::open(path).map_err(io)?;
+    // SAFETY: the map is read-only; a dump file changed under us while open gives wrong
+    // bytes, not memory unsafety beyond what every mmap-based reader accepts.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+    let id = file.metadata().ok().map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        (m.dev(), m.ino())
+    });
+    Ok(Storage::Mapped(map, id))
+}
+
 impl Dump {
     /// Maps and indexes a dump file. Reads only headers, notes and (for a flattened stream)
     /// the record headers; page data is decoded on demand.
     pub fn open(path: impl AsRef<Path>) -> Result<Dump, DumpError> {
-        let io = |e: std::io::Error| DumpError::new(DumpErrorKind::Io(e.kind()), 0);
-        let file = std::fs::File::open(path).map_err(io)?;
-        // SAFETY: the map is read-only; a dump file changed under us while open gives wrong
-        // bytes, not memory unsafety beyond what every mmap-based reader accepts.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-        Dump::from_storage(Storage::Mapped(map))
+        Dump::from_storage(map_file(path.as_ref())?)
     }
 
     /// A dump held in memory (tests, fuzzing).
@@ -193,29 +255,103 @@ impl Dump {
         Dump::from_storage(Storage::Owned(bytes))
     }
 
+    /// Opens the files of a split dump (makedumpfile `--split`: each file holds the pages of
+    /// one PFN range) as one dump. They must share utsname, time stamp, page size and size
+    /// of memory, and their ranges must not overlap; a range no file covers reads as
+    /// `ReadErrorKind::InOtherFile`. Errors name the file by its index in `paths`. One path is
+    /// the same as `open`.
+    pub fn open_many<P: AsRef<Path>>(paths: &[P]) -> Result<Dump, DumpError> {
+        let mut storages = Vec::with_capacity(paths.len());
+        for (i, p) in paths.iter().enumerate() {
+            storages.push(map_file(p.as_ref()).map_err(|e| e.in_file(i))?);
+        }
+        Dump::from_storages(storages)
+    }
+
+    /// `open_many` on files held in memory.
+    pub fn from_bytes_many(files: Vec<Vec<u8>>) -> Result<Dump, DumpError> {
+        Dump::from_storages(files.into_iter().map(Storage::Owned).collect())
+    }
+
+    fn from_storages(storages: Vec<Storage>) -> Result<Dump, DumpError> {
+        if storages.len() == 1 {
+            return Dump::from_storage(storages.into_iter().next().expect("one"));
+        }
+        if storages.is_empty() {
+            return Err(DumpError::new(DumpErrorKind::SplitSet("no file given"), 0));
+        }
+        let mut parts = Vec::with_capacity(storages.len());
+        for (i, storage) in storages.into_iter().enumerate() {
+            let in_file = |e: DumpError| e.in_file(i);
+            let src = Source::new(storage).map_err(in_file)?;
+            let head = src.bytes(0, 8.min(src.len() as usize)).unwrap_or_default().into_owned();
+            if !kdump::is_kdump(&head) {
+                let what =
+                    if head.starts_with(b"\x7fELF") { "an ELF core is never split" } else { "not kdump-compressed" };
+                return Err(DumpError::new(DumpErrorKind::SplitSet(what), 0).in_file(i));
+            }
+            let kdump = KdumpFile::parse(&src).map_err(in_file)?;
+            let Some((start, end)) = kdump.split else {
+                return Err(
+                    DumpError::new(DumpErrorKind::SplitSet("a file is a whole dump, not a split part"), 0).in_file(i)
+                );
+            };
+            parts.push(Part { src, kdump, start, end, file: Some(i as u32) });
+        }
+        let first = &parts[0].kdump;
+        for (i, p) in parts.iter().enumerate().skip(1) {
+            let k = &p.kdump;
+            let same = k.utsname == first.utsname
+                && k.timestamp == first.timestamp
+                && k.block_size == first.block_size
+                && k.max_pfn == first.max_pfn
+                && k.header_version == first.header_version
+                && k.layout == first.layout;
+            if !same {
+                let what = "utsname, time stamp, page size or memory size differ from the first file";
+                return Err(DumpError::new(DumpErrorKind::SplitSet(what), 0).in_file(i));
+            }
+        }
+        parts.sort_by_key(|p| p.start);
+        for w in parts.windows(2) {
+            if w[1].start < w[0].end {
+                let what = "their PFN ranges overlap (the same part given twice?)";
+                return Err(DumpError::new(DumpErrorKind::SplitSet(what), 0).in_file(w[1].file.unwrap_or(0) as usize));
+            }
+        }
+        Ok(Dump::from_backend(Backend::Kdump { parts }))
+    }
+
     fn from_storage(storage: Storage) -> Result<Dump, DumpError> {
         let src = Source::new(storage)?;
         let head = src.bytes(0, 8.min(src.len() as usize)).unwrap_or_default().into_owned();
         let backend = if kdump::is_kdump(&head) {
-            Backend::Kdump(Box::new(KdumpFile::parse(&src)?))
+            let kdump = KdumpFile::parse(&src)?;
+            let (start, end) = kdump.split.unwrap_or((0, u64::MAX));
+            Backend::Kdump { parts: vec![Part { src, kdump, start, end, file: None }] }
         } else if head.starts_with(b"\x7fELF") {
             if src.flat().is_some() {
                 return Err(DumpError::new(DumpErrorKind::Unsupported("ELF core in a flattened stream"), 0));
             }
-            Backend::Elf(elf::parse(src.raw())?)
+            let core = Box::new(elf::parse(src.raw())?);
+            Backend::Elf { src, core }
         } else if FlatIndex::is_flattened(src.raw()) && src.len() == 0 {
             return Err(DumpError::truncated(src.raw().len() as u64));
         } else {
             return Err(DumpError::new(DumpErrorKind::UnknownFormat, 0));
         };
+        Ok(Dump::from_backend(backend))
+    }
+
+    fn from_backend(backend: Backend) -> Dump {
         let notes = match &backend {
-            Backend::Elf(e) => &e.notes,
-            Backend::Kdump(k) => &k.notes,
+            Backend::Elf { core, .. } => &core.notes,
+            Backend::Kdump { parts } => &parts[0].kdump.notes,
         };
         let vmcoreinfo = notes.vmcoreinfo.as_deref().map(VmcoreInfo::parse);
-        let meta = metadata(&src, &backend, vmcoreinfo.as_ref());
+        let meta = metadata(&backend, vmcoreinfo.as_ref());
         let cache = Mutex::new(PageCache::new(meta.page_size as usize, CACHE_PAGES));
-        Ok(Dump { src, backend, vmcoreinfo, meta, cache })
+        Dump { backend, vmcoreinfo, meta, cache }
     }
 
     pub fn metadata(&self) -> &Metadata {
@@ -224,8 +360,8 @@ impl Dump {
 
     pub fn notes(&self) -> &Notes {
         match &self.backend {
-            Backend::Elf(e) => &e.notes,
-            Backend::Kdump(k) => &k.notes,
+            Backend::Elf { core, .. } => &core.notes,
+            Backend::Kdump { parts } => &parts[0].kdump.notes,
         }
     }
 
@@ -233,20 +369,38 @@ impl Dump {
         self.vmcoreinfo.as_ref()
     }
 
-    /// What the dump holds for the page containing `paddr`.
+    /// The file holding `pfn`'s page (the first file when none does, for its bitmaps).
+    fn part_for(parts: &[Part], pfn: u64) -> (&Part, bool) {
+        let i = parts.partition_point(|p| p.start <= pfn);
+        match i.checked_sub(1).map(|i| &parts[i]) {
+            Some(p) if pfn < p.end => (p, true),
+            _ => (&parts[0], false),
+        }
+    }
+
+    /// What the dump holds for the page containing `paddr`. A page dumped into a file of a
+    /// split dump that was not opened is `Lost`.
     pub fn page_state(&self, paddr: u64) -> PageState {
         match &self.backend {
-            Backend::Elf(e) => match elf_span(e, paddr).map(|s| s.kind) {
+            Backend::Elf { core, .. } => match elf_span(core, paddr).map(|s| s.kind) {
                 Some(SpanKind::Data { .. }) => PageState::Dumped,
                 Some(SpanKind::Filtered) => PageState::Filtered,
                 Some(SpanKind::Lost) => PageState::Lost,
                 None => PageState::Hole,
             },
-            Backend::Kdump(k) => match k.slot(&self.src, paddr / self.meta.page_size) {
-                PageSlot::Hole => PageState::Hole,
-                PageSlot::Filtered => PageState::Filtered,
-                PageSlot::Dumped { .. } => PageState::Dumped,
-            },
+            Backend::Kdump { parts } => {
+                let pfn = paddr / self.meta.page_size;
+                let (part, _) = Dump::part_for(parts, pfn);
+                match part.kdump.slot(&part.src, pfn) {
+                    PageSlot::Hole => PageState::Hole,
+                    PageSlot::Filtered => PageState::Filtered,
+                    // A descriptor never written (or pointing past the end) is a lost page.
+                    PageSlot::Dumped { desc_offset } if part.kdump.data_present(&part.src, desc_offset) => {
+                        PageState::Dumped
+                    }
+                    PageSlot::Dumped { .. } | PageSlot::Elsewhere => PageState::Lost,
+                }
+            }
         }
     }
 
@@ -270,8 +424,9 @@ impl Dump {
                 kind: ReadErrorKind::Hole,
                 paddr: u64::MAX,
                 offset: None,
+                file: None,
             })?;
-            let n = match self.read_chunk(addr, &mut buf[done..]) {
+            let n = match self.read_chunk(addr, &mut buf[done..], true) {
                 Ok(n) => n,
                 Err((err, n)) if zero_fill && matches!(err.kind, ReadErrorKind::Hole | ReadErrorKind::Filtered) => {
                     buf[done..done + n].fill(0);
@@ -287,51 +442,145 @@ impl Dump {
 
     /// Reads from `addr` up to the end of its page or span; on failure also says how many
     /// bytes the failure covers (for zero filling).
-    fn read_chunk(&self, addr: u64, out: &mut [u8]) -> Result<usize, (ReadError, usize)> {
+    fn read_chunk(&self, addr: u64, out: &mut [u8], cached: bool) -> Result<usize, (ReadError, usize)> {
         let page = self.meta.page_size;
         let in_page = (page - addr % page).min(out.len() as u64) as usize;
-        let err = |kind, offset| (ReadError { kind, paddr: addr, offset }, in_page);
         match &self.backend {
-            Backend::Elf(e) => {
-                let Some(span) = elf_span(e, addr) else {
+            Backend::Elf { src, core } => {
+                let hole =
+                    |n: usize| (ReadError { kind: ReadErrorKind::Hole, paddr: addr, offset: None, file: None }, n);
+                let Some(span) = elf_span(core, addr) else {
                     // Up to the next span or page end, whichever is first.
-                    let next = e.spans.partition_point(|s| s.end <= addr);
-                    let gap = e.spans.get(next).map_or(u64::MAX, |s| s.start - addr);
+                    let next = core.spans.partition_point(|s| s.end <= addr);
+                    let gap = core.spans.get(next).map_or(u64::MAX, |s| s.start - addr);
                     let n = (gap.min(out.len() as u64)) as usize;
-                    return Err((ReadError { kind: ReadErrorKind::Hole, paddr: addr, offset: None }, n.max(1)));
+                    return Err(hole(n.max(1)));
                 };
                 let n = (span.end - addr).min(out.len() as u64) as usize;
+                let err = |kind| (ReadError { kind, paddr: addr, offset: None, file: None }, n);
                 match span.kind {
                     SpanKind::Data { file_offset } => {
                         let from = (file_offset + (addr - span.start)) as usize;
-                        out[..n].copy_from_slice(&self.src.raw()[from..from + n]);
+                        out[..n].copy_from_slice(&src.raw()[from..from + n]);
                         Ok(n)
                     }
-                    SpanKind::Filtered => {
-                        Err((ReadError { kind: ReadErrorKind::Filtered, paddr: addr, offset: None }, n))
-                    }
-                    SpanKind::Lost => Err((ReadError { kind: ReadErrorKind::Lost, paddr: addr, offset: None }, n)),
+                    SpanKind::Filtered => Err(err(ReadErrorKind::Filtered)),
+                    SpanKind::Lost => Err(err(ReadErrorKind::Lost)),
                 }
             }
-            Backend::Kdump(k) => {
+            Backend::Kdump { parts } => {
                 let pfn = addr / page;
-                let desc_offset = match k.slot(&self.src, pfn) {
+                let (part, covered) = Dump::part_for(parts, pfn);
+                // A PFN no given file holds is blamed on none of them.
+                let file = part.file.filter(|_| covered);
+                let err = |kind, offset| (ReadError { kind, paddr: addr, offset, file }, in_page);
+                let desc_offset = match part.kdump.slot(&part.src, pfn) {
                     PageSlot::Hole => return Err(err(ReadErrorKind::Hole, None)),
                     PageSlot::Filtered => return Err(err(ReadErrorKind::Filtered, None)),
+                    PageSlot::Elsewhere => return Err(err(ReadErrorKind::InOtherFile, None)),
                     PageSlot::Dumped { desc_offset } => desc_offset,
                 };
                 let from = (addr % page) as usize;
+                if !cached {
+                    part.kdump
+                        .read_page(&part.src, desc_offset, &mut out[..page as usize])
+                        .map_err(|(kind, offset)| err(kind, Some(offset)))?;
+                    return Ok(page as usize);
+                }
                 let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(data) = cache.get(pfn) {
                     out[..in_page].copy_from_slice(&data[from..from + in_page]);
                     return Ok(in_page);
                 }
                 let data = cache
-                    .insert_with(pfn, |buf| k.read_page(&self.src, desc_offset, buf))
+                    .insert_with(pfn, |buf| part.kdump.read_page(&part.src, desc_offset, buf))
                     .map_err(|(kind, offset)| err(kind, Some(offset)))?;
                 out[..in_page].copy_from_slice(&data[from..from + in_page]);
                 Ok(in_page)
             }
+        }
+    }
+
+    /// One whole page for copying into another file, without the page cache (safe to call
+    /// from several threads at once). Holes and filtered bytes of a page an ELF segment
+    /// covers only in part read as zeros; data promised but missing is `Lost`.
+    pub(crate) fn read_page_for_copy(&self, pfn: u64, buf: &mut [u8]) -> Result<CopyRead, ReadError> {
+        let paddr = pfn * self.meta.page_size;
+        let lost = |e: &ReadError| matches!(e.kind, ReadErrorKind::Lost | ReadErrorKind::InOtherFile);
+        match &self.backend {
+            Backend::Elf { .. } => match self.read_inner(paddr, buf, true) {
+                Ok(_) => Ok(CopyRead::Data),
+                Err(e) if lost(&e) => Ok(CopyRead::Lost),
+                Err(e) => Err(e),
+            },
+            Backend::Kdump { .. } => match self.read_chunk(paddr, buf, false) {
+                Ok(_) => Ok(CopyRead::Data),
+                Err((e, _)) if lost(&e) => Ok(CopyRead::Lost),
+                Err((e, _)) => Err(e),
+            },
+        }
+    }
+
+    /// PFN ranges with the file whose bitmaps describe them: the parts' own ranges, and
+    /// the gaps between them with the first file.
+    fn bitmap_segments(parts: &[Part], max_pfn: u64) -> Vec<(u64, u64, &Part)> {
+        let mut out = Vec::new();
+        let mut at = 0u64;
+        for p in parts {
+            let (s, e) = (p.start.min(max_pfn), p.end.min(max_pfn));
+            if s > at {
+                out.push((at, s, &parts[0]));
+            }
+            if e > s {
+                out.push((s, e, p));
+            }
+            at = at.max(e);
+        }
+        if at < max_pfn {
+            out.push((at, max_pfn, &parts[0]));
+        }
+        out
+    }
+
+    /// Sets, in `ram` and `dumped` (bit `pfn - from` for each PFN of `[from, to)`, cleared by
+    /// the caller, `from` a multiple of 8), which PFNs are RAM and which have data, or had it:
+    /// lost pages count as dumped. For the writer, a chunk at a time.
+    pub(crate) fn fill_bitmaps(&self, from: u64, to: u64, ram: &mut [u8], dumped: &mut [u8]) {
+        debug_assert!(from.is_multiple_of(8));
+        let to = to.min(self.meta.max_pfn);
+        let base = (from / 8) as usize;
+        match &self.backend {
+            Backend::Elf { core, .. } => {
+                let page = self.meta.page_size;
+                let first = core.spans.partition_point(|s| s.end <= from * page);
+                for s in &core.spans[first..] {
+                    let (a, b) = ((s.start / page).max(from), s.end.div_ceil(page).min(to));
+                    if s.start / page >= to {
+                        break;
+                    }
+                    set_bits(ram, base, a, b);
+                    if !matches!(s.kind, SpanKind::Filtered) {
+                        set_bits(dumped, base, a, b);
+                    }
+                }
+            }
+            Backend::Kdump { parts } => {
+                for (s, e, p) in Dump::bitmap_segments(parts, self.meta.max_pfn) {
+                    let (s, e) = (s.max(from), e.min(to).min(p.kdump.max_pfn));
+                    if s < e {
+                        copy_bits(ram, p.kdump.ram_bitmap(&p.src), base, s, e);
+                        copy_bits(dumped, p.kdump.dumped_bitmap(&p.src), base, s, e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// (device, inode) of the files this dump was opened from: the writer never writes there.
+    pub(crate) fn file_ids(&self) -> Vec<(u64, u64)> {
+        match &self.backend {
+            Backend::Elf { src, .. } => src.file_id().into_iter().collect(),
+            Backend::Kdump { parts } => parts.iter().filter_map(|p| p.src.file_id()).collect(),
         }
     }
 
@@ -340,8 +589,8 @@ impl Dump {
     pub fn memory_ranges(&self) -> Vec<MemoryRange> {
         let mut out: Vec<MemoryRange> = Vec::new();
         match &self.backend {
-            Backend::Elf(e) => {
-                for s in &e.spans {
+            Backend::Elf { core, .. } => {
+                for s in &core.spans {
                     let len = s.end - s.start;
                     let (d, f) = if matches!(s.kind, SpanKind::Data { .. }) { (len, 0) } else { (0, len) };
                     match out.last_mut() {
@@ -354,40 +603,172 @@ impl Dump {
                     }
                 }
             }
-            Backend::Kdump(k) => {
-                let ram = k.ram_bitmap(&self.src);
-                let dumped = k.dumped_bitmap(&self.src);
+            Backend::Kdump { parts } => {
                 let page = self.meta.page_size;
-                let mut pfn = 0u64;
-                while pfn < k.max_pfn {
-                    let byte = (pfn / 8) as usize;
-                    // Whole bytes of holes are skipped at once.
-                    if pfn.is_multiple_of(8) && ram[byte] == 0 {
-                        pfn += 8;
-                        continue;
-                    }
-                    if ram[byte] >> (pfn % 8) & 1 == 1 {
-                        let d = if dumped[byte] >> (pfn % 8) & 1 == 1 { page } else { 0 };
-                        let start = pfn * page;
-                        match out.last_mut() {
-                            Some(last) if last.end == start => {
-                                last.end += page;
-                                last.dumped_bytes += d;
-                                last.filtered_bytes += page - d;
-                            }
-                            _ => out.push(MemoryRange {
-                                start,
-                                end: start + page,
-                                dumped_bytes: d,
-                                filtered_bytes: page - d,
-                            }),
+                for (from, to, p) in Dump::bitmap_segments(parts, self.meta.max_pfn) {
+                    let ram = p.kdump.ram_bitmap(&p.src);
+                    let dumped = p.kdump.dumped_bitmap(&p.src);
+                    let to = to.min(p.kdump.max_pfn);
+                    let mut pfn = from;
+                    while pfn < to {
+                        let byte = (pfn / 8) as usize;
+                        // Whole bytes of holes are skipped at once.
+                        if pfn.is_multiple_of(8) && ram[byte] == 0 {
+                            pfn += 8;
+                            continue;
                         }
+                        if ram[byte] >> (pfn % 8) & 1 == 1 {
+                            let d = if dumped[byte] >> (pfn % 8) & 1 == 1 { page } else { 0 };
+                            let start = pfn * page;
+                            match out.last_mut() {
+                                Some(last) if last.end == start => {
+                                    last.end += page;
+                                    last.dumped_bytes += d;
+                                    last.filtered_bytes += page - d;
+                                }
+                                _ => out.push(MemoryRange {
+                                    start,
+                                    end: start + page,
+                                    dumped_bytes: d,
+                                    filtered_bytes: page - d,
+                                }),
+                            }
+                        }
+                        pfn += 1;
                     }
-                    pfn += 1;
                 }
             }
         }
         out
+    }
+
+    /// Raw pieces the writer carries over: the note blob, the VMCOREINFO text when it is not
+    /// in a note, and makedumpfile's erase information.
+    pub(crate) fn carried_over(&self) -> Carried {
+        match &self.backend {
+            Backend::Elf { src, core } => {
+                let mut notes = Vec::new();
+                for &(off, len) in &core.note_ranges {
+                    notes.extend_from_slice(&src.raw()[off as usize..(off + len) as usize]);
+                }
+                Carried {
+                    notes,
+                    vmcoreinfo_only: None,
+                    eraseinfo: Vec::new(),
+                    endian: core.endian,
+                    layout: KdumpLayout {
+                        timeval_bits: if core.class32 { 32 } else { 64 },
+                        sub_header: if core.class32 { SubHeaderLayout::Ilp32Aligned } else { SubHeaderLayout::Lp64 },
+                        big_endian: core.endian == raw::Endian::Big,
+                    },
+                    header: None,
+                    elf_machine: Some(elf_machine_name(core.machine, core.class32, core.endian)),
+                }
+            }
+            Backend::Kdump { parts } => {
+                let p = &parts[0];
+                let k = &p.kdump;
+                let read = |r: Option<(u64, u64)>| -> Vec<u8> {
+                    r.filter(|&(_, s)| s <= kdump::MAX_NOTE_BYTES)
+                        .and_then(|(o, s)| p.src.bytes(o, s as usize))
+                        .map(|b| b.into_owned())
+                        .unwrap_or_default()
+                };
+                let notes = read(k.note_range);
+                let vmcoreinfo_only = if k.note_range.is_none() { k.notes.vmcoreinfo.clone() } else { None };
+                Carried {
+                    notes,
+                    vmcoreinfo_only,
+                    eraseinfo: read(k.eraseinfo_range),
+                    endian: k.endian,
+                    layout: k.layout,
+                    header: Some(HeaderCopy {
+                        status: k.status,
+                        total_ram_blocks: k.total_ram_blocks,
+                        device_blocks: k.device_blocks,
+                        written_blocks: k.written_blocks,
+                        timestamp: k.timestamp,
+                    }),
+                    elf_machine: None,
+                }
+            }
+        }
+    }
+}
+
+/// What a written kdump file takes from the dump beyond its pages (see `carried_over`).
+pub(crate) struct Carried {
+    pub notes: Vec<u8>,
+    pub vmcoreinfo_only: Option<Vec<u8>>,
+    pub eraseinfo: Vec<u8>,
+    pub endian: raw::Endian,
+    pub layout: KdumpLayout,
+    /// Main-header fields of a kdump source.
+    pub header: Option<HeaderCopy>,
+    /// utsname.machine for an ELF source (from `e_machine`).
+    pub elf_machine: Option<String>,
+}
+
+/// `uname -m` of the machine an ELF core's `e_machine` names (empty when unknown).
+fn elf_machine_name(machine: u16, class32: bool, endian: raw::Endian) -> String {
+    let little = endian == raw::Endian::Little;
+    let name = match (machine, class32) {
+        (62, _) => "x86_64",
+        (183, _) => "aarch64",
+        (3, _) => "i686",
+        (40, _) => "arm",
+        (20, _) => "ppc",
+        (21, _) if little => "ppc64le",
+        (21, _) => "ppc64",
+        (22, true) => "s390",
+        (22, false) => "s390x",
+        (8, true) => "mips",
+        (8, false) => "mips64",
+        (243, true) => "riscv32",
+        (243, false) => "riscv64",
+        (258, _) => "loongarch64",
+        _ => "",
+    };
+    name.to_string()
+}
+
+pub(crate) struct HeaderCopy {
+    pub status: u32,
+    pub total_ram_blocks: u32,
+    pub device_blocks: u32,
+    pub written_blocks: u32,
+    pub timestamp: (i64, i64),
+}
+
+/// Sets bits `[from, to)` of a bitmap whose byte 0 is byte `base` of the whole one.
+fn set_bits(bits: &mut [u8], base: usize, from: u64, to: u64) {
+    let mut pfn = from;
+    while pfn < to {
+        if pfn.is_multiple_of(8) && pfn + 8 <= to {
+            let (a, b) = ((pfn / 8) as usize - base, (to / 8) as usize - base);
+            bits[a..b].fill(0xff);
+            pfn = to / 8 * 8;
+            continue;
+        }
+        bits[(pfn / 8) as usize - base] |= 1 << (pfn % 8);
+        pfn += 1;
+    }
+}
+
+/// Copies bits `[from, to)` of `src` into `dst` (which has them clear; its byte 0 is byte
+/// `base` of `src`).
+fn copy_bits(dst: &mut [u8], src: &[u8], base: usize, from: u64, to: u64) {
+    let mut pfn = from;
+    while pfn < to {
+        if pfn.is_multiple_of(8) && pfn + 8 <= to {
+            let (a, b) = ((pfn / 8) as usize, (to / 8) as usize);
+            dst[a - base..b - base].copy_from_slice(&src[a..b]);
+            pfn = to / 8 * 8;
+            continue;
+        }
+        let (byte, bit) = ((pfn / 8) as usize, pfn % 8);
+        dst[byte - base] |= src[byte] & (1 << bit);
+        pfn += 1;
     }
 }
 
@@ -396,11 +777,11 @@ fn elf_span(e: &ElfCore, addr: u64) -> Option<&elf::Span> {
     e.spans.get(i).filter(|s| s.start <= addr)
 }
 
-fn metadata(src: &Source, backend: &Backend, vmcoreinfo: Option<&VmcoreInfo>) -> Metadata {
+fn metadata(backend: &Backend, vmcoreinfo: Option<&VmcoreInfo>) -> Metadata {
     let crash_time = vmcoreinfo.and_then(|v| v.crash_time());
     let osrelease = vmcoreinfo.and_then(|v| v.osrelease()).map(str::to_string);
     match backend {
-        Backend::Elf(e) => {
+        Backend::Elf { src, core: e } => {
             let page_size = vmcoreinfo
                 .and_then(|v| v.page_size())
                 .filter(|p| p.is_power_of_two() && (1024..=1 << 20).contains(p))
@@ -426,13 +807,17 @@ fn metadata(src: &Source, backend: &Backend, vmcoreinfo: Option<&VmcoreInfo>) ->
                 utsname: None,
                 phys_base: None,
                 split: None,
+                split_parts: Vec::new(),
+                kdump_layout: None,
                 file_size: src.raw().len() as u64,
                 flattened_records: None,
                 eraseinfo_bytes: 0,
                 load_segments: e.segments.clone(),
             }
         }
-        Backend::Kdump(k) => {
+        Backend::Kdump { parts } => {
+            let first = &parts[0];
+            let (src, k) = (&first.src, &first.kdump);
             let compression = if k.status & status::COMPRESSED_ZLIB != 0 {
                 Compression::Zlib
             } else if k.status & status::COMPRESSED_LZO != 0 {
@@ -445,6 +830,21 @@ fn metadata(src: &Source, backend: &Backend, vmcoreinfo: Option<&VmcoreInfo>) ->
                 Compression::None
             };
             let release = Some(k.utsname.release.clone()).filter(|r| !r.is_empty()).or(osrelease);
+            let split_parts: Vec<SplitPart> = parts
+                .iter()
+                .filter(|p| p.kdump.split.is_some())
+                .map(|p| SplitPart {
+                    file: p.file.unwrap_or(0),
+                    start_pfn: p.start,
+                    end_pfn: p.end,
+                    file_size: p.src.raw().len() as u64,
+                })
+                .collect();
+            // A set that leaves some PFNs to files not given cannot provide every page.
+            let covered = k.split.is_none()
+                || (parts[0].start == 0
+                    && parts.windows(2).all(|w| w[0].end == w[1].start)
+                    && parts.last().is_some_and(|p| p.end >= k.max_pfn));
             Metadata {
                 format: Format::KdumpCompressed { flattened: src.flat().is_some(), diskdump: k.old_signature },
                 compression,
@@ -452,7 +852,7 @@ fn metadata(src: &Source, backend: &Backend, vmcoreinfo: Option<&VmcoreInfo>) ->
                 dump_level: k.dump_level,
                 // QEMU writes dump level 1 yet dumps every page, so look at the bitmaps.
                 partial: k.any_filtered(src),
-                incomplete: k.status & status::INCOMPLETE != 0,
+                incomplete: parts.iter().any(|p| p.kdump.status & status::INCOMPLETE != 0) || !covered,
                 page_size: k.block_size as u64,
                 max_pfn: k.max_pfn,
                 nr_cpus: if k.nr_cpus > 0 { k.nr_cpus as u32 } else { k.notes.prstatus.len() as u32 },
@@ -463,8 +863,10 @@ fn metadata(src: &Source, backend: &Backend, vmcoreinfo: Option<&VmcoreInfo>) ->
                 release,
                 utsname: Some(k.utsname.clone()),
                 phys_base: k.phys_base,
-                split: k.split,
-                file_size: src.raw().len() as u64,
+                split: k.split.map(|_| (parts[0].start, parts.last().map_or(0, |p| p.end))),
+                split_parts,
+                kdump_layout: Some(k.layout),
+                file_size: parts.iter().map(|p| p.src.raw().len() as u64).sum(),
                 flattened_records: src.flat().map(|f| f.records),
                 eraseinfo_bytes: k.eraseinfo_size,
                 load_segments: Vec::new(),

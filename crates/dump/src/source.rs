@@ -11,14 +11,15 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 pub(crate) enum Storage {
-    Mapped(memmap2::Mmap),
+    /// A mapped file and its (device, inode).
+    Mapped(memmap2::Mmap, Option<(u64, u64)>),
     Owned(Vec<u8>),
 }
 
 impl Storage {
     pub fn bytes(&self) -> &[u8] {
         match self {
-            Storage::Mapped(m) => m,
+            Storage::Mapped(m, _) => m,
             Storage::Owned(v) => v,
         }
     }
@@ -141,6 +142,14 @@ impl Source {
 
     pub fn raw(&self) -> &[u8] {
         self.storage.bytes()
+    }
+
+    /// (device, inode) of the mapped file.
+    pub fn file_id(&self) -> Option<(u64, u64)> {
+        match self.storage {
+            Storage::Mapped(_, id) => id,
+            Storage::Owned(_) => None,
+        }
     }
 
     pub fn flat(&self) -> Option<&FlatIndex> {

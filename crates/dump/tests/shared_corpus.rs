@@ -1,11 +1,13 @@
 //! Shared-corpus suite: every format of ipi_sleeping_holder.live is the same frozen memory,
 //! so the same physical pages must read back byte-identical from each (makedumpfile zlib and
 //! LZO, QEMU's flattened kdump-zlib, makedumpfile's filtered ELF and QEMU's full ELF, the
-//! ELF ones decompressed with `xz` into a temporary directory), and registers and VMCOREINFO
-//! must agree. Every case's kdump file must match its truth.json. Skips with a note when
+//! ELF ones decompressed with `xz` into a temporary directory, plus snappy and zstd files that
+//! no tool here writes, so `write_kdump` makes them at test time: snappy from the filtered
+//! zlib file, zstd from QEMU's full ELF, checked on all of memory), and registers and
+//! VMCOREINFO must agree. Every case's kdump file must match its truth.json. Skips with a note when
 //! ../shared is not beside the checkout (and the ELF part when `xz` is missing).
 
-use lockscope_dump::{CpuNumbering, Dump, PageState, ReadErrorKind};
+use lockscope_dump::{Compression, CpuNumbering, Dump, PageState, ReadErrorKind, WriteOptions, write_kdump};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -51,16 +53,41 @@ fn every_format_of_one_case_reads_the_same_memory() {
         }
     }
     assert!(others[1].1.metadata().flattened_records.is_some(), "QEMU's kdump file is a flattened stream");
+    // snappy and zstd made here: from the filtered zlib file, and from QEMU's full ELF (or,
+    // without xz, from QEMU's flattened kdump file, which also holds every page).
+    let convert = |from: &Dump, name: &str, c: Compression| -> Dump {
+        let out = tmp.path().join(name);
+        write_kdump(from, &[&out], &WriteOptions::new(c), &mut |_| {}).unwrap_or_else(|e| panic!("{name}: {e}"));
+        Dump::open(&out).unwrap()
+    };
+    let snappy = convert(&reference, "vmcore.snappy", Compression::Snappy);
+    let full = others.iter().find(|(n, _)| n == "vmcore.qemu-elf.xz").unwrap_or(&others[1]);
+    let zstd = convert(&full.1, "vmcore.full.zstd", Compression::Zstd);
+    assert!(!zstd.metadata().partial, "converted from a full dump, the zstd file holds every page");
+    // Every page of the full dump reads the same from the zstd file made from it.
+    let (mut a, mut b) = (vec![0u8; 4096], vec![0u8; 4096]);
+    let mut full_pages = 0;
+    for pfn in (0..full.1.metadata().max_pfn).step_by(if cfg!(debug_assertions) { 37 } else { 1 }) {
+        if full.1.page_state(pfn * 4096) == PageState::Dumped {
+            full.1.read_phys(pfn * 4096, &mut a).unwrap();
+            zstd.read_phys(pfn * 4096, &mut b).unwrap();
+            assert!(a == b, "zstd from {}: pfn {pfn:#x} differs", full.0);
+            full_pages += 1;
+        }
+    }
+    assert!(full_pages > 40_000 / if cfg!(debug_assertions) { 37 } else { 1 }, "{full_pages} full-memory pages");
+    others.push(("vmcore.snappy (converted)".into(), snappy));
+    others.push(("vmcore.full.zstd (converted)".into(), zstd));
 
-    // Dumped pages of the filtered zlib file, sampled evenly (every page in release builds
-    // would be ~19k pages × 5 formats; a stride keeps debug test runs short).
+    // Dumped pages of the filtered zlib file: every one in release builds (~19k pages × 7
+    // formats), sampled evenly in debug ones.
     let page = reference.metadata().page_size;
     let dumped: Vec<u64> = (0..reference.metadata().max_pfn)
         .map(|pfn| pfn * page)
         .filter(|&a| reference.page_state(a) == PageState::Dumped)
         .collect();
     assert!(dumped.len() > 10_000, "{} dumped pages", dumped.len());
-    let stride = if cfg!(debug_assertions) { 37 } else { 3 };
+    let stride = if cfg!(debug_assertions) { 37 } else { 1 };
     let vmcoreinfo_page = hex(&truth(&case)["kernel"]["vmcoreinfo_note_paddr"]);
     let sample: Vec<u64> = dumped.iter().copied().step_by(stride).chain([vmcoreinfo_page]).collect();
     let mut want = vec![0u8; page as usize];
@@ -81,7 +108,7 @@ fn every_format_of_one_case_reads_the_same_memory() {
             }
         }
     }
-    assert!(compared >= sample.len() * 3, "only {compared} page comparisons");
+    assert!(compared >= sample.len() * 5, "only {compared} page comparisons");
 
     // Same CPUs, same registers, same VMCOREINFO in every format.
     let regs = &reference.notes().prstatus;

@@ -1,10 +1,14 @@
 //! Edge cases the real corpus lacks, on small dumps built here: every page compression
-//! (snappy and zstd have no writer on this machine), damaged descriptors and data,
+//! (snappy and zstd have no writer on this machine), 32-bit kdump headers (both sub-header
+//! packings, both byte orders, with and without a known machine), damaged descriptors and data,
 //! truncated files, absurd header values, flattened streams out of order, and ELF cores with
 //! PN_XNUM, overlapping segments and excluded tails. The real dumps are tested elsewhere.
 
+mod common;
+
+use common::{Abi, Spec};
 use flate2::write::ZlibEncoder;
-use lockscope_dump::{Dump, DumpErrorKind, Format, PageState, ReadErrorKind};
+use lockscope_dump::{Dump, DumpErrorKind, Format, PageState, ReadErrorKind, SubHeaderLayout};
 use std::io::Write;
 
 const BS: usize = 4096;
@@ -311,4 +315,101 @@ fn elf_cores_with_pn_xnum_overlaps_and_excluded_tails() {
     let mut f = elf_core(&[(0, page, page)], &notes, false);
     f[32..40].copy_from_slice(&(1u64 << 40).to_le_bytes());
     assert!(matches!(Dump::from_bytes(f).err().unwrap().kind, DumpErrorKind::BadElf(_)));
+}
+
+/// A 32- or 64-bit dump from `common::Spec`: RAM 0..40, pages 1..=5 in four encodings,
+/// page 6 RAM but filtered, a VMCOREINFO note.
+fn layout_case(abi: Abi, machine: &str, big_endian: bool) -> (Vec<u8>, Vec<(u64, Vec<u8>)>) {
+    let mut s = Spec::new(abi, machine, 64);
+    s.big_endian = big_endian;
+    for pfn in 0..40 {
+        Spec::set(&mut s.ram, pfn);
+    }
+    let plain: Vec<(u64, Vec<u8>)> = (1..=5).map(|p| (p, page_of(p as u8 * 17))).collect();
+    for (pfn, data) in &plain {
+        Spec::set(&mut s.dumped, *pfn);
+        let stored = match pfn {
+            1 => (0x1, zlib(data)),
+            2 => (0x2, lzokay::compress::compress(data).unwrap()),
+            3 => (0x4, snap::raw::Encoder::new().compress_vec(data).unwrap()),
+            _ => (0, data.clone()),
+        };
+        s.pages.push((*pfn, stored.0, stored.1));
+    }
+    s.add_vmcoreinfo(b"OSRELEASE=6.1.0-32bit\nPAGESIZE=4096\n");
+    (s.build(), plain)
+}
+
+#[test]
+fn kdump_32bit_headers_both_packings_both_byte_orders_known_or_unknown_machine() {
+    use SubHeaderLayout::*;
+    let cases = [
+        (Abi::Ilp32Packed, "i686", false, Ilp32Packed, 32),
+        (Abi::Ilp32Aligned, "armv7l", false, Ilp32Aligned, 32),
+        (Abi::Ilp32Aligned, "ppc", true, Ilp32Aligned, 32),
+        // utsname.machine not filled: the fields decide.
+        (Abi::Ilp32Packed, "", false, Ilp32Packed, 32),
+        (Abi::Ilp32Aligned, "", false, Ilp32Aligned, 32),
+        (Abi::Ilp32Aligned, "", true, Ilp32Aligned, 32),
+        (Abi::Lp64, "", false, Lp64, 64),
+        (Abi::Lp64, "s390x", true, Lp64, 64),
+    ];
+    for (abi, machine, big, want_sub, want_time) in cases {
+        let name = format!("{abi:?} {machine:?} big-endian {big}");
+        let (file, pages) = layout_case(abi, machine, big);
+        let d = Dump::from_bytes(file).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let m = d.metadata();
+        let l = m.kdump_layout.expect("kdump");
+        assert_eq!((l.sub_header, l.timeval_bits, l.big_endian), (want_sub, want_time, big), "{name}");
+        assert_eq!(m.date, Some(1_795_238_369), "{name}: time stamp");
+        assert_eq!(
+            (m.phys_base, m.dump_level, m.nr_cpus, m.current_cpu),
+            (Some(0x100000), Some(31), 2, Some(1)),
+            "{name}"
+        );
+        assert_eq!((m.max_pfn, m.page_size, m.compression), (64, 4096, lockscope_dump::Compression::Zlib), "{name}");
+        assert_eq!(d.vmcoreinfo().and_then(|v| v.osrelease()), Some("6.1.0-32bit"), "{name}");
+        for (pfn, want) in &pages {
+            assert_eq!(&read_page(&d, *pfn).unwrap_or_else(|e| panic!("{name}: {e}")), want, "{name}: pfn {pfn}");
+        }
+        assert_eq!(d.page_state(6 * BS as u64), PageState::Filtered, "{name}");
+        assert_eq!(d.page_state(40 * BS as u64), PageState::Hole, "{name}");
+        assert!(m.partial);
+    }
+}
+
+#[test]
+fn kdump_32bit_split_part_and_header_errors() {
+    // A 32-bit split part (i386 packing): only its own range has descriptors.
+    let mut s = Spec::new(Abi::Ilp32Packed, "i686", 64);
+    for pfn in 0..16 {
+        Spec::set(&mut s.ram, pfn);
+        Spec::set(&mut s.dumped, pfn);
+        s.pages.push((pfn, 0, page_of(pfn as u8)));
+    }
+    s.split = Some((8, 16));
+    let d = Dump::from_bytes(s.build()).unwrap();
+    assert_eq!(d.metadata().split, Some((8, 16)));
+    assert_eq!(read_page(&d, 9).unwrap(), page_of(9));
+    assert_eq!(read_page(&d, 3).unwrap_err().kind, ReadErrorKind::InOtherFile);
+    assert_eq!(d.page_state(3 * BS as u64), PageState::Lost);
+
+    // Errors name the 32-bit field's own offset.
+    let file = layout_case(Abi::Ilp32Packed, "i686", false).0;
+    let mut bad = file.clone();
+    bad[416..420].copy_from_slice(&3u32.to_le_bytes());
+    let e = Dump::from_bytes(bad).err().unwrap();
+    assert_eq!((e.kind, e.offset), (DumpErrorKind::BadHeader("block_size is not a page size"), 416));
+    let mut bad = file.clone();
+    bad[424..428].copy_from_slice(&0x7fff_fffeu32.to_le_bytes());
+    assert_eq!(Dump::from_bytes(bad).err().unwrap().kind, DumpErrorKind::Truncated);
+    assert_eq!(Dump::from_bytes(file[..451].to_vec()).err().unwrap().kind, DumpErrorKind::Truncated);
+    // A note size that runs past the header blocks is refused by both 32-bit packings, so
+    // the first one is used and the blob is read as far as the file goes.
+    let mut bad = file.clone();
+    bad[BS + 40..BS + 44].copy_from_slice(&0x7fff_0000u32.to_le_bytes());
+    assert!(matches!(
+        Dump::from_bytes(bad).err().unwrap().kind,
+        DumpErrorKind::BadHeader(_) | DumpErrorKind::Truncated
+    ));
 }

@@ -11,6 +11,7 @@ pub mod arch;
 pub mod btf;
 pub mod kallsyms;
 pub mod memory;
+pub mod modules;
 pub mod object;
 pub mod printk;
 pub mod tasks;
@@ -71,6 +72,7 @@ pub struct Kernel {
     options: KernelOptions,
     symbols: OnceLock<Result<Symbols, String>>,
     btf: OnceLock<Result<btf::Btf<'static>, String>>,
+    modules: OnceLock<Result<Vec<modules::Module>, String>>,
 }
 
 impl Kernel {
@@ -96,7 +98,7 @@ impl Kernel {
             }
             other => return Err(KernelError::UnsupportedArch(other.name().to_string())),
         };
-        Ok(Kernel { mem: KernelMemory::new(dump, space), info, options, symbols: OnceLock::new(), btf: OnceLock::new() })
+        Ok(Kernel { mem: KernelMemory::new(dump, space), info, options, symbols: OnceLock::new(), btf: OnceLock::new(), modules: OnceLock::new() })
     }
 
     pub fn memory(&self) -> &KernelMemory {
@@ -113,6 +115,10 @@ impl Kernel {
 
     pub fn options(&self) -> &KernelOptions {
         &self.options
+    }
+
+    pub(crate) fn modules_cache(&self) -> &OnceLock<Result<Vec<modules::Module>, String>> {
+        &self.modules
     }
 
     /// The kernel's symbol table (decoded on first use).

@@ -3,7 +3,7 @@
 //! and compression, what the dump level excluded, which CPUs left registers, the physical
 //! memory ranges and the VMCOREINFO keys.
 
-use lockscope_dump::{CpuNumbering, Dump, Metadata, Registers};
+use lockscope_dump::{CpuNumbering, Dump, Metadata, Registers, SubHeaderLayout};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::io::Write;
@@ -12,7 +12,8 @@ use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct DumpInfoArgs {
-    /// vmcore files: ELF cores, kdump-compressed or flattened makedumpfile streams.
+    /// vmcore files: ELF cores, kdump-compressed or flattened makedumpfile streams. The files
+    /// of a split dump (makedumpfile --split) are shown together as one dump.
     #[arg(required = true)]
     dumps: Vec<String>,
     /// Print JSON (`lockscope-dump-info/1`) instead of text.
@@ -37,28 +38,73 @@ const KEY_VALUES: &[&str] = &[
     "CRASHTIME",
 ];
 
+/// The files of one split dump: utsname, time stamp, page and memory size agree.
+fn split_key(d: &Dump) -> Option<String> {
+    let m = d.metadata();
+    m.split?;
+    Some(format!("{:?}|{:?}|{}|{}|{:?}", m.utsname, m.date, m.page_size, m.max_pfn, m.header_version))
+}
+
 pub fn run(args: DumpInfoArgs) -> ExitCode {
     let mut text = String::new();
     let mut reports = Vec::new();
     let mut failed = false;
+    // Each file alone first (cheap: headers only); the parts of one split dump are then
+    // opened together and shown as one dump.
+    let mut alone: Vec<Option<(Dump, f64)>> = Vec::new();
     for path in &args.dumps {
         let started = Instant::now();
         match Dump::open(path) {
-            Ok(dump) => {
-                let open_ms = started.elapsed().as_secs_f64() * 1000.0;
-                if args.json {
-                    reports.push(to_json(path, &dump, open_ms));
-                } else {
-                    if !text.is_empty() {
-                        text.push('\n');
-                    }
-                    write_text(&mut text, path, &dump, open_ms);
-                }
-            }
+            Ok(dump) => alone.push(Some((dump, started.elapsed().as_secs_f64() * 1000.0))),
             Err(e) => {
                 eprintln!("lockscope: {path}: {e}");
                 failed = true;
+                alone.push(None);
             }
+        }
+    }
+    let keys: Vec<Option<String>> = alone.iter().map(|d| d.as_ref().and_then(|(d, _)| split_key(d))).collect();
+    let mut shown: Vec<(Vec<usize>, Dump, f64)> = Vec::new();
+    let mut taken = vec![false; alone.len()];
+    for i in 0..alone.len() {
+        if taken[i] {
+            continue;
+        }
+        let group: Vec<usize> = match &keys[i] {
+            Some(k) => (i..alone.len()).filter(|&j| keys[j].as_ref() == Some(k)).collect(),
+            None => vec![i],
+        };
+        if group.len() > 1 {
+            let paths: Vec<&str> = group.iter().map(|&j| args.dumps[j].as_str()).collect();
+            let started = Instant::now();
+            match Dump::open_many(&paths) {
+                Ok(d) => {
+                    group.iter().for_each(|&j| taken[j] = true);
+                    shown.push((group, d, started.elapsed().as_secs_f64() * 1000.0));
+                    continue;
+                }
+                Err(e) => {
+                    let who = e.file.and_then(|f| paths.get(f as usize)).unwrap_or(&paths[0]);
+                    eprintln!("lockscope: {who}: {e}; showing the files one by one");
+                }
+            }
+        }
+        taken[i] = true;
+        if let Some((d, ms)) = alone[i].take() {
+            shown.push((vec![i], d, ms));
+        }
+    }
+    for (files, dump, open_ms) in &shown {
+        let path = files.iter().map(|&j| args.dumps[j].as_str()).collect::<Vec<_>>().join(" + ");
+        if args.json {
+            let mut v = to_json(&path, dump, *open_ms);
+            v["files"] = json!(files.iter().map(|&j| &args.dumps[j]).collect::<Vec<_>>());
+            reports.push(v);
+        } else {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            write_text(&mut text, &path, dump, *open_ms);
         }
     }
     let out = if args.json {
@@ -127,8 +173,22 @@ fn write_text(out: &mut String, path: &str, dump: &Dump, open_ms: f64) {
             if kinds.is_empty() { "nothing excluded".to_string() } else { format!("excluded {}", kinds.join(", ")) };
         line("DUMP LEVEL", format!("{level} ({excluded})"));
     }
-    if let Some((start, end)) = meta.split {
-        line("SPLIT", format!("this file holds PFNs {start:#x}-{end:#x} of a split dump"));
+    match meta.split_parts.len() {
+        0 => {}
+        1 => {
+            let p = meta.split_parts[0];
+            line("SPLIT", format!("this file holds PFNs {:#x}-{:#x} of a split dump", p.start_pfn, p.end_pfn));
+        }
+        n => {
+            let parts: Vec<String> =
+                meta.split_parts.iter().map(|p| format!("{:#x}-{:#x}", p.start_pfn, p.end_pfn)).collect();
+            line("SPLIT", format!("{n} files, PFNs {}", parts.join(", ")));
+        }
+    }
+    let missing = split_gaps(meta);
+    if !missing.is_empty() {
+        let gaps: Vec<String> = missing.iter().map(|(s, e)| format!("{s:#x}-{e:#x}")).collect();
+        line("MISSING", format!("PFNs {} are in split files not given", gaps.join(", ")));
     }
     let with_regs: Vec<String> = notes.prstatus.iter().map(|p| p.cpu.to_string()).collect();
     line(
@@ -170,6 +230,14 @@ fn write_text(out: &mut String, path: &str, dump: &Dump, open_ms: f64) {
         (None, None) => {}
     }
     line("FILE", format!("{} bytes, opened in {open_ms:.1} ms", meta.file_size));
+    if let Some(l) = meta.kdump_layout.filter(|l| l.timeval_bits == 32 || l.sub_header != SubHeaderLayout::Lp64) {
+        let packing = match l.sub_header {
+            SubHeaderLayout::Lp64 => "64-bit longs",
+            SubHeaderLayout::Ilp32Packed => "32-bit, 4-byte aligned (i386)",
+            SubHeaderLayout::Ilp32Aligned => "32-bit, 8-byte aligned",
+        };
+        line("HEADER ABI", format!("{}-bit timeval, sub-header {packing}", l.timeval_bits));
+    }
     let _ = writeln!(out, "\nPHYSICAL MEMORY");
     for r in dump.memory_ranges() {
         let _ = writeln!(
@@ -281,6 +349,13 @@ fn to_json(path: &str, dump: &Dump, open_ms: f64) -> Value {
         "partial": meta.partial,
         "incomplete": meta.incomplete,
         "split_pfns": meta.split.map(|(s, e)| json!([s, e])),
+        "split_parts": meta.split_parts.iter().map(|p| json!({
+            "file": p.file, "start_pfn": p.start_pfn, "end_pfn": p.end_pfn, "file_size": p.file_size,
+        })).collect::<Vec<_>>(),
+        "split_missing_pfns": split_gaps(meta).iter().map(|(s, e)| json!([s, e])).collect::<Vec<_>>(),
+        "kdump_layout": meta.kdump_layout.map(|l| json!({
+            "timeval_bits": l.timeval_bits, "sub_header": format!("{:?}", l.sub_header), "big_endian": l.big_endian,
+        })),
         "flattened_records": meta.flattened_records,
         "nr_cpus": meta.nr_cpus,
         "cpu_numbering": format!("{:?}", notes.numbering),
@@ -306,6 +381,25 @@ fn to_json(path: &str, dump: &Dump, open_ms: f64) -> Value {
     })
 }
 
+/// PFN ranges of a split dump that no given file holds.
+fn split_gaps(meta: &Metadata) -> Vec<(u64, u64)> {
+    let mut gaps = Vec::new();
+    if meta.split_parts.is_empty() {
+        return gaps;
+    }
+    let mut at = 0;
+    for p in &meta.split_parts {
+        if p.start_pfn > at {
+            gaps.push((at, p.start_pfn));
+        }
+        at = at.max(p.end_pfn);
+    }
+    if at < meta.max_pfn {
+        gaps.push((at, meta.max_pfn));
+    }
+    gaps
+}
+
 fn signed_hex(v: i64) -> String {
     if v < 0 { format!("-{:#x}", v.unsigned_abs()) } else { format!("{v:#x}") }
 }
@@ -316,7 +410,7 @@ fn hex(v: u64) -> String {
 
 /// Seconds since the epoch as `Sat Nov 21 05:19:29 UTC 2026` (crash's style), without a
 /// time-zone database: civil date from days since 1970-01-01 (proleptic Gregorian).
-fn format_utc(t: i64) -> String {
+pub(crate) fn format_utc(t: i64) -> String {
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);
     let z = days + 719_468;

@@ -1,8 +1,10 @@
 //! `lockscope`: the command line. A thin layer: it opens inputs, detects what each one is,
 //! runs the log reader and the diagnosis engine, and hands the result to a printer.
 
+mod convert;
 mod dump_info;
 mod input;
+mod kernel_cmds;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use input::{Input, InputKind};
@@ -29,6 +31,10 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Describe vmcores: format, compression, dump level, CPUs and registers, memory, VMCOREINFO.
     DumpInfo(dump_info::DumpInfoArgs),
+    /// Rewrite a vmcore as kdump-compressed: another compression, split into files, zero pages once.
+    Convert(convert::ConvertArgs),
+    #[command(flatten)]
+    Kernel(kernel_cmds::KernelCommand),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -66,6 +72,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Analyze(a) => analyze(a),
         Command::DumpInfo(a) => dump_info::run(a),
+        Command::Convert(a) => convert::run(a),
+        Command::Kernel(c) => kernel_cmds::run(c),
     }
 }
 

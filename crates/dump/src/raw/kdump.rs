@@ -1,5 +1,8 @@
-//! makedumpfile's kdump-compressed layout (diskdump_mod.h) and its flattened stream format,
-//! 64-bit targets. Offsets are bytes from the start of each structure.
+//! makedumpfile's kdump-compressed layout (diskdump_mod.h) and its flattened stream format.
+//! Offsets are bytes from the start of each structure. The header's `struct timeval` and the
+//! sub-header's `unsigned long` fields follow the C ABI of the machine makedumpfile ran on,
+//! so there is a 64-bit layout and 32-bit ones (`header32`, `sub_header32_packed`,
+//! `sub_header32_aligned`).
 
 /// `disk_dump_header.signature` of current makedumpfile and QEMU files.
 pub const SIGNATURE_KDUMP: &[u8; 8] = b"KDUMP   ";
@@ -25,6 +28,64 @@ pub mod header64 {
     pub const CURRENT_CPU: usize = 456; // u32
     pub const NR_CPUS: usize = 460; // i32
     pub const SIZE: usize = 464;
+}
+
+/// `struct disk_dump_header` written by a 32-bit makedumpfile: `struct timeval` is two 32-bit
+/// `long`s, aligned to 4, so everything after `utsname` sits 4 to 12 bytes earlier.
+pub mod header32 {
+    pub const TIMESTAMP_SEC: usize = 404; // i32
+    pub const TIMESTAMP_USEC: usize = 408; // i32
+    pub const STATUS: usize = 412;
+    pub const BLOCK_SIZE: usize = 416;
+    pub const SUB_HDR_SIZE: usize = 420;
+    pub const BITMAP_BLOCKS: usize = 424;
+    pub const MAX_MAPNR: usize = 428;
+    pub const TOTAL_RAM_BLOCKS: usize = 432;
+    pub const DEVICE_BLOCKS: usize = 436;
+    pub const WRITTEN_BLOCKS: usize = 440;
+    pub const CURRENT_CPU: usize = 444;
+    pub const NR_CPUS: usize = 448;
+    pub const SIZE: usize = 452;
+}
+
+/// `struct kdump_sub_header` of a 32-bit machine whose ABI aligns 64-bit fields to 4 bytes
+/// (i386): `unsigned long` is 4 bytes, `off_t` 8, no padding.
+pub mod sub_header32_packed {
+    pub const PHYS_BASE: usize = 0; // u32
+    pub const DUMP_LEVEL: usize = 4;
+    pub const SPLIT: usize = 8;
+    pub const START_PFN: usize = 12; // u32
+    pub const END_PFN: usize = 16; // u32
+    pub const OFFSET_VMCOREINFO: usize = 20; // u64
+    pub const SIZE_VMCOREINFO: usize = 28; // u32
+    pub const OFFSET_NOTE: usize = 32; // u64
+    pub const SIZE_NOTE: usize = 40; // u32
+    pub const OFFSET_ERASEINFO: usize = 44; // u64
+    pub const SIZE_ERASEINFO: usize = 52; // u32
+    pub const START_PFN_64: usize = 56;
+    pub const END_PFN_64: usize = 64;
+    pub const MAX_MAPNR_64: usize = 72;
+    pub const SIZE: usize = 80;
+}
+
+/// `struct kdump_sub_header` of a 32-bit machine whose ABI aligns 64-bit fields to 8 bytes
+/// (arm, ppc, mips): 4 bytes of padding before each `off_t` and before `start_pfn_64`.
+pub mod sub_header32_aligned {
+    pub const PHYS_BASE: usize = 0; // u32
+    pub const DUMP_LEVEL: usize = 4;
+    pub const SPLIT: usize = 8;
+    pub const START_PFN: usize = 12; // u32
+    pub const END_PFN: usize = 16; // u32
+    pub const OFFSET_VMCOREINFO: usize = 24; // u64
+    pub const SIZE_VMCOREINFO: usize = 32; // u32
+    pub const OFFSET_NOTE: usize = 40; // u64
+    pub const SIZE_NOTE: usize = 48; // u32
+    pub const OFFSET_ERASEINFO: usize = 56; // u64
+    pub const SIZE_ERASEINFO: usize = 64; // u32
+    pub const START_PFN_64: usize = 72;
+    pub const END_PFN_64: usize = 80;
+    pub const MAX_MAPNR_64: usize = 88;
+    pub const SIZE: usize = 96;
 }
 
 /// `struct kdump_sub_header` for a 64-bit dumped machine, at file offset `block_size`.

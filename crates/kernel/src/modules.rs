@@ -1,0 +1,127 @@
+//! Loaded modules and their symbols, read from each `struct module` on the `modules` list:
+//! name, where its code and data are, and its own symbol table (`mod_kallsyms`: ELF symbols
+//! with sizes, and a type letter each). Module frames in a lockup are often the culprit's.
+
+use crate::{Kernel, KernelError};
+
+/// Walks stop here: a corrupted list must not loop forever.
+const MAX_MODULES: usize = 8192;
+const MAX_MODULE_SYMS: u64 = 1 << 20;
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ModuleSymbol {
+    pub address: u64,
+    pub size: u64,
+    pub kind: char,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Module {
+    pub name: String,
+    /// The `struct module`.
+    pub address: u64,
+    /// Memory regions of the module (`[start, end)`): text, data, ...
+    pub regions: Vec<(u64, u64)>,
+    /// Its symbols by address.
+    pub symbols: Vec<ModuleSymbol>,
+}
+
+impl Module {
+    pub fn contains(&self, addr: u64) -> bool {
+        self.regions.iter().any(|&(s, e)| addr >= s && addr < e)
+    }
+
+    /// The symbol holding an address (by its ELF size), or the nearest one below in the module.
+    pub fn lookup(&self, addr: u64) -> Option<&ModuleSymbol> {
+        let i = self.symbols.partition_point(|s| s.address <= addr).checked_sub(1)?;
+        let s = &self.symbols[i];
+        (addr < s.address + s.size.max(1) || self.contains(addr)).then_some(s)
+    }
+}
+
+impl Kernel {
+    /// Every loaded module (read on first use).
+    pub fn modules(&self) -> Result<&[Module], KernelError> {
+        self.modules_cache().get_or_init(|| self.read_modules().map_err(|e| e.to_string())).as_deref().map_err(|e| KernelError::Btf(e.clone()))
+    }
+
+    fn read_modules(&self) -> Result<Vec<Module>, KernelError> {
+        let head = self.symbol("modules")?;
+        let list_off = self.offset_of("module", "list")?;
+        let mut out = Vec::new();
+        let mut node = self.memory().read_u64(head).map_err(|err| KernelError::Memory { what: "modules list".into(), err })?;
+        while node != head && out.len() < MAX_MODULES {
+            let m = self.object(node - list_off, "struct module")?;
+            out.push(self.read_module(m)?);
+            node = self.memory().read_u64(node).map_err(|err| KernelError::Memory { what: "modules list".into(), err })?;
+        }
+        Ok(out)
+    }
+
+    fn read_module(&self, m: crate::object::Object<'_>) -> Result<Module, KernelError> {
+        let name = String::from_utf8_lossy(&m.member("name")?.read_string(64)?).into_owned();
+        let mut regions = Vec::new();
+        // Up to 6.3: core_layout/init_layout {base, size}; 6.4+: mem[MOD_MEM_NUM_TYPES].
+        if let Ok(core) = m.member("core_layout") {
+            regions.push((core.member("base")?.read_u64()?, core.member("size")?.read_int()?));
+        } else if let Ok(mem) = m.member("mem") {
+            for i in 0..7 {
+                let Ok(r) = mem.index(i) else { break };
+                regions.push((r.member("base")?.read_u64()?, r.member("size")?.read_int()?));
+            }
+        }
+        let regions: Vec<(u64, u64)> =
+            regions.into_iter().filter(|&(b, s)| b != 0 && s != 0).map(|(b, s)| (b, b.saturating_add(s))).collect();
+        let mut symbols = Vec::new();
+        if let Ok(ks) = m.member("kallsyms").and_then(|k| k.deref()) {
+            let n = ks.member("num_symtab")?.read_int()?.min(MAX_MODULE_SYMS);
+            let symtab = ks.member("symtab")?.read_u64()?;
+            let strtab = ks.member("strtab")?.read_u64()?;
+            let typetab = ks.member("typetab").and_then(|t| t.read_u64()).ok();
+            let mem = self.memory();
+            let raw = mem.read_vec(symtab, (n * 24) as usize).map_err(|err| KernelError::Memory { what: format!("symbols of module {name}"), err })?;
+            let types = typetab.and_then(|t| mem.read_vec(t, n as usize).ok());
+            for (i, e) in raw.chunks_exact(24).enumerate() {
+                let st_name = u32::from_le_bytes(e[0..4].try_into().expect("4"));
+                let value = u64::from_le_bytes(e[8..16].try_into().expect("8"));
+                let size = u64::from_le_bytes(e[16..24].try_into().expect("8"));
+                if st_name == 0 || value == 0 {
+                    continue;
+                }
+                let Ok(sname) = mem.read_cstr(strtab + u64::from(st_name), 512) else { continue };
+                let kind = types.as_ref().and_then(|t| t.get(i)).map_or('?', |&b| b as char);
+                symbols.push(ModuleSymbol { address: value, size, kind, name: String::from_utf8_lossy(&sname).into_owned() });
+            }
+        }
+        symbols.sort_by_key(|s| s.address);
+        Ok(Module { name, address: m.address, regions, symbols })
+    }
+
+    /// `name+0xoff/0xsize [module]` for any kernel or module address.
+    pub fn symbolize(&self, addr: u64) -> Option<String> {
+        if let Ok(syms) = self.symbols()
+            && let Some(s) = syms.lookup(addr)
+        {
+            return Some(s.format(addr));
+        }
+        let mods = self.modules().ok()?;
+        let m = mods.iter().find(|m| m.contains(addr) || m.lookup(addr).is_some_and(|s| addr < s.address + s.size))?;
+        let s = m.lookup(addr)?;
+        Some(format!("{}+{:#x}/{:#x} [{}]", s.name, addr - s.address, s.size, m.name))
+    }
+
+    /// Every symbol of that name, the kernel's and the modules': (address, type, module).
+    pub fn find_symbols(&self, name: &str) -> Vec<(u64, char, Option<String>)> {
+        let mut out: Vec<(u64, char, Option<String>)> = Vec::new();
+        if let Ok(syms) = self.symbols() {
+            out.extend(syms.find(name).iter().map(|s| (s.address, s.kind, None)));
+        }
+        if let Ok(mods) = self.modules() {
+            for m in mods {
+                out.extend(m.symbols.iter().filter(|s| s.name == name).map(|s| (s.address, s.kind, Some(m.name.clone()))));
+            }
+        }
+        out
+    }
+}
