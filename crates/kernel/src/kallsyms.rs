@@ -92,8 +92,9 @@ impl std::error::Error for KallsymsError {}
 pub struct Symbols {
     syms: Vec<Sym>,
     names: String,
-    /// Indexes into `syms` sorted by name, built on the first name look-up.
-    by_name: OnceLock<Vec<u32>>,
+    /// (hash of the name, index into `syms`), sorted: built on the first name look-up.
+    /// Hashes sort far faster than 100 000 strings.
+    by_name: OnceLock<Vec<(u64, u32)>>,
     pub scheme: AddressScheme,
     /// Symbols whose addresses are per-CPU offsets (AbsolutePercpu scheme), by index.
     percpu_end: u64,
@@ -211,7 +212,7 @@ impl Symbols {
                 kind,
             })
             .collect();
-        syms.sort_by_key(|s| s.addr);
+        syms.sort_unstable_by_key(|s| (s.addr, s.name_start));
         // Per-CPU symbols are small zero-based offsets; everything else is in the top half.
         let percpu_end = syms.iter().take_while(|s| s.addr < 0x8000_0000_0000_0000).map(|s| s.addr).max().unwrap_or(0);
         Symbols { syms, names, by_name: OnceLock::new(), scheme, percpu_end }
@@ -253,10 +254,11 @@ impl Symbols {
         Some(r)
     }
 
-    fn by_name(&self) -> &[u32] {
+    fn by_name(&self) -> &[(u64, u32)] {
         self.by_name.get_or_init(|| {
-            let mut v: Vec<u32> = (0..self.syms.len() as u32).collect();
-            v.sort_by(|&a, &b| self.name(&self.syms[a as usize]).cmp(self.name(&self.syms[b as usize])));
+            let mut v: Vec<(u64, u32)> =
+                self.syms.iter().enumerate().map(|(i, s)| (name_hash(self.name(s)), i as u32)).collect();
+            v.sort_unstable();
             v
         })
     }
@@ -264,11 +266,13 @@ impl Symbols {
     /// Every symbol of that name (static functions repeat), by address.
     pub fn find(&self, name: &str) -> Vec<SymbolRef<'_>> {
         let idx = self.by_name();
-        let lo = idx.partition_point(|&i| self.name(&self.syms[i as usize]) < name);
+        let h = name_hash(name);
+        let lo = idx.partition_point(|&(x, _)| x < h);
         let mut out: Vec<SymbolRef<'_>> = idx[lo..]
             .iter()
-            .take_while(|&&i| self.name(&self.syms[i as usize]) == name)
-            .map(|&i| self.to_ref(i as usize))
+            .take_while(|&&(x, _)| x == h)
+            .filter(|&&(_, i)| self.name(&self.syms[i as usize]) == name)
+            .map(|&(_, i)| self.to_ref(i as usize))
             .collect();
         out.sort_by_key(|s| s.address);
         out
@@ -284,6 +288,15 @@ impl Symbols {
     pub fn iter(&self) -> impl Iterator<Item = (u64, char, &str)> + '_ {
         self.syms.iter().map(|s| (s.addr, s.kind as char, self.name(s)))
     }
+}
+
+/// FNV-1a: stable, and fast on short names.
+fn name_hash(name: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 enum Addresses {
@@ -389,4 +402,31 @@ fn decode_names(
         names.push_str(&name);
     }
     Ok((names, entries))
+}
+
+impl Symbols {
+    /// A table from outside the dump: a vmlinux's ELF symbols or a System.map, already at
+    /// run-time addresses (see [`crate::sysmap::relocate`]): (address, `nm` type letter, name).
+    /// Per-CPU symbols are the zero-based ones below the kernel half, as for the in-memory
+    /// tables of x86_64; the scheme says [`AddressScheme::AbsolutePercpu`] when there are any,
+    /// else [`AddressScheme::Absolute`]. Names longer than 65535 bytes are left out.
+    pub fn from_entries(entries: Vec<(u64, char, String)>) -> Symbols {
+        let mut names = String::with_capacity(entries.iter().map(|e| e.2.len()).sum());
+        let mut syms = Vec::with_capacity(entries.len());
+        for (addr, kind, name) in entries {
+            let (Ok(len), Ok(start)) = (u16::try_from(name.len()), u32::try_from(names.len())) else { continue };
+            let kind = if kind.is_ascii() { kind as u8 } else { b'?' };
+            syms.push(Sym { addr, name_start: start, name_len: len, kind });
+            names.push_str(&name);
+        }
+        // Stable: aliases keep the table's order.
+        syms.sort_by_key(|s| s.addr);
+        let percpu_end = syms.iter().take_while(|s| s.addr < 0x8000_0000_0000_0000).map(|s| s.addr).max().unwrap_or(0);
+        let scheme = if syms.first().is_some_and(|s| s.addr < 0x8000_0000_0000_0000) {
+            AddressScheme::AbsolutePercpu
+        } else {
+            AddressScheme::Absolute
+        };
+        Symbols { syms, names, by_name: OnceLock::new(), scheme, percpu_end }
+    }
 }

@@ -84,8 +84,31 @@ impl KernelMemory {
         Ok(m.paddr)
     }
 
-    /// Reads `buf.len()` bytes at a kernel virtual address, page by page.
+    /// Reads `buf.len()` bytes at a kernel virtual address, page by page; big reads (the BTF
+    /// blob, symbol tables) on several threads, as page decompression dominates them.
     pub fn read(&self, vaddr: u64, buf: &mut [u8]) -> Result<(), MemError> {
+        const PARALLEL_FROM: usize = 512 << 10;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+        if buf.len() < PARALLEL_FROM || threads < 2 {
+            return self.read_serial(vaddr, buf);
+        }
+        // Page-aligned pieces, so each page is decoded by one thread only.
+        let piece = (buf.len() / threads).next_multiple_of(4096);
+        let head = ((4096 - (vaddr & 0xfff)) as usize) % 4096;
+        let (first, rest) = buf.split_at_mut(head.min(buf.len()));
+        self.read_serial(vaddr, first)?;
+        let base = vaddr + head as u64;
+        std::thread::scope(|sc| {
+            let jobs: Vec<_> = rest
+                .chunks_mut(piece)
+                .enumerate()
+                .map(|(i, chunk)| sc.spawn(move || self.read_serial(base + (i * piece) as u64, chunk)))
+                .collect();
+            jobs.into_iter().map(|j| j.join().expect("reader thread")).collect::<Result<(), MemError>>()
+        })
+    }
+
+    fn read_serial(&self, vaddr: u64, buf: &mut [u8]) -> Result<(), MemError> {
         let mut done = 0;
         while done < buf.len() {
             let va = vaddr.wrapping_add(done as u64);
