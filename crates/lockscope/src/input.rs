@@ -1,5 +1,6 @@
 //! Opening inputs and telling what they are from their first bytes: a kernel log, an IPMI
-//! SEL listing, a vmcore (not read by this version), or something unusable.
+//! SEL listing, a vmcore (whose kernel log is read from its printk buffer), or something
+//! unusable.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -8,6 +9,8 @@ use std::io::{self, BufRead, BufReader, Read};
 pub enum InputKind {
     Log,
     Sel,
+    /// A vmcore: its kernel log is analysed.
+    Dump,
 }
 
 impl InputKind {
@@ -15,6 +18,7 @@ impl InputKind {
         match self {
             InputKind::Log => "kernel_log",
             InputKind::Sel => "ipmi_sel",
+            InputKind::Dump => "vmcore",
         }
     }
 }
@@ -46,9 +50,10 @@ impl Input {
         let mut reader = BufReader::with_capacity(SNIFF, raw);
         let head = reader.fill_buf().map_err(|e| format!("{name}: cannot read: {}", describe(&e)))?.to_vec();
         if let Some(what) = dump_format(&head) {
-            return Err(format!(
-                "{name} is a {what} at offset 0; reading vmcores is not supported by this version — give its kernel log (crash `log`, vmcore-dmesg.txt)"
-            ));
+            if what.starts_with("xz") || path == "-" {
+                return Err(format!("{name} is a {what} at offset 0; give it as a file, decompressed"));
+            }
+            return Ok(Input { name, kind: InputKind::Dump, looks_like_kernel_log: true, reader: None, consumed: 0 });
         }
         let kind = kind.unwrap_or_else(|| if looks_like_sel(&head) { InputKind::Sel } else { InputKind::Log });
         let looks_like_kernel_log = kernel_lines(&head) > 0;
@@ -66,6 +71,14 @@ impl Input {
         // SEL listings are small; a bound keeps a wrong file from filling memory.
         self.reader()?.take(256 << 20).read_to_end(&mut buf).map_err(|e| format!("{name}: read error: {e}"))?;
         Ok(buf)
+    }
+
+    /// A vmcore's kernel log, as dmesg prints it with caller ids, and how many records it has.
+    pub fn dump_log(&self) -> Result<(Vec<u8>, usize), String> {
+        let dump = lockscope_dump::Dump::open(&self.name).map_err(|e| format!("{}: {e}", self.name))?;
+        let kernel = lockscope_kernel::Kernel::new(dump).map_err(|e| format!("{}: {e}", self.name))?;
+        let log = kernel.log().map_err(|e| format!("{}: kernel log: {e}", self.name))?;
+        Ok((log.render(false, true), log.records.len()))
     }
 
     pub fn consumed(&self) -> u64 {

@@ -181,14 +181,34 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         let mut batch: Vec<lockscope_log::Segment> = Vec::new();
         let mut batch_events = 0;
         for (idx, inp) in inputs.iter_mut().enumerate() {
-            if inp.kind != InputKind::Log {
+            if inp.kind == InputKind::Sel {
                 continue;
             }
             let mut summary =
                 InputSummary { name: inp.name.clone(), kind: inp.kind.as_str().into(), ..Default::default() };
             let name = inp.name.clone();
             let mut count = 0;
-            let scanned = inp.reader().map(|r| {
+            // A vmcore contributes its kernel log (the dump-side facts are for later stages).
+            let dump_log = if inp.kind == InputKind::Dump {
+                match inp.dump_log() {
+                    Ok((log, records)) => {
+                        summary.notes.push(format!("kernel log read from the dump's printk buffer ({records} records)"));
+                        Some(log)
+                    }
+                    Err(e) => {
+                        errors.push(e);
+                        summaries[idx] = Some(summary);
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            let reader: Result<Box<dyn std::io::Read + '_>, String> = match &dump_log {
+                Some(log) => Ok(Box::new(&log[..])),
+                None => inp.reader().map(|r| Box::new(r) as Box<dyn std::io::Read>),
+            };
+            let scanned = reader.map(|r| {
                 scanner.scan_segments(idx, &name, r, |seg| {
                     count += seg.len();
                     batch_events += seg.len() + 1;
