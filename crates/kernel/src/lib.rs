@@ -9,11 +9,13 @@
 
 pub mod arch;
 pub mod btf;
+pub mod dwarf;
 pub mod kallsyms;
 pub mod memory;
 pub mod modules;
 pub mod object;
 pub mod printk;
+pub mod sysmap;
 pub mod tasks;
 
 use arch::x86_64::X86_64;
@@ -41,7 +43,7 @@ impl std::fmt::Display for KernelError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             KernelError::NoVmcoreInfo => f.write_str(
-                "the dump has no VMCOREINFO note (a QEMU dump without -device vmcoreinfo?): the kernel's symbols and page tables cannot be located",
+                "the dump has no VMCOREINFO note (a QEMU dump without -device vmcoreinfo?) and no VMCOREINFO page was found in its memory: the kernel's symbols and page tables cannot be located",
             ),
             KernelError::MissingInfo(k) => write!(f, "VMCOREINFO lacks {k}"),
             KernelError::UnsupportedArch(a) => write!(f, "kernel view not supported yet for {a} dumps"),
@@ -83,7 +85,10 @@ impl Kernel {
 
     /// As [`Kernel::new`], with debuginfo files to use where the dump lacks something.
     pub fn with_options(dump: Dump, options: KernelOptions) -> Result<Kernel, KernelError> {
-        let info = dump.vmcoreinfo().cloned().ok_or(KernelError::NoVmcoreInfo)?;
+        let info = match dump.vmcoreinfo() {
+            Some(v) => v.clone(),
+            None => vmcoreinfo_in_memory(&dump).ok_or(KernelError::NoVmcoreInfo)?,
+        };
         let space: Box<dyn arch::AddressSpace> = match dump.metadata().arch {
             Arch::X86_64 => {
                 let pgd = info
@@ -125,27 +130,37 @@ impl Kernel {
     pub fn symbols(&self) -> Result<&Symbols, KernelError> {
         self.symbols
             .get_or_init(|| {
-                let t = Tables::from_vmcoreinfo(&self.info).map_err(|e| e.to_string())?;
-                Symbols::load(&self.mem, &t).map_err(|e| e.to_string())
+                // kallsyms from memory when VMCOREINFO locates them, else the vmlinux's symbol
+                // table, else the System.map (both checked against the dump first).
+                let in_memory = Tables::from_vmcoreinfo(&self.info)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| Symbols::load(&self.mem, &t).map_err(|e| e.to_string()));
+                match in_memory {
+                    Ok(s) => Ok(s),
+                    Err(e) if self.options.vmlinux.is_none() && self.options.system_map.is_none() => Err(e),
+                    Err(e) => self.symbols_from_files().map_err(|f| format!("{f} (and from the dump: {e})")),
+                }
             })
             .as_ref()
             .map_err(|e| KernelError::Kallsyms(e.clone()))
     }
 
-    /// The kernel's BTF, read from `__start_BTF`..`__stop_BTF` (on first use).
+    /// The kernel's types (on first use): with `--vmlinux`, its DWARF converted to BTF (which
+    /// also types every global variable); else the dump's own BTF, read from
+    /// `__start_BTF`..`__stop_BTF`. A vmlinux without DWARF falls back to the dump's BTF; a
+    /// vmlinux of another build is refused.
     pub fn btf(&self) -> Result<&btf::Btf<'static>, KernelError> {
         self.btf
             .get_or_init(|| {
-                let start = self.symbol("__start_BTF").map_err(|e| e.to_string())?;
-                let stop = self.symbol("__stop_BTF").map_err(|e| e.to_string())?;
-                let len = stop.checked_sub(start).filter(|&l| l > 0 && l < 1 << 28).ok_or_else(|| {
-                    format!("__start_BTF {start:#x} .. __stop_BTF {stop:#x} is not a plausible blob (kernel built without BTF?)")
-                })?;
-                let bytes = self
-                    .mem
-                    .read_vec(start, len as usize)
-                    .map_err(|e| format!("the BTF blob is not in the dump: {e}"))?;
-                btf::Btf::parse(bytes).map_err(|e| e.to_string())
+                let Some(path) = &self.options.vmlinux else {
+                    return self.btf_from_dump().map_err(|e| format!("{e}; give --vmlinux FILE (with DWARF) for this kernel"));
+                };
+                match self.btf_from_vmlinux(path)? {
+                    Some(b) => Ok(b),
+                    None => self
+                        .btf_from_dump()
+                        .map_err(|e| format!("{}: no DWARF debuginfo, and the dump: {e}", path.display())),
+                }
             })
             .as_ref()
             .map_err(|e| KernelError::Btf(e.clone()))
@@ -164,4 +179,90 @@ impl Kernel {
         let a = self.symbol(name)?;
         self.mem.read_u64(a).map_err(|err| KernelError::Memory { what: name.to_string(), err })
     }
+}
+
+/// Private helpers of the debuginfo path (`--vmlinux`, `--system-map`).
+impl Kernel {
+    /// Bytes of the dump at a kernel virtual address, if readable.
+    fn read_bytes(&self, address: u64, len: usize) -> Option<Vec<u8>> {
+        self.mem.read_vec(address, len).ok()
+    }
+
+    /// Opens the user's vmlinux and refuses it when it is not the dump's build.
+    fn open_vmlinux(&self, path: &std::path::Path) -> Result<dwarf::Vmlinux, String> {
+        let vm = dwarf::Vmlinux::open(path).map_err(|e| e.to_string())?;
+        vm.check_against(&self.info, &|a, l| self.read_bytes(a, l)).map_err(|e| e.to_string())?;
+        Ok(vm)
+    }
+
+    /// Symbols from the vmlinux's symbol table, else from the System.map, at run-time addresses.
+    fn symbols_from_files(&self) -> Result<Symbols, String> {
+        let read = |a, l| self.read_bytes(a, l);
+        let mut why = String::new();
+        if let Some(path) = &self.options.vmlinux {
+            let vm = self.open_vmlinux(path)?;
+            let entries = vm.symbols().map_err(|e| e.to_string())?;
+            if !entries.is_empty() {
+                let shift = sysmap::check(&entries, &self.info, &read).map_err(|(ours, theirs)| {
+                    format!("{} is not the kernel of this dump: the vmlinux has {ours}, the dump has {theirs}", path.display())
+                })?;
+                return Ok(Symbols::from_entries(sysmap::relocate(entries, shift)));
+            }
+            why = format!("{}: no symbol table (stripped)", path.display());
+        }
+        if let Some(path) = &self.options.system_map {
+            let entries = sysmap::load(path).map_err(|e| e.to_string())?;
+            let shift = sysmap::check(&entries, &self.info, &read).map_err(|(ours, theirs)| {
+                format!("{} is not the System.map of this dump's kernel: it has {ours}, the dump has {theirs}", path.display())
+            })?;
+            return Ok(Symbols::from_entries(sysmap::relocate(entries, shift)));
+        }
+        Err(why)
+    }
+
+    /// The vmlinux's DWARF as BTF; `None` when the file has no DWARF.
+    fn btf_from_vmlinux(&self, path: &std::path::Path) -> Result<Option<btf::Btf<'static>>, String> {
+        let vm = self.open_vmlinux(path)?;
+        if !vm.has_dwarf() {
+            return Ok(None);
+        }
+        vm.btf().map(Some).map_err(|e| e.to_string())
+    }
+
+    /// The BTF blob in the dump, between `__start_BTF` and `__stop_BTF`.
+    fn btf_from_dump(&self) -> Result<btf::Btf<'static>, String> {
+        let start = self.symbol("__start_BTF").map_err(|e| e.to_string())?;
+        let stop = self.symbol("__stop_BTF").map_err(|e| e.to_string())?;
+        let len = stop.checked_sub(start).filter(|&l| l > 0 && l < 1 << 28).ok_or_else(|| {
+            format!("__start_BTF {start:#x} .. __stop_BTF {stop:#x} is not a plausible blob (kernel built without BTF?)")
+        })?;
+        let bytes =
+            self.mem.read_vec(start, len as usize).map_err(|e| format!("the BTF blob is not in the dump: {e}"))?;
+        btf::Btf::parse(bytes).map_err(|e| e.to_string())
+    }
+}
+
+/// The kernel writes its VMCOREINFO text at boot into a page of its own (`vmcoreinfo_data`),
+/// whether or not the dumper copied it into a note: a QEMU dump taken without `-device
+/// vmcoreinfo` still holds it. Look for it at page starts.
+fn vmcoreinfo_in_memory(dump: &Dump) -> Option<VmcoreInfo> {
+    let page = dump.metadata().page_size.max(4096);
+    let mut head = [0u8; 16];
+    for r in dump.memory_ranges() {
+        let mut p = r.start.next_multiple_of(page);
+        while p + page <= r.end {
+            if dump.read_phys(p, &mut head).is_ok() && head.starts_with(b"OSRELEASE=") {
+                let mut buf = vec![0u8; page as usize];
+                if dump.read_phys(p, &mut buf).is_ok() {
+                    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+                    let info = VmcoreInfo::parse(&buf[..end]);
+                    if info.symbol("_stext").is_some() && info.page_size().is_some() {
+                        return Some(info);
+                    }
+                }
+            }
+            p += page;
+        }
+    }
+    None
 }

@@ -51,7 +51,8 @@ impl Kernel {
         let list_off = self.offset_of("module", "list")?;
         let mut out = Vec::new();
         let mut node = self.memory().read_u64(head).map_err(|err| KernelError::Memory { what: "modules list".into(), err })?;
-        while node != head && out.len() < MAX_MODULES {
+        let mut seen = std::collections::HashSet::new();
+        while node != head && out.len() < MAX_MODULES && seen.insert(node) {
             let m = self.object(node - list_off, "struct module")?;
             out.push(self.read_module(m)?);
             node = self.memory().read_u64(node).map_err(|err| KernelError::Memory { what: "modules list".into(), err })?;

@@ -97,3 +97,28 @@ fn the_log_in_the_dump_matches_the_serial_console() {
     assert!(log.skipped <= 1, "{} skipped", log.skipped);
     assert!(text.contains("BUG: scheduling while atomic: zone_drain/135/0x00000002"));
 }
+
+#[test]
+fn without_a_vmcoreinfo_note_the_kernel_page_of_it_is_found() {
+    // The repo dump with its VMCOREINFO note renamed and the sub-header's pointer to it
+    // cleared, as a QEMU dump taken without `-device vmcoreinfo` would be.
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31");
+    let mut bytes = std::fs::read(&p).unwrap();
+    let block = u32::from_le_bytes(bytes[428..432].try_into().unwrap()) as usize;
+    bytes[block + 32..block + 48].fill(0); // offset_vmcoreinfo, size_vmcoreinfo
+    let notes_end = (block * 2).min(bytes.len());
+    let mut renamed = 0;
+    for i in block..notes_end - 10 {
+        if &bytes[i..i + 10] == b"VMCOREINFO" {
+            bytes[i] = b'X';
+            renamed += 1;
+        }
+    }
+    assert!(renamed >= 1);
+    let dump = Dump::from_bytes(bytes).unwrap();
+    assert!(dump.vmcoreinfo().is_none(), "the note is gone");
+    let k = Kernel::new(dump).unwrap();
+    assert_eq!(k.vmcoreinfo().osrelease(), Some("6.1.0-50-amd64"));
+    assert_eq!(k.symbols().unwrap().address_of("init_task"), Some(0xffffffff8a01aa40));
+    assert!(k.log().unwrap().records.len() > 300);
+}
