@@ -170,6 +170,24 @@ struct SysFacts {
     memory: u64,
     panic: Option<String>,
     panic_cpu: Option<i32>,
+    taint: Option<String>,
+}
+
+/// Taint bits in order (kernel/panic.c `taint_flags`), the letter printed when set.
+const TAINT_LETTERS: &[u8] = b"PFSRMBUDAWCIOELKXTN";
+
+/// `tainted_mask` as the kernel prints it in oopses (`POE`), or None when untainted.
+fn taint_string(mask: u64) -> Option<String> {
+    if mask == 0 {
+        return None;
+    }
+    let s: String = TAINT_LETTERS
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| mask >> bit & 1 == 1)
+        .map(|(_, &l)| l as char)
+        .collect();
+    Some(s)
 }
 
 fn uts_field(k: &Kernel, index: u64) -> Result<String, KernelError> {
@@ -224,6 +242,7 @@ fn sys_facts(k: &Kernel) -> Result<SysFacts, KernelError> {
         memory,
         panic,
         panic_cpu: panic_cpu.filter(|&c| c >= 0),
+        taint: k.global("tainted_mask").and_then(|t| t.read_int()).ok().and_then(taint_string),
     })
 }
 
@@ -267,13 +286,15 @@ fn sys(k: &Kernel, d: &DumpArg) -> Result<ExitCode, KernelError> {
             "memory_bytes": f.memory,
             "panic": f.panic,
             "panic_cpu": f.panic_cpu,
+            "taint": f.taint,
         })));
     }
     let mut s = String::new();
     let mut line = |k: &str, v: String| {
         let _ = writeln!(s, "{k:>12}: {v}");
     };
-    line("KERNEL", "(from the dump: kallsyms, BTF)".into());
+    let taint = f.taint.as_ref().map(|t| format!("  [TAINTED: {t}]")).unwrap_or_default();
+    line("KERNEL", format!("(from the dump: kallsyms, BTF){taint}"));
     line("DUMPFILE", format!("{}{}", d.dump, if meta.partial { "  [PARTIAL DUMP]" } else { "" }));
     let offline: Vec<String> = f.offline.iter().map(|c| c.to_string()).collect();
     // After a panic the CPUs stopped by the panicking one are marked offline.

@@ -31,6 +31,9 @@ fn repo_dump_sys_ps_runq() {
     assert_eq!(sys["release"], "6.1.0-50-amd64");
     assert_eq!(sys["cpus"], 4);
     assert_eq!(sys["panic"], Value::Null);
+    // Out-of-tree unsigned module (OE, as the console's "Tainted: G OE" says), then a
+    // warning and the soft lockup itself (W, L).
+    assert_eq!(sys["taint"], "WOEL");
     assert!(sys["tasks"].as_u64().unwrap() > 60, "{sys}");
     let ps = json(&["ps", DUMP]);
     let tasks = ps["tasks"].as_array().unwrap();
