@@ -223,7 +223,8 @@ fn sys_facts(k: &Kernel) -> Result<SysFacts, KernelError> {
         })
     });
     let meta = k.dump().metadata();
-    let memory = k.dump().memory_ranges().iter().map(|r| r.end - r.start).sum();
+    // Present pages of every memory node (what crash prints), else the dump's RAM.
+    let memory = node_present_bytes(k).unwrap_or_else(|| k.dump().memory_ranges().iter().map(|r| r.end - r.start).sum());
     Ok(SysFacts {
         cpus: cpus.len(),
         offline: cpus.iter().filter(|c| !c.online).map(|c| c.cpu).collect(),
@@ -244,6 +245,21 @@ fn sys_facts(k: &Kernel) -> Result<SysFacts, KernelError> {
         panic_cpu: panic_cpu.filter(|&c| c >= 0),
         taint: k.global("tainted_mask").and_then(|t| t.read_int()).ok().and_then(taint_string),
     })
+}
+
+fn node_present_bytes(k: &Kernel) -> Option<u64> {
+    let nodes = k.symbol("node_data").ok()?;
+    let n = k.vmcoreinfo().length("node_data").unwrap_or(1).min(1024);
+    let page = k.dump().metadata().page_size;
+    let mut total = 0;
+    for i in 0..n {
+        let pgdat = k.memory().read_u64(nodes + i * 8).ok()?;
+        if pgdat == 0 {
+            continue;
+        }
+        total += k.object(pgdat, "struct pglist_data").ok()?.member("node_present_pages").ok()?.read_int().ok()? * page;
+    }
+    (total > 0).then_some(total)
 }
 
 /// Uptime as crash computes it, from `jiffies_64` (which starts 300 s before wrapping 32

@@ -127,7 +127,7 @@ fn corpus_dumps_agree_with_crash_and_truth() {
             .filter_map(|l| l.split_once(": "))
             .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
             .collect();
-        for key in ["DATE", "UPTIME", "LOAD AVERAGE", "NODENAME", "RELEASE", "VERSION"] {
+        for key in ["DATE", "UPTIME", "LOAD AVERAGE", "NODENAME", "RELEASE", "VERSION", "MEMORY"] {
             assert_eq!(ours.get(key), want.get(key), "{}: sys {key}", dir.display());
         }
         // CPUs: the count as crash; the offline ones as the kernel's online mask says, which
