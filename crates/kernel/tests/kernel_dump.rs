@@ -122,3 +122,22 @@ fn without_a_vmcoreinfo_note_the_kernel_page_of_it_is_found() {
     assert_eq!(k.symbols().unwrap().address_of("init_task"), Some(0xffffffff8a01aa40));
     assert!(k.log().unwrap().records.len() > 300);
 }
+
+#[test]
+fn a_filtered_page_is_named_as_such() {
+    let k = kernel();
+    let pob = k.read_symbol_u64("page_offset_base").unwrap();
+    // A page makedumpfile left out (-d 31: free, cache or user pages), read through the
+    // direct map: the error says where and why, it does not read as zeros.
+    let pfn = (0x1000..0x10000u64)
+        .find(|&pfn| k.dump().page_state(pfn * 4096) == lockscope_dump::PageState::Filtered)
+        .expect("a filtered page");
+    let err = k.memory().read_u64(pob + pfn * 4096 + 8).unwrap_err();
+    assert_eq!(err.vaddr, pob + pfn * 4096 + 8);
+    let msg = err.to_string();
+    assert!(msg.contains("filtered out of the dump"), "{msg}");
+    assert!(msg.contains(&format!("{:#x}", pfn * 4096 + 8)), "{msg}");
+    // An address no page table maps.
+    let err = k.memory().read_u64(0xffff_8000_0000_0000).unwrap_err();
+    assert!(err.to_string().contains("not mapped"), "{err}");
+}

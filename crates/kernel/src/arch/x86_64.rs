@@ -144,3 +144,40 @@ mod tests {
         assert!(matches!(x.translate(&mem, 0xffff_8880_4000_0000), Err(TranslateError::TableUnreadable { level: 3, .. })));
     }
 }
+
+#[cfg(test)]
+mod five_level {
+    use super::*;
+    use lockscope_dump::{ReadError, ReadErrorKind};
+    use std::collections::HashMap;
+
+    struct Words(HashMap<u64, u64>);
+    impl PhysRead for Words {
+        fn read_phys(&self, paddr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+            let v = self.0.get(&paddr).ok_or(ReadError { kind: ReadErrorKind::Hole, paddr, offset: None, file: None })?;
+            buf.copy_from_slice(&v.to_le_bytes()[..buf.len()]);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn five_level_walk_and_57_bit_canonical_addresses() {
+        // The 5-level direct map base: 0xff11000000000000.
+        let va = 0xff11_0000_0000_5123u64;
+        let x = X86_64 { pgd_phys: 0x1000, phys_base: 0, five_level: true, sme_mask: 0, image: (0, 0) };
+        let i = |l: u32| (va >> (12 + 9 * (l - 1))) & 0x1ff;
+        let mut m = HashMap::new();
+        m.insert(0x1000 + i(5) * 8, 0x2000 | 1);
+        m.insert(0x2000 + i(4) * 8, 0x3000 | 1);
+        m.insert(0x3000 + i(3) * 8, 0x4000 | 1);
+        m.insert(0x4000 + i(2) * 8, 0x5000 | 1);
+        m.insert(0x5000 + i(1) * 8, 0xabc000 | 1);
+        assert_eq!(x.translate(&Words(m), va).unwrap(), Mapping { paddr: 0xabc123, page_size: 4096 });
+        // Canonical with 57 bits, not with 48: only 5-level paging accepts it.
+        let four = X86_64 { five_level: false, ..x.clone() };
+        assert_eq!(four.translate(&Words(HashMap::new()), va), Err(TranslateError::NonCanonical));
+        // The kernel image by formula, shifted by phys_base.
+        let img = X86_64::new(0xffff_ffff_8a01_0000, -0xa0_0000, false, 0, 1 << 30);
+        assert_eq!(img.pgd_phys, 0x960_0000 + 0x1_0000);
+    }
+}
