@@ -430,3 +430,36 @@ impl Symbols {
         Symbols { syms, names, by_name: OnceLock::new(), scheme, percpu_end }
     }
 }
+
+#[cfg(test)]
+mod schemes {
+    use super::*;
+
+    fn tables(offsets: Option<u64>, base: Option<u64>, addresses: Option<u64>) -> Tables {
+        Tables { names: 0, num_syms: 0, token_table: 0, token_index: 0, offsets, relative_base: base, addresses, stext: 0 }
+    }
+
+    #[test]
+    fn every_address_scheme() {
+        let t = tables(Some(0xffff_ffff_8200_0000), Some(0xffff_ffff_8100_0000), None);
+        let offs = Addresses::Offsets { offsets: vec![0x31c40, -1, -0x1001, 0x10], base: 0xffff_ffff_8100_0000, at: 0xffff_ffff_8200_0000 };
+        // x86_64 absolute-percpu: non-negative = per-CPU offset as is; negative = base - 1 - off.
+        assert_eq!(resolve(AddressScheme::AbsolutePercpu, &offs, &t, 0), Some(0x31c40));
+        assert_eq!(resolve(AddressScheme::AbsolutePercpu, &offs, &t, 1), Some(0xffff_ffff_8100_0000));
+        assert_eq!(resolve(AddressScheme::AbsolutePercpu, &offs, &t, 2), Some(0xffff_ffff_8100_1000));
+        // base-relative: base + (u32)off.
+        assert_eq!(resolve(AddressScheme::BaseRelative, &offs, &t, 3), Some(0xffff_ffff_8100_0010));
+        assert_eq!(resolve(AddressScheme::BaseRelative, &offs, &t, 1), Some(0xffff_ffff_8100_0000u64.wrapping_add(0xffff_ffff)));
+        // 6.15+ place-relative: &offsets[i] + (s32)off.
+        assert_eq!(resolve(AddressScheme::PlaceRelative, &offs, &t, 3), Some(0xffff_ffff_8200_000c + 0x10));
+        assert_eq!(resolve(AddressScheme::PlaceRelative, &offs, &t, 1), Some(0xffff_ffff_8200_0004 - 1));
+        // absolute addresses.
+        let abs = Addresses::Absolute(vec![0xffff_ffff_8100_0000]);
+        assert_eq!(resolve(AddressScheme::Absolute, &abs, &tables(None, None, Some(1)), 0), Some(0xffff_ffff_8100_0000));
+        assert_eq!(resolve(AddressScheme::Absolute, &abs, &t, 5), None);
+        // Which schemes are tried depends on the arrays VMCOREINFO names.
+        assert_eq!(schemes(&tables(None, None, Some(1))), vec![AddressScheme::Absolute]);
+        assert_eq!(schemes(&tables(Some(1), None, None)), vec![AddressScheme::PlaceRelative]);
+        assert_eq!(schemes(&t)[0], AddressScheme::AbsolutePercpu);
+    }
+}
