@@ -178,8 +178,9 @@ impl Symbols {
         let addrs = read_addresses(mem, t, n)?;
         // Two-byte name lengths (6.1+) or one: whichever puts `_stext` where VMCOREINFO says.
         let mut last_err = None;
+        let prefetch = t.token_table.checked_sub(t.names).filter(|&l| l > 0 && l < 32 << 20);
         for wide in [true, false] {
-            match decode_names(mem, t.names, n, &tokens, wide) {
+            match decode_names(mem, t.names, n, &tokens, wide, prefetch) {
                 Ok((names, entries)) => {
                     for scheme in schemes(t) {
                         let Some(pos) = entries.iter().position(|e| &names[e.0 as usize..][..e.1 as usize] == "_stext")
@@ -366,8 +367,16 @@ fn decode_names(
     n: u32,
     tokens: &[&[u8]],
     wide: bool,
+    prefetch_len: Option<u64>,
 ) -> Result<(String, Vec<(u32, u16, u8)>), KallsymsError> {
     let mut st = Stream { mem, base: at, buf: Vec::new(), buf_at: 0 };
+    // The names usually end where the marker and token tables begin: read them in one go
+    // (on several threads) instead of 64 KiB at a time.
+    if let Some(len) = prefetch_len
+        && let Ok(all) = mem.read_vec(at, len as usize)
+    {
+        st.buf = all;
+    }
     let rd = |err| KallsymsError::Memory { what: "kallsyms_names", err };
     let mut names = String::with_capacity(n as usize * 24);
     let mut entries = Vec::with_capacity(n as usize);

@@ -153,7 +153,10 @@ impl Kernel {
         self.btf
             .get_or_init(|| {
                 let Some(path) = &self.options.vmlinux else {
-                    return self.btf_from_dump().map_err(|e| format!("{e}; give --vmlinux FILE (with DWARF) for this kernel"));
+                    return self.btf_from_dump().map_err(|e| match e.contains("--vmlinux") {
+                        true => e,
+                        false => format!("{e}; give --vmlinux FILE (with DWARF) for this kernel"),
+                    });
                 };
                 match self.btf_from_vmlinux(path)? {
                     Some(b) => Ok(b),
@@ -204,7 +207,10 @@ impl Kernel {
             let entries = vm.symbols().map_err(|e| e.to_string())?;
             if !entries.is_empty() {
                 let shift = sysmap::check(&entries, &self.info, &read).map_err(|(ours, theirs)| {
-                    format!("{} is not the kernel of this dump: the vmlinux has {ours}, the dump has {theirs}", path.display())
+                    format!(
+                        "{} is not the kernel of this dump: the vmlinux has {ours}, the dump has {theirs}",
+                        path.display()
+                    )
                 })?;
                 return Ok(Symbols::from_entries(sysmap::relocate(entries, shift)));
             }
@@ -213,7 +219,10 @@ impl Kernel {
         if let Some(path) = &self.options.system_map {
             let entries = sysmap::load(path).map_err(|e| e.to_string())?;
             let shift = sysmap::check(&entries, &self.info, &read).map_err(|(ours, theirs)| {
-                format!("{} is not the System.map of this dump's kernel: it has {ours}, the dump has {theirs}", path.display())
+                format!(
+                    "{} is not the System.map of this dump's kernel: it has {ours}, the dump has {theirs}",
+                    path.display()
+                )
             })?;
             return Ok(Symbols::from_entries(sysmap::relocate(entries, shift)));
         }
@@ -234,7 +243,9 @@ impl Kernel {
         let start = self.symbol("__start_BTF").map_err(|e| e.to_string())?;
         let stop = self.symbol("__stop_BTF").map_err(|e| e.to_string())?;
         let len = stop.checked_sub(start).filter(|&l| l > 0 && l < 1 << 28).ok_or_else(|| {
-            format!("__start_BTF {start:#x} .. __stop_BTF {stop:#x} is not a plausible blob (kernel built without BTF?)")
+            format!(
+                "__start_BTF {start:#x} .. __stop_BTF {stop:#x} is not a plausible blob (kernel built without BTF?)"
+            )
         })?;
         let bytes =
             self.mem.read_vec(start, len as usize).map_err(|e| format!("the BTF blob is not in the dump: {e}"))?;

@@ -87,7 +87,7 @@ impl KernelMemory {
     /// Reads `buf.len()` bytes at a kernel virtual address, page by page; big reads (the BTF
     /// blob, symbol tables) on several threads, as page decompression dominates them.
     pub fn read(&self, vaddr: u64, buf: &mut [u8]) -> Result<(), MemError> {
-        const PARALLEL_FROM: usize = 512 << 10;
+        const PARALLEL_FROM: usize = 256 << 10;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
         if buf.len() < PARALLEL_FROM || threads < 2 {
             return self.read_serial(vaddr, buf);

@@ -7,7 +7,6 @@
 //! with a fixed address are kept for VAR entries.
 
 use gimli::{AttributeValue, EndianSlice, Reader, RunTimeEndian, SectionId, UnitOffset};
-use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -79,7 +78,6 @@ pub(super) enum Ref {
 /// Node flags.
 pub(super) const F_UNION: u8 = 1; // a FWD of a union
 pub(super) const F_SIGNED: u8 = 2; // INT or ENUM values are signed
-pub(super) const F_CHAR: u8 = 4; // INT is a character type
 pub(super) const F_BOOL: u8 = 8; // INT is a boolean
 pub(super) const F_DECL: u8 = 16; // ENUM is only declared
 pub(super) const F_VARIADIC: u8 = 32; // FUNC_PROTO ends with `...`
@@ -138,27 +136,46 @@ struct Span<'d> {
     header: gimli::UnitHeader<Rd<'d>>,
 }
 
-/// Reads every unit (in parallel) into arenas, in `.debug_info` order.
-pub(super) fn parse_all<'d>(sections: &'d Sections<'d>, little: bool) -> Result<Vec<UnitTypes<'d>>, Fail> {
-    let endian = if little { RunTimeEndian::Little } else { RunTimeEndian::Big };
-    let dwarf: gimli::Dwarf<Rd<'d>> =
-        gimli::Dwarf::load(|id| Ok::<_, gimli::Error>(EndianSlice::new(sections.get(id), endian))).map_err(|e| (0, e.to_string()))?;
-    let mut spans = Vec::new();
-    let mut it = dwarf.units();
-    let mut at = 0u64;
-    loop {
-        match it.next() {
-            Ok(Some(h)) => {
-                let start = h.offset().as_debug_info_offset().map_or(at, |o| o.0 as u64);
-                let end = start + h.length_including_self() as u64;
-                at = end;
-                spans.push(Span { start, end, header: h });
+/// The units of a file's DWARF, each read on request (from any thread).
+pub(super) struct Units<'d> {
+    dwarf: gimli::Dwarf<Rd<'d>>,
+    spans: Vec<Span<'d>>,
+    big_endian: bool,
+}
+
+impl<'d> Units<'d> {
+    /// Reads the unit headers.
+    pub(super) fn open(sections: &'d Sections<'d>, little: bool) -> Result<Units<'d>, Fail> {
+        let endian = if little { RunTimeEndian::Little } else { RunTimeEndian::Big };
+        let dwarf: gimli::Dwarf<Rd<'d>> =
+            gimli::Dwarf::load(|id| Ok::<_, gimli::Error>(EndianSlice::new(sections.get(id), endian)))
+                .map_err(|e| (0, e.to_string()))?;
+        let mut spans = Vec::new();
+        let mut it = dwarf.units();
+        let mut at = 0u64;
+        loop {
+            match it.next() {
+                Ok(Some(h)) => {
+                    let start = h.offset().as_debug_info_offset().map_or(at, |o| o.0 as u64);
+                    let end = start + h.length_including_self() as u64;
+                    at = end;
+                    spans.push(Span { start, end, header: h });
+                }
+                Ok(None) => break,
+                Err(e) => return Err((at, format!("unit header: {e}"))),
             }
-            Ok(None) => break,
-            Err(e) => return Err((at, format!("unit header: {e}"))),
         }
+        Ok(Units { dwarf, spans, big_endian: !little })
     }
-    (0..spans.len()).into_par_iter().map(|i| UnitReader::read(&dwarf, &spans, i, !little)).collect()
+
+    pub(super) fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Reads unit `i`'s types and variables.
+    pub(super) fn read(&self, i: usize) -> Result<UnitTypes<'d>, Fail> {
+        UnitReader::read(&self.dwarf, &self.spans, i, self.big_endian)
+    }
 }
 
 struct UnitReader<'a, 'd> {
@@ -183,7 +200,7 @@ impl<'a, 'd> UnitReader<'a, 'd> {
         big_endian: bool,
     ) -> Result<UnitTypes<'d>, Fail> {
         let span = &spans[i];
-        let unit = dwarf.unit(span.header.clone()).map_err(|e| (span.start, format!("unit: {e}")))?;
+        let unit = dwarf.unit(span.header).map_err(|e| (span.start, format!("unit: {e}")))?;
         let mut r = UnitReader {
             dwarf,
             spans,
@@ -201,6 +218,11 @@ impl<'a, 'd> UnitReader<'a, 'd> {
             }
         }
         r.link();
+        // Vectors grown by doubling hold up to twice their length: all units are kept until
+        // merged, so give the slack back.
+        r.out.nodes.shrink_to_fit();
+        r.out.items.shrink_to_fit();
+        r.out.vars.shrink_to_fit();
         Ok(r.out)
     }
 
@@ -216,6 +238,15 @@ impl<'a, 'd> UnitReader<'a, 'd> {
                 self.variable(unit, base, child.entry())?;
             } else if is_type_tag(tag) {
                 self.type_die(unit, base, child)?;
+            } else if tag == gimli::DW_TAG_subprogram {
+                // Types declared in a function body (its lexical blocks and inlined calls are
+                // skipped whole).
+                let mut inner = child.children();
+                while let Some(c) = inner.next()? {
+                    if is_type_tag(c.entry().tag()) {
+                        self.type_die(unit, base, c)?;
+                    }
+                }
             }
         }
         Ok(())
@@ -223,7 +254,7 @@ impl<'a, 'd> UnitReader<'a, 'd> {
 
     /// Reads the DIE at a `.debug_info` offset, in whichever unit holds it.
     fn read_at(&mut self, own: &Unit<'d>, own_index: usize, off: u64) -> gimli::Result<()> {
-        let Some(ui) = self.spans.iter().position(|s| s.start <= off && off < s.end) else {
+        let Some(ui) = self.unit_of(off) else {
             return self.unreadable(off);
         };
         let span = &self.spans[ui];
@@ -235,7 +266,7 @@ impl<'a, 'd> UnitReader<'a, 'd> {
         }
         let unit = match self.others.remove(&ui) {
             Some(u) => u,
-            None => self.dwarf.unit(span.header.clone())?,
+            None => self.dwarf.unit(span.header)?,
         };
         let res = (|| {
             let mut tree = unit.entries_tree(Some(local))?;
@@ -244,6 +275,12 @@ impl<'a, 'd> UnitReader<'a, 'd> {
         })();
         self.others.insert(ui, unit);
         res
+    }
+
+    /// The unit holding a `.debug_info` offset.
+    fn unit_of(&self, off: u64) -> Option<usize> {
+        let i = self.spans.partition_point(|s| s.end <= off);
+        self.spans.get(i).filter(|s| s.start <= off).map(|_| i)
     }
 
     /// A reference that leads nowhere readable: void.
@@ -318,7 +355,6 @@ impl<'a, 'd> UnitReader<'a, 'd> {
                 const ATE_FLOAT: u8 = 0x04;
                 const ATE_SIGNED: u8 = 0x05;
                 const ATE_SIGNED_CHAR: u8 = 0x06;
-                const ATE_UNSIGNED_CHAR: u8 = 0x08;
                 const ATE_DECIMAL_FLOAT: u8 = 0x0f;
                 let int_ok = matches!(n.size, 1 | 2 | 4 | 8 | 16);
                 match encoding {
@@ -328,9 +364,7 @@ impl<'a, 'd> UnitReader<'a, 'd> {
                     e => {
                         n.flags = match e {
                             ATE_BOOL => F_BOOL,
-                            ATE_SIGNED => F_SIGNED,
-                            ATE_SIGNED_CHAR => F_SIGNED | F_CHAR,
-                            ATE_UNSIGNED_CHAR => F_CHAR,
+                            ATE_SIGNED | ATE_SIGNED_CHAR => F_SIGNED,
                             _ => 0,
                         };
                         NK::Int
@@ -477,28 +511,20 @@ impl<'a, 'd> UnitReader<'a, 'd> {
                 match a.name() {
                     gimli::DW_AT_name => item.name = self.string(unit, a.value()),
                     gimli::DW_AT_const_value => {
-                        // Data forms carry the underlying type's bits: sign-extend them for a
-                        // signed enum; sdata is signed, udata unsigned, by form.
-                        let (v, width) = match a.raw_value() {
-                            AttributeValue::Data1(v) => (v as u64, 8),
-                            AttributeValue::Data2(v) => (v as u64, 16),
-                            AttributeValue::Data4(v) => (v as u64, 32),
-                            AttributeValue::Data8(v) => (v, 64),
+                        // gcc writes negative values as sdata and others in the smallest
+                        // data form, whatever the enum's signedness: data forms are unsigned.
+                        item.off = match a.raw_value() {
+                            AttributeValue::Data1(v) => v as u64,
+                            AttributeValue::Data2(v) => v as u64,
+                            AttributeValue::Data4(v) => v as u64,
+                            AttributeValue::Data8(v) => v,
                             AttributeValue::Sdata(v) => {
-                                if v < 0 {
-                                    signed = true;
-                                }
-                                (v as u64, 64)
+                                signed |= v < 0;
+                                v as u64
                             }
-                            AttributeValue::Udata(v) => (v, 64),
-                            _ => (0, 64),
+                            AttributeValue::Udata(v) => v,
+                            _ => 0,
                         };
-                        item.off = if signed_base && width < 64 && (v >> (width - 1)) & 1 == 1 {
-                            v | (!0u64 << width)
-                        } else {
-                            v
-                        };
-                        item.bits = width;
                     }
                     _ => {}
                 }
@@ -600,40 +626,77 @@ impl<'a, 'd> UnitReader<'a, 'd> {
         while let Some(a) = attrs.next()? {
             match a.name() {
                 gimli::DW_AT_name => v.name = self.string(unit, a.value()),
-                gimli::DW_AT_type => ty = Some(a.value()),
+                gimli::DW_AT_type => ty = Some((base, a.value())),
                 gimli::DW_AT_external => v.external = matches!(a.value(), AttributeValue::Flag(true)),
                 gimli::DW_AT_location => address = self.location_address(unit, a.raw_value()),
                 gimli::DW_AT_specification | gimli::DW_AT_abstract_origin => {
-                    if let AttributeValue::UnitRef(o) = a.value() {
-                        spec = Some(o);
+                    spec = match a.value() {
+                        AttributeValue::UnitRef(o) => Some(base + o.0 as u64),
+                        AttributeValue::DebugInfoRef(o) => Some(o.0 as u64),
+                        _ => None,
                     }
                 }
                 _ => {}
             }
         }
         let Some(address) = address else { return Ok(()) };
-        if let Some(o) = spec
-            && let Ok(d) = unit.entry(o)
-        {
-            let mut attrs = d.attrs();
-            while let Some(a) = attrs.next()? {
-                match a.name() {
-                    gimli::DW_AT_name if v.name.is_empty() => v.name = self.string(unit, a.value()),
-                    gimli::DW_AT_type if ty.is_none() => ty = Some(a.value()),
-                    gimli::DW_AT_external => v.external |= matches!(a.value(), AttributeValue::Flag(true)),
-                    _ => {}
-                }
-            }
+        if let Some(off) = spec {
+            self.declaration(unit, base, off, &mut v, &mut ty)?;
         }
         if v.name.is_empty() {
             return Ok(());
         }
         v.address = address;
         v.ty = match ty {
-            Some(t) => self.reference(base, t),
+            Some((b, t)) => self.reference(b, t),
             None => Ref::Void,
         };
         self.out.vars.push(v);
+        Ok(())
+    }
+
+    /// Name, type and linkage a variable's definition takes from its declaration (at a
+    /// `.debug_info` offset, in this unit or, with `DW_FORM_ref_addr`, another).
+    fn declaration(
+        &mut self,
+        own: &Unit<'d>,
+        own_base: u64,
+        off: u64,
+        v: &mut VarNode<'d>,
+        ty: &mut Option<(u64, AttributeValue<Rd<'d>>)>,
+    ) -> gimli::Result<()> {
+        let Some(ui) = self.unit_of(off) else { return Ok(()) };
+        let base = self.spans[ui].start;
+        if base == own_base {
+            return self.declaration_in(own, base, off, v, ty);
+        }
+        let unit = match self.others.remove(&ui) {
+            Some(u) => u,
+            None => self.dwarf.unit(self.spans[ui].header)?,
+        };
+        let res = self.declaration_in(&unit, base, off, v, ty);
+        self.others.insert(ui, unit);
+        res
+    }
+
+    fn declaration_in(
+        &self,
+        unit: &Unit<'d>,
+        base: u64,
+        off: u64,
+        v: &mut VarNode<'d>,
+        ty: &mut Option<(u64, AttributeValue<Rd<'d>>)>,
+    ) -> gimli::Result<()> {
+        let d = unit.entry(UnitOffset((off - base) as usize))?;
+        let mut attrs = d.attrs();
+        while let Some(a) = attrs.next()? {
+            match a.name() {
+                gimli::DW_AT_name if v.name.is_empty() => v.name = self.string(unit, a.value()),
+                gimli::DW_AT_type if ty.is_none() => *ty = Some((base, a.value())),
+                gimli::DW_AT_external => v.external |= matches!(a.value(), AttributeValue::Flag(true)),
+                _ => {}
+            }
+        }
         Ok(())
     }
 
