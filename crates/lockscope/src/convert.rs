@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum Codec {
     Zlib,
+    /// LZO1X; compressing is slow here (~16 MB/s per thread).
     Lzo,
     Snappy,
     Zstd,

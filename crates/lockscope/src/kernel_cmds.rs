@@ -247,6 +247,13 @@ fn sys_facts(k: &Kernel) -> Result<SysFacts, KernelError> {
     })
 }
 
+/// The task the panicking CPU ran.
+fn panic_task(k: &Kernel, cpu: u32) -> Option<Value> {
+    let c = k.cpus().ok()?.into_iter().find(|c| c.cpu == cpu)?;
+    let t = k.task(c.curr).ok()?;
+    Some(json!({"pid": t.pid, "comm": t.comm, "address": t.address}))
+}
+
 fn node_present_bytes(k: &Kernel) -> Option<u64> {
     let nodes = k.symbol("node_data").ok()?;
     let n = k.vmcoreinfo().length("node_data").unwrap_or(1).min(1024);
@@ -302,6 +309,7 @@ fn sys(k: &Kernel, d: &DumpArg) -> Result<ExitCode, KernelError> {
             "memory_bytes": f.memory,
             "panic": f.panic,
             "panic_cpu": f.panic_cpu,
+            "panic_task": f.panic_cpu.and_then(|c| panic_task(k, c as u32)),
             "taint": f.taint,
         })));
     }

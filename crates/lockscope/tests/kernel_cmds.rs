@@ -143,6 +143,20 @@ fn corpus_dumps_agree_with_crash_and_truth() {
         let our_offline = ours["CPUS"].split("OFFLINE: ").nth(1).map(|s| s.trim_end_matches(']').to_string());
         assert_eq!(our_offline, (!drgn_offline.is_empty()).then(|| drgn_offline.join(",")), "{}", dir.display());
         assert!(ours["MACHINE"].starts_with("x86_64"));
+        // The panic: message, CPU and task as truth.json recorded them.
+        if let Some(p) = truth["panic"].as_object() {
+            let sys = json(&["sys", d]);
+            if let Some(cpu) = p.get("cpu").and_then(|c| c.as_u64()) {
+                assert_eq!(sys["panic_cpu"], cpu, "{}", dir.display());
+            }
+            if let Some(msg) = p.get("message").and_then(|m| m.as_str()) {
+                assert_eq!(sys["panic"], msg, "{}", dir.display());
+            }
+            if let Some(pid) = p.get("pid") {
+                assert_eq!(&sys["panic_task"]["pid"], pid, "{}", dir.display());
+                assert_eq!(sys["panic_task"]["comm"], p["comm"], "{}", dir.display());
+            }
+        }
         // runq -T: the same lag per CPU, to the hundredth of a second.
         let crash_runq: Vec<&str> = crash
             .split("===== crash> runq -T =====")
