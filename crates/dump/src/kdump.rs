@@ -17,11 +17,12 @@ use crate::raw::kdump::{
 };
 use crate::raw::{Endian, c_string, i32_at, i64_at, u32_at, u64_at};
 use crate::source::Source;
-use std::io::Read;
 use std::sync::OnceLock;
 
 /// Bits per prefix-count chunk: 512 bytes of bitmap, at most 64 popcounts per lookup.
 const CHUNK_BITS: u64 = 4096;
+/// Bitmap bytes `any_filtered` reads at most (at open).
+const EXACT_SCAN_BYTES: usize = 4 << 20;
 /// Largest note blob accepted (real ones are a few KiB per CPU).
 pub(crate) const MAX_NOTE_BYTES: u64 = 64 << 20;
 
@@ -507,6 +508,11 @@ impl KdumpFile {
         }
         notes::number_cpus(&mut notes);
 
+        // A flattened stream's bitmaps are copied out; records must really carry them (a
+        // stream names its length itself, so a small one could claim a huge file).
+        if src.flat().is_some() && main.bitmap_bytes > src.raw().len() as u64 {
+            return Err(DumpError::bad("bitmaps larger than the whole stream", main.at.bitmap_blocks as u64));
+        }
         let bits_at = |offset: u64| -> Result<Bits, DumpError> {
             Ok(if src.flat().is_some() {
                 Bits::Owned(src.bytes(offset, half).ok_or(DumpError::truncated(offset))?.into_owned())
@@ -562,16 +568,21 @@ impl KdumpFile {
         self.bits(src, &self.dumped_bits)
     }
 
-    /// Whether some RAM page was left out (bitmap 1 set, bitmap 2 clear). Word at a time; it
-    /// stops at the first such page, so only a complete dump is read to the end.
+    /// Whether some RAM page was left out (bitmap 1 set, bitmap 2 clear). Exact for up to
+    /// `EXACT_SCAN_BYTES` of bitmap (128 GiB of 4 KiB pages), read a word at a time and
+    /// stopping at the first such page. Bigger dumps, so that opening stays quick whatever
+    /// their size: the first `EXACT_SCAN_BYTES`, then the dump level (cache, user or free pages
+    /// excluded) decides.
     pub fn any_filtered(&self, src: &Source) -> bool {
         let bytes = self.max_pfn.div_ceil(8) as usize;
-        let ram = &self.ram_bitmap(src)[..bytes];
-        let dumped = &self.dumped_bitmap(src)[..bytes];
+        let n = bytes.min(EXACT_SCAN_BYTES);
+        let ram = &self.ram_bitmap(src)[..n];
+        let dumped = &self.dumped_bitmap(src)[..n];
         let (rw, rt) = ram.as_chunks::<8>();
         let (dw, dt) = dumped.as_chunks::<8>();
-        rw.iter().zip(dw).any(|(r, d)| u64::from_ne_bytes(*r) & !u64::from_ne_bytes(*d) != 0)
-            || rt.iter().zip(dt).any(|(r, d)| r & !d != 0)
+        let found = rw.iter().zip(dw).any(|(r, d)| u64::from_ne_bytes(*r) & !u64::from_ne_bytes(*d) != 0)
+            || rt.iter().zip(dt).any(|(r, d)| r & !d != 0);
+        found || (bytes > EXACT_SCAN_BYTES && self.dump_level.is_some_and(|l| l & !1 != 0))
     }
 
     /// Set bits of the dumped bitmap in PFNs `[0, pfn)`, `pfn <= max_pfn`.
@@ -681,37 +692,21 @@ fn inflate_zlib(data: &[u8], out: &mut [u8]) -> bool {
         && z.total_out() == out.len() as u64
 }
 
-/// zstd frames of one page. The frame's window size is checked first because the decoder
-/// allocates a window of the size the frame asks for.
+/// zstd frames of one page, decoded by libzstd in one shot into `out`: the page itself is the
+/// window, so a frame asking for a bigger one cannot make it allocate (the decoder context
+/// is one per thread, reused).
 fn inflate_zstd(data: &[u8], out: &mut [u8]) -> bool {
+    thread_local! {
+        static DCTX: std::cell::RefCell<Option<zstd::zstd_safe::DCtx<'static>>> = const { std::cell::RefCell::new(None) };
+    }
     if data.len() < 6 || data[..4] != [0x28, 0xb5, 0x2f, 0xfd] {
         return false;
     }
-    let descriptor = data[4];
-    let single_segment = descriptor & 0x20 != 0;
-    let window = if single_segment {
-        // The window is the frame content size, stored after the optional dictionary id.
-        let did_len = [0usize, 1, 2, 4][(descriptor & 3) as usize];
-        let fcs_len = [1usize, 2, 4, 8][(descriptor >> 6) as usize];
-        let at = 5 + did_len;
-        let Some(field) = data.get(at..at + fcs_len) else { return false };
-        let mut le = [0u8; 8];
-        le[..fcs_len].copy_from_slice(field);
-        u64::from_le_bytes(le) + if fcs_len == 2 { 256 } else { 0 }
-    } else {
-        let w = data[5];
-        let base = 1u64 << (10 + (w >> 3));
-        base + (base / 8) * (w & 7) as u64
-    };
-    if window > 4 * out.len() as u64 {
-        return false;
-    }
-    let Ok(mut dec) = ruzstd::StreamingDecoder::new(data) else { return false };
-    if dec.read_exact(out).is_err() {
-        return false;
-    }
-    let mut extra = [0u8; 1];
-    matches!(dec.read(&mut extra), Ok(0))
+    DCTX.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let dctx = slot.get_or_insert_with(zstd::zstd_safe::DCtx::create);
+        matches!(dctx.decompress(out, data), Ok(n) if n == out.len())
+    })
 }
 
 /// Set bits in `bytes`, eight at a time.

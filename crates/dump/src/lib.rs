@@ -111,7 +111,8 @@ pub struct Metadata {
     /// makedumpfile's dump level: which page kinds were left out (see `excluded_page_kinds`).
     pub dump_level: Option<i32>,
     /// Some RAM was left out on purpose (crash: "[PARTIAL DUMP]"): a page is RAM but not
-    /// dumped, or an ELF segment has an excluded tail.
+    /// dumped, or an ELF segment has an excluded tail. kdump files of more than 128 GiB are
+    /// not read to the end for this: past that, the dump level says (see `any_filtered`).
     pub partial: bool,
     /// The writer could not finish (kdump status bit, ELF `e_flags` bit 0).
     pub incomplete: bool,
@@ -647,8 +648,10 @@ impl Dump {
     pub(crate) fn carried_over(&self) -> Carried {
         match &self.backend {
             Backend::Elf { src, core } => {
+                // Bounded like a kdump file's note blob; the rest would not be carried.
                 let mut notes = Vec::new();
                 for &(off, len) in &core.note_ranges {
+                    let len = len.min(kdump::MAX_NOTE_BYTES.saturating_sub(notes.len() as u64));
                     notes.extend_from_slice(&src.raw()[off as usize..(off + len) as usize]);
                 }
                 Carried {

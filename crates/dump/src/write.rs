@@ -24,7 +24,7 @@ use crate::kdump::{KdumpLayout, MAIN32, MAIN64, MainOffsets, SubOffsets, popcoun
 use crate::notes::iter_notes;
 use crate::raw::Endian;
 use crate::raw::kdump::{SIGNATURE_KDUMP, flattened, header64, page_desc, page_flags, status};
-use crate::{Compression, CopyRead, Dump, Format};
+use crate::{Compression, CopyRead, Dump};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
@@ -35,8 +35,8 @@ use std::path::{Path, PathBuf};
 const MAX_BITMAP_BYTES: u64 = 8 << 30;
 /// PFNs per bitmap chunk (8 MiB of each bitmap in memory at a time).
 const CHUNK_PFNS: u64 = 1 << 26;
-/// Pages per thread per batch.
-const BATCH_PER_THREAD: usize = 256;
+/// Page bytes per thread per batch (256 pages of 4 KiB).
+const BATCH_BYTES_PER_THREAD: usize = 1 << 20;
 /// Bytes buffered before a write.
 const FLUSH_BYTES: usize = 1 << 20;
 /// Most files one dump is split into.
@@ -389,7 +389,8 @@ impl Encoder {
     fn new(c: Compression) -> io::Result<Encoder> {
         Ok(match c {
             Compression::None => Encoder::None,
-            // Level 1 for zlib and zstd, LZO1X-1: makedumpfile's choices.
+            // Level 1 for zlib and zstd, as makedumpfile. LZO: lzokay's compressor writes LZO1X
+            // like liblzo2's LZO1X-1 but searches harder (smaller, much slower).
             Compression::Zlib => Encoder::Zlib(Box::new(flate2::Compress::new(flate2::Compression::fast(), true))),
             Compression::Lzo => Encoder::Lzo(lzokay::compress::Dict::new()),
             Compression::Snappy => Encoder::Snappy(Box::new(snap::raw::Encoder::new())),
@@ -541,6 +542,18 @@ impl Plan {
                 String::new(),
             ],
         };
+        // Fields a header lacks (ELF sources, QEMU's kdump files) come from the kernel's own
+        // utsname when VMCOREINFO locates it: libkdumpfile wants release, version and machine.
+        let mut utsname = utsname;
+        if (utsname[0].is_empty() || utsname[2].is_empty() || utsname[3].is_empty())
+            && let Some(mem) = utsname_from_memory(dump)
+        {
+            for (field, from) in utsname.iter_mut().zip(mem) {
+                if field.is_empty() {
+                    *field = from;
+                }
+            }
+        }
         let (timestamp, status_kept, counters) = match &carried.header {
             Some(h) => (
                 h.timestamp,
@@ -645,6 +658,22 @@ impl Plan {
     }
 }
 
+/// The running kernel's `init_uts_ns.name` (x86_64: kernel-image address to physical through
+/// phys_base), when VMCOREINFO gives its place and it reads as a Linux utsname.
+fn utsname_from_memory(dump: &Dump) -> Option<[String; 6]> {
+    const START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
+    if dump.metadata().arch != crate::Arch::X86_64 {
+        return None;
+    }
+    let vi = dump.vmcoreinfo()?;
+    let va = vi.symbol("init_uts_ns")?.checked_add(vi.offset("uts_namespace.name")?)?;
+    let pa = va.checked_sub(START_KERNEL_MAP)?.wrapping_add(vi.phys_base()? as u64);
+    let mut raw = [0u8; 6 * header64::UTSNAME_FIELD_LEN];
+    dump.read_phys(pa, &mut raw).ok()?;
+    let fields: Vec<String> = raw.chunks(header64::UTSNAME_FIELD_LEN).map(crate::raw::c_string).collect();
+    (fields[0] == "Linux" && fields[4] == "x86_64").then(|| fields.try_into().ok()).flatten()
+}
+
 /// Bitmaps of PFNs `[from, from + CHUNK_PFNS)`.
 fn chunk_bitmaps(dump: &Dump, from: u64, max_pfn: u64) -> (Vec<u8>, Vec<u8>) {
     let to = (from + CHUNK_PFNS).min(max_pfn);
@@ -691,10 +720,6 @@ fn write_to(
     }
     if nfiles > MAX_SPLIT {
         return Err(WriteError::new(WriteErrorKind::BadRequest("at most 256 files")));
-    }
-    let meta = dump.metadata();
-    if meta.format == Format::Elf && dump.metadata().page_size > u32::MAX as u64 {
-        return Err(WriteError::new(WriteErrorKind::TooLarge("page size")));
     }
     let plan = Plan::new(dump, opts)?;
     let max_pfn = plan.max_pfn;
@@ -753,7 +778,7 @@ fn write_to(
         let mut data = Buffered::new(data_base + if opts.exclude_zero { plan.bs } else { 0 });
         let mut file_lost = false;
         let mut file_pages = 0u64;
-        let mut batch: Vec<u64> = Vec::with_capacity(threads * BATCH_PER_THREAD);
+        let mut batch: Vec<u64> = Vec::with_capacity(threads * (BATCH_BYTES_PER_THREAD / bs).max(1));
         let mut process = |batch: &mut Vec<u64>, sink: &mut Sink| -> Result<(), WriteError> {
             let encoded = encode_batch(dump, batch, &mut encoders, bs, opts.exclude_zero)?;
             for part in &encoded {

@@ -64,6 +64,9 @@ fn every_format_of_one_case_reads_the_same_memory() {
     let full = others.iter().find(|(n, _)| n == "vmcore.qemu-elf.xz").unwrap_or(&others[1]);
     let zstd = convert(&full.1, "vmcore.full.zstd", Compression::Zstd);
     assert!(!zstd.metadata().partial, "converted from a full dump, the zstd file holds every page");
+    // QEMU's files carry no utsname (the ELF none, its kdump file only the machine): the writer
+    // reads the kernel's own, which must be what makedumpfile put in its header.
+    assert_eq!(zstd.metadata().utsname, reference.metadata().utsname, "utsname from memory ({})", full.0);
     // Every page of the full dump reads the same from the zstd file made from it.
     let (mut a, mut b) = (vec![0u8; 4096], vec![0u8; 4096]);
     let mut full_pages = 0;

@@ -405,4 +405,3 @@ fn a_vmlinux_of_another_build_is_refused() {
     let e = vm.check_against(&no_id, &other).unwrap_err().to_string();
     assert!(e.contains("banner"), "{e}");
 }
-

@@ -318,7 +318,12 @@ fn sys(k: &Kernel, d: &DumpArg) -> Result<ExitCode, KernelError> {
         let _ = writeln!(s, "{k:>12}: {v}");
     };
     let taint = f.taint.as_ref().map(|t| format!("  [TAINTED: {t}]")).unwrap_or_default();
-    line("KERNEL", format!("(from the dump: kallsyms, BTF){taint}"));
+    let source = match (&k.options().vmlinux, &k.options().system_map) {
+        (Some(v), _) => v.display().to_string(),
+        (None, Some(m)) => format!("(from the dump: BTF; symbols: {})", m.display()),
+        (None, None) => "(from the dump: kallsyms, BTF)".into(),
+    };
+    line("KERNEL", format!("{source}{taint}"));
     line("DUMPFILE", format!("{}{}", d.dump, if meta.partial { "  [PARTIAL DUMP]" } else { "" }));
     let offline: Vec<String> = f.offline.iter().map(|c| c.to_string()).collect();
     // After a panic the CPUs stopped by the panicking one are marked offline.

@@ -1,8 +1,10 @@
 //! Merging the units' type arenas into one BTF blob.
 //!
-//! 1. Per unit (in parallel): a **shape** hash of every node, structural except that a
-//!    reference to a named struct, union or enum (defined or only declared) counts by kind and
-//!    name. C allows cycles only through such types, so the hashes are well defined.
+//! 1. Per unit (in parallel, batches in unit order): a **shape** hash of every node, structural
+//!    except that a reference to a named struct, union or enum (defined or only declared)
+//!    counts by kind and name. C allows cycles only through such types, so the hashes are well
+//!    defined. The members of a named definition whose shape an earlier unit has are dropped
+//!    right away: only the first is written, and that is most of a kernel's DWARF.
 //! 2. Globally: each named struct/union/enum name gets its definitions' shapes, and the one a
 //!    mere declaration stands for (the unit's own definition if it has one, else the most
 //!    common one; none: the declaration stays a FWD).
@@ -162,7 +164,7 @@ impl<'u, 'd> Hasher<'u, 'd> {
         self.busy[i] = true;
         let unit = self.unit;
         let n = &unit.nodes[i];
-        let mut h = H::new(T_NODE + n.kind as u64).u(n.flags as u64).bytes(n.name).u(n.size);
+        let mut h = H::new(T_NODE + n.kind as u64).u(n.flags as u64).bytes(n.name).u(n.size as u64);
         match n.kind {
             NK::Ptr | NK::Typedef | NK::Const | NK::Volatile | NK::Restrict | NK::Array | NK::FuncProto => {
                 h = h.h(self.reference(n.target, depth + 1));
@@ -426,7 +428,7 @@ impl<'d> Writer<'d> {
     /// One type's record.
     fn node(&mut self, n: &TypeNode<'d>, items: &[Item<'d>], id: impl Fn(Ref) -> u32, index_type: u32) {
         let name = self.name(n.name);
-        let size = u32::try_from(n.size).unwrap_or(u32::MAX);
+        let size = n.size;
         let items = &items[..items.len().min(0xffff)];
         let vlen = items.len() as u32;
         match n.kind {
@@ -434,7 +436,7 @@ impl<'d> Writer<'d> {
                 self.head(name, 1, 0, false, size);
                 // Signed and bool, as pahole writes them (it never sets the char bit).
                 let enc = (n.flags & F_SIGNED != 0) as u32 | ((n.flags & F_BOOL != 0) as u32) << 2;
-                self.u32(enc << 24 | (size * 8).min(128));
+                self.u32(enc << 24 | size.saturating_mul(8).min(128));
             }
             NK::Float => self.head(name, 16, 0, false, size),
             NK::Opaque => self.head(name, 4, 0, false, size),

@@ -67,11 +67,12 @@ pub(super) enum NK {
     Skip,
 }
 
-/// A type reference: void, a `.debug_info` offset not yet read, or a node of the unit's arena.
+/// A type reference: void, a `.debug_info` offset not yet read (below 4 GiB: a reference past
+/// that is not followed), or a node of the unit's arena. Eight bytes: there are millions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Ref {
     Void,
-    Raw(u64),
+    Raw(u32),
     Local(u32),
 }
 
@@ -88,7 +89,7 @@ pub(super) struct TypeNode<'d> {
     pub flags: u8,
     pub name: &'d [u8],
     /// Size in bytes (INT, FLOAT, STRUCT, UNION, ENUM, OPAQUE); element count (ARRAY).
-    pub size: u64,
+    pub size: u32,
     /// Pointee, aliased type, element type, return type.
     pub target: Ref,
     /// Members, enumerators or parameters: `items[first..first + count]`.
@@ -105,6 +106,9 @@ pub(super) struct Item<'d> {
     pub off: u64,
     pub bits: u32,
 }
+
+// Millions of each are kept until the merge: keep them small.
+const _: () = assert!(size_of::<TypeNode<'static>>() <= 40 && size_of::<Item<'static>>() <= 40);
 
 #[derive(Clone, Copy, Debug)]
 pub(super) struct VarNode<'d> {
@@ -305,8 +309,12 @@ impl<'a, 'd> UnitReader<'a, 'd> {
                 return Ref::Void;
             }
         };
+        let Ok(raw) = u32::try_from(off) else {
+            self.out.unresolved += 1;
+            return Ref::Void;
+        };
         self.pending.push(off);
-        Ref::Raw(off)
+        Ref::Raw(raw)
     }
 
     fn string(&self, unit: &Unit<'d>, v: AttributeValue<Rd<'d>>) -> &'d [u8] {
@@ -332,7 +340,7 @@ impl<'a, 'd> UnitReader<'a, 'd> {
                 gimli::DW_AT_name => n.name = self.string(unit, a.value()),
                 gimli::DW_AT_byte_size => {
                     if let Some(s) = a.udata_value() {
-                        n.size = s;
+                        n.size = u32::try_from(s).unwrap_or(u32::MAX);
                         has_size = true;
                     }
                 }
@@ -391,22 +399,20 @@ impl<'a, 'd> UnitReader<'a, 'd> {
             gimli::DW_TAG_enumeration_type => {
                 let underlying = n.target;
                 n.target = Ref::Void;
-                if declaration || !has_size {
-                    n.flags = F_DECL;
-                    if !has_size {
-                        n.size = 4;
-                    }
-                } else {
-                    let signed_base = match underlying {
-                        Ref::Raw(o) => self.base_type_signed(unit, base, o),
-                        _ => false,
-                    };
-                    let (first, count, signed) = self.enumerators(unit, node, n.size, signed_base)?;
-                    (n.first, n.count) = (first, count);
-                    n.flags = if signed { F_SIGNED } else { 0 };
-                }
+                // BTF enums are 1, 2, 4 or 8 bytes.
                 if !matches!(n.size, 1 | 2 | 4 | 8) {
                     n.size = 4;
+                }
+                if declaration || !has_size {
+                    n.flags = F_DECL;
+                } else {
+                    let signed_base = match underlying {
+                        Ref::Raw(o) => self.base_type_signed(unit, base, o as u64),
+                        _ => false,
+                    };
+                    let (first, count, signed) = self.enumerators(unit, node, n.size as u64, signed_base)?;
+                    (n.first, n.count) = (first, count);
+                    n.flags = if signed { F_SIGNED } else { 0 };
                 }
                 NK::Enum
             }
@@ -477,12 +483,16 @@ impl<'a, 'd> UnitReader<'a, 'd> {
                     // DWARF 2/3: bits counted from the most significant bit of the storage unit.
                     let unit_bytes = storage.or_else(|| self.byte_size_of(unit, base, item.ty)).unwrap_or(0);
                     if big_endian {
-                        (location * 8).wrapping_add(b as u64)
+                        location.wrapping_mul(8).wrapping_add(b as u64)
                     } else {
-                        (location * 8 + unit_bytes * 8).wrapping_sub(b as u64).wrapping_sub(item.bits as u64)
+                        location
+                            .wrapping_add(unit_bytes)
+                            .wrapping_mul(8)
+                            .wrapping_sub(b as u64)
+                            .wrapping_sub(item.bits as u64)
                     }
                 }
-                _ => location * 8,
+                _ => location.wrapping_mul(8),
             };
             self.out.items.push(item);
         }
@@ -531,7 +541,7 @@ impl<'a, 'd> UnitReader<'a, 'd> {
             }
             self.out.items.push(item);
         }
-        // Values of a narrower enum are its size's bits.
+        // Values of a narrower enum are its size's bits (`size` is 1, 2, 4 or 8).
         if size < 8 {
             let mask = (1u64 << (size * 8)) - 1;
             for it in &mut self.out.items[first as usize..] {
@@ -570,7 +580,7 @@ impl<'a, 'd> UnitReader<'a, 'd> {
     }
 
     /// Element counts of an array's dimensions (0 for flexible or variable-length ones).
-    fn dimensions(&mut self, node: Node<'_, '_, '_, 'd>) -> gimli::Result<Vec<u64>> {
+    fn dimensions(&mut self, node: Node<'_, '_, '_, 'd>) -> gimli::Result<Vec<u32>> {
         let mut dims = Vec::new();
         let mut children = node.children();
         while let Some(child) = children.next()? {
@@ -602,7 +612,7 @@ impl<'a, 'd> UnitReader<'a, 'd> {
                 (_, Some(Some(u))) => u.wrapping_sub(lower).wrapping_add(1),
                 _ => 0,
             };
-            dims.push(if n > u32::MAX as u64 { 0 } else { n });
+            dims.push(u32::try_from(n).unwrap_or(0));
         }
         if dims.is_empty() {
             dims.push(0);
@@ -733,7 +743,8 @@ impl<'a, 'd> UnitReader<'a, 'd> {
 
     /// `DW_AT_byte_size` of a type in the same unit, through typedefs and qualifiers.
     fn byte_size_of(&self, unit: &Unit<'d>, base: u64, r: Ref) -> Option<u64> {
-        let Ref::Raw(mut off) = r else { return None };
+        let Ref::Raw(off) = r else { return None };
+        let mut off = off as u64;
         for _ in 0..16 {
             let e = unit.entry(UnitOffset(off.checked_sub(base)? as usize)).ok()?;
             if let Ok(Some(s)) = e.attr_value(gimli::DW_AT_byte_size) {
@@ -752,7 +763,7 @@ impl<'a, 'd> UnitReader<'a, 'd> {
         let map = &self.by_offset;
         let fix = |r: &mut Ref| {
             if let Ref::Raw(o) = *r {
-                *r = map.get(&o).map_or(Ref::Void, |&i| Ref::Local(i));
+                *r = map.get(&(o as u64)).map_or(Ref::Void, |&i| Ref::Local(i));
             }
         };
         self.out.nodes.iter_mut().for_each(|n| fix(&mut n.target));
