@@ -482,7 +482,10 @@ impl Dump {
                     PageSlot::Dumped { desc_offset } => desc_offset,
                 };
                 let from = (addr % page) as usize;
-                if !cached {
+                // A whole page is decoded straight into the caller's buffer, without the
+                // cache and its lock: bulk reads on several threads then run in parallel, and
+                // pages read whole are rarely read again.
+                if !cached || in_page as u64 == page {
                     part.kdump
                         .read_page(&part.src, desc_offset, &mut out[..page as usize])
                         .map_err(|(kind, offset)| err(kind, Some(offset)))?;

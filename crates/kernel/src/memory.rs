@@ -68,6 +68,9 @@ impl KernelMemory {
 
     /// Physical address of a kernel virtual address.
     pub fn translate(&self, vaddr: u64) -> Result<u64, MemError> {
+        if let Some(p) = self.space.translate_fixed(vaddr) {
+            return Ok(p);
+        }
         let granule = vaddr & !0xfff;
         if let Some(&p) = self.tlb.lock().expect("tlb").get(&granule) {
             return Ok(p | (vaddr & 0xfff));

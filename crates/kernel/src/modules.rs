@@ -112,11 +112,15 @@ impl Kernel {
         Some(format!("{}+{:#x}/{:#x} [{}]", s.name, addr - s.address, s.size, m.name))
     }
 
-    /// Every symbol of that name, the kernel's and the modules': (address, type, module).
+    /// Every symbol of that name: the kernel's, else the modules' (reading the modules needs
+    /// the types, so a kernel name does not pay for them): (address, type, module).
     pub fn find_symbols(&self, name: &str) -> Vec<(u64, char, Option<String>)> {
         let mut out: Vec<(u64, char, Option<String>)> = Vec::new();
         if let Ok(syms) = self.symbols() {
             out.extend(syms.find(name).iter().map(|s| (s.address, s.kind, None)));
+        }
+        if !out.is_empty() {
+            return out;
         }
         if let Ok(mods) = self.modules() {
             for m in mods {

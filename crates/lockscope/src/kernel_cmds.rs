@@ -216,7 +216,8 @@ fn sys_facts(k: &Kernel) -> Result<SysFacts, KernelError> {
     }
     let tasks = k.task_addresses()?.len();
     let panic_cpu = k.global("panic_cpu").and_then(|p| p.member("counter")?.read_int()).ok().map(|v| v as i32);
-    let panic = k.log().ok().and_then(|l| {
+    // The message is in the log; read it only when a CPU panicked.
+    let panic = panic_cpu.filter(|&c| c >= 0).and_then(|_| k.log().ok()).and_then(|l| {
         l.records.iter().rev().find_map(|r| {
             let t = String::from_utf8_lossy(&r.text);
             t.strip_prefix("Kernel panic - not syncing: ").map(|m| m.trim_end().to_string())

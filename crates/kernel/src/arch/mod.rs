@@ -51,6 +51,11 @@ impl std::fmt::Display for TranslateError {
 pub trait AddressSpace: Send + Sync {
     /// Translates a kernel virtual address through the kernel page tables.
     fn translate(&self, mem: &dyn PhysRead, vaddr: u64) -> Result<Mapping, TranslateError>;
+    /// Translation without page tables where the layout is fixed (the kernel image), so
+    /// the hottest reads need no cache and no lock.
+    fn translate_fixed(&self, _vaddr: u64) -> Option<u64> {
+        None
+    }
     /// Pointer size in bytes.
     fn pointer_size(&self) -> usize {
         8

@@ -82,6 +82,10 @@ impl AddressSpace for X86_64 {
         unreachable!("level 1 always returns")
     }
 
+    fn translate_fixed(&self, vaddr: u64) -> Option<u64> {
+        (vaddr >= self.image.0 && vaddr < self.image.1).then(|| self.image_phys(vaddr))
+    }
+
     fn describe(&self) -> String {
         format!(
             "x86_64, {}-level paging, top page table at physical {:#x}, phys_base {:#x}",
