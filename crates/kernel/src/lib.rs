@@ -73,7 +73,7 @@ pub struct Kernel {
     info: VmcoreInfo,
     options: KernelOptions,
     symbols: OnceLock<Result<Symbols, String>>,
-    btf: OnceLock<Result<btf::Btf<'static>, String>>,
+    btf: OnceLock<Result<std::sync::Arc<btf::Btf<'static>>, String>>,
     modules: OnceLock<Result<Vec<modules::Module>, String>>,
 }
 
@@ -150,10 +150,15 @@ impl Kernel {
     /// `__start_BTF`..`__stop_BTF`. A vmlinux without DWARF falls back to the dump's BTF; a
     /// vmlinux of another build is refused.
     pub fn btf(&self) -> Result<&btf::Btf<'static>, KernelError> {
+        self.btf_arc().map(|b| &**b)
+    }
+
+    /// The kernel's BTF as the base that module (split) BTF builds on.
+    pub fn btf_arc(&self) -> Result<&std::sync::Arc<btf::Btf<'static>>, KernelError> {
         self.btf
             .get_or_init(|| {
                 let Some(path) = &self.options.vmlinux else {
-                    return self.btf_from_dump().map_err(|e| match e.contains("--vmlinux") {
+                    return self.btf_from_dump().map(std::sync::Arc::new).map_err(|e| match e.contains("--vmlinux") {
                         true => e,
                         false => format!("{e}; give --vmlinux FILE (with DWARF) for this kernel"),
                     });
@@ -164,6 +169,7 @@ impl Kernel {
                         .btf_from_dump()
                         .map_err(|e| format!("{}: no DWARF debuginfo, and the dump: {e}", path.display())),
                 }
+                .map(std::sync::Arc::new)
             })
             .as_ref()
             .map_err(|e| KernelError::Btf(e.clone()))

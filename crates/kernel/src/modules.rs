@@ -25,6 +25,8 @@ pub struct Module {
     pub regions: Vec<(u64, u64)>,
     /// Its symbols by address.
     pub symbols: Vec<ModuleSymbol>,
+    /// Where its split BTF is (`btf_data`, `btf_data_size`), when the kernel keeps it.
+    pub btf: Option<(u64, u32)>,
 }
 
 impl Module {
@@ -96,7 +98,51 @@ impl Kernel {
             }
         }
         symbols.sort_by_key(|s| s.address);
-        Ok(Module { name, address: m.address, regions, symbols })
+        let btf = match (m.member("btf_data").and_then(|b| b.read_u64()), m.member("btf_data_size").and_then(|n| n.read_int())) {
+            (Ok(at), Ok(len)) if at != 0 && len > 0 && len < 1 << 28 => Some((at, len as u32)),
+            // Freed after loading; the BPF subsystem keeps its own copy.
+            _ => self.registered_module_btf(m.address),
+        };
+        Ok(Module { name, address: m.address, regions, symbols, btf })
+    }
+
+    /// The copy of a module's BTF the BPF subsystem keeps: the `btf_modules` list of
+    /// `struct btf_module { list, module, btf, ... }`, each `struct btf` with `data`/`data_size`.
+    fn registered_module_btf(&self, module: u64) -> Option<(u64, u32)> {
+        let head = self.symbol("btf_modules").ok()?;
+        let list_off = self.offset_of("btf_module", "list").ok()?;
+        let mut node = self.memory().read_u64(head).ok()?;
+        let mut n = 0;
+        while node != head && n < MAX_MODULES {
+            let bm = self.object(node - list_off, "struct btf_module").ok()?;
+            if bm.member("module").ok()?.read_u64().ok()? == module {
+                let btf = bm.member("btf").ok()?.deref().ok()?;
+                let at = btf.member("data").ok()?.read_u64().ok()?;
+                let len = btf.member("data_size").ok()?.read_int().ok()?;
+                return (at != 0 && len > 0 && len < 1 << 28).then_some((at, len as u32));
+            }
+            node = self.memory().read_u64(node).ok()?;
+            n += 1;
+        }
+        None
+    }
+
+    /// A module's own types: its split BTF on top of the kernel's.
+    pub fn module_btf(&self, name: &str) -> Result<std::sync::Arc<crate::btf::Btf<'static>>, KernelError> {
+        let m = self
+            .modules()?
+            .iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| KernelError::NoSymbol(format!("module {name} is not loaded")))?;
+        let (at, len) = m.btf.ok_or_else(|| KernelError::Btf(format!("module {name} has no BTF")))?;
+        let bytes = self
+            .memory()
+            .read_vec(at, len as usize)
+            .map_err(|err| KernelError::Memory { what: format!("BTF of module {name}"), err })?;
+        let base = self.btf_arc()?.clone();
+        crate::btf::Btf::parse_split(bytes, base)
+            .map(std::sync::Arc::new)
+            .map_err(|e| KernelError::Btf(format!("module {name}: {e}")))
     }
 
     /// `name+0xoff/0xsize [module]` for any kernel or module address.

@@ -36,6 +36,8 @@ const KNOWN_GLOBALS: &[(&str, &str)] = &[
 #[derive(Clone, Copy)]
 pub struct Object<'k> {
     k: &'k Kernel,
+    /// The kernel's BTF, or a module's split BTF for module types.
+    btf: &'k Btf<'static>,
     pub address: u64,
     pub ty: TypeId,
     /// For a bitfield member: (bit offset within the byte at `address`, width).
@@ -52,7 +54,7 @@ impl Kernel {
     /// An object of a type, at an address.
     pub fn object(&self, address: u64, c_type: &str) -> Result<Object<'_>, KernelError> {
         let ty = self.type_named(c_type)?;
-        Ok(Object { k: self, address, ty, bitfield: None })
+        Ok(Object { k: self, btf: self.btf()?, address, ty, bitfield: None })
     }
 
     /// A type by its C name (`struct rq`, `task_struct`, `unsigned long [3]`, `char *`).
@@ -82,7 +84,13 @@ impl Kernel {
                 None => return Err(KernelError::Btf(format!("the type of {name} is not known (BTF has no VAR for it)"))),
             },
         };
-        Ok(Object { k: self, address, ty, bitfield: None })
+        Ok(Object { k: self, btf, address, ty, bitfield: None })
+    }
+
+    /// An object of a type found in `btf` (a module's split BTF, from [`Kernel::module_btf`]).
+    pub fn object_in<'k>(&'k self, btf: &'k Btf<'static>, address: u64, c_type: &str) -> Result<Object<'k>, KernelError> {
+        let ty = btf.lookup(c_type.trim()).map_err(|e| KernelError::Btf(format!("{c_type}: {e}")))?;
+        Ok(Object { k: self, btf, address, ty, bitfield: None })
     }
 
     /// Byte offset of a member path in a type (`task_struct`, `se.sum_exec_runtime`).
@@ -111,8 +119,13 @@ impl<'k> Object<'k> {
         self.k
     }
 
+    /// The BTF the object's type belongs to.
+    pub fn types(&self) -> &'k Btf<'static> {
+        self.btf
+    }
+
     fn btf(&self) -> &'k Btf<'static> {
-        self.k.btf().expect("an Object exists only once BTF loaded")
+        self.btf
     }
 
     fn err(&self, what: impl std::fmt::Display) -> KernelError {
@@ -124,7 +137,7 @@ impl<'k> Object<'k> {
         let m = self.btf().member(self.ty, path).map_err(|e| self.err(format!("{path}: {e}")))?;
         let address = self.address + m.byte_offset();
         let bitfield = m.bitfield_size.map(|w| ((m.bit_offset % 8) as u8, w));
-        Ok(Object { k: self.k, address, ty: m.ty, bitfield })
+        Ok(Object { k: self.k, btf: self.btf, address, ty: m.ty, bitfield })
     }
 
     /// The same object's instance on a CPU (per-CPU variables hold zero-based offsets).
@@ -142,12 +155,12 @@ impl<'k> Object<'k> {
         }
         let target = t.target().unwrap_or(TypeId::VOID);
         let address = self.read_u64()?;
-        Ok(Object { k: self.k, address, ty: target, bitfield: None })
+        Ok(Object { k: self.k, btf: self.btf, address, ty: target, bitfield: None })
     }
 
     /// Reinterprets the object as another type.
     pub fn cast(&self, c_type: &str) -> Result<Object<'k>, KernelError> {
-        Ok(Object { k: self.k, address: self.address, ty: self.k.type_named(c_type)?, bitfield: None })
+        Ok(Object { k: self.k, btf: self.k.btf()?, address: self.address, ty: self.k.type_named(c_type)?, bitfield: None })
     }
 
     /// The structure of `c_type` that holds this object as its member `path`.
@@ -166,7 +179,7 @@ impl<'k> Object<'k> {
             _ => return Err(self.err("indexing a non-array")),
         };
         let size = btf.size_of(elem).map_err(|e| self.err(e))?;
-        Ok(Object { k: self.k, address: base + i * size, ty: elem, bitfield: None })
+        Ok(Object { k: self.k, btf: self.btf, address: base + i * size, ty: elem, bitfield: None })
     }
 
     pub fn size(&self) -> Result<u64, KernelError> {

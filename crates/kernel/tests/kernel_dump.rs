@@ -141,3 +141,32 @@ fn a_filtered_page_is_named_as_such() {
     let err = k.memory().read_u64(0xffff_8000_0000_0000).unwrap_err();
     assert!(err.to_string().contains("not mapped"), "{err}");
 }
+
+#[test]
+fn modules_their_symbols_and_their_own_types() {
+    let k = kernel();
+    let mods = k.modules().unwrap();
+    let names: Vec<&str> = mods.iter().map(|m| m.name.as_str()).collect();
+    assert!(names.contains(&"lockscen"), "{names:?}");
+    // The spinlock the stuck CPU spins on (crash `sym demo_zone`: ffffffffc054e0a0 ... [lockscen]).
+    assert_eq!(k.symbolize(0xffffffffc054e0a0).unwrap(), format!("demo_zone+0x0/{:#x} [lockscen]", mods.iter().find(|m| m.name == "lockscen").unwrap().symbols.iter().find(|s| s.name == "demo_zone").unwrap().size));
+    assert!(k.symbolize(0xffffffffc054c231).unwrap().starts_with("flush_cpu_caches_demo+0x21/"));
+    // Module split BTF: ids continue the kernel's, and the module's own structures resolve.
+    let base = k.btf().unwrap();
+    let with_btf: Vec<&str> = mods.iter().filter(|m| m.btf.is_some()).map(|m| m.name.as_str()).collect();
+    assert!(!with_btf.is_empty(), "no module BTF in {names:?}");
+    let mut own_structs = 0;
+    for name in with_btf {
+        let mb = k.module_btf(name).unwrap();
+        assert_eq!(mb.first_id().0, base.last_id().0 + 1, "{name}");
+        for id in mb.ids() {
+            let t = mb.ty(id).unwrap();
+            if t.kind() == lockscope_kernel::btf::Kind::Struct && !t.name().is_empty() && base.find(t.name(), t.kind()).is_none() {
+                let obj = k.object_in(&mb, 0xffffffffc054e0a0, &format!("struct {}", t.name())).unwrap();
+                assert_eq!(obj.size().unwrap(), u64::from(t.size().unwrap()));
+                own_structs += 1;
+            }
+        }
+    }
+    assert!(own_structs > 0);
+}

@@ -565,13 +565,14 @@ fn sym(k: &Kernel, d: &DumpArg, what: &str) -> Result<ExitCode, KernelError> {
 /// Prints a value of a BTF type, crash/drgn-style, members indented.
 struct Printer<'k> {
     k: &'k Kernel,
+    btf: &'k lockscope_kernel::btf::Btf<'static>,
     out: String,
     budget: usize,
 }
 
 impl Printer<'_> {
     fn value(&mut self, addr: u64, ty: TypeId, bitfield: Option<(u64, u8)>, depth: usize) -> Value {
-        let btf = self.k.btf().expect("loaded");
+        let btf = self.btf;
         if self.budget == 0 {
             return json!("…");
         }
@@ -681,15 +682,28 @@ fn struct_cmd(k: &Kernel, d: &DumpArg, ty: &str, addr: &str) -> Result<ExitCode,
         None => (ty.trim_start_matches("struct ").to_string(), None),
     };
     let c_type = if ty.starts_with("union ") { ty.to_string() } else { format!("struct {type_name}") };
-    let base = k.object(address, &c_type).or_else(|_| k.object(address, &type_name))?;
+    // The kernel's types first, then each module's own (split BTF).
+    let module_btfs: Vec<_>;
+    let base = match k.object(address, &c_type).or_else(|_| k.object(address, &type_name)) {
+        Ok(o) => o,
+        Err(e) => {
+            module_btfs = k
+                .modules()
+                .map(|ms| ms.iter().filter(|m| m.btf.is_some()).filter_map(|m| k.module_btf(&m.name).ok()).collect())
+                .unwrap_or_default();
+            module_btfs
+                .iter()
+                .find_map(|b| k.object_in(b, address, &c_type).or_else(|_| k.object_in(b, address, &type_name)).ok())
+                .ok_or(e)?
+        }
+    };
     let (obj, label) = match &path {
         Some(p) => (base.member(p)?, p.clone()),
         None => (base, c_type.clone()),
     };
-    let btf = k.btf()?;
-    let mut p = Printer { k, out: String::new(), budget: 20_000 };
-    let bf = None;
-    let v = p.value(obj.address, obj.ty, bf, 0);
+    let btf = obj.types();
+    let mut p = Printer { k, btf, out: String::new(), budget: 20_000 };
+    let v = p.value(obj.address, obj.ty, None, 0);
     if d.json {
         return Ok(emit_json(&json!({
             "type": btf.type_name(obj.ty).unwrap_or_default(),
