@@ -170,3 +170,16 @@ fn modules_their_symbols_and_their_own_types() {
     }
     assert!(own_structs > 0);
 }
+
+#[test]
+fn each_cpu_current_task_two_ways() {
+    let k = kernel();
+    // crash `bt -a`: swapper/0, text_poke (137), swapper/2, page_alloc (136).
+    let want = [(0, "swapper/0"), (137, "text_poke"), (0, "swapper/2"), (136, "page_alloc")];
+    for c in k.cpus().unwrap() {
+        let cur = k.current_task(c.cpu).unwrap();
+        assert_eq!(cur, c.curr, "CPU {}: per-CPU current_task and rq->curr agree", c.cpu);
+        let t = k.task(cur).unwrap();
+        assert_eq!((t.pid, t.comm.as_str()), want[c.cpu as usize], "CPU {}", c.cpu);
+    }
+}
