@@ -183,3 +183,18 @@ fn each_cpu_current_task_two_ways() {
         assert_eq!((t.pid, t.comm.as_str()), want[c.cpu as usize], "CPU {}", c.cpu);
     }
 }
+
+#[test]
+fn without_kallsyms_in_vmcoreinfo_the_error_asks_for_debuginfo() {
+    // As a kernel before 6.0 writes VMCOREINFO: no SYMBOL(kallsyms_*) entries.
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31");
+    let mut bytes = std::fs::read(&p).unwrap();
+    let needle = b"SYMBOL(kallsyms_names)=";
+    let at = bytes.windows(needle.len()).position(|w| w == needle).unwrap();
+    bytes[at + 7..at + 15].copy_from_slice(b"xallsymx");
+    let k = Kernel::new(Dump::from_bytes(bytes).unwrap()).unwrap();
+    let err = k.symbols().err().unwrap().to_string();
+    assert!(err.contains("kallsyms_names") && err.contains("--vmlinux") && err.contains("System.map"), "{err}");
+    // What needs no symbols still works: the log is laid out from VMCOREINFO alone.
+    assert!(k.log().unwrap().records.len() > 300);
+}
