@@ -220,40 +220,49 @@ impl Kernel {
         let ts_off = l.off("printk_log.ts_nsec")?;
         let len_off = l.off("printk_log.len")?;
         let text_len_off = l.off("printk_log.text_len")?;
+        let caller_off = self.vmcoreinfo().offset("printk_log.caller_id");
+        if text_len_off + 6 > hdr || len_off + 2 > hdr || ts_off + 8 > hdr {
+            return Err(KernelError::MissingInfo("a sane struct printk_log layout"));
+        }
         let bytes = mem
             .read_vec(buf, buf_len as usize)
             .map_err(|err| KernelError::Memory { what: "log_buf".into(), err })?;
         let mut log = KernelLog { format: "record buffer (3.5-5.9)", ..Default::default() };
         let mut idx = first;
         let mut seq = 0;
+        let mut wraps = 0;
         while idx != next && seq < MAX_RECORDS {
-            if idx + hdr > buf_len {
-                break;
-            }
-            let rec = &bytes[idx as usize..];
-            let len = u16::from_le_bytes([rec[len_off as usize], rec[len_off as usize + 1]]) as u64;
+            let len = if idx + hdr > buf_len {
+                0
+            } else {
+                u16::from_le_bytes([bytes[(idx + len_off) as usize], bytes[(idx + len_off) as usize + 1]]) as u64
+            };
             if len == 0 {
-                // A zero length marks the wrap to the buffer's start.
+                // A zero length (or no room for a header) marks the wrap to the buffer's start.
+                wraps += 1;
+                if wraps > 1 {
+                    log.skipped += 1;
+                    break;
+                }
                 idx = 0;
                 continue;
             }
+            let rec = &bytes[idx as usize..];
             if len < hdr || idx + len > buf_len {
                 log.skipped += 1;
                 break;
             }
             let ts = u64::from_le_bytes(rec[ts_off as usize..ts_off as usize + 8].try_into().expect("8"));
             let text_len = u16::from_le_bytes([rec[text_len_off as usize], rec[text_len_off as usize + 1]]) as u64;
-            // facility and flags:5/level:3 follow dict_len (u16) after text_len.
-            let fl = rec.get(text_len_off as usize + 4).copied().unwrap_or(0);
-            let text = &rec[hdr as usize..(hdr + text_len.min(len - hdr)) as usize];
-            log.records.push(Record {
-                seq,
-                ts_nsec: ts,
-                level: fl >> 5,
-                facility: 0,
-                caller: None,
-                text: text.to_vec(),
+            // dict_len (u16) follows text_len, then facility, then flags:5/level:3.
+            let facility = rec[text_len_off as usize + 4];
+            let level = rec[text_len_off as usize + 5] >> 5;
+            let caller = caller_off.filter(|&o| o + 4 <= hdr).map(|o| {
+                let c = u32::from_le_bytes(rec[o as usize..o as usize + 4].try_into().expect("4"));
+                if c & 0x8000_0000 != 0 { Caller::Cpu(c & 0x7fff_ffff) } else { Caller::Task(c) }
             });
+            let text = &rec[hdr as usize..(hdr + text_len.min(len - hdr)) as usize];
+            log.records.push(Record { seq, ts_nsec: ts, level, facility, caller, text: text.to_vec() });
             seq += 1;
             idx += len;
         }
