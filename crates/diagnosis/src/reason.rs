@@ -281,14 +281,14 @@ fn csd_targets(w: &mut Wait, all: &[&Event], events: &[Event], inc: &Incident) {
     let cpu = all.iter().find_map(|e| e.cpu);
     for &i in &inc.events {
         let e = &events[i];
-        if e.kind == EventKind::CsdLockTimeout && e.cpu == cpu {
-            if let Some(t) = e.csd.as_ref().and_then(|c| c.target_cpu) {
-                if !w.target_cpus.contains(&t) {
-                    w.target_cpus.push(t);
-                    w.reasoning.push(format!("line {}: {}", e.lines.first, e.headline));
-                    w.confidence = Confidence::Certain;
-                }
-            }
+        if e.kind == EventKind::CsdLockTimeout
+            && e.cpu == cpu
+            && let Some(t) = e.csd.as_ref().and_then(|c| c.target_cpu)
+            && !w.target_cpus.contains(&t)
+        {
+            w.target_cpus.push(t);
+            w.reasoning.push(format!("line {}: {}", e.lines.first, e.headline));
+            w.confidence = Confidence::Certain;
         }
     }
     if !w.target_cpus.is_empty() {
@@ -323,16 +323,17 @@ fn csd_targets(w: &mut Wait, all: &[&Event], events: &[Event], inc: &Incident) {
                 }
             }
             Arch::Arm64 => {
-                if let (Some(x0), Some(x1)) = (regs.get("x0"), regs.get("x1")) {
-                    if x1 & 1 == 1 && x0 < 4096 {
-                        w.reasoning.push(format!(
+                if let (Some(x0), Some(x1)) = (regs.get("x0"), regs.get("x1"))
+                    && x1 & 1 == 1
+                    && x0 < 4096
+                {
+                    w.reasoning.push(format!(
                             "x1 = {x1:#x} looks like csd->flags with CSD_FLAG_LOCK{} set and x0 = {x0} like a CPU number, as in some builds of {ip}; without this kernel's disassembly that register use cannot be verified, so the target CPU stays unknown (candidate: CPU {x0})",
                             if x1 & 2 == 2 { " and CSD_FLAG_SYNCHRONOUS" } else { "" }
                         ));
-                        w.confidence = Confidence::Possible;
-                        w.candidate_cpus.push(x0 as u32);
-                        return;
-                    }
+                    w.confidence = Confidence::Possible;
+                    w.candidate_cpus.push(x0 as u32);
+                    return;
                 }
             }
         }
@@ -429,10 +430,11 @@ fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
                 ev_of(s, events),
             ));
             // A target that printed nothing: the only lock trouble the log shows may explain it.
-            if find_cpu(t).is_none() {
-                if let Some(sl) = sleeping_while_atomic(inc, events).first() {
-                    let task = sl.task.clone().unwrap();
-                    chain.push(link(
+            if find_cpu(t).is_none()
+                && let Some(sl) = sleeping_while_atomic(inc, events).first()
+            {
+                let task = sl.task.clone().unwrap();
+                chain.push(link(
                         Node::cpu(t),
                         Node::task(task.clone()),
                         "spinlock (presumed)".into(),
@@ -443,7 +445,6 @@ fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
                         ),
                         vec![evidence(sl)],
                     ));
-                }
             }
         }
     }
@@ -515,18 +516,18 @@ fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
     let tasks: Vec<&Stuck> = stuck.iter().filter(|s| s.subject.cpu.is_none()).collect();
     for s in &tasks {
         let e = &events[s.stack_event];
-        if let Some(bo) = s.events.iter().find_map(|&i| events[i].blocked_on.as_ref()) {
-            if let Some(owner) = &bo.owner {
-                let target = find_task(owner.pid).map(stuck_node).unwrap_or_else(|| Node::task(owner.clone()));
-                chain.push(link(
-                    stuck_node(s),
-                    target,
-                    bo.primitive.clone(),
-                    Confidence::Likely,
-                    format!("the hung-task detector reports {owner} as the likely owner of the {}", bo.primitive),
-                    vec![evidence(e)],
-                ));
-            }
+        if let Some(bo) = s.events.iter().find_map(|&i| events[i].blocked_on.as_ref())
+            && let Some(owner) = &bo.owner
+        {
+            let target = find_task(owner.pid).map(stuck_node).unwrap_or_else(|| Node::task(owner.clone()));
+            chain.push(link(
+                stuck_node(s),
+                target,
+                bo.primitive.clone(),
+                Confidence::Likely,
+                format!("the hung-task detector reports {owner} as the likely owner of the {}", bo.primitive),
+                vec![evidence(e)],
+            ));
         }
     }
     for s in &tasks {
@@ -606,7 +607,7 @@ fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
                     Node::resource(format!("{} (holder not in the log; possibly {} itself)", s.wait.kind.as_str(), stuck_node(s))),
                     format!("{} ({})", s.wait.kind.as_str(), s.wait.function.as_deref().unwrap_or("?")),
                     Confidence::Possible,
-                    format!("no reported task is shown taking this lock; a task that never releases a page/bit lock it took itself deadlocks exactly like this"),
+                    "no reported task is shown taking this lock; a task that never releases a page/bit lock it took itself deadlocks exactly like this".to_string(),
                     ev_of(s, events),
                 ));
             }
@@ -755,25 +756,23 @@ fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
     }
     // An IPI target that never answered and printed nothing: look for hardware.
     let silent_cpu = stuck_here.is_none() && node.task.is_none();
-    if silent_cpu {
-        if let Some(h) = hw {
-            ev.push(h.evidence.clone());
-            return Some(Root {
-                cpu: node.cpu,
-                task: None,
-                reason: format!(
-                    "hardware: {} never answered and printed nothing, and a hardware error was recorded when the machine went quiet ({}): {}",
-                    match node.cpu {
-                        Some(c) => format!("CPU {c}"),
-                        None => "the CPU the cross-CPU call waits for".to_string(),
-                    },
-                    h.record.description,
-                    h.reasoning
-                ),
-                confidence: Confidence::Likely.min(h.confidence),
-                evidence: ev,
-            });
-        }
+    if silent_cpu && let Some(h) = hw {
+        ev.push(h.evidence.clone());
+        return Some(Root {
+            cpu: node.cpu,
+            task: None,
+            reason: format!(
+                "hardware: {} never answered and printed nothing, and a hardware error was recorded when the machine went quiet ({}): {}",
+                match node.cpu {
+                    Some(c) => format!("CPU {c}"),
+                    None => "the CPU the cross-CPU call waits for".to_string(),
+                },
+                h.record.description,
+                h.reasoning
+            ),
+            confidence: Confidence::Likely.min(h.confidence),
+            evidence: ev,
+        });
     }
     // A log shows where things wait, never the cause itself: that is a judgement.
     conf = conf.min(Confidence::Likely);
@@ -895,29 +894,29 @@ fn hardware_links(inc: &Incident, input: &Input<'_>, hardware: &[&Event]) -> Vec
         }
         let mut conf = Confidence::Possible;
         let mut why = String::from("a hardware error was recorded, but its time cannot be tied to the lockup");
-        if let (Some(w), Some(iw)) = (wall, inc_wall) {
-            if w.near(&iw, 600) {
-                conf = Confidence::Likely;
-                why = format!("recorded at {w}, within minutes of the lockup report ({iw})");
-            }
+        if let (Some(w), Some(iw)) = (wall, inc_wall)
+            && w.near(&iw, 600)
+        {
+            conf = Confidence::Likely;
+            why = format!("recorded at {w}, within minutes of the lockup report ({iw})");
         }
-        if conf < Confidence::Likely {
-            if let Some(w) = wall {
-                for s in input.sources.iter() {
-                    for &last in &s.silences {
-                        let (d, tz) = w.distance(&last);
-                        if (-60..=180).contains(&d) {
-                            conf = Confidence::Likely;
-                            why = format!(
-                                "{} goes silent at {last}, {d:+} s from the error recorded at {w}{}",
-                                s.name,
-                                if tz != 0 {
-                                    format!(" (taking a {tz:+} h time-zone difference between the two clocks)")
-                                } else {
-                                    String::new()
-                                }
-                            );
-                        }
+        if conf < Confidence::Likely
+            && let Some(w) = wall
+        {
+            for s in input.sources.iter() {
+                for &last in &s.silences {
+                    let (d, tz) = w.distance(&last);
+                    if (-60..=180).contains(&d) {
+                        conf = Confidence::Likely;
+                        why = format!(
+                            "{} goes silent at {last}, {d:+} s from the error recorded at {w}{}",
+                            s.name,
+                            if tz != 0 {
+                                format!(" (taking a {tz:+} h time-zone difference between the two clocks)")
+                            } else {
+                                String::new()
+                            }
+                        );
                     }
                 }
             }

@@ -70,7 +70,10 @@ pub enum KallsymsError {
     /// VMCOREINFO lacks the symbol (kernel < 6.0 without the backport): a `--vmlinux` or
     /// System.map is needed.
     Missing(&'static str),
-    Memory { what: &'static str, err: MemError },
+    Memory {
+        what: &'static str,
+        err: MemError,
+    },
     Corrupt(String),
 }
 
@@ -164,8 +167,7 @@ impl Symbols {
         let idx_bytes = mem.read_vec(t.token_index, 512).map_err(rd("kallsyms_token_index"))?;
         let token_index: Vec<u16> = idx_bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
         let last = *token_index.iter().max().expect("256 entries") as usize;
-        let table =
-            mem.read_vec(t.token_table, last + 256).map_err(rd("kallsyms_token_table"))?;
+        let table = mem.read_vec(t.token_table, last + 256).map_err(rd("kallsyms_token_table"))?;
         let mut tokens: Vec<&[u8]> = Vec::with_capacity(256);
         for &start in &token_index {
             let start = start as usize;
@@ -191,10 +193,7 @@ impl Symbols {
                             return Ok(Symbols::build(names, entries, &addrs, scheme, t));
                         }
                     }
-                    last_err = Some(KallsymsError::Corrupt(format!(
-                        "no address scheme puts _stext at {:#x}",
-                        t.stext
-                    )));
+                    last_err = Some(KallsymsError::Corrupt(format!("no address scheme puts _stext at {:#x}", t.stext)));
                 }
                 Err(e) => last_err = Some(e),
             }
@@ -202,7 +201,13 @@ impl Symbols {
         Err(last_err.expect("tried"))
     }
 
-    fn build(names: String, entries: Vec<(u32, u16, u8)>, addrs: &Addresses, scheme: AddressScheme, t: &Tables) -> Symbols {
+    fn build(
+        names: String,
+        entries: Vec<(u32, u16, u8)>,
+        addrs: &Addresses,
+        scheme: AddressScheme,
+        t: &Tables,
+    ) -> Symbols {
         let mut syms: Vec<Sym> = entries
             .iter()
             .enumerate()
@@ -307,26 +312,24 @@ enum Addresses {
 
 fn read_addresses(mem: &KernelMemory, t: &Tables, n: u32) -> Result<Addresses, KallsymsError> {
     if let (Some(off), Some(base_sym)) = (t.offsets, t.relative_base) {
-        let base = mem
-            .read_u64(base_sym)
-            .map_err(|err| KallsymsError::Memory { what: "kallsyms_relative_base", err })?;
-        let raw = mem
-            .read_vec(off, n as usize * 4)
-            .map_err(|err| KallsymsError::Memory { what: "kallsyms_offsets", err })?;
+        let base =
+            mem.read_u64(base_sym).map_err(|err| KallsymsError::Memory { what: "kallsyms_relative_base", err })?;
+        let raw =
+            mem.read_vec(off, n as usize * 4).map_err(|err| KallsymsError::Memory { what: "kallsyms_offsets", err })?;
         let offsets = raw.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         return Ok(Addresses::Offsets { offsets, base, at: off });
     }
     if let Some(a) = t.addresses {
-        let raw = mem
-            .read_vec(a, n as usize * 8)
-            .map_err(|err| KallsymsError::Memory { what: "kallsyms_addresses", err })?;
-        return Ok(Addresses::Absolute(raw.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect()));
+        let raw =
+            mem.read_vec(a, n as usize * 8).map_err(|err| KallsymsError::Memory { what: "kallsyms_addresses", err })?;
+        return Ok(Addresses::Absolute(
+            raw.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect(),
+        ));
     }
     if let Some(off) = t.offsets {
         // 6.15+ place-relative offsets have no base.
-        let raw = mem
-            .read_vec(off, n as usize * 4)
-            .map_err(|err| KallsymsError::Memory { what: "kallsyms_offsets", err })?;
+        let raw =
+            mem.read_vec(off, n as usize * 4).map_err(|err| KallsymsError::Memory { what: "kallsyms_offsets", err })?;
         let offsets = raw.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         return Ok(Addresses::Offsets { offsets, base: 0, at: off });
     }
@@ -445,26 +448,45 @@ mod schemes {
     use super::*;
 
     fn tables(offsets: Option<u64>, base: Option<u64>, addresses: Option<u64>) -> Tables {
-        Tables { names: 0, num_syms: 0, token_table: 0, token_index: 0, offsets, relative_base: base, addresses, stext: 0 }
+        Tables {
+            names: 0,
+            num_syms: 0,
+            token_table: 0,
+            token_index: 0,
+            offsets,
+            relative_base: base,
+            addresses,
+            stext: 0,
+        }
     }
 
     #[test]
     fn every_address_scheme() {
         let t = tables(Some(0xffff_ffff_8200_0000), Some(0xffff_ffff_8100_0000), None);
-        let offs = Addresses::Offsets { offsets: vec![0x31c40, -1, -0x1001, 0x10], base: 0xffff_ffff_8100_0000, at: 0xffff_ffff_8200_0000 };
+        let offs = Addresses::Offsets {
+            offsets: vec![0x31c40, -1, -0x1001, 0x10],
+            base: 0xffff_ffff_8100_0000,
+            at: 0xffff_ffff_8200_0000,
+        };
         // x86_64 absolute-percpu: non-negative = per-CPU offset as is; negative = base - 1 - off.
         assert_eq!(resolve(AddressScheme::AbsolutePercpu, &offs, &t, 0), Some(0x31c40));
         assert_eq!(resolve(AddressScheme::AbsolutePercpu, &offs, &t, 1), Some(0xffff_ffff_8100_0000));
         assert_eq!(resolve(AddressScheme::AbsolutePercpu, &offs, &t, 2), Some(0xffff_ffff_8100_1000));
         // base-relative: base + (u32)off.
         assert_eq!(resolve(AddressScheme::BaseRelative, &offs, &t, 3), Some(0xffff_ffff_8100_0010));
-        assert_eq!(resolve(AddressScheme::BaseRelative, &offs, &t, 1), Some(0xffff_ffff_8100_0000u64.wrapping_add(0xffff_ffff)));
+        assert_eq!(
+            resolve(AddressScheme::BaseRelative, &offs, &t, 1),
+            Some(0xffff_ffff_8100_0000u64.wrapping_add(0xffff_ffff))
+        );
         // 6.15+ place-relative: &offsets[i] + (s32)off.
         assert_eq!(resolve(AddressScheme::PlaceRelative, &offs, &t, 3), Some(0xffff_ffff_8200_000c + 0x10));
         assert_eq!(resolve(AddressScheme::PlaceRelative, &offs, &t, 1), Some(0xffff_ffff_8200_0004 - 1));
         // absolute addresses.
         let abs = Addresses::Absolute(vec![0xffff_ffff_8100_0000]);
-        assert_eq!(resolve(AddressScheme::Absolute, &abs, &tables(None, None, Some(1)), 0), Some(0xffff_ffff_8100_0000));
+        assert_eq!(
+            resolve(AddressScheme::Absolute, &abs, &tables(None, None, Some(1)), 0),
+            Some(0xffff_ffff_8100_0000)
+        );
         assert_eq!(resolve(AddressScheme::Absolute, &abs, &t, 5), None);
         // Which schemes are tried depends on the arrays VMCOREINFO names.
         assert_eq!(schemes(&tables(None, None, Some(1))), vec![AddressScheme::Absolute]);

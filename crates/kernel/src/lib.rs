@@ -36,7 +36,10 @@ pub enum KernelError {
     /// A symbol the kernel should have is not there.
     NoSymbol(String),
     Btf(String),
-    Memory { what: String, err: MemError },
+    Memory {
+        what: String,
+        err: MemError,
+    },
 }
 
 impl std::fmt::Display for KernelError {
@@ -103,7 +106,14 @@ impl Kernel {
             }
             other => return Err(KernelError::UnsupportedArch(other.name().to_string())),
         };
-        Ok(Kernel { mem: KernelMemory::new(dump, space), info, options, symbols: OnceLock::new(), btf: OnceLock::new(), modules: OnceLock::new() })
+        Ok(Kernel {
+            mem: KernelMemory::new(dump, space),
+            info,
+            options,
+            symbols: OnceLock::new(),
+            btf: OnceLock::new(),
+            modules: OnceLock::new(),
+        })
     }
 
     pub fn memory(&self) -> &KernelMemory {

@@ -107,7 +107,7 @@ impl KernelMemory {
                 .enumerate()
                 .map(|(i, chunk)| sc.spawn(move || self.read_serial(base + (i * piece) as u64, chunk)))
                 .collect();
-            jobs.into_iter().map(|j| j.join().expect("reader thread")).collect::<Result<(), MemError>>()
+            jobs.into_iter().try_for_each(|j| j.join().expect("reader thread"))
         })
     }
 

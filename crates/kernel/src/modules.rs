@@ -45,19 +45,24 @@ impl Module {
 impl Kernel {
     /// Every loaded module (read on first use).
     pub fn modules(&self) -> Result<&[Module], KernelError> {
-        self.modules_cache().get_or_init(|| self.read_modules().map_err(|e| e.to_string())).as_deref().map_err(|e| KernelError::Btf(e.clone()))
+        self.modules_cache()
+            .get_or_init(|| self.read_modules().map_err(|e| e.to_string()))
+            .as_deref()
+            .map_err(|e| KernelError::Btf(e.clone()))
     }
 
     fn read_modules(&self) -> Result<Vec<Module>, KernelError> {
         let head = self.symbol("modules")?;
         let list_off = self.offset_of("module", "list")?;
         let mut out = Vec::new();
-        let mut node = self.memory().read_u64(head).map_err(|err| KernelError::Memory { what: "modules list".into(), err })?;
+        let mut node =
+            self.memory().read_u64(head).map_err(|err| KernelError::Memory { what: "modules list".into(), err })?;
         let mut seen = std::collections::HashSet::new();
         while node != head && out.len() < MAX_MODULES && seen.insert(node) {
             let m = self.object(node - list_off, "struct module")?;
             out.push(self.read_module(m)?);
-            node = self.memory().read_u64(node).map_err(|err| KernelError::Memory { what: "modules list".into(), err })?;
+            node =
+                self.memory().read_u64(node).map_err(|err| KernelError::Memory { what: "modules list".into(), err })?;
         }
         Ok(out)
     }
@@ -83,7 +88,9 @@ impl Kernel {
             let strtab = ks.member("strtab")?.read_u64()?;
             let typetab = ks.member("typetab").and_then(|t| t.read_u64()).ok();
             let mem = self.memory();
-            let raw = mem.read_vec(symtab, (n * 24) as usize).map_err(|err| KernelError::Memory { what: format!("symbols of module {name}"), err })?;
+            let raw = mem
+                .read_vec(symtab, (n * 24) as usize)
+                .map_err(|err| KernelError::Memory { what: format!("symbols of module {name}"), err })?;
             let types = typetab.and_then(|t| mem.read_vec(t, n as usize).ok());
             for (i, e) in raw.chunks_exact(24).enumerate() {
                 let st_name = u32::from_le_bytes(e[0..4].try_into().expect("4"));
@@ -94,11 +101,19 @@ impl Kernel {
                 }
                 let Ok(sname) = mem.read_cstr(strtab + u64::from(st_name), 512) else { continue };
                 let kind = types.as_ref().and_then(|t| t.get(i)).map_or('?', |&b| b as char);
-                symbols.push(ModuleSymbol { address: value, size, kind, name: String::from_utf8_lossy(&sname).into_owned() });
+                symbols.push(ModuleSymbol {
+                    address: value,
+                    size,
+                    kind,
+                    name: String::from_utf8_lossy(&sname).into_owned(),
+                });
             }
         }
         symbols.sort_by_key(|s| s.address);
-        let btf = match (m.member("btf_data").and_then(|b| b.read_u64()), m.member("btf_data_size").and_then(|n| n.read_int())) {
+        let btf = match (
+            m.member("btf_data").and_then(|b| b.read_u64()),
+            m.member("btf_data_size").and_then(|n| n.read_int()),
+        ) {
             (Ok(at), Ok(len)) if at != 0 && len > 0 && len < 1 << 28 => Some((at, len as u32)),
             // Freed after loading; the BPF subsystem keeps its own copy.
             _ => self.registered_module_btf(m.address),
@@ -170,7 +185,9 @@ impl Kernel {
         }
         if let Ok(mods) = self.modules() {
             for m in mods {
-                out.extend(m.symbols.iter().filter(|s| s.name == name).map(|s| (s.address, s.kind, Some(m.name.clone()))));
+                out.extend(
+                    m.symbols.iter().filter(|s| s.name == name).map(|s| (s.address, s.kind, Some(m.name.clone()))),
+                );
             }
         }
         out

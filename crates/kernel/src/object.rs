@@ -81,14 +81,21 @@ impl Kernel {
             Some(v) => v.ty,
             None => match KNOWN_GLOBALS.iter().find(|(n, _)| *n == name) {
                 Some((_, t)) => self.type_named(t)?,
-                None => return Err(KernelError::Btf(format!("the type of {name} is not known (BTF has no VAR for it)"))),
+                None => {
+                    return Err(KernelError::Btf(format!("the type of {name} is not known (BTF has no VAR for it)")));
+                }
             },
         };
         Ok(Object { k: self, btf, address, ty, bitfield: None })
     }
 
     /// An object of a type found in `btf` (a module's split BTF, from [`Kernel::module_btf`]).
-    pub fn object_in<'k>(&'k self, btf: &'k Btf<'static>, address: u64, c_type: &str) -> Result<Object<'k>, KernelError> {
+    pub fn object_in<'k>(
+        &'k self,
+        btf: &'k Btf<'static>,
+        address: u64,
+        c_type: &str,
+    ) -> Result<Object<'k>, KernelError> {
         let ty = btf.lookup(c_type.trim()).map_err(|e| KernelError::Btf(format!("{c_type}: {e}")))?;
         Ok(Object { k: self, btf, address, ty, bitfield: None })
     }
@@ -96,7 +103,9 @@ impl Kernel {
     /// Byte offset of a member path in a type (`task_struct`, `se.sum_exec_runtime`).
     pub fn offset_of(&self, c_type: &str, path: &str) -> Result<u64, KernelError> {
         let btf = self.btf()?;
-        btf.member_of(c_type, path).map(|m| m.byte_offset()).map_err(|e| KernelError::Btf(format!("{c_type}.{path}: {e}")))
+        btf.member_of(c_type, path)
+            .map(|m| m.byte_offset())
+            .map_err(|e| KernelError::Btf(format!("{c_type}.{path}: {e}")))
     }
 
     /// Size of a type in bytes.
@@ -160,7 +169,13 @@ impl<'k> Object<'k> {
 
     /// Reinterprets the object as another type.
     pub fn cast(&self, c_type: &str) -> Result<Object<'k>, KernelError> {
-        Ok(Object { k: self.k, btf: self.k.btf()?, address: self.address, ty: self.k.type_named(c_type)?, bitfield: None })
+        Ok(Object {
+            k: self.k,
+            btf: self.k.btf()?,
+            address: self.address,
+            ty: self.k.type_named(c_type)?,
+            bitfield: None,
+        })
     }
 
     /// The structure of `c_type` that holds this object as its member `path`.

@@ -190,10 +190,10 @@ impl Kernel {
                 text: body.to_vec(),
             });
         }
-        if let Err(err) = text {
-            if log.records.is_empty() {
-                return Err(KernelError::Memory { what: "printk text ring".into(), err });
-            }
+        if let Err(err) = text
+            && log.records.is_empty()
+        {
+            return Err(KernelError::Memory { what: "printk text ring".into(), err });
         }
         Ok(log)
     }
@@ -204,9 +204,8 @@ impl Kernel {
         let mem = self.memory();
         let buf = self.rd_u64("log_buf", self.symbol("log_buf")?)?;
         let len_sym = self.symbol("log_buf_len")?;
-        let buf_len = mem
-            .read_u32(len_sym)
-            .map_err(|err| KernelError::Memory { what: "log_buf_len".into(), err })? as u64;
+        let buf_len =
+            mem.read_u32(len_sym).map_err(|err| KernelError::Memory { what: "log_buf_len".into(), err })? as u64;
         let first = mem
             .read_u32(self.symbol("log_first_idx")?)
             .map_err(|err| KernelError::Memory { what: "log_first_idx".into(), err })? as u64;
@@ -224,9 +223,8 @@ impl Kernel {
         if text_len_off + 6 > hdr || len_off + 2 > hdr || ts_off + 8 > hdr {
             return Err(KernelError::MissingInfo("a sane struct printk_log layout"));
         }
-        let bytes = mem
-            .read_vec(buf, buf_len as usize)
-            .map_err(|err| KernelError::Memory { what: "log_buf".into(), err })?;
+        let bytes =
+            mem.read_vec(buf, buf_len as usize).map_err(|err| KernelError::Memory { what: "log_buf".into(), err })?;
         let mut log = KernelLog { format: "record buffer (3.5-5.9)", ..Default::default() };
         let mut idx = first;
         let mut seq = 0;
@@ -278,11 +276,8 @@ fn block_text(ring: &[u8], size: u64, begin: u64, next: u64, text_len: u64) -> O
         return Some(&[]);
     }
     let bits = size.trailing_zeros();
-    let (start, end) = if begin >> bits == next >> bits {
-        (begin & (size - 1), next & (size - 1))
-    } else {
-        (0, next & (size - 1))
-    };
+    let (start, end) =
+        if begin >> bits == next >> bits { (begin & (size - 1), next & (size - 1)) } else { (0, next & (size - 1)) };
     if end < start + 8 || end > ring.len() as u64 {
         return None;
     }

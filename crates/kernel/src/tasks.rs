@@ -225,11 +225,13 @@ impl Kernel {
         out.push(leader);
         // 6.1 and later: signal->thread_head / task->thread_node; before: task->thread_group.
         let t = self.object(leader, "struct task_struct")?;
-        let (head, off) = match (t.member("signal").and_then(|s| s.deref()), self.offset_of("task_struct", "thread_node")) {
-            (Ok(sig), Ok(off)) if sig.address != 0 => (sig.member("thread_head")?.address, off),
-            _ => (t.member("thread_group")?.address, self.offset_of("task_struct", "thread_group")?),
-        };
-        let mut node = self.memory().read_u64(head).map_err(|err| KernelError::Memory { what: "thread list".into(), err })?;
+        let (head, off) =
+            match (t.member("signal").and_then(|s| s.deref()), self.offset_of("task_struct", "thread_node")) {
+                (Ok(sig), Ok(off)) if sig.address != 0 => (sig.member("thread_head")?.address, off),
+                _ => (t.member("thread_group")?.address, self.offset_of("task_struct", "thread_group")?),
+            };
+        let mut node =
+            self.memory().read_u64(head).map_err(|err| KernelError::Memory { what: "thread list".into(), err })?;
         let mut n = 0;
         while node != head && n < MAX_TASKS {
             let task = node - off;

@@ -8,7 +8,8 @@ use lockscope_kernel::Kernel;
 use std::path::PathBuf;
 
 fn kernel() -> Kernel {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31");
+    let p =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31");
     Kernel::new(Dump::open(&p).unwrap()).unwrap()
 }
 
@@ -86,11 +87,19 @@ fn the_log_in_the_dump_matches_the_serial_console() {
     let stamped: Vec<&str> = console
         .lines()
         .map(|l| l.trim_end_matches('\r'))
-        .filter(|l| l.starts_with('[') && l.get(1..13).and_then(|t| t.trim().parse::<f64>().ok()).is_some_and(|t| t <= last_ts))
+        .filter(|l| {
+            l.starts_with('[') && l.get(1..13).and_then(|t| t.trim().parse::<f64>().ok()).is_some_and(|t| t <= last_ts)
+        })
         .collect();
     assert!(stamped.len() > 300, "{}", stamped.len());
     let missing: Vec<&&str> = stamped.iter().filter(|l| !ours.contains(**l)).collect();
-    assert!(missing.len() * 100 <= stamped.len(), "{} of {} console lines not in the dump's log, e.g. {:?}", missing.len(), stamped.len(), &missing[..missing.len().min(5)]);
+    assert!(
+        missing.len() * 100 <= stamped.len(),
+        "{} of {} console lines not in the dump's log, e.g. {:?}",
+        missing.len(),
+        stamped.len(),
+        &missing[..missing.len().min(5)]
+    );
     // Records come in sequence order (time stamps of different CPUs may interleave).
     assert!(log.records.windows(2).all(|w| w[0].seq + 1 == w[1].seq), "gaps in seq");
     // A live machine: at most the record being written at the head is not committed yet.
@@ -102,7 +111,8 @@ fn the_log_in_the_dump_matches_the_serial_console() {
 fn without_a_vmcoreinfo_note_the_kernel_page_of_it_is_found() {
     // The repo dump with its VMCOREINFO note renamed and the sub-header's pointer to it
     // cleared, as a QEMU dump taken without `-device vmcoreinfo` would be.
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31");
+    let p =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31");
     let mut bytes = std::fs::read(&p).unwrap();
     let block = u32::from_le_bytes(bytes[428..432].try_into().unwrap()) as usize;
     bytes[block + 32..block + 48].fill(0); // offset_vmcoreinfo, size_vmcoreinfo
@@ -149,7 +159,20 @@ fn modules_their_symbols_and_their_own_types() {
     let names: Vec<&str> = mods.iter().map(|m| m.name.as_str()).collect();
     assert!(names.contains(&"lockscen"), "{names:?}");
     // The spinlock the stuck CPU spins on (crash `sym demo_zone`: ffffffffc054e0a0 ... [lockscen]).
-    assert_eq!(k.symbolize(0xffffffffc054e0a0).unwrap(), format!("demo_zone+0x0/{:#x} [lockscen]", mods.iter().find(|m| m.name == "lockscen").unwrap().symbols.iter().find(|s| s.name == "demo_zone").unwrap().size));
+    assert_eq!(
+        k.symbolize(0xffffffffc054e0a0).unwrap(),
+        format!(
+            "demo_zone+0x0/{:#x} [lockscen]",
+            mods.iter()
+                .find(|m| m.name == "lockscen")
+                .unwrap()
+                .symbols
+                .iter()
+                .find(|s| s.name == "demo_zone")
+                .unwrap()
+                .size
+        )
+    );
     assert!(k.symbolize(0xffffffffc054c231).unwrap().starts_with("flush_cpu_caches_demo+0x21/"));
     // Module split BTF: ids continue the kernel's, and the module's own structures resolve.
     let base = k.btf().unwrap();
@@ -161,7 +184,10 @@ fn modules_their_symbols_and_their_own_types() {
         assert_eq!(mb.first_id().0, base.last_id().0 + 1, "{name}");
         for id in mb.ids() {
             let t = mb.ty(id).unwrap();
-            if t.kind() == lockscope_kernel::btf::Kind::Struct && !t.name().is_empty() && base.find(t.name(), t.kind()).is_none() {
+            if t.kind() == lockscope_kernel::btf::Kind::Struct
+                && !t.name().is_empty()
+                && base.find(t.name(), t.kind()).is_none()
+            {
                 let obj = k.object_in(&mb, 0xffffffffc054e0a0, &format!("struct {}", t.name())).unwrap();
                 assert_eq!(obj.size().unwrap(), u64::from(t.size().unwrap()));
                 own_structs += 1;
@@ -187,7 +213,8 @@ fn each_cpu_current_task_two_ways() {
 #[test]
 fn without_kallsyms_in_vmcoreinfo_the_error_asks_for_debuginfo() {
     // As a kernel before 6.0 writes VMCOREINFO: no SYMBOL(kallsyms_*) entries.
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31");
+    let p =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31");
     let mut bytes = std::fs::read(&p).unwrap();
     let needle = b"SYMBOL(kallsyms_names)=";
     let at = bytes.windows(needle.len()).position(|w| w == needle).unwrap();

@@ -181,12 +181,8 @@ fn taint_string(mask: u64) -> Option<String> {
     if mask == 0 {
         return None;
     }
-    let s: String = TAINT_LETTERS
-        .iter()
-        .enumerate()
-        .filter(|(bit, _)| mask >> bit & 1 == 1)
-        .map(|(_, &l)| l as char)
-        .collect();
+    let s: String =
+        TAINT_LETTERS.iter().enumerate().filter(|(bit, _)| mask >> bit & 1 == 1).map(|(_, &l)| l as char).collect();
     Some(s)
 }
 
@@ -212,7 +208,7 @@ fn sys_facts(k: &Kernel) -> Result<SysFacts, KernelError> {
             .read_u64(avenrun + i as u64 * 8)
             .map_err(|err| KernelError::Memory { what: "avenrun".into(), err })?;
         let v = v + (1 << 11) / 200;
-        *l = (v >> 11) as f64 + ((v & ((1 << 11) - 1)) * 100 >> 11) as f64 / 100.0;
+        *l = (v >> 11) as f64 + (((v & ((1 << 11) - 1)) * 100) >> 11) as f64 / 100.0;
     }
     let tasks = k.task_addresses()?.len();
     let panic_cpu = k.global("panic_cpu").and_then(|p| p.member("counter")?.read_int()).ok().map(|v| v as i32);
@@ -225,7 +221,8 @@ fn sys_facts(k: &Kernel) -> Result<SysFacts, KernelError> {
     });
     let meta = k.dump().metadata();
     // Present pages of every memory node (what crash prints), else the dump's RAM.
-    let memory = node_present_bytes(k).unwrap_or_else(|| k.dump().memory_ranges().iter().map(|r| r.end - r.start).sum());
+    let memory =
+        node_present_bytes(k).unwrap_or_else(|| k.dump().memory_ranges().iter().map(|r| r.end - r.start).sum());
     Ok(SysFacts {
         cpus: cpus.len(),
         offline: cpus.iter().filter(|c| !c.online).map(|c| c.cpu).collect(),
@@ -587,7 +584,11 @@ impl Printer<'_> {
                     let width = if m.bitfield_size > 0 {
                         Some(m.bitfield_size)
                     } else {
-                        btf.ty(m.ty).ok().and_then(|mt| mt.int()).filter(|e| e.bits as u32 != e.size * 8).map(|e| e.bits)
+                        btf.ty(m.ty)
+                            .ok()
+                            .and_then(|mt| mt.int())
+                            .filter(|e| e.bits as u32 != e.size * 8)
+                            .map(|e| e.bits)
                     };
                     let a = addr + bit / 8;
                     let bf = width.map(|w| (bit % 8, w));

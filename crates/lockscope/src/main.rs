@@ -192,7 +192,9 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
             let dump_log = if inp.kind == InputKind::Dump {
                 match inp.dump_log() {
                     Ok((log, records)) => {
-                        summary.notes.push(format!("kernel log read from the dump's printk buffer ({records} records)"));
+                        summary
+                            .notes
+                            .push(format!("kernel log read from the dump's printk buffer ({records} records)"));
                         Some(log)
                     }
                     Err(e) => {

@@ -70,15 +70,17 @@ fn truncated_vmcore_is_refused_with_offset() {
 #[test]
 fn analyze_reads_the_kernel_log_of_a_vmcore() {
     // The dump and the serial console of the same machine give the same diagnosis.
-    let (dump, err, code) =
-        run(&["analyze", "--json", "tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31"]);
+    let (dump, err, code) = run(&["analyze", "--json", "tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31"]);
     assert_eq!(code, 0, "{err}");
     let (console, _, _) = run(&["analyze", "--json", "tests/data/corpus/ipi_sleeping_holder.live.console.log"]);
     let dump: serde_json::Value = serde_json::from_str(&dump).unwrap();
     let console: serde_json::Value = serde_json::from_str(&console).unwrap();
     assert_eq!(dump["inputs"][0]["kind"], "vmcore");
     assert_eq!(dump["diagnosis"]["root"]["task"], console["diagnosis"]["root"]["task"]);
-    assert_eq!(dump["diagnosis"]["chain"].as_array().unwrap().len(), console["diagnosis"]["chain"].as_array().unwrap().len());
+    assert_eq!(
+        dump["diagnosis"]["chain"].as_array().unwrap().len(),
+        console["diagnosis"]["chain"].as_array().unwrap().len()
+    );
     assert_eq!(dump["diagnosis"]["root"]["task"]["pid"], 135);
 }
 

@@ -98,10 +98,7 @@ fn shared() -> Option<PathBuf> {
 /// `KEY: value` lines of crash's `sys` section.
 fn crash_sys(crash: &str) -> HashMap<String, String> {
     let sec = crash.split("===== crash> sys =====").nth(1).unwrap().split("=====").next().unwrap();
-    sec.lines()
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect()
+    sec.lines().filter_map(|l| l.split_once(": ")).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect()
 }
 
 #[test]
@@ -189,7 +186,8 @@ fn corpus_dumps_agree_with_crash_and_truth() {
         if let Some(locks) = truth["locks"].as_object() {
             for (_, l) in locks {
                 let sym = json(&["sym", d, l["symbol"].as_str().unwrap()]);
-                let addr = u64::from_str_radix(l["symbol_address"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+                let addr =
+                    u64::from_str_radix(l["symbol_address"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
                 assert_eq!(sym["symbols"][0]["address"], addr, "{}: {l}", dir.display());
                 assert_eq!(sym["symbols"][0]["module"], "lockscen");
             }

@@ -45,15 +45,15 @@ fn check_case(dir: &Path) -> Vec<String> {
             problems.push(format!("no {kind} event covering line {line}"));
             continue;
         };
-        if let Some(c) = te.get("cpu").and_then(Value::as_u64) {
-            if e["cpu"].as_u64() != Some(c) {
-                problems.push(format!("{kind} at line {line}: cpu {} != {c}", e["cpu"]));
-            }
+        if let Some(c) = te.get("cpu").and_then(Value::as_u64)
+            && e["cpu"].as_u64() != Some(c)
+        {
+            problems.push(format!("{kind} at line {line}: cpu {} != {c}", e["cpu"]));
         }
-        if let (Some(pid), true) = (te.get("pid").and_then(Value::as_u64), kind != "panic") {
-            if e["task"]["pid"].as_u64() != Some(pid) {
-                problems.push(format!("{kind} at line {line}: pid {} != {pid}", e["task"]["pid"]));
-            }
+        if let (Some(pid), true) = (te.get("pid").and_then(Value::as_u64), kind != "panic")
+            && e["task"]["pid"].as_u64() != Some(pid)
+        {
+            problems.push(format!("{kind} at line {line}: pid {} != {pid}", e["task"]["pid"]));
         }
         if kind == "panic" && e["message"] != te["message"] {
             problems.push(format!("panic message {} != {}", e["message"], te["message"]));
@@ -75,13 +75,11 @@ fn check_case(dir: &Path) -> Vec<String> {
         };
         let w = &link["waits_for"];
         match w["type"].as_str() {
-            Some("csd_ipi") => {
-                if s["wait"]["kind"] != "csd_ipi" || s["wait"]["target_cpus"] != w["target_cpus"] {
-                    problems.push(format!(
-                        "CPU {cpu}: wait {} targets {} != csd_ipi {}",
-                        s["wait"]["kind"], s["wait"]["target_cpus"], w["target_cpus"]
-                    ));
-                }
+            Some("csd_ipi") if (s["wait"]["kind"] != "csd_ipi" || s["wait"]["target_cpus"] != w["target_cpus"]) => {
+                problems.push(format!(
+                    "CPU {cpu}: wait {} targets {} != csd_ipi {}",
+                    s["wait"]["kind"], s["wait"]["target_cpus"], w["target_cpus"]
+                ));
             }
             Some("spinlock") => {
                 let addr =

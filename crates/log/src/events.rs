@@ -734,14 +734,12 @@ impl Parser {
         // handle ...` report they follow.
         if kind == EventKind::Oops
             && o.message.as_deref().is_some_and(|m| m.starts_with("Oops: ") || m.starts_with("Internal error: "))
+            && let Some(r) = self.open.get_mut(&key)
+            && let Some(t) = r.target.filter(|&t| self.events[t].kind == EventKind::Oops)
         {
-            if let Some(r) = self.open.get_mut(&key) {
-                if let Some(t) = r.target.filter(|&t| self.events[t].kind == EventKind::Oops) {
-                    r.gap = 0;
-                    self.events[t].lines.last = lineno;
-                    return;
-                }
-            }
+            r.gap = 0;
+            self.events[t].lines.last = lineno;
+            return;
         }
         // A new report ends the extent of RCU stall reports without caller ids; with caller
         // ids the extent runs on (syzkaller keeps every line of the same context).
@@ -908,19 +906,19 @@ impl Parser {
             }
             // An instruction pointer is also the innermost frame of its context; inside a
             // trace (after the interrupt entry) it is where the interrupted code was.
-            if let RegLine::Ip(_, loc) = &rl {
-                if let (Some(func), false) = (&loc.function, loc.user) {
-                    let f = Frame {
-                        function: func.clone(),
-                        offset: loc.offset,
-                        size: loc.size,
-                        module: loc.module.clone(),
-                        address: loc.address,
-                        reliable: true,
-                        context: r.ctx,
-                    };
-                    self.take_frame(key, target, f, true, lineno);
-                }
+            if let RegLine::Ip(_, loc) = &rl
+                && let (Some(func), false) = (&loc.function, loc.user)
+            {
+                let f = Frame {
+                    function: func.clone(),
+                    offset: loc.offset,
+                    size: loc.size,
+                    module: loc.module.clone(),
+                    address: loc.address,
+                    reliable: true,
+                    context: r.ctx,
+                };
+                self.take_frame(key, target, f, true, lineno);
             }
             let r = self.open.get_mut(key).unwrap();
             if r.regs != Regs::Done && dest == Dest::Target {
@@ -1186,7 +1184,8 @@ impl Parser {
         link_rcu_to_nmi_backtraces(&mut self.events);
         // Titles come from the stacks; the consumer sets them (`Segment::into_parts`), on
         // its own thread when it has one.
-        let untitled: Vec<bool> = (0..self.events.len()).map(|i| !self.titled.get(i).copied().unwrap_or(false)).collect();
+        let untitled: Vec<bool> =
+            (0..self.events.len()).map(|i| !self.titled.get(i).copied().unwrap_or(false)).collect();
         // Indices once the dumps are gone, for `repeat_of`.
         let mut kept = 0;
         let new_index: Vec<usize> = is_orphan

@@ -183,10 +183,10 @@ pub fn parse_headline(text: &str) -> Option<Headline> {
         if let Some(d) = after(rest, "stuck for ") {
             o.duration_s = num::<u64>(d).map(|v| v as f64);
         }
-        if let (Some(open), Some(close)) = (rest.find("! ["), rest.rfind(']')) {
-            if open + 3 < close {
-                o.task = comm_pid(&rest[open + 3..close]);
-            }
+        if let (Some(open), Some(close)) = (rest.find("! ["), rest.rfind(']'))
+            && open + 3 < close
+        {
+            o.task = comm_pid(&rest[open + 3..close]);
         }
         return Some(Headline::Open(o));
     }
@@ -318,16 +318,16 @@ fn rcu(s: &str) -> Option<Headline> {
         o.rcu_flavor = Some(flavor.to_string());
         o.rcu_form = Some(form);
         // Old single-line forms list CPUs in braces: `{ 3 5}`, `{ 3-...D }`, `{ P1234 }`.
-        if let (Some(a), Some(b)) = (body.find('{'), body.find('}')) {
-            if a < b {
-                for tok in body[a + 1..b].split_whitespace() {
-                    if let Some(p) = tok.strip_prefix('P') {
-                        if let Some(pid) = num(p) {
-                            o.pids.push(pid);
-                        }
-                    } else if let Some(c) = num::<u32>(tok) {
-                        o.cpus.push(c);
+        if let (Some(a), Some(b)) = (body.find('{'), body.find('}'))
+            && a < b
+        {
+            for tok in body[a + 1..b].split_whitespace() {
+                if let Some(p) = tok.strip_prefix('P') {
+                    if let Some(pid) = num(p) {
+                        o.pids.push(pid);
                     }
+                } else if let Some(c) = num::<u32>(tok) {
+                    o.cpus.push(c);
                 }
             }
         }
@@ -423,7 +423,7 @@ fn oops_or_warning(s: &str) -> Option<Headline> {
         o.message = Some(s.to_string());
         if let Some(c) = s.strip_prefix("WARNING: CPU: ") {
             o.cpu = num(c);
-            o.task = after(c, "PID: ").and_then(|p| num(p)).map(|pid| TaskRef { comm: String::new(), pid });
+            o.task = after(c, "PID: ").and_then(num).map(|pid| TaskRef { comm: String::new(), pid });
         }
         if s.contains("watchdog_overflow_callback") {
             o.subkind = Some("hard_lockup_warning");

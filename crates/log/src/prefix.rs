@@ -86,13 +86,14 @@ pub fn parse(line: &[u8]) -> Record<'_> {
         // journalctl -o short-monotonic: `[ 12.345678] host kernel: msg`
         if let Some(sp) = memchr::memchr(b' ', s.get(1..).unwrap_or_default()) {
             let host = &s[1..1 + sp];
-            if let Some(msg) = s[1 + sp..].strip_prefix(b" kernel: ") {
-                if !host.is_empty() && !host.contains(&b':') {
-                    rec.host = Some(host);
-                    s = msg;
-                    rec.text = s;
-                    return rec;
-                }
+            if let Some(msg) = s[1 + sp..].strip_prefix(b" kernel: ")
+                && !host.is_empty()
+                && !host.contains(&b':')
+            {
+                rec.host = Some(host);
+                s = msg;
+                rec.text = s;
+                return rec;
             }
         }
     } else if let Some((wall, rest)) = crash_wall_time(s) {
@@ -374,7 +375,7 @@ mod tests {
             let (int, frac) = t.split_once('.').unwrap();
             assert_eq!(decimal(int.as_bytes(), frac.as_bytes()), t.parse().ok(), "{t}");
         }
-        assert_eq!(parse(b"[12345678901234.123456789] x").time, Some(12345678901234.123456789));
+        assert_eq!(parse(b"[12345678901234.123456789] x").time, Some(12_345_678_901_234.123));
     }
 
     #[test]

@@ -262,12 +262,12 @@ pub fn parse_code_location(s: &str) -> CodeLocation {
                     break;
                 }
             }
-        } else if let Some((name, off, size)) = parse_symbol(w) {
-            if loc.function.is_none() {
-                loc.function = Some(name);
-                loc.offset = off;
-                loc.size = size;
-            }
+        } else if let Some((name, off, size)) = parse_symbol(w)
+            && loc.function.is_none()
+        {
+            loc.function = Some(name);
+            loc.offset = off;
+            loc.size = size;
         }
     }
     loc

@@ -146,7 +146,8 @@ fn recurrences(r: &Report<'_>, inc: &Incident) -> Option<String> {
             format!("{host}boot {} {} ({})", o.boot, loc(r, o.source, o.line), time(o.first_time))
         })
         .collect();
-    let more = if rec.count > places.len() { format!(", and {} more", rec.count - places.len()) } else { String::new() };
+    let more =
+        if rec.count > places.len() { format!(", and {} more", rec.count - places.len()) } else { String::new() };
     Some(format!(
         "came back {} more time{}, the same: {}{more}",
         rec.count,

@@ -39,7 +39,9 @@ impl std::fmt::Display for TranslateError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             TranslateError::NonCanonical => f.write_str("not a canonical address"),
-            TranslateError::NotMapped { level } => write!(f, "not mapped (no present entry at page-table level {level})"),
+            TranslateError::NotMapped { level } => {
+                write!(f, "not mapped (no present entry at page-table level {level})")
+            }
             TranslateError::TableUnreadable { level, paddr, kind } => {
                 write!(f, "the level-{level} page table at physical {paddr:#x} is not in the dump ({kind:?})")
             }

@@ -29,7 +29,8 @@ impl X86_64 {
     /// From VMCOREINFO's facts: the virtual address of the top page table (a kernel-image
     /// symbol), `phys_base`, the paging mode, the SME mask and the image size.
     pub fn new(pgd_vaddr: u64, phys_base: i64, five_level: bool, sme_mask: u64, image_size: u64) -> X86_64 {
-        let mut x = X86_64 { pgd_phys: 0, phys_base, five_level, sme_mask, image: (START_KERNEL_MAP, START_KERNEL_MAP) };
+        let mut x =
+            X86_64 { pgd_phys: 0, phys_base, five_level, sme_mask, image: (START_KERNEL_MAP, START_KERNEL_MAP) };
         x.image = (START_KERNEL_MAP, START_KERNEL_MAP.wrapping_add(image_size.max(1 << 30)));
         x.pgd_phys = x.image_phys(pgd_vaddr);
         x
@@ -145,7 +146,10 @@ mod tests {
         assert_eq!(x.translate(&mem, va2m).unwrap(), Mapping { paddr: 0x4000_1234, page_size: 1 << 21 });
         assert_eq!(x.translate(&mem, va1g).unwrap(), Mapping { paddr: 0x8000_0010, page_size: 1 << 30 });
         assert_eq!(x.translate(&mem, 0x0000_8000_0000_0000), Err(TranslateError::NonCanonical));
-        assert!(matches!(x.translate(&mem, 0xffff_8880_4000_0000), Err(TranslateError::TableUnreadable { level: 3, .. })));
+        assert!(matches!(
+            x.translate(&mem, 0xffff_8880_4000_0000),
+            Err(TranslateError::TableUnreadable { level: 3, .. })
+        ));
     }
 }
 
@@ -158,7 +162,8 @@ mod five_level {
     struct Words(HashMap<u64, u64>);
     impl PhysRead for Words {
         fn read_phys(&self, paddr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
-            let v = self.0.get(&paddr).ok_or(ReadError { kind: ReadErrorKind::Hole, paddr, offset: None, file: None })?;
+            let v =
+                self.0.get(&paddr).ok_or(ReadError { kind: ReadErrorKind::Hole, paddr, offset: None, file: None })?;
             buf.copy_from_slice(&v.to_le_bytes()[..buf.len()]);
             Ok(())
         }
