@@ -268,7 +268,7 @@ fn codecs(reference: &Dump) {
             }),
         ),
         (
-            "LZO1X (lzokay)",
+            "LZO1X (lockscope lzo.rs)",
             0x2,
             Box::new(move |p: &[u8]| lzokay::compress::compress_with_dict(p, &mut lzo_dict).expect("lzo")),
         ),

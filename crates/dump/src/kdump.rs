@@ -676,7 +676,7 @@ pub(crate) fn decode_page(flags: u32, data: &[u8], out: &mut [u8]) -> Option<boo
             true
         }
         page_flags::ZLIB => inflate_zlib(data, out),
-        page_flags::LZO => lzokay::decompress::decompress(data, out).is_ok_and(|n| n == out.len()),
+        page_flags::LZO => crate::lzo::decompress(data, out).is_ok_and(|n| n == out.len()),
         page_flags::SNAPPY => {
             snap::raw::decompress_len(data).is_ok_and(|n| n == out.len())
                 && snap::raw::Decoder::new().decompress(data, out).is_ok_and(|n| n == out.len())

@@ -24,6 +24,7 @@ mod cache;
 mod elf;
 mod error;
 mod kdump;
+mod lzo;
 mod notes;
 pub mod raw;
 mod source;
