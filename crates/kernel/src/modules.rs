@@ -160,17 +160,28 @@ impl Kernel {
             .map_err(|e| KernelError::Btf(format!("module {name}: {e}")))
     }
 
-    /// `name+0xoff/0xsize [module]` for any kernel or module address.
-    pub fn symbolize(&self, addr: u64) -> Option<String> {
+    /// The kernel or module symbol an address falls in.
+    pub fn lookup_address(&self, addr: u64) -> Option<crate::kallsyms::SymbolRef<'_>> {
         if let Ok(syms) = self.symbols()
             && let Some(s) = syms.lookup(addr)
         {
-            return Some(s.format(addr));
+            return Some(s);
         }
         let mods = self.modules().ok()?;
         let m = mods.iter().find(|m| m.contains(addr) || m.lookup(addr).is_some_and(|s| addr < s.address + s.size))?;
         let s = m.lookup(addr)?;
-        Some(format!("{}+{:#x}/{:#x} [{}]", s.name, addr - s.address, s.size, m.name))
+        Some(crate::kallsyms::SymbolRef {
+            name: &s.name,
+            address: s.address,
+            kind: s.kind,
+            size: Some(s.size),
+            module: Some(&m.name),
+        })
+    }
+
+    /// `name+0xoff/0xsize [module]` for any kernel or module address.
+    pub fn symbolize(&self, addr: u64) -> Option<String> {
+        self.lookup_address(addr).map(|s| s.format(addr))
     }
 
     /// Every symbol of that name: the kernel's, else the modules' (reading the modules needs

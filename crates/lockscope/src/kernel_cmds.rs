@@ -525,15 +525,10 @@ fn sym(k: &Kernel, d: &DumpArg, what: &str) -> Result<ExitCode, KernelError> {
     let mut found: Vec<(u64, String, char, Option<String>, String)> = Vec::new();
     if by_addr {
         let a = u64::from_str_radix(hex, 16).map_err(|_| KernelError::NoSymbol(what.into()))?;
-        let full = k.symbolize(a).ok_or_else(|| KernelError::NoSymbol(format!("{what} (no symbol contains it)")))?;
-        let (name_off, module) = match full.split_once(" [") {
-            Some((n, m)) => (n.to_string(), Some(m.trim_end_matches(']').to_string())),
-            None => (full.clone(), None),
-        };
-        let (name, off) = name_off.split_once('+').map_or((name_off.as_str(), "0x0/0"), |(n, o)| (n, o));
-        let off = u64::from_str_radix(off.split('/').next().unwrap_or("0").trim_start_matches("0x"), 16).unwrap_or(0);
-        let kind = k.find_symbols(name).iter().find(|s| s.0 == a - off).map_or('?', |s| s.1);
-        let shown = if off == 0 { name.to_string() } else { format!("{name}+{off}") };
+        let s = k.lookup_address(a).ok_or_else(|| KernelError::NoSymbol(format!("{what} (no symbol contains it)")))?;
+        let off = a - s.address;
+        let shown = if off == 0 { s.name.to_string() } else { format!("{}+{off}", s.name) };
+        let (kind, module, full) = (s.kind, s.module.map(str::to_string), s.format(a));
         found.push((a, shown, kind, module, full));
     } else {
         for (a, kind, module) in k.find_symbols(what) {
