@@ -500,14 +500,17 @@ fn parse_addr(k: &Kernel, s: &str) -> Result<u64, KernelError> {
         Some((b, o)) => (b, parse_num(o).ok_or_else(|| KernelError::NoSymbol(s.to_string()))?),
         None => (s, 0),
     };
-    let hex = base.strip_prefix("0x").unwrap_or(base);
-    if hex.len() >= 8
-        && hex.chars().all(|c| c.is_ascii_hexdigit())
-        && let Ok(v) = u64::from_str_radix(hex, 16)
-    {
-        return Ok(v + off);
+    match hex_address(base) {
+        Some(v) => Ok(v + off),
+        None => Ok(k.symbol(base)? + off),
     }
-    Ok(k.symbol(base)? + off)
+}
+
+/// A kernel address written in hex (8 digits or more, `0x` optional), as crash accepts it;
+/// anything shorter is taken for a symbol name.
+fn hex_address(s: &str) -> Option<u64> {
+    let hex = s.strip_prefix("0x").unwrap_or(s);
+    if hex.len() >= 8 && hex.chars().all(|c| c.is_ascii_hexdigit()) { u64::from_str_radix(hex, 16).ok() } else { None }
 }
 
 fn parse_num(s: &str) -> Option<u64> {
@@ -519,12 +522,9 @@ fn parse_num(s: &str) -> Option<u64> {
 
 fn sym(k: &Kernel, d: &DumpArg, what: &str) -> Result<ExitCode, KernelError> {
     k.symbols()?;
-    let hex = what.strip_prefix("0x").unwrap_or(what);
-    let by_addr = hex.len() >= 8 && hex.chars().all(|c| c.is_ascii_hexdigit());
     // (address, crash-style name, type letter, module, name+off/size)
     let mut found: Vec<(u64, String, char, Option<String>, String)> = Vec::new();
-    if by_addr {
-        let a = u64::from_str_radix(hex, 16).map_err(|_| KernelError::NoSymbol(what.into()))?;
+    if let Some(a) = hex_address(what) {
         let s = k.lookup_address(a).ok_or_else(|| KernelError::NoSymbol(format!("{what} (no symbol contains it)")))?;
         let off = a - s.address;
         let shown = if off == 0 { s.name.to_string() } else { format!("{}+{off}", s.name) };
