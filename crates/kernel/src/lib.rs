@@ -17,6 +17,7 @@ pub mod object;
 pub mod printk;
 pub mod sysmap;
 pub mod tasks;
+pub mod validate;
 
 use arch::x86_64::X86_64;
 use kallsyms::{Symbols, Tables};
@@ -30,7 +31,7 @@ pub enum KernelError {
     /// The dump carries no VMCOREINFO note (QEMU without `-device vmcoreinfo`).
     NoVmcoreInfo,
     /// VMCOREINFO lacks a key this needs.
-    MissingInfo(&'static str),
+    MissingInfo(std::borrow::Cow<'static, str>),
     UnsupportedArch(String),
     Kallsyms(String),
     /// A symbol the kernel should have is not there.
@@ -39,6 +40,13 @@ pub enum KernelError {
     Memory {
         what: String,
         err: MemError,
+    },
+    /// A number read from the dump (VMCOREINFO, a count or length in kernel memory) is
+    /// impossible: damage, or a tool that edited the dump wrongly.
+    BadValue {
+        key: String,
+        value: u64,
+        why: &'static str,
     },
 }
 
@@ -54,6 +62,9 @@ impl std::fmt::Display for KernelError {
             KernelError::NoSymbol(s) => write!(f, "no symbol {s} in the kernel"),
             KernelError::Btf(e) => write!(f, "BTF: {e}"),
             KernelError::Memory { what, err } => write!(f, "{what}: {err}"),
+            KernelError::BadValue { key, value, why } => {
+                write!(f, "damaged dump: {key} = {value} ({value:#x}) {why}")
+            }
         }
     }
 }
@@ -97,8 +108,8 @@ impl Kernel {
                 let pgd = info
                     .symbol("init_top_pgt")
                     .or_else(|| info.symbol("swapper_pg_dir"))
-                    .ok_or(KernelError::MissingInfo("SYMBOL(init_top_pgt) or SYMBOL(swapper_pg_dir)"))?;
-                let phys_base = info.phys_base().ok_or(KernelError::MissingInfo("NUMBER(phys_base)"))?;
+                    .ok_or(KernelError::MissingInfo("SYMBOL(init_top_pgt) or SYMBOL(swapper_pg_dir)".into()))?;
+                let phys_base = info.phys_base().ok_or(KernelError::MissingInfo("NUMBER(phys_base)".into()))?;
                 let five = info.number("pgtable_l5_enabled").unwrap_or(0) != 0;
                 let sme = info.number("sme_mask").unwrap_or(0) as u64;
                 let image = info.number("KERNEL_IMAGE_SIZE").map_or(1 << 30, |n| n as u64);

@@ -126,10 +126,50 @@ fn record_buffer_with_a_wrap() {
     assert!(rendered.starts_with("<3>[    5.768123][  T135] BUG: scheduling while atomic"), "{rendered}");
     assert!(rendered.contains("[   16.151100][    C3] multi\n<6>[   16.151100][    C3] line\n"), "{rendered}");
 
-    // A corrupt length never loops or reads past the buffer.
-    let mut bad = mem.clone();
-    bad[(buf_off + first + 8) as usize..(buf_off + first + 10) as usize].copy_from_slice(&0xfff0u16.to_le_bytes());
-    let k = Kernel::new(Dump::from_bytes(elf_core(&vmcoreinfo, &bad)).unwrap()).unwrap();
-    let log = k.log().unwrap();
-    assert!(log.records.is_empty() && log.skipped == 1, "{log:?}");
+    // A corrupt length never loops or reads past the buffer: the record is counted as
+    // damaged, with its offset, and the ones after it are lost.
+    let damaged = |edit: &dyn Fn(&mut Vec<u8>)| {
+        let mut bad = mem.clone();
+        edit(&mut bad);
+        Kernel::new(Dump::from_bytes(elf_core(&vmcoreinfo, &bad)).unwrap()).unwrap().log().unwrap()
+    };
+    let at = (buf_off + first) as usize;
+    let log = damaged(&|m| m[at + 8..at + 10].copy_from_slice(&0xfff0u16.to_le_bytes()));
+    assert!(log.records.is_empty() && log.damaged == 1, "{log:?}");
+    assert!(log.damage_note().unwrap().contains(&format!("log_buf offset {first:#x}: record length 65520")));
+    // A text longer than its record.
+    let log = damaged(&|m| m[at + 10..at + 12].copy_from_slice(&900u16.to_le_bytes()));
+    assert!(log.records.is_empty() && log.damaged == 1 && log.damage[0].contains("overflow"), "{log:?}");
+    // NUL bytes inside the text (a page of zeros where text should be).
+    let log = damaged(&|m| m[at + 24..at + 30].fill(0));
+    assert!(log.damaged == 1 && log.damage[0].contains("NUL"), "{log:?}");
+}
+
+#[test]
+fn record_buffer_numbers_are_checked() {
+    let mem = vec![0u8; 0x4000];
+    let va = |off: u64| IMAGE + PHYS + off;
+    let mut m = mem.clone();
+    m[0x1000..0x1008].copy_from_slice(&va(0x2000).to_le_bytes());
+    m[0x1008..0x100c].copy_from_slice(&1024u32.to_le_bytes());
+    m[0x1010..0x1014].copy_from_slice(&5000u32.to_le_bytes());
+    let vmcoreinfo = format!(
+        "OSRELEASE=5.4.0-synthetic\nPAGESIZE=4096\nSYMBOL(_stext)={:x}\nSYMBOL(init_top_pgt)={:x}\nNUMBER(phys_base)=0\n\
+         SYMBOL(log_buf)={:x}\nSYMBOL(log_buf_len)={:x}\nSYMBOL(log_first_idx)={:x}\nSYMBOL(log_next_idx)={:x}\n\
+         SIZE(printk_log)=24\nOFFSET(printk_log.ts_nsec)=0\nOFFSET(printk_log.len)=8\nOFFSET(printk_log.text_len)=20\n",
+        va(0),
+        va(0x3000),
+        va(0x1000),
+        va(0x1008),
+        va(0x1010),
+        va(0x1014)
+    );
+    let k = Kernel::new(Dump::from_bytes(elf_core(&vmcoreinfo, &m)).unwrap()).unwrap();
+    // text_len at 20 leaves no room for dict_len, facility and level inside 24 bytes.
+    let e = k.log().unwrap_err().to_string();
+    assert!(e.contains("OFFSET(printk_log.text_len) = 20"), "{e}");
+    let fixed = vmcoreinfo.replace("text_len)=20", "text_len)=10");
+    let k = Kernel::new(Dump::from_bytes(elf_core(&fixed, &m)).unwrap()).unwrap();
+    let e = k.log().unwrap_err().to_string();
+    assert!(e.contains("log_first_idx = 5000") && e.contains("lies outside log_buf"), "{e}");
 }

@@ -73,12 +73,13 @@ impl Input {
         Ok(buf)
     }
 
-    /// A vmcore's kernel log, as dmesg prints it with caller ids, and how many records it has.
-    pub fn dump_log(&self) -> Result<(Vec<u8>, usize), String> {
+    /// A vmcore's kernel log, as dmesg prints it with caller ids, how many records it has, and
+    /// what of it was damaged or unreadable.
+    pub fn dump_log(&self) -> Result<(Vec<u8>, usize, Option<String>), String> {
         let dump = lockscope_dump::Dump::open(&self.name).map_err(|e| format!("{}: {e}", self.name))?;
         let kernel = lockscope_kernel::Kernel::new(dump).map_err(|e| format!("{}: {e}", self.name))?;
         let log = kernel.log().map_err(|e| format!("{}: kernel log: {e}", self.name))?;
-        Ok((log.render(false, true), log.records.len()))
+        Ok((log.render(false, true), log.records.len(), log.damage_note()))
     }
 
     pub fn consumed(&self) -> u64 {

@@ -420,14 +420,16 @@ fn log(k: &Kernel, d: &DumpArg, levels: bool, callers: bool) -> Result<ExitCode,
                 })
             })
             .collect();
-        return Ok(emit_json(&json!({ "format": l.format, "records": recs, "skipped": l.skipped })));
+        return Ok(emit_json(&json!({
+            "format": l.format, "records": recs, "skipped": l.skipped, "damaged": l.damaged, "damage": l.damage,
+        })));
     }
     let out = l.render(levels, callers);
     let mut o = std::io::stdout().lock();
     let _ = o.write_all(&out);
     let _ = o.flush();
-    if l.skipped > 0 {
-        eprintln!("lockscope: {} record(s) of the buffer could not be read (not committed, or overwritten)", l.skipped);
+    if let Some(note) = l.damage_note() {
+        eprintln!("lockscope: {note}");
     }
     Ok(ExitCode::SUCCESS)
 }

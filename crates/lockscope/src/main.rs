@@ -191,10 +191,11 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
             // A vmcore contributes its kernel log (the dump-side facts are for later stages).
             let dump_log = if inp.kind == InputKind::Dump {
                 match inp.dump_log() {
-                    Ok((log, records)) => {
+                    Ok((log, records, damage)) => {
                         summary
                             .notes
                             .push(format!("kernel log read from the dump's printk buffer ({records} records)"));
+                        summary.notes.extend(damage);
                         Some(log)
                     }
                     Err(e) => {
