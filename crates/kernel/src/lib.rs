@@ -10,6 +10,7 @@
 pub mod arch;
 pub mod btf;
 pub mod dwarf;
+pub mod helpers;
 pub mod kallsyms;
 pub mod memory;
 pub mod modules;
@@ -89,6 +90,8 @@ pub struct Kernel {
     symbols: OnceLock<Result<Symbols, String>>,
     btf: OnceLock<Result<std::sync::Arc<btf::Btf<'static>>, String>>,
     modules: OnceLock<Result<Vec<modules::Module>, String>>,
+    /// Every damaged structure met so far, once each.
+    damage: std::sync::Mutex<Vec<helpers::Damage>>,
 }
 
 impl Kernel {
@@ -124,6 +127,7 @@ impl Kernel {
             symbols: OnceLock::new(),
             btf: OnceLock::new(),
             modules: OnceLock::new(),
+            damage: Default::default(),
         })
     }
 
@@ -141,6 +145,20 @@ impl Kernel {
 
     pub fn options(&self) -> &KernelOptions {
         &self.options
+    }
+
+    /// The damaged structures met so far (list walks that broke, trees with bad nodes), each
+    /// once: what a command reports next to the facts that stand on them.
+    pub fn damage(&self) -> Vec<helpers::Damage> {
+        self.damage.lock().map(|d| d.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn record_damage(&self, d: helpers::Damage) {
+        if let Ok(mut all) = self.damage.lock()
+            && !all.contains(&d)
+        {
+            all.push(d);
+        }
     }
 
     pub(crate) fn modules_cache(&self) -> &OnceLock<Result<Vec<modules::Module>, String>> {

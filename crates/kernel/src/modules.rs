@@ -55,14 +55,12 @@ impl Kernel {
         let head = self.symbol("modules")?;
         let list_off = self.offset_of("module", "list")?;
         let mut out = Vec::new();
-        let mut node =
-            self.memory().read_u64(head).map_err(|err| KernelError::Memory { what: "modules list".into(), err })?;
-        let mut seen = std::collections::HashSet::new();
-        while node != head && out.len() < MAX_MODULES && seen.insert(node) {
+        // A module that cannot be read is left out; a broken list is in the damage log.
+        for node in self.list_nodes(head, "module list (modules)", MAX_MODULES).nodes {
             let m = self.object(node - list_off, "struct module")?;
-            out.push(self.read_module(m)?);
-            node =
-                self.memory().read_u64(node).map_err(|err| KernelError::Memory { what: "modules list".into(), err })?;
+            if let Ok(module) = self.read_module(m) {
+                out.push(module);
+            }
         }
         Ok(out)
     }

@@ -3,6 +3,7 @@
 //! tasks) with the fields `ps` shows. Member offsets come from BTF; the task-state bits,
 //! which are `#define`s and so absent from BTF, come from the table below.
 
+use crate::helpers;
 use crate::object::Object;
 use crate::{Kernel, KernelError};
 
@@ -91,7 +92,7 @@ impl Kernel {
     pub fn nr_cpu_ids(&self) -> Result<u32, KernelError> {
         let n = self.global("nr_cpu_ids")?.read_int()? as u32;
         if n == 0 || n > MAX_CPUS {
-            return Err(KernelError::Btf(format!("nr_cpu_ids = {n} is not plausible")));
+            return Err(crate::validate::bad("nr_cpu_ids", n.into(), "is not a plausible number of CPUs"));
         }
         Ok(n)
     }
@@ -185,66 +186,68 @@ impl Kernel {
     }
 
     /// Addresses of every task: each process on `init_task.tasks`, each thread of it on its
-    /// signal's `thread_head`, and the idle task of every CPU. Stops at `MAX_TASKS` and
-    /// when a list does not come back to its head (a corrupted pointer).
+    /// signal's `thread_head`, and the idle and current task of every CPU. A list that breaks
+    /// (a loop, a bad pointer, a page missing from the dump) is recorded in the damage log
+    /// and completed from its other end; then the pid tree, an index of its own, fills in
+    /// the tasks the lists lost.
     pub fn task_addresses(&self) -> Result<Vec<u64>, KernelError> {
         let init = self.global("init_task")?;
         let tasks_off = self.offset_of("task_struct", "tasks")?;
+        let head = init.member("tasks")?.address;
+        let processes = self.list_nodes(head, "task list (init_task.tasks)", MAX_TASKS);
         let mut out = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        let head = init.member("tasks")?.address;
-        let mut node = head;
-        loop {
-            let task = node - tasks_off;
-            if !seen.insert(task) || out.len() >= MAX_TASKS {
-                break;
-            }
-            self.push_threads(task, &mut out, &mut seen)?;
-            node = self.memory().read_u64(node).map_err(|err| KernelError::Memory { what: "task list".into(), err })?;
-            if node == head {
-                break;
-            }
+        let mut damaged = processes.damage.is_some();
+        for leader in std::iter::once(init.address).chain(processes.nodes.iter().map(|n| n - tasks_off)) {
+            damaged |= self.push_threads(leader, &mut out, &mut seen);
         }
-        // Idle tasks (pid 0) other than init_task are on no list.
-        if let Ok(cpus) = self.cpus() {
-            for c in cpus {
-                if c.idle != 0 && seen.insert(c.idle) {
-                    out.push(c.idle);
+        // Idle tasks (pid 0) other than init_task are on no list; a CPU's current task may
+        // be the one a damaged list lost.
+        for c in self.cpus().unwrap_or_default() {
+            for t in [c.idle, c.curr] {
+                if t != 0 && seen.insert(t) {
+                    out.push(t);
                 }
             }
+        }
+        if damaged && let Ok(from_pids) = self.tasks_from_pid_tree(MAX_TASKS) {
+            out.extend(from_pids.into_iter().filter(|t| seen.insert(*t)));
         }
         Ok(out)
     }
 
-    fn push_threads(
-        &self,
-        leader: u64,
-        out: &mut Vec<u64>,
-        seen: &mut std::collections::HashSet<u64>,
-    ) -> Result<(), KernelError> {
-        out.push(leader);
-        // 6.1 and later: signal->thread_head / task->thread_node; before: task->thread_group.
-        let t = self.object(leader, "struct task_struct")?;
-        let (head, off) =
-            match (t.member("signal").and_then(|s| s.deref()), self.offset_of("task_struct", "thread_node")) {
-                (Ok(sig), Ok(off)) if sig.address != 0 => (sig.member("thread_head")?.address, off),
-                _ => (t.member("thread_group")?.address, self.offset_of("task_struct", "thread_group")?),
-            };
-        let mut node =
-            self.memory().read_u64(head).map_err(|err| KernelError::Memory { what: "thread list".into(), err })?;
-        let mut n = 0;
-        while node != head && n < MAX_TASKS {
-            let task = node - off;
-            if task != leader && seen.insert(task) {
+    /// Adds a process and its threads; true when its thread list is damaged.
+    fn push_threads(&self, leader: u64, out: &mut Vec<u64>, seen: &mut std::collections::HashSet<u64>) -> bool {
+        if seen.insert(leader) {
+            out.push(leader);
+        }
+        let (head, off) = match self.thread_list_head(leader) {
+            Ok(h) => h,
+            Err(KernelError::Memory { err, .. }) => {
+                let what = helpers::DamageKind::Unreadable(err);
+                let structure = format!("thread list of task {leader:#x}");
+                self.record_damage(helpers::Damage { structure, at: leader, what, recovered: 0 });
+                return true;
+            }
+            Err(_) => return false,
+        };
+        let threads = self.list_nodes(head, &format!("thread list of task {leader:#x}"), MAX_TASKS);
+        for node in threads.nodes {
+            let task = node.wrapping_sub(off);
+            if seen.insert(task) {
                 out.push(task);
             }
-            node = match self.memory().read_u64(node) {
-                Ok(v) => v,
-                Err(_) => break,
-            };
-            n += 1;
         }
-        Ok(())
+        threads.damage.is_some()
+    }
+
+    /// 6.1 and later: signal->thread_head / task->thread_node; before: task->thread_group.
+    fn thread_list_head(&self, leader: u64) -> Result<(u64, u64), KernelError> {
+        let t = self.object(leader, "struct task_struct")?;
+        match self.offset_of("task_struct", "thread_node") {
+            Ok(off) => Ok((t.member("signal")?.deref()?.member("thread_head")?.address, off)),
+            Err(_) => Ok((t.member("thread_group")?.address, self.offset_of("task_struct", "thread_group")?)),
+        }
     }
 
     /// Every task, read; marks each CPU's current one. Tasks that cannot be read are skipped

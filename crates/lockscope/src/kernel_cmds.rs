@@ -112,8 +112,26 @@ fn emit(text: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn emit_json(v: &Value) -> ExitCode {
-    emit(&(serde_json::to_string_pretty(v).expect("json") + "\n"))
+/// JSON output, with the damaged structures the answer met (`damage`: one line each).
+fn emit_json(k: &Kernel, v: &Value) -> ExitCode {
+    let mut v = v.clone();
+    let damage: Vec<String> = k.damage().iter().map(|d| d.to_string()).collect();
+    if !damage.is_empty()
+        && let Some(o) = v.as_object_mut()
+    {
+        o.insert("damage".into(), json!(damage));
+    }
+    emit(&(serde_json::to_string_pretty(&v).expect("json") + "\n"))
+}
+
+/// Text output's companion: each damaged structure the answer met, on standard error.
+fn report_damage(k: &Kernel, json: bool) {
+    if json {
+        return;
+    }
+    for d in k.damage() {
+        eprintln!("lockscope: note: {d}");
+    }
 }
 
 pub fn run(cmd: KernelCommand) -> ExitCode {
@@ -139,6 +157,7 @@ pub fn run(cmd: KernelCommand) -> ExitCode {
         KernelCommand::Struct { d, ty, addr } => struct_cmd(&k, d, ty, addr),
         KernelCommand::Rd { d, addr, count } => rd(&k, d, addr, *count),
     };
+    report_damage(&k, d.json);
     match r {
         Ok(code) => code,
         Err(e) => fail(format!("{}: {e}", d.dump)),
@@ -163,6 +182,8 @@ struct SysFacts {
     uptime_ns: u64,
     load: [f64; 3],
     tasks: usize,
+    /// Task or thread lists found damaged while counting (see the notes).
+    task_damage: usize,
     nodename: String,
     release: String,
     version: String,
@@ -171,6 +192,8 @@ struct SysFacts {
     panic: Option<String>,
     panic_cpu: Option<i32>,
     taint: Option<String>,
+    /// Facts that could not be read, with why.
+    unreadable: Vec<String>,
 }
 
 /// Taint bits in order (kernel/panic.c `taint_flags`), the letter printed when set.
@@ -199,17 +222,11 @@ fn sys_facts(k: &Kernel) -> Result<SysFacts, KernelError> {
     let cpus = k.cpus()?;
     let clock_ns = cpus.iter().map(|c| c.clock).max().unwrap_or(0);
     let uptime_ns = uptime_from_jiffies(k, clock_ns).unwrap_or(clock_ns);
-    let avenrun = k.symbol("avenrun")?;
-    let mut load = [0.0; 3];
-    for (i, l) in load.iter_mut().enumerate() {
-        // Fixed point with 11 fractional bits (FSHIFT), rounded as /proc/loadavg does.
-        let v = k
-            .memory()
-            .read_u64(avenrun + i as u64 * 8)
-            .map_err(|err| KernelError::Memory { what: "avenrun".into(), err })?;
-        let v = v + (1 << 11) / 200;
-        *l = (v >> 11) as f64 + (((v & ((1 << 11) - 1)) * 100) >> 11) as f64 / 100.0;
-    }
+    let mut unreadable = Vec::new();
+    let load = load_average(k).unwrap_or_else(|e| {
+        unreadable.push(format!("LOAD AVERAGE: {e}"));
+        [f64::NAN; 3]
+    });
     let tasks = k.task_addresses()?.len();
     let panic_cpu = k.global("panic_cpu").and_then(|p| p.member("counter")?.read_int()).ok().map(|v| v as i32);
     // The message is in the log; read it only when a CPU panicked.
@@ -223,6 +240,14 @@ fn sys_facts(k: &Kernel) -> Result<SysFacts, KernelError> {
     // Present pages of every memory node (what crash prints), else the dump's RAM.
     let memory =
         node_present_bytes(k).unwrap_or_else(|| k.dump().memory_ranges().iter().map(|r| r.end - r.start).sum());
+    let mut uts = |i: u64, name: &str| {
+        uts_field(k, i).unwrap_or_else(|e| {
+            unreadable.push(format!("{name}: {e}"));
+            "(unreadable)".into()
+        })
+    };
+    let (nodename, release, version, machine) =
+        (uts(1, "NODENAME"), uts(2, "RELEASE"), uts(3, "VERSION"), uts(4, "MACHINE"));
     Ok(SysFacts {
         cpus: cpus.len(),
         offline: cpus.iter().filter(|c| !c.online).map(|c| c.cpu).collect(),
@@ -234,15 +259,32 @@ fn sys_facts(k: &Kernel) -> Result<SysFacts, KernelError> {
         uptime_ns,
         load,
         tasks,
-        nodename: uts_field(k, 1)?,
-        release: uts_field(k, 2)?,
-        version: uts_field(k, 3)?,
-        machine: uts_field(k, 4)?,
+        task_damage: k.damage().iter().filter(|d| d.structure.contains("task")).count(),
+        nodename,
+        release,
+        version,
+        machine,
         memory,
         panic,
         panic_cpu: panic_cpu.filter(|&c| c >= 0),
         taint: k.global("tainted_mask").and_then(|t| t.read_int()).ok().and_then(taint_string),
+        unreadable,
     })
+}
+
+/// `avenrun`: fixed point with 11 fractional bits (FSHIFT), rounded as /proc/loadavg does.
+fn load_average(k: &Kernel) -> Result<[f64; 3], KernelError> {
+    let avenrun = k.symbol("avenrun")?;
+    let mut load = [0.0; 3];
+    for (i, l) in load.iter_mut().enumerate() {
+        let v = k
+            .memory()
+            .read_u64(avenrun + i as u64 * 8)
+            .map_err(|err| KernelError::Memory { what: "avenrun".into(), err })?;
+        let v = v + (1 << 11) / 200;
+        *l = (v >> 11) as f64 + (((v & ((1 << 11) - 1)) * 100) >> 11) as f64 / 100.0;
+    }
+    Ok(load)
 }
 
 /// The task the panicking CPU ran.
@@ -291,25 +333,29 @@ fn sys(k: &Kernel, d: &DumpArg) -> Result<ExitCode, KernelError> {
     let f = sys_facts(k)?;
     let meta = k.dump().metadata();
     if d.json {
-        return Ok(emit_json(&json!({
-            "dumpfile": d.dump,
-            "partial": meta.partial,
-            "cpus": f.cpus,
-            "offline_cpus": f.offline,
-            "date": f.date,
-            "uptime_s": f.uptime_ns as f64 / 1e9,
-            "load_average": f.load,
-            "tasks": f.tasks,
-            "nodename": f.nodename,
-            "release": f.release,
-            "version": f.version,
-            "machine": f.machine,
-            "memory_bytes": f.memory,
-            "panic": f.panic,
-            "panic_cpu": f.panic_cpu,
-            "panic_task": f.panic_cpu.and_then(|c| panic_task(k, c as u32)),
-            "taint": f.taint,
-        })));
+        return Ok(emit_json(
+            k,
+            &json!({
+                "dumpfile": d.dump,
+                "partial": meta.partial,
+                "cpus": f.cpus,
+                "offline_cpus": f.offline,
+                "date": f.date,
+                "uptime_s": f.uptime_ns as f64 / 1e9,
+                "load_average": f.load,
+                "tasks": f.tasks,
+                "nodename": f.nodename,
+                "release": f.release,
+                "version": f.version,
+                "machine": f.machine,
+                "memory_bytes": f.memory,
+                "panic": f.panic,
+                "panic_cpu": f.panic_cpu,
+                "panic_task": f.panic_cpu.and_then(|c| panic_task(k, c as u32)),
+                "taint": f.taint,
+                "unreadable": f.unreadable,
+            }),
+        ));
     }
     let mut s = String::new();
     let mut line = |k: &str, v: String| {
@@ -334,7 +380,13 @@ fn sys(k: &Kernel, d: &DumpArg) -> Result<ExitCode, KernelError> {
     }
     line("UPTIME", hms(f.uptime_ns));
     line("LOAD AVERAGE", format!("{:.2}, {:.2}, {:.2}", f.load[0], f.load[1], f.load[2]));
-    line("TASKS", f.tasks.to_string());
+    line(
+        "TASKS",
+        match f.task_damage {
+            0 => f.tasks.to_string(),
+            n => format!("{} ({n} task or thread list(s) damaged: see the notes; the pid tree filled in)", f.tasks),
+        },
+    );
     line("NODENAME", f.nodename);
     line("RELEASE", f.release);
     line("VERSION", f.version);
@@ -346,6 +398,9 @@ fn sys(k: &Kernel, d: &DumpArg) -> Result<ExitCode, KernelError> {
         (None, _) => "\"\"".into(),
     };
     line("PANIC", panic);
+    for u in &f.unreadable {
+        let _ = writeln!(s, "{:>12}  not read: {u}", "");
+    }
     Ok(emit(&s))
 }
 
@@ -371,7 +426,7 @@ fn ps(k: &Kernel, d: &DumpArg, since_ran: bool) -> Result<ExitCode, KernelError>
     let ago = |t: &Task| clock_of(t.cpu).saturating_sub(t.last_arrival);
     if d.json {
         let v: Vec<Value> = tasks.iter().map(|t| task_json(t, Some(ago(t)))).collect();
-        return Ok(emit_json(&json!({ "tasks": v, "unreadable": unreadable })));
+        return Ok(emit_json(k, &json!({ "tasks": v, "unreadable": unreadable })));
     }
     let mut s = String::new();
     if since_ran {
@@ -420,9 +475,12 @@ fn log(k: &Kernel, d: &DumpArg, levels: bool, callers: bool) -> Result<ExitCode,
                 })
             })
             .collect();
-        return Ok(emit_json(&json!({
-            "format": l.format, "records": recs, "skipped": l.skipped, "damaged": l.damaged, "damage": l.damage,
-        })));
+        return Ok(emit_json(
+            k,
+            &json!({
+                "format": l.format, "records": recs, "skipped": l.skipped, "damaged": l.damaged, "damage": l.damage,
+            }),
+        ));
     }
     let out = l.render(levels, callers);
     let mut o = std::io::stdout().lock();
@@ -463,7 +521,7 @@ fn runq(k: &Kernel, d: &DumpArg, lag: bool) -> Result<ExitCode, KernelError> {
                 })
             })
             .collect();
-        return Ok(emit_json(&json!({ "cpus": v })));
+        return Ok(emit_json(k, &json!({ "cpus": v })));
     }
     let mut s = String::new();
     if lag {
@@ -546,7 +604,7 @@ fn sym(k: &Kernel, d: &DumpArg, what: &str) -> Result<ExitCode, KernelError> {
             .iter()
             .map(|(a, n, kind, m, full)| json!({"address": a, "name": n, "type": kind.to_string(), "module": m, "symbol": full}))
             .collect();
-        return Ok(emit_json(&json!({ "symbols": v })));
+        return Ok(emit_json(k, &json!({ "symbols": v })));
     }
     let mut s = String::new();
     for (a, n, kind, m, _) in &found {
@@ -703,11 +761,14 @@ fn struct_cmd(k: &Kernel, d: &DumpArg, ty: &str, addr: &str) -> Result<ExitCode,
     let mut p = Printer { k, btf, out: String::new(), budget: 20_000 };
     let v = p.value(obj.address, obj.ty, None, 0);
     if d.json {
-        return Ok(emit_json(&json!({
-            "type": btf.type_name(obj.ty).unwrap_or_default(),
-            "address": obj.address,
-            "value": v,
-        })));
+        return Ok(emit_json(
+            k,
+            &json!({
+                "type": btf.type_name(obj.ty).unwrap_or_default(),
+                "address": obj.address,
+                "value": v,
+            }),
+        ));
     }
     let tname = btf.type_name(obj.ty).unwrap_or_else(|_| label.clone());
     let _ = writeln!(p.out, "{tname} at {:#x}:", obj.address);
@@ -724,7 +785,7 @@ fn rd(k: &Kernel, d: &DumpArg, addr: &str, count: u64) -> Result<ExitCode, Kerne
         .map_err(|err| KernelError::Memory { what: format!("{count} word(s) at {address:#x}"), err })?;
     let words: Vec<u64> = bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8"))).collect();
     if d.json {
-        return Ok(emit_json(&json!({ "address": address, "words": words })));
+        return Ok(emit_json(k, &json!({ "address": address, "words": words })));
     }
     let mut s = String::new();
     for (i, chunk) in words.chunks(2).enumerate() {

@@ -58,6 +58,11 @@ pub trait AddressSpace: Send + Sync {
     fn translate_fixed(&self, _vaddr: u64) -> Option<u64> {
         None
     }
+    /// Whether a pointer can point into the kernel's half of the address space: the cheap
+    /// first check on a pointer read from damaged memory.
+    fn is_kernel_address(&self, _vaddr: u64) -> bool {
+        true
+    }
     /// Pointer size in bytes.
     fn pointer_size(&self) -> usize {
         8

@@ -49,6 +49,11 @@ impl X86_64 {
 }
 
 impl AddressSpace for X86_64 {
+    fn is_kernel_address(&self, vaddr: u64) -> bool {
+        let bits = if self.five_level { 57 } else { 48 };
+        (vaddr as i64) >> (bits - 1) == -1
+    }
+
     fn translate(&self, mem: &dyn PhysRead, vaddr: u64) -> Result<Mapping, TranslateError> {
         if !self.canonical(vaddr) {
             return Err(TranslateError::NonCanonical);

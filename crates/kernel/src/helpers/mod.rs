@@ -1,0 +1,54 @@
+//! Helpers over kernel data structures, as drgn has them: list walks that survive damaged
+//! memory ([`list`]) and the pid radix tree ([`idr`]). Every walk reports what it could not
+//! follow as a [`Damage`], recorded in the kernel's damage log ([`crate::Kernel::damage`]) so
+//! that each command can say which of its facts stand on a broken structure.
+
+pub mod idr;
+pub mod list;
+
+use crate::MemError;
+
+/// A kernel structure that could not be followed to its end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damage {
+    /// Which structure (`init_task.tasks`, `modules`, `init_pid_ns.idr`).
+    pub structure: String,
+    /// The address whose link is bad.
+    pub at: u64,
+    pub what: DamageKind,
+    /// Entries found anyway by another route (the walk back along `prev`, another index).
+    pub recovered: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DamageKind {
+    /// The link leads back to an entry already seen that is not the head.
+    Loop { to: u64 },
+    /// `next->prev` does not point back: `next` is not a member of this list.
+    BrokenLink { next: u64, back: u64 },
+    /// NULL, misaligned, or not a kernel address.
+    BadPointer(u64),
+    /// The next entry is not in the dump.
+    Unreadable(MemError),
+    /// Longer than any such structure can be.
+    TooLong(usize),
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} damaged at {:#x}: ", self.structure, self.at)?;
+        match &self.what {
+            DamageKind::Loop { to } => write!(f, "it loops back to {to:#x}")?,
+            DamageKind::BrokenLink { next, back } => {
+                write!(f, "next {next:#x} does not link back (its prev is {back:#x})")?
+            }
+            DamageKind::BadPointer(p) => write!(f, "bad pointer {p:#x}")?,
+            DamageKind::Unreadable(e) => write!(f, "{e}")?,
+            DamageKind::TooLong(n) => write!(f, "more than {n} entries")?,
+        }
+        if self.recovered > 0 {
+            write!(f, " ({} entries recovered by another route)", self.recovered)?;
+        }
+        Ok(())
+    }
+}
