@@ -253,16 +253,23 @@ impl Kernel {
     /// Every task, read; marks each CPU's current one. Tasks that cannot be read are skipped
     /// and counted.
     pub fn tasks(&self) -> Result<(Vec<Task>, usize), KernelError> {
+        let (tasks, unreadable) = self.tasks_and_unreadable()?;
+        Ok((tasks, unreadable.len()))
+    }
+
+    /// Every task that reads, and the addresses of those that do not (a page missing from
+    /// the dump, a damaged pointer).
+    pub fn tasks_and_unreadable(&self) -> Result<(Vec<Task>, Vec<u64>), KernelError> {
         let cpus = self.cpus().unwrap_or_default();
         let mut out = Vec::new();
-        let mut unreadable = 0;
+        let mut unreadable = Vec::new();
         for a in self.task_addresses()? {
             match self.task(a) {
                 Ok(mut t) => {
                     t.current_on = cpus.iter().find(|c| c.curr == a).map(|c| c.cpu);
                     out.push(t);
                 }
-                Err(_) => unreadable += 1,
+                Err(_) => unreadable.push(a),
             }
         }
         Ok((out, unreadable))

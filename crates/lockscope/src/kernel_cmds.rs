@@ -420,13 +420,16 @@ fn task_json(t: &Task, since_ns: Option<u64>) -> Value {
 }
 
 fn ps(k: &Kernel, d: &DumpArg, since_ran: bool) -> Result<ExitCode, KernelError> {
-    let (mut tasks, unreadable) = k.tasks()?;
+    let (mut tasks, unreadable) = k.tasks_and_unreadable()?;
     let cpus = k.cpus()?;
     let clock_of = |cpu: u32| cpus.iter().find(|c| c.cpu == cpu).map_or(0, |c| c.clock);
     let ago = |t: &Task| clock_of(t.cpu).saturating_sub(t.last_arrival);
     if d.json {
         let v: Vec<Value> = tasks.iter().map(|t| task_json(t, Some(ago(t)))).collect();
-        return Ok(emit_json(k, &json!({ "tasks": v, "unreadable": unreadable })));
+        return Ok(emit_json(
+            k,
+            &json!({ "tasks": v, "unreadable": unreadable.len(), "unreadable_tasks": unreadable }),
+        ));
     }
     let mut s = String::new();
     if since_ran {
@@ -456,8 +459,9 @@ fn ps(k: &Kernel, d: &DumpArg, since_ran: bool) -> Result<ExitCode, KernelError>
             );
         }
     }
-    if unreadable > 0 {
-        let _ = writeln!(s, "({unreadable} task(s) could not be read from the dump)");
+    if !unreadable.is_empty() {
+        let at: Vec<String> = unreadable.iter().map(|a| format!("{a:x}")).collect();
+        let _ = writeln!(s, "({} task(s) could not be read from the dump: {})", at.len(), at.join(" "));
     }
     Ok(emit(&s))
 }
