@@ -945,7 +945,7 @@ fn hardware_links(inc: &Incident, input: &Input<'_>, hardware: &[&Event]) -> Vec
         let part = matches!(h.record.component.as_deref(), Some("memory" | "cpu" | "cache"));
         (h.confidence, sev, part)
     };
-    out.sort_by(|a, b| rank(b).cmp(&rank(a)));
+    out.sort_by_key(|h| std::cmp::Reverse(rank(h)));
     out.truncate(5);
     out
 }

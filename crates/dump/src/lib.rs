@@ -240,6 +240,7 @@ fn map_file(path: &Path) -> Result<Storage, DumpError> {
     let file = std::fs::File::open(path).map_err(io)?;
     // SAFETY: the map is read-only; a dump file changed under us while open gives wrong
     // bytes, not memory unsafety beyond what every mmap-based reader accepts.
+    #[allow(unsafe_code)]
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
     let id = file.metadata().ok().map(|m| {
         use std::os::unix::fs::MetadataExt;

@@ -126,6 +126,7 @@ impl Vmlinux {
         let file = std::fs::File::open(path).map_err(io)?;
         // SAFETY: the mapping is read-only and private; a file truncated by someone else while
         // mapped is the one case that can fault, as with any reader of a mapped file.
+        #[allow(unsafe_code)]
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
         let vm = Vmlinux { path: path.to_path_buf(), map };
         vm.elf()?;

@@ -16,6 +16,9 @@ const MAX_SYMS: u32 = 4_000_000;
 /// Longest compressed name (two-byte length prefix).
 const MAX_NAME: usize = 0x7fff;
 
+/// A decoded name: where it starts in the joined names, its length, its type letter.
+type NameEntry = (u32, u16, u8);
+
 #[derive(Clone, Copy, Debug)]
 struct Sym {
     addr: u64,
@@ -371,7 +374,7 @@ fn decode_names(
     tokens: &[&[u8]],
     wide: bool,
     prefetch_len: Option<u64>,
-) -> Result<(String, Vec<(u32, u16, u8)>), KallsymsError> {
+) -> Result<(String, Vec<NameEntry>), KallsymsError> {
     let mut st = Stream { mem, base: at, buf: Vec::new(), buf_at: 0 };
     // The names usually end where the marker and token tables begin: read them in one go
     // (on several threads) instead of 64 KiB at a time.

@@ -501,7 +501,7 @@ fn ring_size(ring: &TextRing) -> u64 {
 /// or, when it would cross the end, whole at the start. Blocks are 8-byte aligned and hold at
 /// least their id.
 fn ring_span(size: u64, begin: u64, next: u64) -> Option<(u64, u64)> {
-    if size == 0 || begin % 8 != 0 || next % 8 != 0 {
+    if size == 0 || !begin.is_multiple_of(8) || !next.is_multiple_of(8) {
         return None;
     }
     let bits = size.trailing_zeros();

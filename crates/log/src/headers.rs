@@ -192,9 +192,9 @@ pub fn parse_headline(text: &str) -> Option<Headline> {
     }
     if let Some(rest) = after(s, "Watchdog detected hard LOCKUP on cpu") {
         let cpu = num(rest.trim_start());
-        if s.starts_with("Kernel panic - not syncing: ") {
+        if let Some(message) = s.strip_prefix("Kernel panic - not syncing: ") {
             let mut o = Opening::new(EventKind::Panic);
-            o.message = Some(s["Kernel panic - not syncing: ".len()..].trim().to_string());
+            o.message = Some(message.trim().to_string());
             o.cpu = cpu;
             return Some(Headline::Open(o));
         }
