@@ -19,8 +19,9 @@ const EI_CLASS: usize = 4;
 pub(crate) enum SpanKind {
     /// Bytes in the file, starting at this offset.
     Data { file_offset: u64 },
-    /// Promised by `p_filesz` but the file ends first.
-    Lost,
+    /// Promised by `p_filesz` but the file ends first (it was cut short); the data would be
+    /// at this offset.
+    Lost { file_offset: u64 },
     /// `p_memsz` beyond `p_filesz`: left out by the dump tool.
     Filtered,
 }
@@ -129,7 +130,8 @@ pub(crate) fn fold_segments(segments: &[LoadSegment], file_len: u64) -> Vec<Span
             pieces.push((s.paddr, data_end, (0, i), SpanKind::Data { file_offset: s.file_offset }));
         }
         if data_len > in_file {
-            pieces.push((data_end, s.paddr + data_len, (1, i), SpanKind::Lost));
+            let file_offset = s.file_offset.saturating_add(in_file);
+            pieces.push((data_end, s.paddr + data_len, (1, i), SpanKind::Lost { file_offset }));
         }
         if s.mem_size > data_len {
             pieces.push((s.paddr + data_len, mem_end, (2, i), SpanKind::Filtered));
@@ -161,6 +163,7 @@ pub(crate) fn fold_segments(segments: &[LoadSegment], file_len: u64) -> Vec<Span
         let (p_start, _, _, kind) = pieces[owner];
         let kind = match kind {
             SpanKind::Data { file_offset } => SpanKind::Data { file_offset: file_offset + (x - p_start) },
+            SpanKind::Lost { file_offset } => SpanKind::Lost { file_offset: file_offset.saturating_add(x - p_start) },
             k => k,
         };
         match spans.last_mut() {
@@ -173,7 +176,8 @@ pub(crate) fn fold_segments(segments: &[LoadSegment], file_len: u64) -> Vec<Span
 
 fn continues(last: &Span, kind: SpanKind) -> bool {
     match (last.kind, kind) {
-        (SpanKind::Data { file_offset: a }, SpanKind::Data { file_offset: b }) => a + (last.end - last.start) == b,
+        (SpanKind::Data { file_offset: a }, SpanKind::Data { file_offset: b })
+        | (SpanKind::Lost { file_offset: a }, SpanKind::Lost { file_offset: b }) => a + (last.end - last.start) == b,
         (a, b) => a == b,
     }
 }
@@ -199,7 +203,7 @@ mod tests {
         );
         let spans = fold_segments(&[seg(0, 0x1000, 0x1000, 0x3000)], 0x1800);
         assert_eq!(spans[0], Span { start: 0, end: 0x800, kind: SpanKind::Data { file_offset: 0x1000 } });
-        assert_eq!(spans[1], Span { start: 0x800, end: 0x1000, kind: SpanKind::Lost });
+        assert_eq!(spans[1], Span { start: 0x800, end: 0x1000, kind: SpanKind::Lost { file_offset: 0x1800 } });
         assert_eq!(spans[2], Span { start: 0x1000, end: 0x3000, kind: SpanKind::Filtered });
     }
 }

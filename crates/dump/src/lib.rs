@@ -206,6 +206,20 @@ enum Backend {
     },
 }
 
+/// A file that ends before the data its headers promise (see `Dump::truncation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Truncation {
+    /// Index in the list given to `open_many` (`None` for one file).
+    pub file: Option<u32>,
+    pub file_size: u64,
+    /// The size the headers promise; a lower bound when `exact` is false (the descriptor
+    /// table itself is cut, or its last entries do not say where the data ends).
+    pub expected_size: u64,
+    pub exact: bool,
+    /// Pages whose data (or descriptor) is past the end of the file.
+    pub pages_lost: u64,
+}
+
 /// One file of a split dump.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SplitPart {
@@ -232,8 +246,34 @@ pub(crate) enum CopyRead {
     Lost,
 }
 
+/// Refuses what is not a regular file before anything opens it: opening a FIFO would block
+/// until a writer comes, a device cannot be mapped, a directory has no bytes. The CLI checks
+/// its inputs with this too, so every command says the same thing.
+pub fn check_regular_file(path: &Path) -> Result<std::fs::Metadata, DumpError> {
+    use std::os::unix::fs::FileTypeExt;
+    let md = std::fs::metadata(path).map_err(|e| DumpError::new(DumpErrorKind::Io(e.kind()), 0))?;
+    let t = md.file_type();
+    let what = if t.is_file() {
+        return Ok(md);
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    };
+    Err(DumpError::new(DumpErrorKind::NotAFile(what), 0))
+}
+
 fn map_file(path: &Path) -> Result<Storage, DumpError> {
     let io = |e: std::io::Error| DumpError::new(DumpErrorKind::Io(e.kind()), 0);
+    check_regular_file(path)?;
     let file = std::fs::File::open(path).map_err(io)?;
     // SAFETY: the map is read-only; a dump file changed under us while open gives wrong
     // bytes, not memory unsafety beyond what every mmap-based reader accepts.
@@ -387,7 +427,7 @@ impl Dump {
             Backend::Elf { core, .. } => match elf_span(core, paddr).map(|s| s.kind) {
                 Some(SpanKind::Data { .. }) => PageState::Dumped,
                 Some(SpanKind::Filtered) => PageState::Filtered,
-                Some(SpanKind::Lost) => PageState::Lost,
+                Some(SpanKind::Lost { .. }) => PageState::Lost,
                 None => PageState::Hole,
             },
             Backend::Kdump { parts } => {
@@ -467,7 +507,11 @@ impl Dump {
                         Ok(n)
                     }
                     SpanKind::Filtered => Err(err(ReadErrorKind::Filtered)),
-                    SpanKind::Lost => Err(err(ReadErrorKind::Lost)),
+                    SpanKind::Lost { file_offset } => {
+                        let kind = ReadErrorKind::Truncated { file_size: src.raw().len() as u64 };
+                        let at = file_offset.saturating_add(addr - span.start);
+                        Err((ReadError { kind, paddr: addr, offset: Some(at), file: None }, n))
+                    }
                 }
             }
             Backend::Kdump { parts } => {
@@ -511,7 +555,9 @@ impl Dump {
     /// covers only in part read as zeros; data promised but missing is `Lost`.
     pub(crate) fn read_page_for_copy(&self, pfn: u64, buf: &mut [u8]) -> Result<CopyRead, ReadError> {
         let paddr = pfn * self.meta.page_size;
-        let lost = |e: &ReadError| matches!(e.kind, ReadErrorKind::Lost | ReadErrorKind::InOtherFile);
+        let lost = |e: &ReadError| {
+            matches!(e.kind, ReadErrorKind::Lost | ReadErrorKind::InOtherFile | ReadErrorKind::Truncated { .. })
+        };
         match &self.backend {
             Backend::Elf { .. } => match self.read_inner(paddr, buf, true) {
                 Ok(_) => Ok(CopyRead::Data),
@@ -578,6 +624,18 @@ impl Dump {
                     }
                 }
             }
+        }
+    }
+
+    /// The files of the dump that were cut short, and how many pages each loses to it
+    /// (distinct from filtering: those pages were written, then cut off). Walks the tail of
+    /// the descriptor table or the segment table: meant for summaries.
+    pub fn truncation(&self) -> Vec<Truncation> {
+        match &self.backend {
+            Backend::Elf { src, core } => elf_truncation(src.raw().len() as u64, core, self.meta.page_size)
+                .into_iter()
+                .collect(),
+            Backend::Kdump { parts } => parts.iter().filter_map(kdump_truncation).collect(),
         }
     }
 
@@ -777,6 +835,55 @@ fn copy_bits(dst: &mut [u8], src: &[u8], base: usize, from: u64, to: u64) {
         dst[byte - base] |= src[byte] & (1 << bit);
         pfn += 1;
     }
+}
+
+fn elf_truncation(file_size: u64, core: &ElfCore, page: u64) -> Option<Truncation> {
+    let expected = core.segments.iter().map(|s| s.file_offset.saturating_add(s.file_size)).max().unwrap_or(0);
+    let lost_pages: u64 = core
+        .spans
+        .iter()
+        .filter(|s| matches!(s.kind, SpanKind::Lost { .. }))
+        .map(|s| s.end.div_ceil(page) - s.start / page)
+        .sum();
+    (expected > file_size).then_some(Truncation {
+        file: None,
+        file_size,
+        expected_size: expected,
+        exact: true,
+        pages_lost: lost_pages,
+    })
+}
+
+/// Counts, from the end of the descriptor table, the pages whose descriptor or data is past
+/// the end of the file. Data is written in PFN order, so the scan stops at the first page
+/// (from the end) whose data is in the file; the shared zero page does not stop it.
+fn kdump_truncation(p: &Part) -> Option<Truncation> {
+    let (k, src) = (&p.kdump, &p.src);
+    let file_size = src.len();
+    if file_size >= k.expected_len() {
+        return None;
+    }
+    let desc_len = raw::kdump::page_desc::LEN as u64;
+    let base = k.data_start - k.descriptors * desc_len;
+    let readable = (file_size.saturating_sub(base) / desc_len).min(k.descriptors);
+    let mut lost = k.descriptors - readable;
+    for i in (0..readable).rev() {
+        let Some(d) = k.descriptor(src, base + i * desc_len) else { break };
+        let end = (d.offset as u64).saturating_add(d.size as u64);
+        if d.offset > 0 && d.offset as u64 != k.data_start && end <= file_size {
+            break;
+        }
+        if end > file_size {
+            lost += 1;
+        }
+    }
+    Some(Truncation {
+        file: p.file,
+        file_size,
+        expected_size: k.expected_len(),
+        exact: k.data_end.is_some(),
+        pages_lost: lost,
+    })
 }
 
 fn elf_span(e: &ElfCore, addr: u64) -> Option<&elf::Span> {
