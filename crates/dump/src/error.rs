@@ -138,7 +138,11 @@ pub enum ReadErrorKind {
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let ReadErrorKind::Truncated { file_size } = self.kind {
-            write!(f, "physical address {:#x}: beyond the end of the truncated file (file is {file_size} bytes", self.paddr)?;
+            write!(
+                f,
+                "physical address {:#x}: beyond the end of the truncated file (file is {file_size} bytes",
+                self.paddr
+            )?;
             if let Some(i) = self.file {
                 write!(f, ", file {} of the set", i + 1)?;
             }

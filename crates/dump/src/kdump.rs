@@ -620,12 +620,8 @@ impl KdumpFile {
             && found != start
             && found != start + bs
         {
-            let kind = DumpErrorKind::BitmapMismatch {
-                set_bits: ndesc,
-                expected: start,
-                found,
-                block_size: self.block_size,
-            };
+            let kind =
+                DumpErrorKind::BitmapMismatch { set_bits: ndesc, expected: start, found, block_size: self.block_size };
             return Err(DumpError::new(kind, self.dumped_bits_offset));
         }
         // Pages are written in PFN order, so the tail of the table points at the end of the
@@ -760,9 +756,8 @@ impl KdumpFile {
     /// file offset to blame.
     pub fn read_page(&self, src: &Source, desc_offset: u64, out: &mut [u8]) -> Result<(), (ReadErrorKind, u64)> {
         let (desc, offset) = self.locate_page(src, desc_offset)?;
-        let data = src
-            .bytes(offset, desc.size as usize)
-            .ok_or((ReadErrorKind::Truncated { file_size: src.len() }, offset))?;
+        let data =
+            src.bytes(offset, desc.size as usize).ok_or((ReadErrorKind::Truncated { file_size: src.len() }, offset))?;
         match decode_page(desc.flags, &data, out) {
             Some(true) => Ok(()),
             Some(false) => Err((ReadErrorKind::Corrupt, offset)),

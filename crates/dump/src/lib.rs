@@ -118,6 +118,9 @@ pub struct Metadata {
     /// The writer could not finish (kdump status bit, ELF `e_flags` bit 0).
     pub incomplete: bool,
     pub page_size: u64,
+    /// VMCOREINFO's PAGESIZE when it disagrees with what fixes the page size (the kdump
+    /// header's block size, or the architecture), and what that is: the value is not used.
+    pub page_size_ignored: Option<(u64, &'static str)>,
     /// One past the highest page frame number the dump describes.
     pub max_pfn: u64,
     /// CPUs of the dumped machine, as its header says (kdump), else the register notes found.
@@ -303,6 +306,9 @@ impl Dump {
     /// `ReadErrorKind::InOtherFile`. Errors name the file by its index in `paths`. One path is
     /// the same as `open`.
     pub fn open_many<P: AsRef<Path>>(paths: &[P]) -> Result<Dump, DumpError> {
+        if let [one] = paths {
+            return Dump::open(one);
+        }
         let mut storages = Vec::with_capacity(paths.len());
         for (i, p) in paths.iter().enumerate() {
             storages.push(map_file(p.as_ref()).map_err(|e| e.in_file(i))?);
@@ -632,9 +638,9 @@ impl Dump {
     /// the descriptor table or the segment table: meant for summaries.
     pub fn truncation(&self) -> Vec<Truncation> {
         match &self.backend {
-            Backend::Elf { src, core } => elf_truncation(src.raw().len() as u64, core, self.meta.page_size)
-                .into_iter()
-                .collect(),
+            Backend::Elf { src, core } => {
+                elf_truncation(src.raw().len() as u64, core, self.meta.page_size).into_iter().collect()
+            }
             Backend::Kdump { parts } => parts.iter().filter_map(kdump_truncation).collect(),
         }
     }
@@ -891,15 +897,28 @@ fn elf_span(e: &ElfCore, addr: u64) -> Option<&elf::Span> {
     e.spans.get(i).filter(|s| s.start <= addr)
 }
 
+/// An ELF core has no page size of its own: x86_64 pages are always 4 KiB, an aarch64 kernel
+/// uses 4, 16 or 64 KiB (VMCOREINFO says which), other machines take VMCOREINFO's value when
+/// it is a plausible page size. A value that cannot be right is returned as ignored, with
+/// what fixed the size instead; an edited PAGESIZE must not rescale all of memory.
+fn elf_page_size(arch: Arch, from_vmcoreinfo: Option<u64>) -> (u64, Option<(u64, &'static str)>) {
+    let (size, fixed_by) = match (arch, from_vmcoreinfo) {
+        (Arch::X86_64, _) => (4096, "the x86_64 architecture (4 KiB pages)"),
+        (Arch::Aarch64, Some(p @ (4096 | 16384 | 65536))) => (p, ""),
+        (Arch::Aarch64, _) => (4096, "the aarch64 architecture (4, 16 or 64 KiB pages)"),
+        (_, Some(p)) if p.is_power_of_two() && (1024..=1 << 20).contains(&p) => (p, ""),
+        (_, _) => (4096, "the usual 4 KiB (no plausible value)"),
+    };
+    let ignored = from_vmcoreinfo.filter(|&p| p != size).map(|p| (p, fixed_by));
+    (size, ignored)
+}
+
 fn metadata(backend: &Backend, vmcoreinfo: Option<&VmcoreInfo>) -> Metadata {
     let crash_time = vmcoreinfo.and_then(|v| v.crash_time());
     let osrelease = vmcoreinfo.and_then(|v| v.osrelease()).map(str::to_string);
     match backend {
         Backend::Elf { src, core: e } => {
-            let page_size = vmcoreinfo
-                .and_then(|v| v.page_size())
-                .filter(|p| p.is_power_of_two() && (1024..=1 << 20).contains(p))
-                .unwrap_or(4096);
+            let (page_size, page_size_ignored) = elf_page_size(e.arch, vmcoreinfo.and_then(|v| v.page_size()));
             let max_end = e.spans.last().map_or(0, |s| s.end);
             let partial = e.spans.iter().any(|s| s.kind == SpanKind::Filtered);
             let cpus = e.notes.prstatus.len().max(e.notes.qemu.len()) as u32;
@@ -911,6 +930,7 @@ fn metadata(backend: &Backend, vmcoreinfo: Option<&VmcoreInfo>) -> Metadata {
                 partial,
                 incomplete: e.incomplete,
                 page_size,
+                page_size_ignored,
                 max_pfn: max_end.div_ceil(page_size),
                 nr_cpus: cpus,
                 current_cpu: None,
@@ -968,6 +988,10 @@ fn metadata(backend: &Backend, vmcoreinfo: Option<&VmcoreInfo>) -> Metadata {
                 partial: k.any_filtered(src),
                 incomplete: parts.iter().any(|p| p.kdump.status & status::INCOMPLETE != 0) || !covered,
                 page_size: k.block_size as u64,
+                page_size_ignored: vmcoreinfo
+                    .and_then(|v| v.page_size())
+                    .filter(|&p| p != k.block_size as u64)
+                    .map(|p| (p, "the dump header's block_size")),
                 max_pfn: k.max_pfn,
                 nr_cpus: if k.nr_cpus > 0 { k.nr_cpus as u32 } else { k.notes.prstatus.len() as u32 },
                 current_cpu: Some(k.current_cpu),
