@@ -50,8 +50,10 @@ pub(crate) struct ElfCore {
     /// makedumpfile sets `e_flags` bit 0 when it could not write everything.
     pub incomplete: bool,
     pub notes: Notes,
-    /// File ranges (offset, length) of the PT_NOTE segments, cut at the end of the file.
+    /// File ranges (offset, length) of the notes in the PT_NOTE segments.
     pub note_ranges: Vec<(u64, u64)>,
+    /// The first PT_NOTE segment whose size says more than its notes.
+    pub notes_cut: Option<notes::NotesCut>,
     pub endian: Endian,
     /// ELFCLASS32 core (a 32-bit machine).
     pub class32: bool,
@@ -87,6 +89,7 @@ fn parse_with<H: FileHeader<Endian = object::Endianness>>(data: &[u8]) -> Result
     let mut segments = Vec::new();
     let mut notes = Notes::empty();
     let mut note_ranges = Vec::new();
+    let mut notes_cut = None;
     for ph in phdrs {
         match ph.p_type(endian) {
             elf::PT_LOAD => segments.push(LoadSegment {
@@ -101,9 +104,13 @@ fn parse_with<H: FileHeader<Endian = object::Endianness>>(data: &[u8]) -> Result
                 let size: u64 = ph.p_filesz(endian).into();
                 // A note segment cut by the end of the file still yields the notes before the cut.
                 let end = off.saturating_add(size).min(file_len);
+                // Only the well-formed notes are kept: a damaged p_filesz must not make the
+                // page data after them part of the notes.
                 if off < end {
-                    notes::collect(&mut notes, &data[off as usize..end as usize], our_endian, arch);
-                    note_ranges.push((off, end - off));
+                    let blob = &data[off as usize..end as usize];
+                    let used = notes::collect(&mut notes, blob, our_endian, arch);
+                    notes_cut = notes_cut.or(notes::NotesCut::check(off, size, blob, used));
+                    note_ranges.push((off, used as u64));
                 }
             }
             _ => {}
@@ -113,7 +120,18 @@ fn parse_with<H: FileHeader<Endian = object::Endianness>>(data: &[u8]) -> Result
     let spans = fold_segments(&segments, file_len);
     let incomplete = header.e_flags(endian) & 1 != 0;
     let class32 = data.get(EI_CLASS) == Some(&elf::ELFCLASS32);
-    Ok(ElfCore { spans, segments, arch, incomplete, notes, note_ranges, endian: our_endian, class32, machine })
+    Ok(ElfCore {
+        spans,
+        segments,
+        arch,
+        incomplete,
+        notes,
+        note_ranges,
+        notes_cut,
+        endian: our_endian,
+        class32,
+        machine,
+    })
 }
 
 /// Folds possibly overlapping segments into sorted, disjoint spans. Where segments overlap,

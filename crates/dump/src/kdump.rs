@@ -331,6 +331,8 @@ pub(crate) struct KdumpFile {
     /// File ranges (offset, size) of the note blob and the erase info.
     pub note_range: Option<(u64, u64)>,
     pub eraseinfo_range: Option<(u64, u64)>,
+    /// The note blob or VMCOREINFO text when its size field says more than it holds.
+    pub notes_cut: Option<notes::NotesCut>,
     pub notes: Notes,
     pub arch: Arch,
     ram_bits: Bits,
@@ -517,13 +519,21 @@ impl KdumpFile {
             Arch::Other
         };
         let mut notes = Notes::empty();
+        let mut notes_cut = None;
+        // Notes and VMCOREINFO live in the header blocks: a size reaching into the bitmaps
+        // is damaged, and only what is before them (and parses, for notes) is used.
+        let in_header = |off: u64, size: u64| size.min(main.bitmap_offset.saturating_sub(off));
         if let Some((off, size)) = note_range {
-            let blob = src.bytes(off, size as usize).ok_or(DumpError::truncated(off))?;
-            notes::collect(&mut notes, &blob, e, arch);
+            let blob = src.bytes(off, in_header(off, size) as usize).ok_or(DumpError::truncated(off))?;
+            let used = notes::collect(&mut notes, &blob, e, arch);
+            notes_cut = notes::NotesCut::check(off, size, &blob, used);
+            note_range = Some((off, used as u64));
         }
         // Version 3 files point at VMCOREINFO without a note blob.
         if let Some((off, size)) = vmcoreinfo_range.filter(|_| notes.vmcoreinfo.is_none()) {
-            let text = src.bytes(off, size as usize).ok_or(DumpError::truncated(off))?;
+            let kept = in_header(off, size);
+            let text = src.bytes(off, kept as usize).ok_or(DumpError::truncated(off))?;
+            notes_cut = notes_cut.or((kept < size).then_some(notes::NotesCut { offset: off, declared: size, kept }));
             notes.vmcoreinfo = Some(text.into_owned());
         }
         notes::number_cpus(&mut notes);
@@ -563,6 +573,7 @@ impl KdumpFile {
             eraseinfo_size,
             note_range,
             eraseinfo_range,
+            notes_cut,
             notes,
             arch,
             ram_bits,

@@ -34,7 +34,7 @@ mod write;
 pub use elf::LoadSegment;
 pub use error::{DumpError, DumpErrorKind, ReadError, ReadErrorKind};
 pub use kdump::{KdumpLayout, SubHeaderLayout, Utsname};
-pub use notes::{Aarch64Regs, Arch, CpuNumbering, Notes, PrStatus, QemuCpuState, Registers, X86_64Regs};
+pub use notes::{Aarch64Regs, Arch, CpuNumbering, Notes, NotesCut, PrStatus, QemuCpuState, Registers, X86_64Regs};
 pub use vmcoreinfo::VmcoreInfo;
 pub use write::{
     FileStats, MAX_SPLIT, Progress, WriteError, WriteErrorKind, WriteOptions, WriteStats, write_kdump,
@@ -121,6 +121,9 @@ pub struct Metadata {
     /// VMCOREINFO's PAGESIZE when it disagrees with what fixes the page size (the kdump
     /// header's block size, or the architecture), and what that is: the value is not used.
     pub page_size_ignored: Option<(u64, &'static str)>,
+    /// A note area whose size field says more than it holds: only its notes are used (and
+    /// carried into a converted file).
+    pub notes_cut: Option<NotesCut>,
     /// One past the highest page frame number the dump describes.
     pub max_pfn: u64,
     /// CPUs of the dumped machine, as its header says (kdump), else the register notes found.
@@ -913,6 +916,20 @@ fn elf_page_size(arch: Arch, from_vmcoreinfo: Option<u64>) -> (u64, Option<(u64,
     (size, ignored)
 }
 
+/// A kdump file's block size is the dump's page unit (makedumpfile: the kernel's page size;
+/// QEMU: the largest page size of the machine, 64 KiB on aarch64 under a 4 KiB kernel). A
+/// VMCOREINFO PAGESIZE is reported as ignored when it cannot be the kernel's: larger than the
+/// block or not dividing it, or not 4 KiB on x86_64.
+fn kdump_page_size_ignored(k: &KdumpFile, from_vmcoreinfo: Option<u64>) -> Option<(u64, &'static str)> {
+    let p = from_vmcoreinfo?;
+    let block = k.block_size as u64;
+    if k.arch == Arch::X86_64 && p != 4096 {
+        return Some((p, "the x86_64 architecture (4 KiB pages)"));
+    }
+    let fits = p.is_power_of_two() && p >= 1024 && p <= block;
+    (!fits).then_some((p, "the dump header's block_size"))
+}
+
 fn metadata(backend: &Backend, vmcoreinfo: Option<&VmcoreInfo>) -> Metadata {
     let crash_time = vmcoreinfo.and_then(|v| v.crash_time());
     let osrelease = vmcoreinfo.and_then(|v| v.osrelease()).map(str::to_string);
@@ -931,6 +948,7 @@ fn metadata(backend: &Backend, vmcoreinfo: Option<&VmcoreInfo>) -> Metadata {
                 incomplete: e.incomplete,
                 page_size,
                 page_size_ignored,
+                notes_cut: e.notes_cut,
                 max_pfn: max_end.div_ceil(page_size),
                 nr_cpus: cpus,
                 current_cpu: None,
@@ -988,10 +1006,8 @@ fn metadata(backend: &Backend, vmcoreinfo: Option<&VmcoreInfo>) -> Metadata {
                 partial: k.any_filtered(src),
                 incomplete: parts.iter().any(|p| p.kdump.status & status::INCOMPLETE != 0) || !covered,
                 page_size: k.block_size as u64,
-                page_size_ignored: vmcoreinfo
-                    .and_then(|v| v.page_size())
-                    .filter(|&p| p != k.block_size as u64)
-                    .map(|p| (p, "the dump header's block_size")),
+                page_size_ignored: kdump_page_size_ignored(k, vmcoreinfo.and_then(|v| v.page_size())),
+                notes_cut: k.notes_cut,
                 max_pfn: k.max_pfn,
                 nr_cpus: if k.nr_cpus > 0 { k.nr_cpus as u32 } else { k.notes.prstatus.len() as u32 },
                 current_cpu: Some(k.current_cpu),

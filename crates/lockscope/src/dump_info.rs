@@ -199,6 +199,9 @@ fn write_text(out: &mut String, path: &str, dump: &Dump, open_ms: f64) {
     for t in &truncation {
         line("TRUNCATED", truncation_text(t));
     }
+    if let Some(c) = meta.notes_cut {
+        line("NOTES", crate::convert::notes_cut_text(&c));
+    }
     match meta.split_parts.len() {
         0 => {}
         1 => {
@@ -394,6 +397,7 @@ fn to_json(path: &str, dump: &Dump, open_ms: f64) -> Value {
         })),
         "page_size": meta.page_size,
         "vmcoreinfo_page_size_ignored": meta.page_size_ignored.map(|(v, _)| v),
+        "notes_cut": meta.notes_cut.map(|c| json!({ "offset": c.offset, "declared": c.declared, "kept": c.kept })),
         "truncated": dump.truncation().iter().map(|t| json!({
             "file": t.file, "file_size": t.file_size, "expected_size": t.expected_size,
             "exact": t.exact, "pages_lost": t.pages_lost,
