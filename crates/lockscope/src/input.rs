@@ -177,3 +177,46 @@ fn looks_like_sel(head: &[u8]) -> bool {
     let total = lines(head).filter(|l| !l.iter().all(u8::is_ascii_whitespace)).count();
     !p.records.is_empty() && p.records.len() * 2 >= total.min(400) && kernel_lines(head) == 0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                files_under(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+
+    /// The binary rule refuses no real log: the repo's test data, and when ../shared is
+    /// beside the checkout the syzkaller reports and the corpus consoles.
+    #[test]
+    fn no_real_log_is_taken_for_binary_data() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files = Vec::new();
+        files_under(&repo.join("tests/data"), &mut files);
+        files_under(&repo.join("../shared/external/syzkaller-report"), &mut files);
+        for corpus in ["corpus", "corpus-6.12", "corpus-arm64"] {
+            files_under(&repo.join("../shared").join(corpus), &mut files);
+        }
+        let mut checked = 0;
+        for f in files.iter().filter(|f| !f.to_string_lossy().contains("vmcore") && !f.ends_with("LICENSE")) {
+            let mut head = vec![0u8; SNIFF];
+            let n = File::open(f).and_then(|mut r| r.read(&mut head)).unwrap();
+            head.truncate(n);
+            if dump_format(&head).is_some() {
+                continue;
+            }
+            assert!(!is_binary(&head), "{} taken for binary data", f.display());
+            checked += 1;
+        }
+        assert!(checked > 100, "only {checked} logs found");
+    }
+}
