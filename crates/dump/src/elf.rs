@@ -19,8 +19,9 @@ const EI_CLASS: usize = 4;
 pub(crate) enum SpanKind {
     /// Bytes in the file, starting at this offset.
     Data { file_offset: u64 },
-    /// Promised by `p_filesz` but the file ends first.
-    Lost,
+    /// Promised by `p_filesz` but the file ends first (it was cut short); the data would be
+    /// at this offset.
+    Lost { file_offset: u64 },
     /// `p_memsz` beyond `p_filesz`: left out by the dump tool.
     Filtered,
 }
@@ -49,8 +50,10 @@ pub(crate) struct ElfCore {
     /// makedumpfile sets `e_flags` bit 0 when it could not write everything.
     pub incomplete: bool,
     pub notes: Notes,
-    /// File ranges (offset, length) of the PT_NOTE segments, cut at the end of the file.
+    /// File ranges (offset, length) of the notes in the PT_NOTE segments.
     pub note_ranges: Vec<(u64, u64)>,
+    /// The first PT_NOTE segment whose size says more than its notes.
+    pub notes_cut: Option<notes::NotesCut>,
     pub endian: Endian,
     /// ELFCLASS32 core (a 32-bit machine).
     pub class32: bool,
@@ -86,6 +89,7 @@ fn parse_with<H: FileHeader<Endian = object::Endianness>>(data: &[u8]) -> Result
     let mut segments = Vec::new();
     let mut notes = Notes::empty();
     let mut note_ranges = Vec::new();
+    let mut notes_cut = None;
     for ph in phdrs {
         match ph.p_type(endian) {
             elf::PT_LOAD => segments.push(LoadSegment {
@@ -100,9 +104,13 @@ fn parse_with<H: FileHeader<Endian = object::Endianness>>(data: &[u8]) -> Result
                 let size: u64 = ph.p_filesz(endian).into();
                 // A note segment cut by the end of the file still yields the notes before the cut.
                 let end = off.saturating_add(size).min(file_len);
+                // Only the well-formed notes are kept: a damaged p_filesz must not make the
+                // page data after them part of the notes.
                 if off < end {
-                    notes::collect(&mut notes, &data[off as usize..end as usize], our_endian, arch);
-                    note_ranges.push((off, end - off));
+                    let blob = &data[off as usize..end as usize];
+                    let used = notes::collect(&mut notes, blob, our_endian, arch);
+                    notes_cut = notes_cut.or(notes::NotesCut::check(off, size, blob, used));
+                    note_ranges.push((off, used as u64));
                 }
             }
             _ => {}
@@ -112,7 +120,18 @@ fn parse_with<H: FileHeader<Endian = object::Endianness>>(data: &[u8]) -> Result
     let spans = fold_segments(&segments, file_len);
     let incomplete = header.e_flags(endian) & 1 != 0;
     let class32 = data.get(EI_CLASS) == Some(&elf::ELFCLASS32);
-    Ok(ElfCore { spans, segments, arch, incomplete, notes, note_ranges, endian: our_endian, class32, machine })
+    Ok(ElfCore {
+        spans,
+        segments,
+        arch,
+        incomplete,
+        notes,
+        note_ranges,
+        notes_cut,
+        endian: our_endian,
+        class32,
+        machine,
+    })
 }
 
 /// Folds possibly overlapping segments into sorted, disjoint spans. Where segments overlap,
@@ -129,7 +148,8 @@ pub(crate) fn fold_segments(segments: &[LoadSegment], file_len: u64) -> Vec<Span
             pieces.push((s.paddr, data_end, (0, i), SpanKind::Data { file_offset: s.file_offset }));
         }
         if data_len > in_file {
-            pieces.push((data_end, s.paddr + data_len, (1, i), SpanKind::Lost));
+            let file_offset = s.file_offset.saturating_add(in_file);
+            pieces.push((data_end, s.paddr + data_len, (1, i), SpanKind::Lost { file_offset }));
         }
         if s.mem_size > data_len {
             pieces.push((s.paddr + data_len, mem_end, (2, i), SpanKind::Filtered));
@@ -161,6 +181,7 @@ pub(crate) fn fold_segments(segments: &[LoadSegment], file_len: u64) -> Vec<Span
         let (p_start, _, _, kind) = pieces[owner];
         let kind = match kind {
             SpanKind::Data { file_offset } => SpanKind::Data { file_offset: file_offset + (x - p_start) },
+            SpanKind::Lost { file_offset } => SpanKind::Lost { file_offset: file_offset.saturating_add(x - p_start) },
             k => k,
         };
         match spans.last_mut() {
@@ -173,7 +194,8 @@ pub(crate) fn fold_segments(segments: &[LoadSegment], file_len: u64) -> Vec<Span
 
 fn continues(last: &Span, kind: SpanKind) -> bool {
     match (last.kind, kind) {
-        (SpanKind::Data { file_offset: a }, SpanKind::Data { file_offset: b }) => a + (last.end - last.start) == b,
+        (SpanKind::Data { file_offset: a }, SpanKind::Data { file_offset: b })
+        | (SpanKind::Lost { file_offset: a }, SpanKind::Lost { file_offset: b }) => a + (last.end - last.start) == b,
         (a, b) => a == b,
     }
 }
@@ -199,7 +221,7 @@ mod tests {
         );
         let spans = fold_segments(&[seg(0, 0x1000, 0x1000, 0x3000)], 0x1800);
         assert_eq!(spans[0], Span { start: 0, end: 0x800, kind: SpanKind::Data { file_offset: 0x1000 } });
-        assert_eq!(spans[1], Span { start: 0x800, end: 0x1000, kind: SpanKind::Lost });
+        assert_eq!(spans[1], Span { start: 0x800, end: 0x1000, kind: SpanKind::Lost { file_offset: 0x1800 } });
         assert_eq!(spans[2], Span { start: 0x1000, end: 0x3000, kind: SpanKind::Filtered });
     }
 }

@@ -17,6 +17,9 @@ pub struct DumpError {
 pub enum DumpErrorKind {
     /// Opening or mapping the file failed.
     Io(std::io::ErrorKind),
+    /// The path is not a regular file ("a directory", "a FIFO (named pipe)", …): refused
+    /// before opening, so a FIFO cannot block and a device cannot be mapped.
+    NotAFile(&'static str),
     /// Neither ELF, kdump-compressed nor flattened.
     UnknownFormat,
     /// The file ends before a structure its headers promise.
@@ -29,6 +32,10 @@ pub enum DumpErrorKind {
     BadElf(&'static str),
     /// Files given together (`Dump::open_many`) are not the parts of one split dump.
     SplitSet(&'static str),
+    /// The dumpable bitmap (at `offset`) does not count the page descriptors the file holds:
+    /// its set bits put the page data at `expected`, the descriptors say it starts at `found`.
+    /// Every page after the damage would read another page's data, so the file is refused.
+    BitmapMismatch { set_bits: u64, expected: u64, found: u64, block_size: u32 },
 }
 
 impl DumpError {
@@ -53,20 +60,44 @@ impl fmt::Display for DumpError {
             write!(f, "file {} of the set: ", i + 1)?;
         }
         match self.kind {
+            DumpErrorKind::Io(std::io::ErrorKind::NotFound) => f.write_str("no such file"),
+            DumpErrorKind::Io(std::io::ErrorKind::PermissionDenied) => f.write_str("permission denied"),
             DumpErrorKind::Io(k) => write!(f, "cannot read the file: {k}"),
+            DumpErrorKind::NotAFile(what) => write!(f, "it is {what}, not a regular file"),
             DumpErrorKind::UnknownFormat => {
                 f.write_str("not a vmcore (neither ELF core, kdump-compressed nor flattened)")
             }
             DumpErrorKind::Truncated => write!(f, "file truncated: data expected at offset {:#x}", self.offset),
             DumpErrorKind::BadHeader(what) => write!(f, "bad header at offset {:#x}: {what}", self.offset),
             DumpErrorKind::Unsupported(what) => write!(f, "unsupported dump (offset {:#x}): {what}", self.offset),
-            DumpErrorKind::BadElf(what) => write!(f, "bad ELF core: {what}"),
+            DumpErrorKind::BadElf(what) => write!(f, "bad ELF core at offset {:#x}: {what}", self.offset),
             DumpErrorKind::SplitSet(what) => write!(f, "not parts of one split dump: {what}"),
+            DumpErrorKind::BitmapMismatch { set_bits, expected, found, block_size } => {
+                write!(
+                    f,
+                    "dumpable bitmap at offset {:#x} does not match the page descriptors: its {set_bits} set bits \
+                     put the page data at offset {expected:#x}, but the descriptors' data starts at {found:#x}",
+                    self.offset
+                )?;
+                match bitmap_shift(expected, found, block_size) {
+                    Some(n) if n > 0 => write!(f, " (the bitmap counts {n} page(s) fewer than there are descriptors)"),
+                    Some(n) => write!(f, " (the bitmap counts {} page(s) more than there are descriptors)", -n),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
 
 impl std::error::Error for DumpError {}
+
+/// How many descriptors the bitmap miscounts, when the data start it implies is off by whole
+/// descriptors from where the data really begins (or from the page after a shared zero page).
+fn bitmap_shift(expected: u64, found: u64, block_size: u32) -> Option<i64> {
+    let desc = crate::raw::kdump::page_desc::LEN as i64;
+    let diff = found as i64 - expected as i64;
+    [diff, diff - block_size as i64].into_iter().find(|d| d % desc == 0).map(|d| d / desc)
+}
 
 /// Why some physical memory cannot be read. Holes and filtered pages are ordinary in a
 /// filtered dump; the caller decides whether zeros will do (see `Dump::read_phys_zero_filled`).
@@ -90,9 +121,14 @@ pub enum ReadErrorKind {
     Filtered,
     /// Promised by the dump but missing from the file (an incomplete or truncated dump).
     Lost,
-    /// Present but undecodable: a bad descriptor or compressed data that does not inflate to
-    /// exactly one page.
+    /// Present but undecodable: compressed data that does not inflate to exactly one page.
     Corrupt,
+    /// The page descriptor (at `offset`) cannot be right: its data would lie before the page
+    /// data area, past where the file's data ends, or is not one page's worth.
+    BadDescriptor,
+    /// The page's data (or its descriptor) lies beyond the end of a file cut short: the file
+    /// is `file_size` bytes. Not filtering: the writer put the page there.
+    Truncated { file_size: u64 },
     /// Compressed with a method this build cannot decode.
     UnsupportedCompression,
     /// Dumped into another file of a split dump, which was not given.
@@ -101,11 +137,34 @@ pub enum ReadErrorKind {
 
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let ReadErrorKind::Truncated { file_size } = self.kind {
+            write!(
+                f,
+                "physical address {:#x}: beyond the end of the truncated file (file is {file_size} bytes",
+                self.paddr
+            )?;
+            if let Some(i) = self.file {
+                write!(f, ", file {} of the set", i + 1)?;
+            }
+            return match self.offset {
+                Some(o) => write!(f, ", page data at offset {o:#x})"),
+                None => f.write_str(")"),
+            };
+        }
+        if let (ReadErrorKind::BadDescriptor, Some(o)) = (self.kind, self.offset) {
+            write!(f, "physical address {:#x}: corrupt page descriptor at file offset {o:#x}", self.paddr)?;
+            return match self.file {
+                Some(i) => write!(f, " (file {} of the set)", i + 1),
+                None => Ok(()),
+            };
+        }
         let what = match self.kind {
             ReadErrorKind::Hole => "not in the dump (no RAM there)",
             ReadErrorKind::Filtered => "filtered out of the dump",
             ReadErrorKind::Lost => "missing from the file (incomplete dump)",
             ReadErrorKind::Corrupt => "corrupt page data",
+            ReadErrorKind::BadDescriptor => "corrupt page descriptor",
+            ReadErrorKind::Truncated { .. } => "beyond the end of the truncated file",
             ReadErrorKind::UnsupportedCompression => "compressed with an unsupported method",
             ReadErrorKind::InOtherFile => "in another file of the split dump (not opened)",
         };

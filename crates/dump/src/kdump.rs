@@ -9,7 +9,7 @@
 //! from utsname.machine and checked against the fields it implies; when the machine is
 //! unknown the layout whose fields make sense wins.
 
-use crate::error::{DumpError, ReadErrorKind};
+use crate::error::{DumpError, DumpErrorKind, ReadErrorKind};
 use crate::notes::{self, Arch, Notes};
 use crate::raw::kdump::{
     SIGNATURE_DISKDUMP, SIGNATURE_KDUMP, header32, header64, page_desc, page_flags, sub_header32_aligned,
@@ -23,6 +23,10 @@ use std::sync::OnceLock;
 const CHUNK_BITS: u64 = 4096;
 /// Bitmap bytes `any_filtered` reads at most (at open).
 const EXACT_SCAN_BYTES: usize = 4 << 20;
+/// Descriptors read at open at the head of the table (to check the bitmap against them) and
+/// at its tail (to find where page data ends).
+const HEAD_PROBE: u64 = 64;
+const TAIL_PROBE: u64 = 256;
 /// Largest note blob accepted (real ones are a few KiB per CPU).
 pub(crate) const MAX_NOTE_BYTES: u64 = 64 << 20;
 
@@ -327,15 +331,33 @@ pub(crate) struct KdumpFile {
     /// File ranges (offset, size) of the note blob and the erase info.
     pub note_range: Option<(u64, u64)>,
     pub eraseinfo_range: Option<(u64, u64)>,
+    /// The note blob or VMCOREINFO text when its size field says more than it holds.
+    pub notes_cut: Option<notes::NotesCut>,
     pub notes: Notes,
     pub arch: Arch,
     ram_bits: Bits,
     dumped_bits: Bits,
     desc_base: u64,
+    /// File offset of the dumped bitmap (bitmap 2).
+    dumped_bits_offset: u64,
+    /// Where page data starts: right after this file's descriptors.
+    pub data_start: u64,
+    /// Where page data ends, as the last descriptors say (`None` when they cannot tell).
+    pub data_end: Option<u64>,
+    /// Page descriptors this file holds.
+    pub descriptors: u64,
     /// Set bits of the dumped bitmap before each chunk.
     prefix: OnceLock<Vec<u64>>,
     /// Set bits of the dumped bitmap before this file's first PFN (split files).
     first_index: OnceLock<u64>,
+}
+
+/// One page descriptor as stored.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Desc {
+    pub offset: i64,
+    pub size: u32,
+    pub flags: u32,
 }
 
 /// Where one PFN's data is.
@@ -497,13 +519,21 @@ impl KdumpFile {
             Arch::Other
         };
         let mut notes = Notes::empty();
+        let mut notes_cut = None;
+        // Notes and VMCOREINFO live in the header blocks: a size reaching into the bitmaps
+        // is damaged, and only what is before them (and parses, for notes) is used.
+        let in_header = |off: u64, size: u64| size.min(main.bitmap_offset.saturating_sub(off));
         if let Some((off, size)) = note_range {
-            let blob = src.bytes(off, size as usize).ok_or(DumpError::truncated(off))?;
-            notes::collect(&mut notes, &blob, e, arch);
+            let blob = src.bytes(off, in_header(off, size) as usize).ok_or(DumpError::truncated(off))?;
+            let used = notes::collect(&mut notes, &blob, e, arch);
+            notes_cut = notes::NotesCut::check(off, size, &blob, used);
+            note_range = Some((off, used as u64));
         }
         // Version 3 files point at VMCOREINFO without a note blob.
         if let Some((off, size)) = vmcoreinfo_range.filter(|_| notes.vmcoreinfo.is_none()) {
-            let text = src.bytes(off, size as usize).ok_or(DumpError::truncated(off))?;
+            let kept = in_header(off, size);
+            let text = src.bytes(off, kept as usize).ok_or(DumpError::truncated(off))?;
+            notes_cut = notes_cut.or((kept < size).then_some(notes::NotesCut { offset: off, declared: size, kept }));
             notes.vmcoreinfo = Some(text.into_owned());
         }
         notes::number_cpus(&mut notes);
@@ -522,7 +552,7 @@ impl KdumpFile {
         };
         let ram_bits = bits_at(main.bitmap_offset)?;
         let dumped_bits = bits_at(main.bitmap_offset + half as u64)?;
-        Ok(KdumpFile {
+        let mut file = KdumpFile {
             endian,
             layout,
             old_signature,
@@ -543,14 +573,89 @@ impl KdumpFile {
             eraseinfo_size,
             note_range,
             eraseinfo_range,
+            notes_cut,
             notes,
             arch,
             ram_bits,
             dumped_bits,
             desc_base: main.bitmap_offset + main.bitmap_bytes,
+            dumped_bits_offset: main.bitmap_offset + half as u64,
+            data_start: 0,
+            data_end: None,
+            descriptors: 0,
             prefix: OnceLock::new(),
             first_index: OnceLock::new(),
+        };
+        file.locate_data(src)?;
+        Ok(file)
+    }
+
+    /// The descriptor at `at`, when the file holds it.
+    pub fn descriptor(&self, src: &Source, at: u64) -> Option<Desc> {
+        let d = src.bytes(at, page_desc::LEN)?;
+        let e = self.endian;
+        Some(Desc {
+            offset: i64_at(&d, page_desc::OFFSET, e)?,
+            size: u32_at(&d, page_desc::SIZE, e)?,
+            flags: u32_at(&d, page_desc::FLAGS, e)?,
         })
+    }
+
+    /// Descriptors this file holds: the set bits of the dumped bitmap in its PFN range.
+    fn descriptor_count(&self, src: &Source) -> u64 {
+        let end = self.split.map_or(self.max_pfn, |(_, e)| e.min(self.max_pfn));
+        let start = self.split.map_or(0, |(s, _)| s.min(end));
+        self.dumped_before(src, end) - self.dumped_before(src, start)
+    }
+
+    /// Checks the dumped bitmap against the descriptor table and finds the page data.
+    ///
+    /// The table has one 24-byte entry per set bit and every writer (makedumpfile, QEMU,
+    /// ours) puts page data right after it: the first data is the shared zero page or the
+    /// first page, so the smallest offset among the first descriptors is the data start or
+    /// one block after it. A bitmap with a bit flipped miscounts the table, which would make
+    /// every later page read another page's data; that is refused here. Reads the bitmap
+    /// once (for its prefix counts) and a few hundred descriptors, never the whole table.
+    fn locate_data(&mut self, src: &Source) -> Result<(), DumpError> {
+        let bs = self.block_size as u64;
+        let ndesc = self.descriptor_count(src);
+        let start = self.desc_base + ndesc * page_desc::LEN as u64;
+        let at = |i: u64| self.desc_base + i * page_desc::LEN as u64;
+        // Descriptors never written (an incomplete dump) are zero and say nothing.
+        let found = (0..ndesc.min(HEAD_PROBE))
+            .map_while(|i| self.descriptor(src, at(i)))
+            .filter(|d| d.offset > 0)
+            .map(|d| d.offset as u64)
+            .min();
+        if let Some(found) = found
+            && found != start
+            && found != start + bs
+        {
+            let kind =
+                DumpErrorKind::BitmapMismatch { set_bits: ndesc, expected: start, found, block_size: self.block_size };
+            return Err(DumpError::new(kind, self.dumped_bits_offset));
+        }
+        // Pages are written in PFN order, so the tail of the table points at the end of the
+        // data; a descriptor claiming more than a block per page is not believed.
+        let bound = start.saturating_add((ndesc + 1).saturating_mul(bs));
+        let tail_end = (ndesc.saturating_sub(TAIL_PROBE)..ndesc)
+            .filter_map(|i| self.descriptor(src, at(i)))
+            .filter(|d| d.offset as u64 >= start && d.offset > 0 && (1..=bs).contains(&(d.size as u64)))
+            .map(|d| d.offset as u64 + d.size as u64)
+            .filter(|&end| end <= bound)
+            .max();
+        // Only the shared zero page in the tail: the end is somewhere before, unknown.
+        let data_end = tail_end.filter(|&end| end > start + bs);
+        let erase_end = self.eraseinfo_range.filter(|&(o, _)| o >= start).map(|(o, s)| o.saturating_add(s));
+        self.data_start = start;
+        self.data_end = data_end.map(|e| e.max(erase_end.unwrap_or(0)));
+        self.descriptors = ndesc;
+        Ok(())
+    }
+
+    /// Bytes the file should have, when the descriptors tell (at least `data_start`).
+    pub fn expected_len(&self) -> u64 {
+        self.data_end.unwrap_or(0).max(self.data_start)
     }
 
     fn bits<'a>(&'a self, src: &'a Source, which: &'a Bits) -> &'a [u8] {
@@ -630,35 +735,43 @@ impl KdumpFile {
         PageSlot::Dumped { desc_offset: self.desc_base + index * page_desc::LEN as u64 }
     }
 
+    /// Where the descriptor at `desc_offset` says the page's data is, checked: `Lost` when it
+    /// was never written, `Truncated` when it or the data is past the end of a file cut short,
+    /// `BadDescriptor` when it cannot be right.
+    fn locate_page(&self, src: &Source, desc_offset: u64) -> Result<(Desc, u64), (ReadErrorKind, u64)> {
+        let truncated = ReadErrorKind::Truncated { file_size: src.len() };
+        let desc = self.descriptor(src, desc_offset).ok_or((truncated, desc_offset))?;
+        if desc.offset <= 0 {
+            // An incomplete dump leaves the descriptors it never wrote zeroed.
+            return Err((ReadErrorKind::Lost, desc_offset));
+        }
+        let offset = desc.offset as u64;
+        let size = desc.size as u64;
+        let end = offset.saturating_add(size);
+        let past_data = end > self.data_end.unwrap_or(u64::MAX).max(src.len());
+        if size == 0 || size > self.block_size as u64 || offset < self.data_start || past_data {
+            return Err((ReadErrorKind::BadDescriptor, desc_offset));
+        }
+        if end > src.len() {
+            return Err((truncated, offset));
+        }
+        Ok((desc, offset))
+    }
+
     /// Whether the descriptor at `desc_offset` was written and points at data inside the file.
     pub fn data_present(&self, src: &Source, desc_offset: u64) -> bool {
-        let Some(desc) = src.bytes(desc_offset, page_desc::LEN) else { return false };
-        let offset = i64_at(&desc, page_desc::OFFSET, self.endian).unwrap_or(0);
-        let size = u32_at(&desc, page_desc::SIZE, self.endian).unwrap_or(0) as u64;
-        offset > 0 && (offset as u64).checked_add(size).is_some_and(|end| end <= src.len())
+        self.locate_page(src, desc_offset).is_ok()
     }
 
     /// Decodes one dumped page into `out` (exactly one block). On failure: the kind and the
     /// file offset to blame.
     pub fn read_page(&self, src: &Source, desc_offset: u64, out: &mut [u8]) -> Result<(), (ReadErrorKind, u64)> {
-        let e = self.endian;
-        let desc = src.bytes(desc_offset, page_desc::LEN).ok_or((ReadErrorKind::Lost, desc_offset))?;
-        let offset = i64_at(&desc, page_desc::OFFSET, e).unwrap_or(0);
-        let size = u32_at(&desc, page_desc::SIZE, e).unwrap_or(0) as u64;
-        let flags = u32_at(&desc, page_desc::FLAGS, e).unwrap_or(0);
-        if offset <= 0 {
-            // An incomplete dump leaves the descriptors it never wrote zeroed.
-            return Err((ReadErrorKind::Lost, desc_offset));
-        }
-        let offset = offset as u64;
-        if size == 0 || size > self.block_size as u64 {
-            return Err((ReadErrorKind::Corrupt, desc_offset));
-        }
-        let data = src.bytes(offset, size as usize).ok_or((ReadErrorKind::Lost, offset))?;
-        let corrupt = (ReadErrorKind::Corrupt, offset);
-        match decode_page(flags, &data, out) {
+        let (desc, offset) = self.locate_page(src, desc_offset)?;
+        let data =
+            src.bytes(offset, desc.size as usize).ok_or((ReadErrorKind::Truncated { file_size: src.len() }, offset))?;
+        match decode_page(desc.flags, &data, out) {
             Some(true) => Ok(()),
-            Some(false) => Err(corrupt),
+            Some(false) => Err((ReadErrorKind::Corrupt, offset)),
             None => Err((ReadErrorKind::UnsupportedCompression, desc_offset)),
         }
     }

@@ -35,7 +35,7 @@ mod write;
 pub use elf::LoadSegment;
 pub use error::{DumpError, DumpErrorKind, ReadError, ReadErrorKind};
 pub use kdump::{KdumpLayout, SubHeaderLayout, Utsname};
-pub use notes::{Aarch64Regs, Arch, CpuNumbering, Notes, PrStatus, QemuCpuState, Registers, X86_64Regs};
+pub use notes::{Aarch64Regs, Arch, CpuNumbering, Notes, NotesCut, PrStatus, QemuCpuState, Registers, X86_64Regs};
 pub use vmcoreinfo::VmcoreInfo;
 pub use write::{
     FileStats, MAX_SPLIT, Progress, WriteError, WriteErrorKind, WriteOptions, WriteStats, write_kdump,
@@ -119,6 +119,12 @@ pub struct Metadata {
     /// The writer could not finish (kdump status bit, ELF `e_flags` bit 0).
     pub incomplete: bool,
     pub page_size: u64,
+    /// VMCOREINFO's PAGESIZE when it disagrees with what fixes the page size (the kdump
+    /// header's block size, or the architecture), and what that is: the value is not used.
+    pub page_size_ignored: Option<(u64, &'static str)>,
+    /// A note area whose size field says more than it holds: only its notes are used (and
+    /// carried into a converted file).
+    pub notes_cut: Option<NotesCut>,
     /// One past the highest page frame number the dump describes.
     pub max_pfn: u64,
     /// CPUs of the dumped machine, as its header says (kdump), else the register notes found.
@@ -207,6 +213,20 @@ enum Backend {
     },
 }
 
+/// A file that ends before the data its headers promise (see `Dump::truncation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Truncation {
+    /// Index in the list given to `open_many` (`None` for one file).
+    pub file: Option<u32>,
+    pub file_size: u64,
+    /// The size the headers promise; a lower bound when `exact` is false (the descriptor
+    /// table itself is cut, or its last entries do not say where the data ends).
+    pub expected_size: u64,
+    pub exact: bool,
+    /// Pages whose data (or descriptor) is past the end of the file.
+    pub pages_lost: u64,
+}
+
 /// One file of a split dump.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SplitPart {
@@ -235,8 +255,34 @@ pub(crate) enum CopyRead {
     Lost,
 }
 
+/// Refuses what is not a regular file before anything opens it: opening a FIFO would block
+/// until a writer comes, a device cannot be mapped, a directory has no bytes. The CLI checks
+/// its inputs with this too, so every command says the same thing.
+pub fn check_regular_file(path: &Path) -> Result<std::fs::Metadata, DumpError> {
+    use std::os::unix::fs::FileTypeExt;
+    let md = std::fs::metadata(path).map_err(|e| DumpError::new(DumpErrorKind::Io(e.kind()), 0))?;
+    let t = md.file_type();
+    let what = if t.is_file() {
+        return Ok(md);
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    };
+    Err(DumpError::new(DumpErrorKind::NotAFile(what), 0))
+}
+
 fn map_file(path: &Path) -> Result<Storage, DumpError> {
     let io = |e: std::io::Error| DumpError::new(DumpErrorKind::Io(e.kind()), 0);
+    check_regular_file(path)?;
     let file = std::fs::File::open(path).map_err(io)?;
     // SAFETY: the map is read-only; a dump file changed under us while open gives wrong
     // bytes, not memory unsafety beyond what every mmap-based reader accepts.
@@ -267,6 +313,9 @@ impl Dump {
     /// `ReadErrorKind::InOtherFile`. Errors name the file by its index in `paths`. One path is
     /// the same as `open`.
     pub fn open_many<P: AsRef<Path>>(paths: &[P]) -> Result<Dump, DumpError> {
+        if let [one] = paths {
+            return Dump::open(one);
+        }
         let mut storages = Vec::with_capacity(paths.len());
         for (i, p) in paths.iter().enumerate() {
             storages.push(map_file(p.as_ref()).map_err(|e| e.in_file(i))?);
@@ -417,7 +466,7 @@ impl Dump {
             Backend::Elf { core, .. } => match elf_span(core, paddr).map(|s| s.kind) {
                 Some(SpanKind::Data { .. }) => PageState::Dumped,
                 Some(SpanKind::Filtered) => PageState::Filtered,
-                Some(SpanKind::Lost) => PageState::Lost,
+                Some(SpanKind::Lost { .. }) => PageState::Lost,
                 None => PageState::Hole,
             },
             Backend::Kdump { parts } => {
@@ -501,7 +550,11 @@ impl Dump {
                         Ok(n)
                     }
                     SpanKind::Filtered => Err(err(ReadErrorKind::Filtered)),
-                    SpanKind::Lost => Err(err(ReadErrorKind::Lost)),
+                    SpanKind::Lost { file_offset } => {
+                        let kind = ReadErrorKind::Truncated { file_size: src.raw().len() as u64 };
+                        let at = file_offset.saturating_add(addr - span.start);
+                        Err((ReadError { kind, paddr: addr, offset: Some(at), file: None }, n))
+                    }
                 }
             }
             Backend::Kdump { parts } => {
@@ -553,7 +606,9 @@ impl Dump {
     }
 
     fn read_page_unpatched(&self, paddr: u64, buf: &mut [u8]) -> Result<CopyRead, ReadError> {
-        let lost = |e: &ReadError| matches!(e.kind, ReadErrorKind::Lost | ReadErrorKind::InOtherFile);
+        let lost = |e: &ReadError| {
+            matches!(e.kind, ReadErrorKind::Lost | ReadErrorKind::InOtherFile | ReadErrorKind::Truncated { .. })
+        };
         match &self.backend {
             Backend::Elf { .. } => match self.read_inner(paddr, buf, true) {
                 Ok(_) => Ok(CopyRead::Data),
@@ -620,6 +675,18 @@ impl Dump {
                     }
                 }
             }
+        }
+    }
+
+    /// The files of the dump that were cut short, and how many pages each loses to it
+    /// (distinct from filtering: those pages were written, then cut off). Walks the tail of
+    /// the descriptor table or the segment table: meant for summaries.
+    pub fn truncation(&self) -> Vec<Truncation> {
+        match &self.backend {
+            Backend::Elf { src, core } => {
+                elf_truncation(src.raw().len() as u64, core, self.meta.page_size).into_iter().collect()
+            }
+            Backend::Kdump { parts } => parts.iter().filter_map(kdump_truncation).collect(),
         }
     }
 
@@ -821,9 +888,88 @@ fn copy_bits(dst: &mut [u8], src: &[u8], base: usize, from: u64, to: u64) {
     }
 }
 
+fn elf_truncation(file_size: u64, core: &ElfCore, page: u64) -> Option<Truncation> {
+    let expected = core.segments.iter().map(|s| s.file_offset.saturating_add(s.file_size)).max().unwrap_or(0);
+    let lost_pages: u64 = core
+        .spans
+        .iter()
+        .filter(|s| matches!(s.kind, SpanKind::Lost { .. }))
+        .map(|s| s.end.div_ceil(page) - s.start / page)
+        .sum();
+    (expected > file_size).then_some(Truncation {
+        file: None,
+        file_size,
+        expected_size: expected,
+        exact: true,
+        pages_lost: lost_pages,
+    })
+}
+
+/// Counts, from the end of the descriptor table, the pages whose descriptor or data is past
+/// the end of the file. Data is written in PFN order, so the scan stops at the first page
+/// (from the end) whose data is in the file; the shared zero page does not stop it.
+fn kdump_truncation(p: &Part) -> Option<Truncation> {
+    let (k, src) = (&p.kdump, &p.src);
+    let file_size = src.len();
+    if file_size >= k.expected_len() {
+        return None;
+    }
+    let desc_len = raw::kdump::page_desc::LEN as u64;
+    let base = k.data_start - k.descriptors * desc_len;
+    let readable = (file_size.saturating_sub(base) / desc_len).min(k.descriptors);
+    let mut lost = k.descriptors - readable;
+    for i in (0..readable).rev() {
+        let Some(d) = k.descriptor(src, base + i * desc_len) else { break };
+        let end = (d.offset as u64).saturating_add(d.size as u64);
+        if d.offset > 0 && d.offset as u64 != k.data_start && end <= file_size {
+            break;
+        }
+        if end > file_size {
+            lost += 1;
+        }
+    }
+    Some(Truncation {
+        file: p.file,
+        file_size,
+        expected_size: k.expected_len(),
+        exact: k.data_end.is_some(),
+        pages_lost: lost,
+    })
+}
+
 fn elf_span(e: &ElfCore, addr: u64) -> Option<&elf::Span> {
     let i = e.spans.partition_point(|s| s.end <= addr);
     e.spans.get(i).filter(|s| s.start <= addr)
+}
+
+/// An ELF core has no page size of its own: x86_64 pages are always 4 KiB, an aarch64 kernel
+/// uses 4, 16 or 64 KiB (VMCOREINFO says which), other machines take VMCOREINFO's value when
+/// it is a plausible page size. A value that cannot be right is returned as ignored, with
+/// what fixed the size instead; an edited PAGESIZE must not rescale all of memory.
+fn elf_page_size(arch: Arch, from_vmcoreinfo: Option<u64>) -> (u64, Option<(u64, &'static str)>) {
+    let (size, fixed_by) = match (arch, from_vmcoreinfo) {
+        (Arch::X86_64, _) => (4096, "the x86_64 architecture (4 KiB pages)"),
+        (Arch::Aarch64, Some(p @ (4096 | 16384 | 65536))) => (p, ""),
+        (Arch::Aarch64, _) => (4096, "the aarch64 architecture (4, 16 or 64 KiB pages)"),
+        (_, Some(p)) if p.is_power_of_two() && (1024..=1 << 20).contains(&p) => (p, ""),
+        (_, _) => (4096, "the usual 4 KiB (no plausible value)"),
+    };
+    let ignored = from_vmcoreinfo.filter(|&p| p != size).map(|p| (p, fixed_by));
+    (size, ignored)
+}
+
+/// A kdump file's block size is the dump's page unit (makedumpfile: the kernel's page size;
+/// QEMU: the largest page size of the machine, 64 KiB on aarch64 under a 4 KiB kernel). A
+/// VMCOREINFO PAGESIZE is reported as ignored when it cannot be the kernel's: larger than the
+/// block or not dividing it, or not 4 KiB on x86_64.
+fn kdump_page_size_ignored(k: &KdumpFile, from_vmcoreinfo: Option<u64>) -> Option<(u64, &'static str)> {
+    let p = from_vmcoreinfo?;
+    let block = k.block_size as u64;
+    if k.arch == Arch::X86_64 && p != 4096 {
+        return Some((p, "the x86_64 architecture (4 KiB pages)"));
+    }
+    let fits = p.is_power_of_two() && p >= 1024 && p <= block;
+    (!fits).then_some((p, "the dump header's block_size"))
 }
 
 fn metadata(backend: &Backend, vmcoreinfo: Option<&VmcoreInfo>) -> Metadata {
@@ -831,10 +977,7 @@ fn metadata(backend: &Backend, vmcoreinfo: Option<&VmcoreInfo>) -> Metadata {
     let osrelease = vmcoreinfo.and_then(|v| v.osrelease()).map(str::to_string);
     match backend {
         Backend::Elf { src, core: e } => {
-            let page_size = vmcoreinfo
-                .and_then(|v| v.page_size())
-                .filter(|p| p.is_power_of_two() && (1024..=1 << 20).contains(p))
-                .unwrap_or(4096);
+            let (page_size, page_size_ignored) = elf_page_size(e.arch, vmcoreinfo.and_then(|v| v.page_size()));
             let max_end = e.spans.last().map_or(0, |s| s.end);
             let partial = e.spans.iter().any(|s| s.kind == SpanKind::Filtered);
             let cpus = e.notes.prstatus.len().max(e.notes.qemu.len()) as u32;
@@ -846,6 +989,8 @@ fn metadata(backend: &Backend, vmcoreinfo: Option<&VmcoreInfo>) -> Metadata {
                 partial,
                 incomplete: e.incomplete,
                 page_size,
+                page_size_ignored,
+                notes_cut: e.notes_cut,
                 max_pfn: max_end.div_ceil(page_size),
                 nr_cpus: cpus,
                 current_cpu: None,
@@ -903,6 +1048,8 @@ fn metadata(backend: &Backend, vmcoreinfo: Option<&VmcoreInfo>) -> Metadata {
                 partial: k.any_filtered(src),
                 incomplete: parts.iter().any(|p| p.kdump.status & status::INCOMPLETE != 0) || !covered,
                 page_size: k.block_size as u64,
+                page_size_ignored: kdump_page_size_ignored(k, vmcoreinfo.and_then(|v| v.page_size())),
+                notes_cut: k.notes_cut,
                 max_pfn: k.max_pfn,
                 nr_cpus: if k.nr_cpus > 0 { k.nr_cpus as u32 } else { k.notes.prstatus.len() as u32 },
                 current_cpu: Some(k.current_cpu),

@@ -217,9 +217,35 @@ pub(crate) fn iter_notes(blob: &[u8], endian: Endian) -> impl Iterator<Item = Ra
     })
 }
 
-/// Collects the notes of one blob into `notes` (several PT_NOTE segments may add up).
-pub(crate) fn collect(notes: &mut Notes, blob: &[u8], endian: Endian, arch: Arch) {
+/// A note area whose declared size is more than its notes: the bytes after the last
+/// well-formed note are not zeros, so the size field is damaged and only the notes are used
+/// (a writer copying the area would otherwise carry megabytes of page data as "notes").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotesCut {
+    /// File offset of the note area.
+    pub offset: u64,
+    /// Its size as declared (PT_NOTE `p_filesz`, kdump `size_note`).
+    pub declared: u64,
+    /// Bytes of well-formed notes kept.
+    pub kept: u64,
+}
+
+impl NotesCut {
+    /// The cut, when `blob` (the area as declared, possibly capped by the file or header)
+    /// holds more than its first `used` bytes of notes and the rest is not padding.
+    pub(crate) fn check(offset: u64, declared: u64, blob: &[u8], used: usize) -> Option<NotesCut> {
+        let garbage = declared > blob.len() as u64 || blob[used..].iter().any(|&b| b != 0);
+        garbage.then_some(NotesCut { offset, declared, kept: used as u64 })
+    }
+}
+
+/// Collects the notes of one blob into `notes` (several PT_NOTE segments may add up) and
+/// returns how many bytes at its start are well-formed notes.
+pub(crate) fn collect(notes: &mut Notes, blob: &[u8], endian: Endian, arch: Arch) -> usize {
+    let mut used = 0;
     for n in iter_notes(blob, endian) {
+        let desc_end = n.desc.as_ptr() as usize - blob.as_ptr() as usize + n.desc.len();
+        used = desc_end.next_multiple_of(4).min(blob.len());
         match (n.name, n.kind) {
             (b"CORE", NT_PRSTATUS) => match parse_prstatus(n.desc, endian, arch) {
                 Some((pid, signal, regs)) => {
@@ -239,6 +265,7 @@ pub(crate) fn collect(notes: &mut Notes, blob: &[u8], endian: Endian, arch: Arch
             _ => notes.other += 1,
         }
     }
+    used
 }
 
 /// Settles CPU numbers once all notes are in.

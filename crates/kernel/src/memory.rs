@@ -36,6 +36,8 @@ impl std::fmt::Display for MemError {
                     ReadErrorKind::Hole => "not RAM in the dump",
                     ReadErrorKind::Lost => "missing from an incomplete dump",
                     ReadErrorKind::Corrupt => "corrupt in the dump",
+                    ReadErrorKind::BadDescriptor => "with a corrupt descriptor in the dump",
+                    ReadErrorKind::Truncated { .. } => "beyond the end of the truncated dump file",
                     ReadErrorKind::UnsupportedCompression => "compressed with an unsupported method",
                     ReadErrorKind::InOtherFile => "in another file of the split dump",
                 };

@@ -112,6 +112,9 @@ pub fn run(args: ConvertArgs) -> ExitCode {
         meta.file_size as f64 / 1e6,
         stats.bytes as f64 / 1e6,
     );
+    if let Some(c) = meta.notes_cut {
+        let _ = writeln!(o, "  {}", notes_cut_text(&c));
+    }
     if stats.zero_pages > 0 {
         let _ = writeln!(o, "  {} pages of zeros stored once (dump level bit 1)", stats.zero_pages);
     }
@@ -129,6 +132,14 @@ pub fn run(args: ConvertArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Said by convert and dump-info alike.
+pub(crate) fn notes_cut_text(c: &lockscope_dump::NotesCut) -> String {
+    format!(
+        "note area at offset {:#x} declares {} bytes but holds {} bytes of notes: only those are used",
+        c.offset, c.declared, c.kept
+    )
 }
 
 fn describe(meta: &lockscope_dump::Metadata) -> String {

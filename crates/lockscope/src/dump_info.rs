@@ -3,7 +3,7 @@
 //! and compression, what the dump level excluded, which CPUs left registers, the physical
 //! memory ranges and the VMCOREINFO keys.
 
-use lockscope_dump::{CpuNumbering, Dump, Metadata, Registers, SubHeaderLayout};
+use lockscope_dump::{CpuNumbering, Dump, Metadata, Registers, SubHeaderLayout, Truncation};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::io::Write;
@@ -131,6 +131,25 @@ fn format_line(meta: &Metadata) -> String {
     s
 }
 
+/// The cut, apart from the dump level: those pages were written, then lost with the tail.
+fn truncation_text(t: &Truncation) -> String {
+    let which = t.file.map(|i| format!("file {} of the set: ", i + 1)).unwrap_or_default();
+    let promise = if t.exact { "" } else { "at least " };
+    format!(
+        "{which}file is {} bytes, its headers promise {promise}{} bytes: {} page(s) past the end are lost (not filtered)",
+        t.file_size, t.expected_size, t.pages_lost
+    )
+}
+
+fn page_size_text(meta: &Metadata) -> String {
+    match meta.page_size_ignored {
+        Some((v, fixed_by)) => {
+            format!("{} (VMCOREINFO says PAGESIZE={v}: not used, {fixed_by} fixes it)", meta.page_size)
+        }
+        None => meta.page_size.to_string(),
+    }
+}
+
 fn cpu_numbering(n: CpuNumbering) -> &'static str {
     match n {
         CpuNumbering::QemuIndex => "exact (QEMU vCPU index)",
@@ -165,6 +184,10 @@ fn write_text(out: &mut String, path: &str, dump: &Dump, open_ms: f64) {
     if meta.incomplete {
         flags.push_str("  [INCOMPLETE]");
     }
+    let truncation = dump.truncation();
+    if !truncation.is_empty() {
+        flags.push_str("  [TRUNCATED]");
+    }
     line("DUMPFILE", format!("{path}{flags}"));
     line("FORMAT", format_line(meta));
     if let Some(level) = meta.dump_level {
@@ -172,6 +195,12 @@ fn write_text(out: &mut String, path: &str, dump: &Dump, open_ms: f64) {
         let excluded =
             if kinds.is_empty() { "nothing excluded".to_string() } else { format!("excluded {}", kinds.join(", ")) };
         line("DUMP LEVEL", format!("{level} ({excluded})"));
+    }
+    for t in &truncation {
+        line("TRUNCATED", truncation_text(t));
+    }
+    if let Some(c) = meta.notes_cut {
+        line("NOTES", crate::convert::notes_cut_text(&c));
     }
     match meta.split_parts.len() {
         0 => {}
@@ -214,7 +243,7 @@ fn write_text(out: &mut String, path: &str, dump: &Dump, open_ms: f64) {
         line("VERSION", u.version.clone());
     }
     line("MACHINE", if meta.machine.is_empty() { meta.arch.name().to_string() } else { meta.machine.clone() });
-    line("PAGE SIZE", meta.page_size.to_string());
+    line("PAGE SIZE", page_size_text(meta));
     let (total, dumped, filtered) = ram_bytes(dump);
     line("MEMORY", format!("{}  ({} in the file, {} filtered out)", mib(total), mib(dumped), mib(filtered)));
     line("MAX PFN", format!("{:#x}", meta.max_pfn));
@@ -367,6 +396,12 @@ fn to_json(path: &str, dump: &Dump, open_ms: f64) -> Value {
             "version": u.version, "machine": u.machine, "domainname": u.domainname,
         })),
         "page_size": meta.page_size,
+        "vmcoreinfo_page_size_ignored": meta.page_size_ignored.map(|(v, _)| v),
+        "notes_cut": meta.notes_cut.map(|c| json!({ "offset": c.offset, "declared": c.declared, "kept": c.kept })),
+        "truncated": dump.truncation().iter().map(|t| json!({
+            "file": t.file, "file_size": t.file_size, "expected_size": t.expected_size,
+            "exact": t.exact, "pages_lost": t.pages_lost,
+        })).collect::<Vec<_>>(),
         "max_pfn": meta.max_pfn,
         "phys_base": meta.phys_base.map(hex),
         "memory_bytes": total,

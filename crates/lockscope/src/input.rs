@@ -40,10 +40,9 @@ impl Input {
         let (name, raw): (String, Box<dyn Read>) = if path == "-" {
             ("<stdin>".into(), Box::new(io::stdin()))
         } else {
-            let md = std::fs::metadata(path).map_err(|e| format!("cannot open {path}: {}", describe(&e)))?;
-            if md.is_dir() {
-                return Err(format!("{path} is a directory, not a log file"));
-            }
+            // Directories, FIFOs (whose open would block) and devices are refused unopened.
+            lockscope_dump::check_regular_file(std::path::Path::new(path))
+                .map_err(|e| format!("cannot open {path}: {e}"))?;
             let f = File::open(path).map_err(|e| format!("cannot open {path}: {}", describe(&e)))?;
             (path.to_string(), Box::new(f))
         };
@@ -54,6 +53,9 @@ impl Input {
                 return Err(format!("{name} is a {what} at offset 0; give it as a file, decompressed"));
             }
             return Ok(Input { name, kind: InputKind::Dump, looks_like_kernel_log: true, reader: None, consumed: 0 });
+        }
+        if is_binary(&head) {
+            return Err(format!("{name}: binary data, not a kernel log (a vmcore with a damaged header?)"));
         }
         let kind = kind.unwrap_or_else(|| if looks_like_sel(&head) { InputKind::Sel } else { InputKind::Log });
         let looks_like_kernel_log = kernel_lines(&head) > 0;
@@ -108,9 +110,10 @@ fn describe(e: &io::Error) -> String {
     }
 }
 
-/// vmcore formats recognised by their magic, to refuse them with a clear message.
+/// vmcore formats recognised by their magic. Any ELF file counts, whatever its type and
+/// class: one with a damaged header must fail to open as a dump, never be read as text.
 fn dump_format(head: &[u8]) -> Option<&'static str> {
-    if head.starts_with(b"\x7fELF") && head.len() > 16 && head[16] == 4 {
+    if head.starts_with(b"\x7fELF") {
         return Some("ELF core dump (vmcore)");
     }
     if head.starts_with(b"KDUMP   ") || head.starts_with(b"DISKDUMP") {
@@ -123,6 +126,20 @@ fn dump_format(head: &[u8]) -> Option<&'static str> {
         return Some("xz-compressed file (decompress it first)");
     }
     None
+}
+
+/// Whether the head cannot be a log: over 30% of it NUL and other control bytes or bytes
+/// that are not UTF-8. Real logs, line noise of serial consoles included, stay under 13%
+/// (tests/data, the syzkaller reports and the corpus consoles); a memory image or a vmcore
+/// whose magic is destroyed is mostly zeros or compressed data (70-100%).
+fn is_binary(head: &[u8]) -> bool {
+    const TEXT_CONTROLS: &[u8] = b"\t\n\r\x08\x0b\x0c\x1b";
+    if head.len() < 64 {
+        return false;
+    }
+    let control = head.iter().filter(|&&b| (b < 0x20 && !TEXT_CONTROLS.contains(&b)) || b == 0x7f).count();
+    let not_utf8: usize = head.utf8_chunks().map(|c| c.invalid().len()).sum();
+    (control + not_utf8) * 10 > head.len() * 3
 }
 
 fn lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -160,4 +177,47 @@ fn looks_like_sel(head: &[u8]) -> bool {
     let p = lockscope_log::hardware::parse_sel(&head[..head.len().min(SNIFF)]);
     let total = lines(head).filter(|l| !l.iter().all(u8::is_ascii_whitespace)).count();
     !p.records.is_empty() && p.records.len() * 2 >= total.min(400) && kernel_lines(head) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                files_under(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+
+    /// The binary rule refuses no real log: the repo's test data, and when ../shared is
+    /// beside the checkout the syzkaller reports and the corpus consoles.
+    #[test]
+    fn no_real_log_is_taken_for_binary_data() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files = Vec::new();
+        files_under(&repo.join("tests/data"), &mut files);
+        files_under(&repo.join("../shared/external/syzkaller-report"), &mut files);
+        for corpus in ["corpus", "corpus-6.12", "corpus-arm64"] {
+            files_under(&repo.join("../shared").join(corpus), &mut files);
+        }
+        let mut checked = 0;
+        for f in files.iter().filter(|f| !f.to_string_lossy().contains("vmcore") && !f.ends_with("LICENSE")) {
+            let mut head = vec![0u8; SNIFF];
+            let n = File::open(f).and_then(|mut r| r.read(&mut head)).unwrap();
+            head.truncate(n);
+            if dump_format(&head).is_some() {
+                continue;
+            }
+            assert!(!is_binary(&head), "{} taken for binary data", f.display());
+            checked += 1;
+        }
+        assert!(checked > 100, "only {checked} logs found");
+    }
 }

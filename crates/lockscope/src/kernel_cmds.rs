@@ -93,14 +93,13 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn open(d: &DumpArg) -> Result<Kernel, String> {
-    let dump = if d.parts.is_empty() {
-        Dump::open(&d.dump)
-    } else {
-        let mut all = vec![d.dump.clone()];
-        all.extend(d.parts.iter().cloned());
-        Dump::open_many(&all)
-    };
-    let dump = dump.map_err(|e| format!("{}: {e}", d.dump))?;
+    let mut all = vec![d.dump.clone()];
+    all.extend(d.parts.iter().cloned());
+    // An error about one file of a split set names that file.
+    let dump = Dump::open_many(&all).map_err(|e| {
+        let who = e.file.and_then(|i| all.get(i as usize)).unwrap_or(&d.dump);
+        format!("{who}: {e}")
+    })?;
     let options = lockscope_kernel::KernelOptions { vmlinux: d.vmlinux.clone(), system_map: d.system_map.clone() };
     Kernel::with_options(dump, options).map_err(|e| format!("{}: {e}", d.dump))
 }
