@@ -40,16 +40,20 @@ impl Input {
         let (name, raw): (String, Box<dyn Read>) = if path == "-" {
             ("<stdin>".into(), Box::new(io::stdin()))
         } else {
-            // Directories, FIFOs (whose open would block) and devices are refused unopened.
-            lockscope_dump::check_regular_file(std::path::Path::new(path))
-                .map_err(|e| format!("cannot open {path}: {e}"))?;
+            // A log may come through a pipe (`analyze <(zcat kern.log.gz)`) or a character
+            // device; directories, sockets and block devices are refused unopened.
+            let stream = is_stream(path);
+            if !stream {
+                lockscope_dump::check_regular_file(std::path::Path::new(path))
+                    .map_err(|e| format!("cannot open {path}: {e}"))?;
+            }
             let f = File::open(path).map_err(|e| format!("cannot open {path}: {}", describe(&e)))?;
             (path.to_string(), Box::new(f))
         };
         let mut reader = BufReader::with_capacity(SNIFF, raw);
         let head = reader.fill_buf().map_err(|e| format!("{name}: cannot read: {}", describe(&e)))?.to_vec();
         if let Some(what) = dump_format(&head) {
-            if what.starts_with("xz") || path == "-" {
+            if what.starts_with("xz") || path == "-" || is_stream(path) {
                 return Err(format!("{name} is a {what} at offset 0; give it as a file, decompressed"));
             }
             return Ok(Input { name, kind: InputKind::Dump, looks_like_kernel_log: true, reader: None, consumed: 0 });
@@ -100,6 +104,12 @@ impl<R: Read> Read for Counting<'_, R> {
         *self.count += n as u64;
         Ok(n)
     }
+}
+
+/// A FIFO (a pipe from `<(…)` too) or a character device: read as a stream of log lines.
+fn is_stream(path: &str) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo() || m.file_type().is_char_device())
 }
 
 fn describe(e: &io::Error) -> String {
