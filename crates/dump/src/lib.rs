@@ -26,6 +26,7 @@ mod error;
 mod kdump;
 mod lzo;
 mod notes;
+mod overlay;
 pub mod raw;
 mod source;
 mod vmcoreinfo;
@@ -222,6 +223,8 @@ pub struct Dump {
     vmcoreinfo: Option<VmcoreInfo>,
     meta: Metadata,
     cache: Mutex<PageCache>,
+    /// Bytes patched in memory (`with_patches`); applied on top of every read.
+    overlay: overlay::Overlay,
 }
 
 /// What `read_page_for_copy` found.
@@ -353,7 +356,33 @@ impl Dump {
         let vmcoreinfo = notes.vmcoreinfo.as_deref().map(VmcoreInfo::parse);
         let meta = metadata(&backend, vmcoreinfo.as_ref());
         let cache = Mutex::new(PageCache::new(meta.page_size as usize, CACHE_PAGES));
-        Dump { backend, vmcoreinfo, meta, cache }
+        Dump { backend, vmcoreinfo, meta, cache, overlay: overlay::Overlay::default() }
+    }
+
+    /// The same dump with `patches` (physical address, bytes) laid over its memory: every
+    /// later `read_phys` (and what `write_kdump` copies) sees the patched bytes; the file is
+    /// never written. The way to rewrite kernel data for tests, fuzzing and what-if questions.
+    /// Patches apply to bytes the dump provides (a patched hole stays a hole); later patches
+    /// win where they overlap.
+    pub fn with_patches(mut self, patches: Vec<(u64, Vec<u8>)>) -> Dump {
+        for (paddr, bytes) in patches {
+            self.overlay.insert(paddr, &bytes);
+        }
+        self
+    }
+
+    /// The same dump with `text` as its VMCOREINFO (as if the note held it), for tests and
+    /// fuzzing of what is built on VMCOREINFO. The notes and metadata stay as read.
+    pub fn with_vmcoreinfo(mut self, text: &[u8]) -> Dump {
+        self.vmcoreinfo = Some(VmcoreInfo::parse(text));
+        self
+    }
+
+    /// Lays the overlay (if any) over `buf`, read from `paddr`.
+    fn patch(&self, paddr: u64, buf: &mut [u8]) {
+        if !self.overlay.is_empty() {
+            self.overlay.apply(paddr, buf);
+        }
     }
 
     pub fn metadata(&self) -> &Metadata {
@@ -435,10 +464,14 @@ impl Dump {
                     filled += n as u64;
                     n
                 }
-                Err((err, _)) => return Err(err),
+                Err((err, _)) => {
+                    self.patch(paddr, &mut buf[..done]);
+                    return Err(err);
+                }
             };
             done += n;
         }
+        self.patch(paddr, buf);
         Ok(filled)
     }
 
@@ -511,6 +544,14 @@ impl Dump {
     /// covers only in part read as zeros; data promised but missing is `Lost`.
     pub(crate) fn read_page_for_copy(&self, pfn: u64, buf: &mut [u8]) -> Result<CopyRead, ReadError> {
         let paddr = pfn * self.meta.page_size;
+        let read = self.read_page_unpatched(paddr, buf);
+        if let Ok(CopyRead::Data) = read {
+            self.patch(paddr, buf);
+        }
+        read
+    }
+
+    fn read_page_unpatched(&self, paddr: u64, buf: &mut [u8]) -> Result<CopyRead, ReadError> {
         let lost = |e: &ReadError| matches!(e.kind, ReadErrorKind::Lost | ReadErrorKind::InOtherFile);
         match &self.backend {
             Backend::Elf { .. } => match self.read_inner(paddr, buf, true) {
