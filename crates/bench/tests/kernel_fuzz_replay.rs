@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 fn files(sub: &str, target: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz").join(sub).join(target);
-    let mut out: Vec<PathBuf> =
-        std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect()).unwrap_or_default();
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
+        .unwrap_or_default();
     out.sort();
     out
 }
@@ -24,7 +25,11 @@ fn replay(sub: &str) -> (usize, Vec<String>) {
             n += 1;
             if let Err(e) = catch_unwind(AssertUnwindSafe(|| body(&data))) {
                 let why = e.downcast_ref::<String>().cloned().or(e.downcast_ref::<&str>().map(|s| s.to_string()));
-                failed.push(format!("{target}/{}: {}", f.file_name().unwrap().to_string_lossy(), why.unwrap_or_default()));
+                failed.push(format!(
+                    "{target}/{}: {}",
+                    f.file_name().unwrap().to_string_lossy(),
+                    why.unwrap_or_default()
+                ));
             }
         }
     }

@@ -18,12 +18,43 @@ pub struct Base {
     pub tasks: Regions,
     /// The dump's own VMCOREINFO text.
     pub vmcoreinfo: Vec<u8>,
+    /// The same with `SYMBOL()` lines for the globals the task walk reads, so that it does
+    /// not decode kallsyms for each input (task_walk does not fuzz them).
+    pub task_vmcoreinfo: Vec<u8>,
+}
+
+/// Globals the task walk, CPUs and modules look up.
+const TASK_GLOBALS: [&str; 13] = [
+    "init_task",
+    "runqueues",
+    "__per_cpu_offset",
+    "nr_cpu_ids",
+    "__cpu_online_mask",
+    "__cpu_possible_mask",
+    "__cpu_present_mask",
+    "__cpu_active_mask",
+    "modules",
+    "__start_BTF",
+    "__stop_BTF",
+    "btf_modules",
+    "jiffies_64",
+];
+
+fn with_symbols(k: &Kernel, text: &[u8]) -> Vec<u8> {
+    let mut out = text.to_vec();
+    for name in TASK_GLOBALS {
+        if let Ok(a) = k.symbol(name) {
+            out.extend_from_slice(format!("SYMBOL({name})={a:x}\n").as_bytes());
+        }
+    }
+    out
 }
 
 /// The repository's dump, unless `LOCKSCOPE_FUZZ_DUMP` names another.
 pub fn dump_path() -> std::path::PathBuf {
     std::env::var_os("LOCKSCOPE_FUZZ_DUMP").map(Into::into).unwrap_or_else(|| {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31")
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31")
     })
 }
 
@@ -44,6 +75,7 @@ fn load() -> Result<Base, String> {
         printk: printk_regions(&k).ok_or("the printk ring cannot be located")?,
         kallsyms: kallsyms_regions(&k),
         tasks: task_regions(&k).map_err(|e| e.to_string())?,
+        task_vmcoreinfo: with_symbols(&k, &vmcoreinfo),
         image,
         vmcoreinfo,
     })
@@ -98,10 +130,10 @@ fn task_regions(k: &Kernel) -> Result<Regions, lockscope_kernel::KernelError> {
     let modules = k.symbol("modules")?;
     r.add(k, "modules", modules, 16);
     let list_off = k.offset_of("module", "list")?;
-    let first = k.memory().read_u64(modules).map_err(|err| lockscope_kernel::KernelError::Memory {
-        what: "modules".into(),
-        err,
-    })?;
+    let first = k
+        .memory()
+        .read_u64(modules)
+        .map_err(|err| lockscope_kernel::KernelError::Memory { what: "modules".into(), err })?;
     r.add(k, "module 0", first.wrapping_sub(list_off), k.size_of("struct module")?);
     Ok(r)
 }

@@ -76,14 +76,20 @@ pub fn kallsyms(data: &[u8]) {
 }
 
 /// Fuzz bytes over task structs, the task and module list heads and a run queue; then the
-/// task walk, CPUs and modules.
+/// task walk (every list, as `tasks()` does), the first tasks read, CPUs and modules.
 pub fn task_walk(data: &[u8]) {
-    let Some(k) = patched_kernel(&base().tasks, data) else { return };
+    let b = base();
+    let dump = b.dump().with_vmcoreinfo(&b.task_vmcoreinfo).with_patches(b.tasks.patches(data));
+    let Ok(k) = Kernel::new(dump) else { return };
     let _ = k.cpus();
-    let _ = k.tasks().map(|(t, n)| t.len() + n);
+    if let Ok(all) = k.task_addresses() {
+        for a in all.iter().take(12) {
+            let _ = k.task(*a).map(|t| t.comm.len());
+        }
+    }
     if let Ok(m) = k.modules() {
         let first = m.first().map_or(0, |m| m.address);
-        let _ = (m.iter().map(|m| m.symbols.len()).sum::<usize>(), k.symbolize(first));
+        let _ = (m.iter().map(|m| m.symbols.len()).sum::<usize>(), m.iter().find_map(|m| m.lookup(first)));
     }
 }
 

@@ -22,7 +22,9 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
 fn vmcoreinfo_seeds() -> Vec<(String, Vec<u8>)> {
     let real = String::from_utf8_lossy(&base().vmcoreinfo).into_owned();
     let edit = |from: &str, to: &str| {
-        real.lines().map(|l| if l.starts_with(from) { to.to_string() } else { l.to_string() } + "\n").collect::<String>()
+        real.lines()
+            .map(|l| if l.starts_with(from) { to.to_string() } else { l.to_string() } + "\n")
+            .collect::<String>()
     };
     let mut out = vec![("real".to_string(), real.clone().into_bytes())];
     for (name, from, to) in [
@@ -62,17 +64,17 @@ fn btf_seeds() -> Vec<(String, Vec<u8>)> {
     const TYPEDEF: u32 = 8 << 24;
     const VAR: u32 = 14 << 24;
     let types: &[(&str, u32, u32, &[u32])] = &[
-        ("int", INT, 4, &[(1 << 24) | 32]),                                            // 1
-        ("unsigned long", INT, 8, &[64]),                                              // 2
-        ("list_head", STRUCT | 2, 16, &[s(0), 4, 0, s(1), 4, 64]),                     // 3
-        ("", PTR, 3, &[]),                                                             // 4
-        ("", ARRAY, 0, &[6, 1, 16]),                                                   // 5
-        ("char", INT, 1, &[(2 << 24) | 8]),                                            // 6
+        ("int", INT, 4, &[(1 << 24) | 32]),                        // 1
+        ("unsigned long", INT, 8, &[64]),                          // 2
+        ("list_head", STRUCT | 2, 16, &[s(0), 4, 0, s(1), 4, 64]), // 3
+        ("", PTR, 3, &[]),                                         // 4
+        ("", ARRAY, 0, &[6, 1, 16]),                               // 5
+        ("char", INT, 1, &[(2 << 24) | 8]),                        // 6
         ("task_struct", STRUCT | 4, 64, &[s(2), 8, 0, s(3), 3, 64, s(4), 5, 192, s(5), 2, 320]), // 7
-        ("pid_t", TYPEDEF, 1, &[]),                                                    // 8
-        ("task_state", ENUM | 2, 4, &[s(6), 0, s(7), 64]),                             // 9
-        ("", PTR, 6, &[]),                                                             // 10
-        ("init_task", VAR, 7, &[1]),                                                   // 11
+        ("pid_t", TYPEDEF, 1, &[]),                                // 8
+        ("task_state", ENUM | 2, 4, &[s(6), 0, s(7), 64]),         // 9
+        ("", PTR, 6, &[]),                                         // 10
+        ("init_task", VAR, 7, &[1]),                               // 11
     ];
     let names = ["next", "prev", "pid", "tasks", "comm", "state", "TASK_RUNNING", "TASK_DEAD"];
     let full = build(types, &names);
