@@ -22,8 +22,11 @@ pub use seeds::seeds;
 use lockscope_dump::Dump;
 use lockscope_kernel::Kernel;
 
+/// A target's body: one fuzz input.
+pub type Body = fn(&[u8]);
+
 /// The targets, by name (also the corpus directory names).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Body)] = &[
     ("vmcoreinfo", vmcoreinfo),
     ("printk_ring", printk_ring),
     ("kallsyms", kallsyms),
