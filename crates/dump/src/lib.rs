@@ -307,6 +307,12 @@ impl Dump {
         Dump::from_storage(Storage::Owned(bytes))
     }
 
+    /// A dump over bytes shared with other dumps: opening costs only the header parse, so a
+    /// fuzzer can open one base file per input and patch it (`with_patches`).
+    pub fn from_shared(bytes: std::sync::Arc<[u8]>) -> Result<Dump, DumpError> {
+        Dump::from_storage(Storage::Shared(bytes))
+    }
+
     /// Opens the files of a split dump (makedumpfile `--split`: each file holds the pages of
     /// one PFN range) as one dump. They must share utsname, time stamp, page size and size
     /// of memory, and their ranges must not overlap; a range no file covers reads as

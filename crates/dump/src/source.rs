@@ -14,6 +14,8 @@ pub(crate) enum Storage {
     /// A mapped file and its (device, inode).
     Mapped(memmap2::Mmap, Option<(u64, u64)>),
     Owned(Vec<u8>),
+    /// Bytes shared by several dumps (fuzzing: one decoded base file, a dump per input).
+    Shared(std::sync::Arc<[u8]>),
 }
 
 impl Storage {
@@ -21,6 +23,7 @@ impl Storage {
         match self {
             Storage::Mapped(m, _) => m,
             Storage::Owned(v) => v,
+            Storage::Shared(v) => v,
         }
     }
 }
@@ -148,7 +151,7 @@ impl Source {
     pub fn file_id(&self) -> Option<(u64, u64)> {
         match self.storage {
             Storage::Mapped(_, id) => id,
-            Storage::Owned(_) => None,
+            Storage::Owned(_) | Storage::Shared(_) => None,
         }
     }
 

@@ -111,7 +111,7 @@ pub fn run(args: DumpInfoArgs) -> ExitCode {
         let doc = json!({ "schema": "lockscope-dump-info/1", "dumps": reports });
         serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
     } else {
-        text
+        lockscope_report::escape::output(&text).into_owned()
     };
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(out.as_bytes());

@@ -88,7 +88,7 @@ pub enum KernelCommand {
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("lockscope: {msg}");
+    eprintln!("lockscope: {}", lockscope_report::escape::output(&msg.to_string()));
     ExitCode::from(2)
 }
 
@@ -104,7 +104,12 @@ fn open(d: &DumpArg) -> Result<Kernel, String> {
     Kernel::with_options(dump, options).map_err(|e| format!("{}: {e}", d.dump))
 }
 
+/// Text output: dump strings in it are escaped for the terminal (unless `--raw`).
 fn emit(text: &str) -> ExitCode {
+    emit_exact(&lockscope_report::escape::output(text))
+}
+
+fn emit_exact(text: &str) -> ExitCode {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
@@ -120,7 +125,7 @@ fn emit_json(k: &Kernel, v: &Value) -> ExitCode {
     {
         o.insert("damage".into(), json!(damage));
     }
-    emit(&(serde_json::to_string_pretty(&v).expect("json") + "\n"))
+    emit_exact(&(serde_json::to_string_pretty(&v).expect("json") + "\n"))
 }
 
 /// Text output's companion: each damaged structure the answer met, on standard error.
@@ -332,7 +337,7 @@ fn log(k: &Kernel, d: &DumpArg, levels: bool, callers: bool) -> Result<ExitCode,
     }
     let out = l.render(levels, callers);
     let mut o = std::io::stdout().lock();
-    let _ = o.write_all(&out);
+    let _ = o.write_all(&lockscope_report::escape::output_bytes(&out));
     let _ = o.flush();
     if let Some(note) = l.damage_note() {
         eprintln!("lockscope: {note}");

@@ -23,6 +23,10 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print text from dumps and logs as it is: no escaping of control characters and
+    /// terminal escape sequences (which are shown as `\x1b` by default).
+    #[arg(long, global = true)]
+    raw: bool,
 }
 
 #[derive(Subcommand)]
@@ -69,6 +73,7 @@ struct AnalyzeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    lockscope_report::escape::set_raw(cli.raw);
     match cli.command {
         Command::Analyze(a) => analyze(a),
         Command::DumpInfo(a) => dump_info::run(a),
@@ -78,7 +83,7 @@ fn main() -> ExitCode {
 }
 
 fn fail(msg: &str) -> ExitCode {
-    eprintln!("lockscope: {msg}");
+    eprintln!("lockscope: {}", lockscope_report::escape::output(msg));
     ExitCode::from(2)
 }
 

@@ -4,6 +4,8 @@
 //! Position in the flow: the last stage. It reads the facts and the diagnosis and never
 //! reasons on its own, so every printer says the same thing.
 
+pub mod escape;
+
 use lockscope_diagnosis::{ChainLink, Diagnosis, Incident, Stuck};
 use lockscope_facts::{Event, Frame, FrameContext, HeldLocks};
 use serde::Serialize;
@@ -65,6 +67,9 @@ pub fn json(r: &Report<'_>) -> String {
 pub struct Style {
     pub color: bool,
 }
+
+/// The SGR codes `Style` paints with (kept by `escape::output_styled`).
+const STYLE_CODES: [&str; 6] = ["1", "2", "1;31", "33", "36", "0"];
 
 impl Style {
     fn paint(&self, code: &str, s: &str) -> String {
@@ -306,7 +311,8 @@ pub fn text(r: &Report<'_>, st: Style) -> String {
             let _ = writeln!(out, "\n  ended by: {} ({})", e.title, loc(r, e.lines.source, e.lines.first));
         }
     }
-    out
+    // Text from the inputs must not reach a terminal raw; only our own colours pass.
+    escape::output_styled(&out, &STYLE_CODES)
 }
 
 pub fn markdown(r: &Report<'_>) -> String {
@@ -395,5 +401,5 @@ pub fn markdown(r: &Report<'_>) -> String {
         }
         out.push('\n');
     }
-    out
+    escape::output(&out).into_owned()
 }
