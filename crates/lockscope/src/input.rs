@@ -81,11 +81,22 @@ impl Input {
 
     /// A vmcore's kernel log, as dmesg prints it with caller ids, how many records it has, and
     /// what of it was damaged or unreadable.
-    pub fn dump_log(&self) -> Result<(Vec<u8>, usize, Option<String>), String> {
+    pub fn dump_log(&self) -> Result<(Vec<u8>, usize, Vec<String>), String> {
         let dump = lockscope_dump::Dump::open(&self.name).map_err(|e| format!("{}: {e}", self.name))?;
+        let mut notes = Vec::new();
+        if let Some(c) = dump.metadata().notes_cut {
+            notes.push(format!(
+                "the dump's note area at offset {:#x} is damaged: {} of its {} bytes are well-formed notes",
+                c.offset, c.kept, c.declared
+            ));
+        }
+        if dump.vmcoreinfo().is_none() {
+            notes.push("no VMCOREINFO note: the kernel's own VMCOREINFO page was found in memory".into());
+        }
         let kernel = lockscope_kernel::Kernel::new(dump).map_err(|e| format!("{}: {e}", self.name))?;
         let log = kernel.log().map_err(|e| format!("{}: kernel log: {e}", self.name))?;
-        Ok((log.render(false, true), log.records.len(), log.damage_note()))
+        notes.extend(log.damage_note());
+        Ok((log.render(false, true), log.records.len(), notes))
     }
 
     pub fn consumed(&self) -> u64 {

@@ -172,7 +172,6 @@ fn damaged_bitmaps_descriptors_and_page_data() {
 /// wrong. The dumped bits must agree with the descriptor table (`(first data offset -
 /// descriptors) / 24` entries), and `dump-info` must say when they do not.
 #[test]
-#[ignore = "issue #8: bitmap garbage is not detected: the dumped-page bits are not checked against the number of page descriptors, so reads return other pages' data"]
 fn damaged_bitmaps_are_reported() {
     let b = orig();
     let (_, bitmaps, descs, _) = layout(&b);
@@ -224,7 +223,6 @@ fn damaged_vmcoreinfo() {
 }
 
 #[test]
-#[ignore = "issue #8: printk.rs sizes and indexes its reads from VMCOREINFO unchecked (slice panic, multi-GB allocation)"]
 fn damaged_printk_layout_in_vmcoreinfo() {
     let v = vec![
         vmcoreinfo_variant("vmci-info-seq", set("OFFSET(printk_info.seq)=", "99999")),
@@ -275,14 +273,22 @@ fn damaged_elf_core() {
 }
 
 #[test]
-#[ignore = "issue #8: analyze reads a vmcore whose ELF magic or e_type is damaged as a text log (and finds incidents in it) instead of saying the file is a damaged dump"]
 fn analyze_says_a_damaged_elf_core_is_damaged() {
     let Some(b) = elf_dump() else { return };
     for v in elf_variants(&b) {
-        let r = run(&["analyze", v.to_str().unwrap()]);
+        let r = run(&["analyze", "--json", v.to_str().unwrap()]);
         let out = String::from_utf8_lossy(&r.stdout);
-        assert!(!out.contains("incident"), "{}: a binary dump was analysed as a log:\n{out}", v.display());
-        assert!(r.code != Some(0) && r.stderr.contains(v.to_str().unwrap()), "{}: {}", v.display(), r.stderr);
+        if r.code == Some(0) {
+            // Opened despite the damage (the notes area keeps its well-formed notes and the
+            // kernel's VMCOREINFO page is found in memory): read as a dump, damage named.
+            let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(j["inputs"][0]["kind"], "vmcore", "{}: a binary dump was analysed as a log", v.display());
+            let notes = j["inputs"][0]["notes"].to_string();
+            assert!(notes.contains("damaged"), "{}: {notes}", v.display());
+        } else {
+            assert!(!out.contains("incident"), "{}: a binary dump was analysed as a log:\n{out}", v.display());
+            assert!(r.stderr.contains(v.to_str().unwrap()), "{}: {}", v.display(), r.stderr);
+        }
     }
 }
 
@@ -319,7 +325,6 @@ fn task_list_loop_ends() {
 }
 
 #[test]
-#[ignore = "issue #8: a task list that loops without coming back to init_task is not reported as damaged"]
 fn task_list_loop_is_reported() {
     let d = task_loop_dump();
     let r = run(&["ps", d.to_str().unwrap()]);
