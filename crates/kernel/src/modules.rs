@@ -58,8 +58,14 @@ impl Kernel {
         // A module that cannot be read is left out; a broken list is in the damage log.
         for node in self.list_nodes(head, "module list (modules)", MAX_MODULES).nodes {
             let m = self.object(node - list_off, "struct module")?;
-            if let Ok(module) = self.read_module(m) {
-                out.push(module);
+            match self.read_module(m) {
+                Ok(module) => out.push(module),
+                Err(e) => self.record_damage(crate::helpers::Damage {
+                    structure: "module list (modules)".into(),
+                    at: node - list_off,
+                    what: crate::helpers::DamageKind::BadEntry(format!("module unreadable: {e}")),
+                    recovered: 0,
+                }),
             }
         }
         Ok(out)
@@ -81,7 +87,13 @@ impl Kernel {
             regions.into_iter().filter(|&(b, s)| b != 0 && s != 0).map(|(b, s)| (b, b.saturating_add(s))).collect();
         let mut symbols = Vec::new();
         if let Ok(ks) = m.member("kallsyms").and_then(|k| k.deref()) {
-            let n = ks.member("num_symtab")?.read_int()?.min(MAX_MODULE_SYMS);
+            let n = crate::validate::in_range(
+                "module kallsyms num_symtab",
+                ks.member("num_symtab")?.read_int()?,
+                0,
+                MAX_MODULE_SYMS,
+                "is more symbols than a module has",
+            )?;
             let symtab = ks.member("symtab")?.read_u64()?;
             let strtab = ks.member("strtab")?.read_u64()?;
             let typetab = ks.member("typetab").and_then(|t| t.read_u64()).ok();

@@ -33,6 +33,8 @@ pub enum DamageKind {
     Unreadable(MemError),
     /// Longer than any such structure can be.
     TooLong(usize),
+    /// An entry whose own fields are impossible or unreadable (the error says which).
+    BadEntry(String),
 }
 
 impl std::fmt::Display for Damage {
@@ -46,6 +48,7 @@ impl std::fmt::Display for Damage {
             DamageKind::BadPointer(p) => write!(f, "bad pointer {p:#x}")?,
             DamageKind::Unreadable(e) => write!(f, "{e}")?,
             DamageKind::TooLong(n) => write!(f, "more than {n} entries")?,
+            DamageKind::BadEntry(e) => write!(f, "{e}")?,
         }
         if self.recovered > 0 {
             write!(f, " ({} entries recovered by another route)", self.recovered)?;
