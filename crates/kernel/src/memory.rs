@@ -93,8 +93,12 @@ impl KernelMemory {
     /// blob, symbol tables) on several threads, as page decompression dominates them.
     pub fn read(&self, vaddr: u64, buf: &mut [u8]) -> Result<(), MemError> {
         const PARALLEL_FROM: usize = 256 << 10;
+        // Asked only for big reads: `available_parallelism` reads cgroup files each call.
+        if buf.len() < PARALLEL_FROM {
+            return self.read_serial(vaddr, buf);
+        }
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-        if buf.len() < PARALLEL_FROM || threads < 2 {
+        if threads < 2 {
             return self.read_serial(vaddr, buf);
         }
         // Page-aligned pieces, so each page is decoded by one thread only.
