@@ -67,6 +67,25 @@ fn record(ts: u64, level: u8, facility: u8, caller: u32, text: &str) -> Vec<u8> 
     r
 }
 
+/// VMCOREINFO of a 5.x kernel with the record buffer: its variables at fixed places of the
+/// image, `struct printk_log` with `text_len` at `text_len` and a caller id if asked.
+fn layout(text_len: u64, caller: bool) -> String {
+    let va = |off: u64| IMAGE + PHYS + off;
+    let caller = if caller { "OFFSET(printk_log.caller_id)=16\n" } else { "" };
+    format!(
+        "OSRELEASE=5.4.0-synthetic\nPAGESIZE=4096\nSYMBOL(_stext)={:x}\nSYMBOL(init_top_pgt)={:x}\nNUMBER(phys_base)=0\n\
+         SYMBOL(log_buf)={:x}\nSYMBOL(log_buf_len)={:x}\nSYMBOL(log_first_idx)={:x}\nSYMBOL(log_next_idx)={:x}\n\
+         SIZE(printk_log)=24\nOFFSET(printk_log.ts_nsec)=0\nOFFSET(printk_log.len)=8\nOFFSET(printk_log.text_len)={text_len}\n\
+         {caller}",
+        va(0),
+        va(0x3000),
+        va(0x1000),
+        va(0x1008),
+        va(0x1010),
+        va(0x1014)
+    )
+}
+
 #[test]
 fn record_buffer_with_a_wrap() {
     let va = |off: u64| IMAGE + PHYS + off;
@@ -94,18 +113,7 @@ fn record_buffer_with_a_wrap() {
     mem[0x1008..0x100c].copy_from_slice(&(buf_len as u32).to_le_bytes());
     mem[0x1010..0x1014].copy_from_slice(&(first as u32).to_le_bytes());
     mem[0x1014..0x1018].copy_from_slice(&(next as u32).to_le_bytes());
-    let vmcoreinfo = format!(
-        "OSRELEASE=5.4.0-synthetic\nPAGESIZE=4096\nSYMBOL(_stext)={:x}\nSYMBOL(init_top_pgt)={:x}\nNUMBER(phys_base)=0\n\
-         SYMBOL(log_buf)={:x}\nSYMBOL(log_buf_len)={:x}\nSYMBOL(log_first_idx)={:x}\nSYMBOL(log_next_idx)={:x}\n\
-         SIZE(printk_log)=24\nOFFSET(printk_log.ts_nsec)=0\nOFFSET(printk_log.len)=8\nOFFSET(printk_log.text_len)=10\n\
-         OFFSET(printk_log.caller_id)=16\n",
-        va(0),
-        va(0x3000),
-        va(0x1000),
-        va(0x1008),
-        va(0x1010),
-        va(0x1014)
-    );
+    let vmcoreinfo = layout(10, true);
     let k = Kernel::new(Dump::from_bytes(elf_core(&vmcoreinfo, &mem)).unwrap()).unwrap();
     let log = k.log().unwrap();
     assert_eq!(log.format, "record buffer (3.5-5.9)");
@@ -153,22 +161,12 @@ fn record_buffer_numbers_are_checked() {
     m[0x1000..0x1008].copy_from_slice(&va(0x2000).to_le_bytes());
     m[0x1008..0x100c].copy_from_slice(&1024u32.to_le_bytes());
     m[0x1010..0x1014].copy_from_slice(&5000u32.to_le_bytes());
-    let vmcoreinfo = format!(
-        "OSRELEASE=5.4.0-synthetic\nPAGESIZE=4096\nSYMBOL(_stext)={:x}\nSYMBOL(init_top_pgt)={:x}\nNUMBER(phys_base)=0\n\
-         SYMBOL(log_buf)={:x}\nSYMBOL(log_buf_len)={:x}\nSYMBOL(log_first_idx)={:x}\nSYMBOL(log_next_idx)={:x}\n\
-         SIZE(printk_log)=24\nOFFSET(printk_log.ts_nsec)=0\nOFFSET(printk_log.len)=8\nOFFSET(printk_log.text_len)=20\n",
-        va(0),
-        va(0x3000),
-        va(0x1000),
-        va(0x1008),
-        va(0x1010),
-        va(0x1014)
-    );
+    let vmcoreinfo = layout(20, false);
     let k = Kernel::new(Dump::from_bytes(elf_core(&vmcoreinfo, &m)).unwrap()).unwrap();
     // text_len at 20 leaves no room for dict_len, facility and level inside 24 bytes.
     let e = k.log().unwrap_err().to_string();
     assert!(e.contains("OFFSET(printk_log.text_len) = 20"), "{e}");
-    let fixed = vmcoreinfo.replace("text_len)=20", "text_len)=10");
+    let fixed = layout(10, false);
     let k = Kernel::new(Dump::from_bytes(elf_core(&fixed, &m)).unwrap()).unwrap();
     let e = k.log().unwrap_err().to_string();
     assert!(e.contains("log_first_idx = 5000") && e.contains("lies outside log_buf"), "{e}");
