@@ -43,13 +43,29 @@ pub struct Run {
     pub timed_out: bool,
 }
 
+/// Address space each run may use (util-linux `prlimit`, where present): a damaged number
+/// that asks for a huge allocation then aborts the run, which the tests count as a failure.
+const MAX_ADDRESS_SPACE: u64 = 4 << 30;
+
+/// The command, under `prlimit --as` when the machine has it.
+fn bounded_command() -> Command {
+    let bin = env!("CARGO_BIN_EXE_lockscope");
+    let have_prlimit = Command::new("prlimit").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !have_prlimit {
+        return Command::new(bin);
+    }
+    let mut c = Command::new("prlimit");
+    c.arg(format!("--as={MAX_ADDRESS_SPACE}")).arg("--").arg(bin);
+    c
+}
+
 /// Runs `lockscope ARGS` with stdout and stderr in files (no pipe can fill), killed after
-/// 20 s.
+/// 20 s, its address space bounded.
 pub fn run(args: &[&str]) -> Run {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (o, e) = (tmp().join(format!("out.{n}")), tmp().join(format!("err.{n}")));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lockscope"))
+    let mut child = bounded_command()
         .args(args)
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
