@@ -56,12 +56,12 @@ impl Kernel {
         let list_off = self.offset_of("module", "list")?;
         let mut out = Vec::new();
         // A module that cannot be read is left out; a broken list is in the damage log.
-        for node in self.list_nodes(head, "module list (modules)", MAX_MODULES).nodes {
+        for node in self.list_nodes(head, crate::helpers::Structure::ModuleList, MAX_MODULES).nodes {
             let m = self.object(node - list_off, "struct module")?;
             match self.read_module(m) {
                 Ok(module) => out.push(module),
                 Err(e) => self.record_damage(crate::helpers::Damage {
-                    structure: "module list (modules)".into(),
+                    structure: crate::helpers::Structure::ModuleList,
                     at: node - list_off,
                     what: crate::helpers::DamageKind::BadEntry(format!("module unreadable: {e}")),
                     recovered: 0,

@@ -194,7 +194,7 @@ impl Kernel {
         let init = self.global("init_task")?;
         let tasks_off = self.offset_of("task_struct", "tasks")?;
         let head = init.member("tasks")?.address;
-        let processes = self.list_nodes(head, "task list (init_task.tasks)", MAX_TASKS);
+        let processes = self.list_nodes(head, helpers::Structure::TaskList, MAX_TASKS);
         let mut out = Vec::new();
         let mut seen = std::collections::HashSet::new();
         let mut damaged = processes.damage.is_some();
@@ -225,13 +225,13 @@ impl Kernel {
             Ok(h) => h,
             Err(KernelError::Memory { err, .. }) => {
                 let what = helpers::DamageKind::Unreadable(err);
-                let structure = format!("thread list of task {leader:#x}");
+                let structure = helpers::Structure::ThreadList { leader };
                 self.record_damage(helpers::Damage { structure, at: leader, what, recovered: 0 });
                 return true;
             }
             Err(_) => return false,
         };
-        let threads = self.list_nodes(head, &format!("thread list of task {leader:#x}"), MAX_TASKS);
+        let threads = self.list_nodes(head, helpers::Structure::ThreadList { leader }, MAX_TASKS);
         for node in threads.nodes {
             let task = node.wrapping_sub(off);
             if seen.insert(task) {

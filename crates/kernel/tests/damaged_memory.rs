@@ -91,7 +91,7 @@ fn a_broken_module_list_keeps_the_modules_before_the_break() {
     let after = bad.modules().unwrap().len();
     assert!(after >= 1 && after <= before, "{after} of {before}");
     let damage = bad.damage();
-    assert!(damage.iter().any(|d| d.structure.starts_with("module list")), "{damage:?}");
+    assert!(damage.iter().any(|d| d.structure.to_string().starts_with("module list")), "{damage:?}");
 }
 
 #[test]

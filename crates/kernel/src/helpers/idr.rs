@@ -4,7 +4,7 @@
 //! The tree is an xarray from 4.20 (internal entries tagged `0b10`) and a radix tree with
 //! internal entries tagged `0b01` in 4.15–4.19; older kernels hash pids instead (not read).
 
-use super::{Damage, DamageKind};
+use super::{Damage, DamageKind, Structure};
 use crate::{Kernel, KernelError};
 use std::collections::HashSet;
 
@@ -73,7 +73,7 @@ impl Kernel {
             return;
         }
         let node = entry & !3;
-        let damage = |what| Damage { structure: "init_pid_ns.idr".into(), at: node, what, recovered: 0 };
+        let damage = |what| Damage { structure: Structure::PidTree, at: node, what, recovered: 0 };
         if depth > MAX_DEPTH || !seen.insert(node) {
             self.record_damage(damage(DamageKind::Loop { to: node }));
             return;

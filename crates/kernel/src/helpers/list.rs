@@ -3,7 +3,7 @@
 //! a walk that breaks is completed from the other end, along `prev` from the head, so one bad
 //! pointer loses one entry rather than the rest of the list.
 
-use super::{Damage, DamageKind};
+use super::{Damage, DamageKind, Structure};
 use crate::Kernel;
 use std::collections::HashSet;
 
@@ -33,27 +33,33 @@ impl Direction {
 impl Kernel {
     /// The nodes of the list whose head is at `head`, at most `max`. A break is recorded in
     /// the damage log under `structure` and repaired from the other end where possible.
-    pub fn list_nodes(&self, head: u64, structure: &str, max: usize) -> ListWalk {
+    pub fn list_nodes(&self, head: u64, structure: Structure, max: usize) -> ListWalk {
         let mut seen = HashSet::new();
-        let forward = self.walk(head, Direction::Forward, max, &mut seen);
+        let forward = self.walk(head, structure, Direction::Forward, max, &mut seen);
         let Some(mut why) = forward.1 else { return ListWalk { nodes: forward.0, damage: None } };
         let mut nodes = forward.0;
-        let (mut back, _) = self.walk(head, Direction::Backward, max.saturating_sub(nodes.len()), &mut seen);
+        let (mut back, _) = self.walk(head, structure, Direction::Backward, max.saturating_sub(nodes.len()), &mut seen);
         why.recovered = back.len();
         back.reverse();
         nodes.extend(back);
-        why.structure = structure.to_string();
         self.record_damage(why.clone());
         ListWalk { nodes, damage: Some(why) }
     }
 
     /// Follows one direction until the head comes back, a node already in `seen` (the other
     /// walk's part, when walking back), or damage.
-    fn walk(&self, head: u64, dir: Direction, max: usize, seen: &mut HashSet<u64>) -> (Vec<u64>, Option<Damage>) {
+    fn walk(
+        &self,
+        head: u64,
+        structure: Structure,
+        dir: Direction,
+        max: usize,
+        seen: &mut HashSet<u64>,
+    ) -> (Vec<u64>, Option<Damage>) {
         let backward_stop = dir == Direction::Backward;
         let mut out = Vec::new();
         let mut node = head;
-        let damage = |at: u64, what: DamageKind| Some(Damage { structure: String::new(), at, what, recovered: 0 });
+        let damage = |at: u64, what: DamageKind| Some(Damage { structure, at, what, recovered: 0 });
         loop {
             let next = match self.memory().read_u64(node.wrapping_add(dir.link())) {
                 Ok(n) => n,

@@ -9,11 +9,42 @@ pub mod system;
 
 use crate::MemError;
 
+/// A kernel structure walked by a helper: typed, so that callers ask which one broke
+/// without reading back the text printed for the user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Structure {
+    /// `init_task.tasks`: every process.
+    TaskList,
+    /// A process's threads (`signal->thread_head`, or `thread_group` before 6.1).
+    ThreadList { leader: u64 },
+    /// `modules`.
+    ModuleList,
+    /// `init_pid_ns.idr`.
+    PidTree,
+}
+
+impl Structure {
+    /// Lists of tasks: what `sys` counts as damage to its task count.
+    pub fn holds_tasks(self) -> bool {
+        matches!(self, Structure::TaskList | Structure::ThreadList { .. })
+    }
+}
+
+impl std::fmt::Display for Structure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Structure::TaskList => f.write_str("task list (init_task.tasks)"),
+            Structure::ThreadList { leader } => write!(f, "thread list of task {leader:#x}"),
+            Structure::ModuleList => f.write_str("module list (modules)"),
+            Structure::PidTree => f.write_str("pid tree (init_pid_ns.idr)"),
+        }
+    }
+}
+
 /// A kernel structure that could not be followed to its end.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Damage {
-    /// Which structure (`init_task.tasks`, `modules`, `init_pid_ns.idr`).
-    pub structure: String,
+    pub structure: Structure,
     /// The address whose link is bad.
     pub at: u64,
     pub what: DamageKind,

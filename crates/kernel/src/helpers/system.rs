@@ -101,7 +101,7 @@ fn system_facts(k: &Kernel) -> Result<SystemFacts, KernelError> {
         uptime_ns,
         load,
         tasks,
-        task_damage: k.damage().iter().filter(|d| d.structure.contains("task")).count(),
+        task_damage: k.damage().iter().filter(|d| d.structure.holds_tasks()).count(),
         nodename,
         release,
         version,
