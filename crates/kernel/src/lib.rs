@@ -18,11 +18,11 @@ pub mod object;
 pub mod printk;
 pub mod sysmap;
 pub mod tasks;
+pub mod unwind;
 pub mod validate;
 
-use arch::x86_64::X86_64;
 use kallsyms::{Symbols, Tables};
-use lockscope_dump::{Arch, Dump, VmcoreInfo};
+use lockscope_dump::{Dump, VmcoreInfo};
 pub use memory::{KernelMemory, MemError, MemErrorKind};
 use std::sync::OnceLock;
 
@@ -85,6 +85,7 @@ pub struct KernelOptions {
 /// The kernel of a dump.
 pub struct Kernel {
     mem: KernelMemory,
+    arch: std::sync::Arc<dyn arch::Architecture>,
     info: VmcoreInfo,
     options: KernelOptions,
     symbols: OnceLock<Result<Symbols, String>>,
@@ -106,22 +107,10 @@ impl Kernel {
             Some(v) => v.clone(),
             None => vmcoreinfo_in_memory(&dump).ok_or(KernelError::NoVmcoreInfo)?,
         };
-        let space: Box<dyn arch::AddressSpace> = match dump.metadata().arch {
-            Arch::X86_64 => {
-                let pgd = info
-                    .symbol("init_top_pgt")
-                    .or_else(|| info.symbol("swapper_pg_dir"))
-                    .ok_or(KernelError::MissingInfo("SYMBOL(init_top_pgt) or SYMBOL(swapper_pg_dir)".into()))?;
-                let phys_base = info.phys_base().ok_or(KernelError::MissingInfo("NUMBER(phys_base)".into()))?;
-                let five = info.number("pgtable_l5_enabled").unwrap_or(0) != 0;
-                let sme = info.number("sme_mask").unwrap_or(0) as u64;
-                let image = info.number("KERNEL_IMAGE_SIZE").map_or(1 << 30, |n| n as u64);
-                Box::new(X86_64::new(pgd, phys_base, five, sme, image))
-            }
-            other => return Err(KernelError::UnsupportedArch(other.name().to_string())),
-        };
+        let arch = arch::for_dump(&dump, &info)?;
         Ok(Kernel {
-            mem: KernelMemory::new(dump, space),
+            mem: KernelMemory::new(dump, arch.clone()),
+            arch,
             info,
             options,
             symbols: OnceLock::new(),
@@ -133,6 +122,11 @@ impl Kernel {
 
     pub fn memory(&self) -> &KernelMemory {
         &self.mem
+    }
+
+    /// The dump's architecture: registers, stacks, unwinding.
+    pub fn arch(&self) -> &dyn arch::Architecture {
+        self.arch.as_ref()
     }
 
     pub fn dump(&self) -> &Dump {

@@ -51,12 +51,12 @@ impl std::error::Error for MemError {}
 
 pub struct KernelMemory {
     dump: Dump,
-    space: Box<dyn AddressSpace>,
+    space: std::sync::Arc<dyn AddressSpace>,
     tlb: Mutex<HashMap<u64, u64>>,
 }
 
 impl KernelMemory {
-    pub fn new(dump: Dump, space: Box<dyn AddressSpace>) -> KernelMemory {
+    pub fn new(dump: Dump, space: std::sync::Arc<dyn AddressSpace>) -> KernelMemory {
         KernelMemory { dump, space, tlb: Mutex::new(HashMap::new()) }
     }
 

@@ -75,6 +75,33 @@ pub enum KernelCommand {
         /// Address or symbol.
         addr: String,
     },
+    /// Stack traces like crash's `bt`, from the dump alone: `-a` every CPU (the default), `-c
+    /// CPU` one CPU, or the tasks with the PIDs given.
+    Bt {
+        #[command(flatten)]
+        d: DumpArg,
+        /// Every CPU that left registers in the dump.
+        #[arg(short = 'a')]
+        all: bool,
+        /// One CPU.
+        #[arg(short = 'c', value_name = "CPU")]
+        cpu: Option<u32>,
+        /// Tasks by PID (0 = every CPU's idle task).
+        pids: Vec<u32>,
+        #[command(flatten)]
+        o: BtFlags,
+    },
+    /// `foreach DUMP [RU|UN|IN|…] bt`: the stack of every task in those states (all tasks
+    /// when none is given).
+    Foreach {
+        #[command(flatten)]
+        d: DumpArg,
+        /// Task states (crash's codes: RU IN UN ID ST TR ZO …), then `bt`.
+        #[arg(required = true)]
+        args: Vec<String>,
+        #[command(flatten)]
+        o: BtFlags,
+    },
     /// Read memory as 64-bit words, like crash's `rd`.
     Rd {
         #[command(flatten)]
@@ -85,6 +112,23 @@ pub enum KernelCommand {
         #[arg(default_value_t = 1)]
         count: u64,
     },
+}
+
+/// `bt`'s options.
+#[derive(clap::Args, Clone, Copy)]
+pub struct BtFlags {
+    /// Show each frame's stack words.
+    #[arg(short = 'f')]
+    words: bool,
+    /// Show symbol offsets (`func+off`).
+    #[arg(short = 's')]
+    offsets: bool,
+}
+
+impl From<BtFlags> for crate::bt::BtOptions {
+    fn from(f: BtFlags) -> Self {
+        crate::bt::BtOptions { words: f.words, offsets: f.offsets }
+    }
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
@@ -105,7 +149,7 @@ fn open(d: &DumpArg) -> Result<Kernel, String> {
 }
 
 /// Text output: dump strings in it are escaped for the terminal (unless `--raw`).
-fn emit(text: &str) -> ExitCode {
+pub(crate) fn emit(text: &str) -> ExitCode {
     emit_exact(&lockscope_report::escape::output(text))
 }
 
@@ -117,7 +161,7 @@ fn emit_exact(text: &str) -> ExitCode {
 }
 
 /// JSON output, with the damaged structures the answer met (`damage`: one line each).
-fn emit_json(k: &Kernel, v: &Value) -> ExitCode {
+pub(crate) fn emit_json(k: &Kernel, v: &Value) -> ExitCode {
     let mut v = v.clone();
     let damage: Vec<String> = k.damage().iter().map(|d| d.to_string()).collect();
     if !damage.is_empty()
@@ -146,7 +190,9 @@ pub fn run(cmd: KernelCommand) -> ExitCode {
         | KernelCommand::Runq { d, .. }
         | KernelCommand::Sym { d, .. }
         | KernelCommand::Struct { d, .. }
-        | KernelCommand::Rd { d, .. } => d,
+        | KernelCommand::Rd { d, .. }
+        | KernelCommand::Bt { d, .. }
+        | KernelCommand::Foreach { d, .. } => d,
     };
     let k = match open(d) {
         Ok(k) => k,
@@ -160,6 +206,18 @@ pub fn run(cmd: KernelCommand) -> ExitCode {
         KernelCommand::Sym { d, what } => sym(&k, d, what),
         KernelCommand::Struct { d, ty, addr } => struct_cmd(&k, d, ty, addr),
         KernelCommand::Rd { d, addr, count } => rd(&k, d, addr, *count),
+        KernelCommand::Bt { d, all, cpu, pids, o } => {
+            let which = match (cpu, pids.is_empty()) {
+                (Some(c), _) if !*all => crate::bt::Which::Cpu(*c),
+                (None, false) if !*all => crate::bt::Which::Pids(pids.clone()),
+                _ => crate::bt::Which::AllCpus,
+            };
+            crate::bt::bt(&k, d, &which, (*o).into())
+        }
+        KernelCommand::Foreach { d, args, o } => match args.split_last() {
+            Some((cmd, states)) if cmd == "bt" => crate::bt::foreach_bt(&k, d, states, (*o).into()),
+            _ => Err(KernelError::MissingInfo("a command after the states: only `bt` is supported".into())),
+        },
     };
     report_damage(&k, d.json);
     match r {

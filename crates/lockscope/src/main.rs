@@ -1,6 +1,7 @@
 //! `lockscope`: the command line. A thin layer: it opens inputs, detects what each one is,
 //! runs the log reader and the diagnosis engine, and hands the result to a printer.
 
+mod bt;
 mod convert;
 mod dump_info;
 mod input;

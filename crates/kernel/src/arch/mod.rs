@@ -1,8 +1,15 @@
-//! Architecture-specific address translation behind one trait: x86_64 now, arm64 later.
+//! What differs between architectures, behind one trait ([`Architecture`]): address
+//! translation, the registers of a CPU from its dump note, the registers of a task that is
+//! not running, the stacks a CPU may be on, and one unwinding step. Everything above this
+//! module (the unwinding loop in [`crate::unwind`], the helpers, the commands) is
+//! arch-neutral. x86_64 now; arm64 comes in through the same trait.
 
 pub mod x86_64;
 
-use lockscope_dump::ReadErrorKind;
+use crate::unwind::{Frame, Stack, Stop};
+use crate::{Kernel, KernelError};
+use lockscope_dump::{Dump, ReadErrorKind, VmcoreInfo};
+use std::sync::Arc;
 
 /// Reads physical memory for a page-table walk.
 pub trait PhysRead {
@@ -69,4 +76,74 @@ pub trait AddressSpace: Send + Sync {
     }
     /// A short description for `sys`-like output.
     fn describe(&self) -> String;
+}
+
+/// Most registers an architecture has (arm64: x0–x30, sp, pc, pstate).
+pub const MAX_REGISTERS: usize = 40;
+
+/// The registers known at one point of a stack: values by the architecture's register
+/// numbers, and which of them are known (an unwinder recovers only some of them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegisterSet {
+    values: [u64; MAX_REGISTERS],
+    known: u64,
+}
+
+impl Default for RegisterSet {
+    fn default() -> RegisterSet {
+        RegisterSet { values: [0; MAX_REGISTERS], known: 0 }
+    }
+}
+
+impl RegisterSet {
+    pub fn get(&self, reg: usize) -> Option<u64> {
+        (reg < MAX_REGISTERS && self.known >> reg & 1 == 1).then(|| self.values[reg])
+    }
+
+    pub fn set(&mut self, reg: usize, value: u64) {
+        if reg < MAX_REGISTERS {
+            self.values[reg] = value;
+            self.known |= 1 << reg;
+        }
+    }
+
+    pub fn forget(&mut self, reg: usize) {
+        if reg < MAX_REGISTERS {
+            self.known &= !(1 << reg);
+        }
+    }
+
+    /// Known registers as (number, value), by number.
+    pub fn known(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        (0..MAX_REGISTERS).filter_map(|r| self.get(r).map(|v| (r, v)))
+    }
+
+    pub fn count_known(&self) -> u32 {
+        self.known.count_ones()
+    }
+}
+
+/// One architecture: its address space plus what the unwinder needs from it.
+pub trait Architecture: AddressSpace {
+    /// Register names by number (for printing and JSON).
+    fn register_names(&self) -> &'static [&'static str];
+    /// The register numbers of the program counter and the stack pointer.
+    fn pc_sp_registers(&self) -> (usize, usize);
+    /// The registers of a CPU's dump note.
+    fn registers_from_note(&self, regs: &lockscope_dump::Registers) -> Option<RegisterSet>;
+    /// Where a task that is not running resumes: its saved registers (x86_64: `thread.sp`
+    /// → `struct inactive_task_frame`) as the first frame of its stack.
+    fn sleeping_task_frame(&self, k: &Kernel, task: u64) -> Result<Frame, KernelError>;
+    /// Every stack a task (and, when it runs, its CPU) can be on, with its kind.
+    fn stacks(&self, k: &Kernel, task: u64, cpu: Option<u32>) -> Vec<Stack>;
+    /// From one frame to its caller, or why not.
+    fn unwind_step(&self, k: &Kernel, frame: &Frame) -> Result<Frame, Stop>;
+}
+
+/// The architecture of a dump, set up from its VMCOREINFO.
+pub fn for_dump(dump: &Dump, info: &VmcoreInfo) -> Result<Arc<dyn Architecture>, KernelError> {
+    match dump.metadata().arch {
+        lockscope_dump::Arch::X86_64 => Ok(Arc::new(x86_64::X86_64::from_vmcoreinfo(info)?)),
+        other => Err(KernelError::UnsupportedArch(other.name().to_string())),
+    }
 }

@@ -5,6 +5,7 @@
 
 pub mod idr;
 pub mod list;
+pub mod stacks;
 pub mod system;
 
 use crate::MemError;

@@ -3,7 +3,7 @@
 //! kernel page tables from `swapper_pg_dir` / `init_top_pgt`, 4- or 5-level, with 1 GiB and
 //! 2 MiB pages and the SME encryption bit masked off.
 
-use super::{AddressSpace, Mapping, PhysRead, TranslateError};
+use crate::arch::{AddressSpace, Mapping, PhysRead, TranslateError};
 
 /// `__START_KERNEL_map`: where the kernel image is mapped (before KASLR's shift).
 pub const START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
@@ -13,7 +13,7 @@ const PRESENT: u64 = 1;
 const HUGE: u64 = 1 << 7;
 
 #[derive(Clone, Debug)]
-pub struct X86_64 {
+pub struct Paging {
     /// Physical address of the top-level page table.
     pub pgd_phys: u64,
     /// `phys_base`: how far the kernel image was loaded from where it was linked (physically).
@@ -25,12 +25,12 @@ pub struct X86_64 {
     pub image: (u64, u64),
 }
 
-impl X86_64 {
+impl Paging {
     /// From VMCOREINFO's facts: the virtual address of the top page table (a kernel-image
     /// symbol), `phys_base`, the paging mode, the SME mask and the image size.
-    pub fn new(pgd_vaddr: u64, phys_base: i64, five_level: bool, sme_mask: u64, image_size: u64) -> X86_64 {
+    pub fn new(pgd_vaddr: u64, phys_base: i64, five_level: bool, sme_mask: u64, image_size: u64) -> Paging {
         let mut x =
-            X86_64 { pgd_phys: 0, phys_base, five_level, sme_mask, image: (START_KERNEL_MAP, START_KERNEL_MAP) };
+            Paging { pgd_phys: 0, phys_base, five_level, sme_mask, image: (START_KERNEL_MAP, START_KERNEL_MAP) };
         x.image = (START_KERNEL_MAP, START_KERNEL_MAP.wrapping_add(image_size.max(1 << 30)));
         x.pgd_phys = x.image_phys(pgd_vaddr);
         x
@@ -48,7 +48,7 @@ impl X86_64 {
     }
 }
 
-impl AddressSpace for X86_64 {
+impl AddressSpace for Paging {
     fn is_kernel_address(&self, vaddr: u64) -> bool {
         let bits = if self.five_level { 57 } else { 48 };
         (vaddr as i64) >> (bits - 1) == -1
@@ -129,7 +129,7 @@ mod tests {
     #[test]
     fn walks_4k_2m_1g_pages_and_masks_sme() {
         let sme = 1u64 << 47;
-        let x = X86_64 { pgd_phys: 0x1000, phys_base: 0, five_level: false, sme_mask: sme, image: (0, 0) };
+        let x = Paging { pgd_phys: 0x1000, phys_base: 0, five_level: false, sme_mask: sme, image: (0, 0) };
         let va4k = 0xffff_8880_0123_4567u64;
         let va2m = 0xffff_c900_0040_1234u64;
         let va1g = 0xffff_ea00_4000_0010u64;
@@ -178,7 +178,7 @@ mod five_level {
     fn five_level_walk_and_57_bit_canonical_addresses() {
         // The 5-level direct map base: 0xff11000000000000.
         let va = 0xff11_0000_0000_5123u64;
-        let x = X86_64 { pgd_phys: 0x1000, phys_base: 0, five_level: true, sme_mask: 0, image: (0, 0) };
+        let x = Paging { pgd_phys: 0x1000, phys_base: 0, five_level: true, sme_mask: 0, image: (0, 0) };
         let i = |l: u32| (va >> (12 + 9 * (l - 1))) & 0x1ff;
         let mut m = HashMap::new();
         m.insert(0x1000 + i(5) * 8, 0x2000 | 1);
@@ -188,10 +188,10 @@ mod five_level {
         m.insert(0x5000 + i(1) * 8, 0xabc000 | 1);
         assert_eq!(x.translate(&Words(m), va).unwrap(), Mapping { paddr: 0xabc123, page_size: 4096 });
         // Canonical with 57 bits, not with 48: only 5-level paging accepts it.
-        let four = X86_64 { five_level: false, ..x.clone() };
+        let four = Paging { five_level: false, ..x.clone() };
         assert_eq!(four.translate(&Words(HashMap::new()), va), Err(TranslateError::NonCanonical));
         // The kernel image by formula, shifted by phys_base.
-        let img = X86_64::new(0xffff_ffff_8a01_0000, -0xa0_0000, false, 0, 1 << 30);
+        let img = Paging::new(0xffff_ffff_8a01_0000, -0xa0_0000, false, 0, 1 << 30);
         assert_eq!(img.pgd_phys, 0x960_0000 + 0x1_0000);
     }
 }

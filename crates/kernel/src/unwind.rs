@@ -1,0 +1,237 @@
+//! Stack traces from the dump: the arch-neutral unwinding loop.
+//!
+//! A trace starts from registers — a CPU's dump note, or the frame a sleeping task saved
+//! when it was switched out — and asks the architecture for one step at a time
+//! ([`crate::arch::Architecture::unwind_step`]). The loop owns the rules that keep a walk
+//! over damaged memory finite and honest: the stack pointer grows within one stack, moves
+//! only to a stack not visited before (IRQ or exception stack → the task stack), return
+//! addresses are kernel text, and the depth is bounded. Every trace ends with the reason it
+//! stopped.
+
+use crate::arch::RegisterSet;
+use crate::{Kernel, KernelError};
+
+/// No kernel stack holds more frames than this; a walk that gets here is looping.
+pub const MAX_FRAMES: usize = 192;
+
+/// Which stack a frame is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StackKind {
+    /// The task's own kernel stack.
+    Task,
+    /// The CPU's hard-IRQ stack (softirqs run on it too on x86_64).
+    Irq,
+    /// An exception stack: NMI, DF (double fault), DB (debug), MCE, VC, VC2.
+    Exception(&'static str),
+    /// The entry trampoline stack.
+    Entry,
+    /// On no stack known for this task and CPU.
+    Unknown,
+}
+
+impl StackKind {
+    /// crash's name for the stack, as in `--- <IRQ stack> ---`.
+    pub fn crash_name(self) -> String {
+        match self {
+            StackKind::Task => "task stack".into(),
+            StackKind::Irq => "IRQ stack".into(),
+            StackKind::Exception(n) => format!("{n} exception stack"),
+            StackKind::Entry => "entry stack".into(),
+            StackKind::Unknown => "unknown stack".into(),
+        }
+    }
+}
+
+/// One stack: `[start, end)` and its kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stack {
+    pub kind: StackKind,
+    pub start: u64,
+    pub end: u64,
+}
+
+/// One frame of a trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// The instruction: where the CPU was (first frame, interrupted context) or where a call
+    /// returns to.
+    pub pc: u64,
+    pub sp: u64,
+    /// `pc` is the instruction itself, not a return address (look-ups use it as is rather than
+    /// `pc - 1`).
+    pub exact_pc: bool,
+    /// The registers known at this frame: all of them where they were saved whole (a CPU's
+    /// note, an exception frame); the few an unwinder recovers elsewhere.
+    pub regs: RegisterSet,
+    /// Where the registers were saved when this frame was interrupted (`struct pt_regs`):
+    /// crash's `[exception RIP: …]` block.
+    pub exception: Option<ExceptionFrame>,
+    pub stack: StackKind,
+    /// False where the unwinder guessed (no unwind data: frame pointers or a stack scan).
+    pub reliable: bool,
+}
+
+/// A register frame saved on a stack by an interrupt or exception.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExceptionFrame {
+    /// Its address on the stack (`struct pt_regs *`).
+    pub address: u64,
+    /// Only the hardware part was saved (x86_64 iret frame: ip, cs, flags, sp, ss).
+    pub partial: bool,
+}
+
+impl Frame {
+    /// A first frame from a full register set (a CPU's note).
+    pub fn from_registers(regs: RegisterSet, pc: u64, sp: u64) -> Frame {
+        Frame { pc, sp, exact_pc: true, regs, exception: None, stack: StackKind::Unknown, reliable: true }
+    }
+}
+
+/// Why a trace ended.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Stop {
+    /// The stack's end: where kernel threads start, or the entry from user mode.
+    End,
+    /// The next frame is in user mode (its registers are the user's).
+    UserMode { pc: u64 },
+    /// No unwind data for this address, and no frame pointer to follow.
+    NoUnwindInfo { pc: u64 },
+    /// A stack or unwind-table word could not be read from the dump.
+    Unreadable { address: u64, why: String },
+    /// The return address found is not kernel text.
+    BadReturnAddress { pc: u64, sp: u64 },
+    /// The next stack pointer does not lie above this one on the same stack.
+    NotGrowing { sp: u64, next_sp: u64 },
+    /// The next stack pointer lies on no stack of this task or CPU, or on one already left.
+    OffStack { sp: u64 },
+    /// More than [`MAX_FRAMES`] frames.
+    DepthLimit,
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::End => f.write_str("end of stack"),
+            Stop::UserMode { pc } => write!(f, "entered from user mode (user RIP {pc:016x})"),
+            Stop::NoUnwindInfo { pc } => write!(f, "no unwind data for {pc:016x}"),
+            Stop::Unreadable { address, why } => write!(f, "cannot read {address:016x}: {why}"),
+            Stop::BadReturnAddress { pc, sp } => {
+                write!(f, "return address {pc:016x} (at stack {sp:016x}) is not kernel text")
+            }
+            Stop::NotGrowing { sp, next_sp } => {
+                write!(f, "next stack pointer {next_sp:016x} does not lie above {sp:016x}")
+            }
+            Stop::OffStack { sp } => write!(f, "stack pointer {sp:016x} lies on no stack of this task or CPU"),
+            Stop::DepthLimit => write!(f, "more than {MAX_FRAMES} frames: stopped"),
+        }
+    }
+}
+
+impl Stop {
+    /// Whether the trace reached a natural end (not damage, not missing data).
+    pub fn is_end(&self) -> bool {
+        matches!(self, Stop::End | Stop::UserMode { .. })
+    }
+}
+
+/// A whole trace: the frames, innermost first, and why it ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackTrace {
+    pub frames: Vec<Frame>,
+    pub stop: Stop,
+}
+
+/// Whose stack a trace is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceOwner {
+    pub task: u64,
+    /// The CPU the task runs on, when it was running (its registers came from that CPU).
+    pub cpu: Option<u32>,
+}
+
+/// The stack holding an address, from a list of stacks.
+pub fn stack_of(stacks: &[Stack], sp: u64) -> StackKind {
+    stacks.iter().find(|s| sp >= s.start && sp < s.end).map_or(StackKind::Unknown, |s| s.kind)
+}
+
+impl Kernel {
+    /// Unwinds from a first frame over the given stacks.
+    pub fn unwind(&self, first: Frame, stacks: &[Stack]) -> StackTrace {
+        let arch = self.arch();
+        let mut frames: Vec<Frame> = Vec::new();
+        let mut left: Vec<StackKind> = Vec::new();
+        let mut cur = first;
+        cur.stack = stack_of(stacks, cur.sp);
+        let stop = loop {
+            if frames.len() >= MAX_FRAMES {
+                break Stop::DepthLimit;
+            }
+            let next = arch.unwind_step(self, &cur);
+            frames.push(cur.clone());
+            let mut next = match next {
+                Ok(n) => n,
+                Err(stop) => break stop,
+            };
+            next.stack = stack_of(stacks, next.sp);
+            if let Err(stop) = self.check_step(&cur, &next, &left) {
+                break stop;
+            }
+            if next.stack != cur.stack {
+                left.push(cur.stack);
+            }
+            cur = next;
+        };
+        StackTrace { frames, stop }
+    }
+
+    /// The loop's rules for one step (see the module comment).
+    fn check_step(&self, cur: &Frame, next: &Frame, left: &[StackKind]) -> Result<(), Stop> {
+        if !self.is_kernel_text(next.pc) {
+            return Err(Stop::BadReturnAddress { pc: next.pc, sp: next.sp });
+        }
+        if next.stack == StackKind::Unknown || left.contains(&next.stack) {
+            return Err(Stop::OffStack { sp: next.sp });
+        }
+        if next.stack == cur.stack && next.sp <= cur.sp && next.exception.is_none() {
+            return Err(Stop::NotGrowing { sp: cur.sp, next_sp: next.sp });
+        }
+        Ok(())
+    }
+
+    /// Whether an address is in the kernel's or a module's code.
+    pub fn is_kernel_text(&self, pc: u64) -> bool {
+        if !self.memory().address_space().is_kernel_address(pc) {
+            return false;
+        }
+        self.lookup_address(pc).is_some_and(|s| matches!(s.kind, 't' | 'T' | 'W' | 'w') || s.module.is_some())
+    }
+
+    /// The trace of a task: from its CPU's registers when it runs on one (`cpu` from the
+    /// caller, who knows which CPUs' notes are trusted), else from the frame it saved.
+    pub fn stack_trace(&self, owner: TraceOwner) -> Result<StackTrace, KernelError> {
+        let arch = self.arch();
+        let first = match owner.cpu {
+            Some(cpu) => self.cpu_frame(cpu)?,
+            None => arch.sleeping_task_frame(self, owner.task)?,
+        };
+        let stacks = arch.stacks(self, owner.task, owner.cpu);
+        Ok(self.unwind(first, &stacks))
+    }
+
+    /// A CPU's first frame, from its register note.
+    pub fn cpu_frame(&self, cpu: u32) -> Result<Frame, KernelError> {
+        let notes = self.dump().notes();
+        let index = self.cpus_with_registers().into_iter().find(|&(c, _)| c == cpu).map(|(_, i)| i);
+        let note = index.and_then(|i| notes.prstatus.get(i)).ok_or_else(|| {
+            KernelError::MissingInfo(format!("registers of CPU {cpu} (the dump has no note for it)").into())
+        })?;
+        let arch = self.arch();
+        let regs = arch.registers_from_note(&note.regs).ok_or_else(|| {
+            KernelError::MissingInfo(format!("registers of CPU {cpu} (its note is of another architecture)").into())
+        })?;
+        let (pc, sp) = arch.pc_sp_registers();
+        Ok(Frame::from_registers(regs, regs.get(pc).unwrap_or(0), regs.get(sp).unwrap_or(0)))
+    }
+}
