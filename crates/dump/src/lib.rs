@@ -427,6 +427,16 @@ impl Dump {
         self
     }
 
+    /// The same dump without the pages holding these physical addresses: they read as
+    /// filtered out, as if makedumpfile had dropped them (for tests of what a missing page
+    /// does to the answers built on it).
+    pub fn without_pages(mut self, paddrs: &[u64]) -> Dump {
+        for &a in paddrs {
+            self.overlay.remove_page(a / self.meta.page_size.max(1));
+        }
+        self
+    }
+
     /// The same dump with `text` as its VMCOREINFO (as if the note held it), for tests and
     /// fuzzing of what is built on VMCOREINFO. The notes and metadata stay as read.
     pub fn with_vmcoreinfo(mut self, text: &[u8]) -> Dump {
@@ -513,7 +523,15 @@ impl Dump {
                 offset: None,
                 file: None,
             })?;
-            let n = match self.read_chunk(addr, &mut buf[done..], true) {
+            let chunk = match self.overlay.is_removed(addr / self.meta.page_size.max(1)) {
+                true => {
+                    let page_left = self.meta.page_size.max(1) - addr % self.meta.page_size.max(1);
+                    let n = (buf.len() - done).min(page_left as usize);
+                    Err((ReadError { kind: ReadErrorKind::Filtered, paddr: addr, offset: None, file: None }, n))
+                }
+                false => self.read_chunk(addr, &mut buf[done..], true),
+            };
+            let n = match chunk {
                 Ok(n) => n,
                 Err((err, n)) if zero_fill && matches!(err.kind, ReadErrorKind::Hole | ReadErrorKind::Filtered) => {
                     buf[done..done + n].fill(0);

@@ -14,17 +14,27 @@
 //! not make it readable. A later patch wins where two overlap. An empty overlay costs one
 //! branch per read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-/// Patched byte runs, sorted by physical address and disjoint.
+/// Patched byte runs, sorted by physical address and disjoint; pages taken out.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Overlay {
     runs: BTreeMap<u64, Vec<u8>>,
+    /// Page frame numbers that read as filtered out.
+    removed: BTreeSet<u64>,
 }
 
 impl Overlay {
     pub fn is_empty(&self) -> bool {
         self.runs.is_empty()
+    }
+
+    pub fn remove_page(&mut self, pfn: u64) {
+        self.removed.insert(pfn);
+    }
+
+    pub fn is_removed(&self, pfn: u64) -> bool {
+        !self.removed.is_empty() && self.removed.contains(&pfn)
     }
 
     /// Adds `bytes` at `paddr`, over any earlier patch; merged with the runs it touches. Bytes

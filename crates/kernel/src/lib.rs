@@ -42,6 +42,13 @@ pub enum KernelError {
         what: String,
         err: MemError,
     },
+    /// The dump holds no usable registers for a CPU.
+    NoRegisters {
+        cpu: u32,
+        why: &'static str,
+    },
+    /// No task has that pid.
+    NoTask(u32),
     /// A number read from the dump (VMCOREINFO, a count or length in kernel memory) is
     /// impossible: damage, or a tool that edited the dump wrongly.
     BadValue {
@@ -63,6 +70,8 @@ impl std::fmt::Display for KernelError {
             KernelError::NoSymbol(s) => write!(f, "no symbol {s} in the kernel"),
             KernelError::Btf(e) => write!(f, "BTF: {e}"),
             KernelError::Memory { what, err } => write!(f, "{what}: {err}"),
+            KernelError::NoRegisters { cpu, why } => write!(f, "no registers for CPU {cpu}: {why}"),
+            KernelError::NoTask(pid) => write!(f, "no task with pid {pid}"),
             KernelError::BadValue { key, value, why } => {
                 write!(f, "damaged dump: {key} = {value} ({value:#x}) {why}")
             }

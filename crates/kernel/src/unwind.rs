@@ -82,6 +82,13 @@ pub struct ExceptionFrame {
 }
 
 impl Frame {
+    /// The address to name this frame by: a return address may lie just past the end of
+    /// its function (a call to a function that never returns is its last instruction), so
+    /// the call instruction's last byte is looked up instead.
+    pub fn lookup_pc(&self) -> u64 {
+        if self.exact_pc { self.pc } else { self.pc.wrapping_sub(1) }
+    }
+
     /// A first frame from a full register set (a CPU's note).
     pub fn from_registers(regs: RegisterSet, pc: u64, sp: u64) -> Frame {
         Frame { pc, sp, exact_pc: true, regs, exception: None, stack: StackKind::Unknown, reliable: true }
@@ -224,13 +231,13 @@ impl Kernel {
     pub fn cpu_frame(&self, cpu: u32) -> Result<Frame, KernelError> {
         let notes = self.dump().notes();
         let index = self.cpus_with_registers().into_iter().find(|&(c, _)| c == cpu).map(|(_, i)| i);
-        let note = index.and_then(|i| notes.prstatus.get(i)).ok_or_else(|| {
-            KernelError::MissingInfo(format!("registers of CPU {cpu} (the dump has no note for it)").into())
-        })?;
+        let note = index
+            .and_then(|i| notes.prstatus.get(i))
+            .ok_or(KernelError::NoRegisters { cpu, why: "the dump has no register note for it" })?;
         let arch = self.arch();
-        let regs = arch.registers_from_note(&note.regs).ok_or_else(|| {
-            KernelError::MissingInfo(format!("registers of CPU {cpu} (its note is of another architecture)").into())
-        })?;
+        let regs = arch
+            .registers_from_note(&note.regs)
+            .ok_or(KernelError::NoRegisters { cpu, why: "its note is of another architecture" })?;
         let (pc, sp) = arch.pc_sp_registers();
         Ok(Frame::from_registers(regs, regs.get(pc).unwrap_or(0), regs.get(sp).unwrap_or(0)))
     }

@@ -30,21 +30,17 @@ pub enum Which {
 pub fn bt(k: &Kernel, d: &DumpArg, which: &Which, o: BtOptions) -> Result<ExitCode, KernelError> {
     let mut entries: Vec<Entry> = Vec::new();
     match which {
-        Which::AllCpus | Which::Cpu(_) => {
-            let traces = k.cpu_traces();
-            if let Which::Cpu(c) = which
-                && !traces.iter().any(|t| t.cpu == *c)
-            {
-                return Err(KernelError::MissingInfo(
-                    format!("registers of CPU {c} (no note for it in the dump)").into(),
-                ));
-            }
-            for CpuTrace { cpu, task, trace } in traces {
-                if matches!(which, Which::Cpu(c) if *c != cpu) {
-                    continue;
-                }
+        Which::AllCpus => {
+            for CpuTrace { cpu, task, trace } in k.cpu_traces() {
                 entries.push((Some(cpu), task, trace));
             }
+        }
+        Which::Cpu(c) => {
+            if !k.cpus_with_registers().iter().any(|&(x, _)| x == *c) {
+                return Err(KernelError::NoRegisters { cpu: *c, why: "the dump has no register note for it" });
+            }
+            let CpuTrace { cpu, task, trace } = k.cpu_trace(*c);
+            entries.push((Some(cpu), task, trace));
         }
         Which::Pids(pids) => {
             let (tasks, _) = k.tasks()?;
@@ -52,7 +48,7 @@ pub fn bt(k: &Kernel, d: &DumpArg, which: &Which, o: BtOptions) -> Result<ExitCo
                 // A pid names a thread; pid 0 names every CPU's idle task, as in crash.
                 let found: Vec<&Task> = tasks.iter().filter(|t| t.pid == *pid).collect();
                 if found.is_empty() {
-                    return Err(KernelError::NoSymbol(format!("task with pid {pid}")));
+                    return Err(KernelError::NoTask(*pid));
                 }
                 for t in found {
                     entries.push((t.current_on, Some(t.clone()), k.task_trace(t).map_err(|e| e.to_string())));
@@ -116,9 +112,10 @@ fn header(s: &mut String, cpu: Option<u32>, task: Option<&Task>) {
     }
 }
 
-/// The name crash shows for an address: `func`, `func+off` with `-s`, and the module.
-fn name_of(k: &Kernel, pc: u64, offsets: bool) -> String {
-    match k.lookup_address(pc) {
+/// The name crash shows for a frame: `func`, `func+off` with `-s`, and the module.
+fn name_of(k: &Kernel, f: &Frame, offsets: bool) -> String {
+    let pc = f.pc;
+    match k.lookup_address(f.lookup_pc()) {
         Some(sym) => {
             let mut n = sym.name.to_string();
             if offsets {
@@ -130,8 +127,8 @@ fn name_of(k: &Kernel, pc: u64, offsets: bool) -> String {
     }
 }
 
-fn module_suffix(k: &Kernel, pc: u64) -> String {
-    k.lookup_address(pc).and_then(|s| s.module.map(|m| format!(" [{m}]"))).unwrap_or_default()
+fn module_suffix(k: &Kernel, f: &Frame) -> String {
+    k.lookup_address(f.lookup_pc()).and_then(|s| s.module.map(|m| format!(" [{m}]"))).unwrap_or_default()
 }
 
 fn frames_text(s: &mut String, k: &Kernel, t: &StackTrace, o: BtOptions) {
@@ -152,9 +149,9 @@ fn frames_text(s: &mut String, k: &Kernel, t: &StackTrace, o: BtOptions) {
             s,
             "{:>3} [{slot:x}]{mark} {} at {:x}{}",
             format!("#{i}"),
-            name_of(k, f.pc, o.offsets),
+            name_of(k, f, o.offsets),
             f.pc,
-            module_suffix(k, f.pc)
+            module_suffix(k, f)
         );
         if o.words {
             let end = t.frames.get(i + 1).filter(|n| n.stack == f.stack).map_or(f.sp, |n| n.sp);
@@ -169,7 +166,7 @@ fn frames_text(s: &mut String, k: &Kernel, t: &StackTrace, o: BtOptions) {
 /// crash's register block of an exception frame (or of a CPU's note).
 fn exception_block(s: &mut String, k: &Kernel, f: &Frame) {
     let names = k.arch().register_names();
-    let _ = writeln!(s, "    [exception RIP: {}]", name_of(k, f.pc, true));
+    let _ = writeln!(s, "    [exception RIP: {}]", name_of(k, f, true));
     let reg = |n: &str| {
         names.iter().position(|x| *x == n).and_then(|i| f.regs.get(i)).map_or("?".repeat(16), |v| format!("{v:016x}"))
     };
@@ -239,7 +236,7 @@ fn trace_json(k: &Kernel, cpu: Option<u32>, task: Option<&Task>, trace: &Result<
                         .collect();
                     json!({
                         "pc": format!("{:#x}", f.pc), "sp": format!("{:#x}", f.sp),
-                        "symbol": k.symbolize(f.pc), "stack": f.stack, "reliable": f.reliable,
+                        "symbol": k.lookup_address(f.lookup_pc()).map(|s| s.format(f.pc)), "stack": f.stack, "reliable": f.reliable,
                         "exact_pc": f.exact_pc,
                         "exception_frame": f.exception.map(|e| json!({ "address": format!("{:#x}", e.address), "partial": e.partial })),
                         "registers": regs,

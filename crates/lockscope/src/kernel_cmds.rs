@@ -216,7 +216,9 @@ pub fn run(cmd: KernelCommand) -> ExitCode {
         }
         KernelCommand::Foreach { d, args, o } => match args.split_last() {
             Some((cmd, states)) if cmd == "bt" => crate::bt::foreach_bt(&k, d, states, (*o).into()),
-            _ => Err(KernelError::MissingInfo("a command after the states: only `bt` is supported".into())),
+            _ => {
+                return fail("foreach: give the task states, then `bt` (the one command foreach runs)");
+            }
         },
     };
     report_damage(&k, d.json);

@@ -52,14 +52,14 @@ impl Kernel {
 
     /// The trace of every CPU that left registers.
     pub fn cpu_traces(&self) -> Vec<CpuTrace> {
-        self.cpus_with_registers()
-            .into_iter()
-            .map(|(cpu, _)| {
-                let task = self.current_task(cpu).and_then(|t| self.task(t)).ok();
-                let owner = TraceOwner { task: task.as_ref().map_or(0, |t| t.address), cpu: Some(cpu) };
-                CpuTrace { cpu, task, trace: self.stack_trace(owner).map_err(|e| e.to_string()) }
-            })
-            .collect()
+        self.cpus_with_registers().into_iter().map(|(cpu, _)| self.cpu_trace(cpu)).collect()
+    }
+
+    /// One CPU's trace, from its registers.
+    pub fn cpu_trace(&self, cpu: u32) -> CpuTrace {
+        let task = self.current_task(cpu).and_then(|t| self.task(t)).ok();
+        let owner = TraceOwner { task: task.as_ref().map_or(0, |t| t.address), cpu: Some(cpu) };
+        CpuTrace { cpu, task, trace: self.stack_trace(owner).map_err(|e| e.to_string()) }
     }
 
     /// A task's trace: from its CPU's registers when it is current on a CPU that left them,
