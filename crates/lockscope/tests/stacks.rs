@@ -36,7 +36,7 @@ fn functions(trace: &Value) -> Vec<String> {
 fn bt_a_golden() {
     insta::assert_snapshot!("bt_a_6_1", text(&["bt", DUMP_6_1, "-a"]));
     insta::assert_snapshot!("bt_a_6_12", text(&["bt", DUMP_6_12, "-a"]));
-    insta::assert_snapshot!("foreach_un_bt_6_12", text(&["foreach", DUMP_6_12, "UN", "bt"]));
+    insta::assert_snapshot!("foreach_un_bt_6_1", text(&["foreach", DUMP_6_1, "UN", "bt"]));
 }
 
 #[test]
