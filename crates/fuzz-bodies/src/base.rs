@@ -16,6 +16,9 @@ pub struct Base {
     pub kallsyms: Regions,
     /// init_task and a few tasks, CPU 0's run queue, the module list head and first module.
     pub tasks: Regions,
+    /// The stacks of the tasks in D state and of every CPU's current task, and the first
+    /// module's ORC tables.
+    pub stacks: Regions,
     /// The dump's own VMCOREINFO text.
     pub vmcoreinfo: Vec<u8>,
     /// The same with `SYMBOL()` lines for the globals the task walk reads, so that it does
@@ -75,6 +78,7 @@ fn load() -> Result<Base, String> {
         printk: printk_regions(&k).ok_or("the printk ring cannot be located")?,
         kallsyms: kallsyms_regions(&k),
         tasks: task_regions(&k).map_err(|e| e.to_string())?,
+        stacks: stack_regions(&k).map_err(|e| e.to_string())?,
         task_vmcoreinfo: with_symbols(&k, &vmcoreinfo),
         image,
         vmcoreinfo,
@@ -135,5 +139,20 @@ fn task_regions(k: &Kernel) -> Result<Regions, lockscope_kernel::KernelError> {
         .read_u64(modules)
         .map_err(|err| lockscope_kernel::KernelError::Memory { what: "modules".into(), err })?;
     r.add(k, "module 0", first.wrapping_sub(list_off), k.size_of("struct module")?);
+    Ok(r)
+}
+
+fn stack_regions(k: &Kernel) -> Result<Regions, lockscope_kernel::KernelError> {
+    let mut r = Regions::default();
+    let (tasks, _) = k.tasks()?;
+    for t in tasks.iter().filter(|t| t.state_code == "UN" || (t.current_on.is_some() && t.pid != 0)) {
+        r.add(k, &format!("stack of pid {}", t.pid), t.stack, 16 << 10);
+    }
+    if let Some(m) = k.modules()?.first() {
+        let arch = k.object(m.address, "struct module")?.member("arch")?;
+        let n = arch.member("num_orcs")?.read_int()?.min(4096);
+        r.add(k, "module orc_unwind_ip", arch.member("orc_unwind_ip")?.read_u64()?, n * 4);
+        r.add(k, "module orc_unwind", arch.member("orc_unwind")?.read_u64()?, n * 6);
+    }
     Ok(r)
 }

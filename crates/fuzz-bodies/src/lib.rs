@@ -32,6 +32,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("kallsyms", kallsyms),
     ("btf", btf),
     ("task_walk", task_walk),
+    ("stacks", stacks),
 ];
 
 /// The base dump with `data`'s patch records laid over `regions`, as a kernel.
@@ -93,6 +94,23 @@ pub fn task_walk(data: &[u8]) {
     if let Ok(m) = k.modules() {
         let first = m.first().map_or(0, |m| m.address);
         let _ = (m.iter().map(|m| m.symbols.len()).sum::<usize>(), m.iter().find_map(|m| m.lookup(first)));
+    }
+}
+
+/// Fuzz bytes over task stacks and a module's ORC tables; then every CPU's trace and every
+/// D-state task's, each bounded and ended with a reason.
+pub fn stacks(data: &[u8]) {
+    let Some(k) = patched_kernel(&base().stacks, data) else { return };
+    for c in k.cpu_traces() {
+        if let Ok(t) = c.trace {
+            assert!(t.frames.len() <= lockscope_kernel::unwind::MAX_FRAMES, "unbounded trace");
+        }
+    }
+    let Ok((tasks, _)) = k.tasks() else { return };
+    for t in tasks.iter().filter(|t| t.state_code == "UN") {
+        if let Ok(tr) = k.task_trace(t) {
+            assert!(tr.frames.len() <= lockscope_kernel::unwind::MAX_FRAMES, "unbounded trace");
+        }
     }
 }
 

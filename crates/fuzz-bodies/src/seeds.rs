@@ -14,6 +14,7 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
         "printk_ring" => region_seeds(&base().printk, 4096),
         "kallsyms" => region_seeds(&base().kallsyms, 4096),
         "task_walk" => region_seeds(&base().tasks, 16384),
+        "stacks" => region_seeds(&base().stacks, 16384),
         "btf" => btf_seeds(),
         _ => Vec::new(),
     }

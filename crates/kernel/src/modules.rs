@@ -35,9 +35,13 @@ impl Module {
     }
 
     /// The symbol holding an address (by its ELF size), or the nearest one below in the module.
+    /// Where several share the address, a sized object or function wins over a zero-sized
+    /// marker (`__start_alloc_tags` and other section bounds sit on the first variable).
     pub fn lookup(&self, addr: u64) -> Option<&ModuleSymbol> {
         let i = self.symbols.partition_point(|s| s.address <= addr).checked_sub(1)?;
-        let s = &self.symbols[i];
+        let at = self.symbols[i].address;
+        let same = self.symbols[..=i].iter().rev().take_while(|s| s.address == at);
+        let s = same.clone().find(|s| addr < s.address.saturating_add(s.size)).or_else(|| same.last())?;
         (addr < s.address + s.size.max(1) || self.contains(addr)).then_some(s)
     }
 }
@@ -212,5 +216,25 @@ impl Kernel {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sym(address: u64, size: u64, name: &str) -> ModuleSymbol {
+        ModuleSymbol { address, size, kind: 'd', name: name.into() }
+    }
+
+    #[test]
+    fn a_sized_symbol_wins_over_a_section_marker_at_its_address() {
+        for order in [["__start_alloc_tags", "demo_zone"], ["demo_zone", "__start_alloc_tags"]] {
+            let symbols =
+                order.iter().map(|&n| if n == "demo_zone" { sym(0x1000, 0x40, n) } else { sym(0x1000, 0, n) }).collect();
+            let m = Module { name: "m".into(), address: 0, regions: vec![(0x1000, 0x2000)], symbols, btf: None };
+            assert_eq!(m.lookup(0x1000).unwrap().name, "demo_zone");
+            assert_eq!(m.lookup(0x1020).unwrap().name, "demo_zone");
+        }
     }
 }
