@@ -230,8 +230,10 @@ mod tests {
     #[test]
     fn a_sized_symbol_wins_over_a_section_marker_at_its_address() {
         for order in [["__start_alloc_tags", "demo_zone"], ["demo_zone", "__start_alloc_tags"]] {
-            let symbols =
-                order.iter().map(|&n| if n == "demo_zone" { sym(0x1000, 0x40, n) } else { sym(0x1000, 0, n) }).collect();
+            let symbols = order
+                .iter()
+                .map(|&n| if n == "demo_zone" { sym(0x1000, 0x40, n) } else { sym(0x1000, 0, n) })
+                .collect();
             let m = Module { name: "m".into(), address: 0, regions: vec![(0x1000, 0x2000)], symbols, btf: None };
             assert_eq!(m.lookup(0x1000).unwrap().name, "demo_zone");
             assert_eq!(m.lookup(0x1020).unwrap().name, "demo_zone");

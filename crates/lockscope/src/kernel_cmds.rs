@@ -102,6 +102,18 @@ pub enum KernelCommand {
         #[command(flatten)]
         o: BtFlags,
     },
+    /// Disassemble like crash's `dis`: a whole function, or COUNT instructions from an address.
+    Dis {
+        #[command(flatten)]
+        d: DumpArg,
+        /// Symbol (`schedule`, `schedule+12`) or address.
+        addr: String,
+        /// Number of instructions (default: the whole function).
+        count: Option<usize>,
+        /// Intel syntax instead of AT&T.
+        #[arg(long)]
+        intel: bool,
+    },
     /// Read memory as 64-bit words, like crash's `rd`.
     Rd {
         #[command(flatten)]
@@ -192,7 +204,8 @@ pub fn run(cmd: KernelCommand) -> ExitCode {
         | KernelCommand::Struct { d, .. }
         | KernelCommand::Rd { d, .. }
         | KernelCommand::Bt { d, .. }
-        | KernelCommand::Foreach { d, .. } => d,
+        | KernelCommand::Foreach { d, .. }
+        | KernelCommand::Dis { d, .. } => d,
     };
     let k = match open(d) {
         Ok(k) => k,
@@ -213,6 +226,9 @@ pub fn run(cmd: KernelCommand) -> ExitCode {
                 _ => crate::bt::Which::AllCpus,
             };
             crate::bt::bt(&k, d, &which, (*o).into())
+        }
+        KernelCommand::Dis { d, addr, count, intel } => {
+            parse_addr(&k, addr).and_then(|a| crate::dis::dis(&k, d, a, *count, *intel))
         }
         KernelCommand::Foreach { d, args, o } => match args.split_last() {
             Some((cmd, states)) if cmd == "bt" => crate::bt::foreach_bt(&k, d, states, (*o).into()),
@@ -475,7 +491,11 @@ fn parse_addr(k: &Kernel, s: &str) -> Result<u64, KernelError> {
     };
     match hex_address(base) {
         Some(v) => Ok(v + off),
-        None => Ok(k.symbol(base)? + off),
+        None => match k.symbol(base) {
+            Ok(a) => Ok(a + off),
+            // A module's symbol.
+            Err(e) => k.find_symbols(base).first().map(|&(a, _, _)| a + off).ok_or(e),
+        },
     }
 }
 

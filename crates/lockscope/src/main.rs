@@ -3,6 +3,7 @@
 
 mod bt;
 mod convert;
+mod dis;
 mod dump_info;
 mod input;
 mod kernel_cmds;

@@ -83,3 +83,43 @@ fn bt_pid_words_and_offsets() {
     assert_eq!(code, 2);
     assert!(err.contains("no task with pid 999999"), "{err}");
 }
+
+#[test]
+fn dis_decodes_the_functions_on_the_stacks() {
+    // Every frame's function decodes whole, with no bad bytes, and each frame's pc is an
+    // instruction boundary of it (a return address follows a call).
+    let v = json(&["bt", DUMP_6_1, "-a"]);
+    let mut checked = 0;
+    for t in v["traces"].as_array().unwrap() {
+        let frames = t["trace"]["frames"].as_array().unwrap();
+        for f in frames {
+            let func = f["symbol"].as_str().unwrap().split('+').next().unwrap();
+            if func.starts_with("asm_") || func.contains("startup") || func.contains("ret_from_fork") {
+                continue; // entry code: labels inside, not functions
+            }
+            let (out, err, code) = run(&["dis", DUMP_6_1, func, "--json"]);
+            if code == 2 && err.contains("filtered out") {
+                continue; // init text, freed after boot: not in the dump
+            }
+            assert_eq!(code, 0, "{func}: {err}");
+            let d: Value = serde_json::from_str(&out).unwrap();
+            let insns = d["instructions"].as_array().unwrap();
+            assert!(insns.len() > 1, "{func}");
+            assert!(insns.iter().all(|i| i["invalid"] == false), "{func} has undecodable bytes");
+            let pc = f["pc"].as_str().unwrap();
+            let at = insns.iter().position(|i| i["address"] == pc);
+            assert!(at.is_some(), "{func}: pc {pc} is no instruction boundary");
+            if f["exact_pc"] == false {
+                let call = &insns[at.unwrap() - 1]["text"];
+                assert!(call.as_str().unwrap().starts_with("call"), "{func}: {pc} follows {call}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "only {checked} frames checked");
+    // Intel syntax, and targets named.
+    let intel = text(&["dis", DUMP_6_1, "native_queued_spin_lock_slowpath", "4", "--intel"]);
+    assert!(intel.contains("push    ") || intel.contains("push   r"), "{intel}");
+    let att = text(&["dis", DUMP_6_1, "schedule"]);
+    assert!(att.contains("call   0xffffffff") && att.contains("<__schedule>"), "{att}");
+}

@@ -138,6 +138,36 @@ pub trait Architecture: AddressSpace {
     fn stacks(&self, k: &Kernel, task: u64, cpu: Option<u32>) -> Vec<Stack>;
     /// From one frame to its caller, or why not.
     fn unwind_step(&self, k: &Kernel, frame: &Frame) -> Result<Frame, Stop>;
+    /// Decodes machine code at `address`, at most `count` instructions; branch and
+    /// memory targets named by `symbolize`.
+    fn disassemble(
+        &self,
+        code: &[u8],
+        address: u64,
+        count: usize,
+        syntax: Syntax,
+        symbolize: &dyn Fn(u64) -> Option<String>,
+    ) -> Vec<Instruction>;
+}
+
+/// Assembly syntax for `dis`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Syntax {
+    /// AT&T, as crash and objdump print by default.
+    #[default]
+    Att,
+    Intel,
+}
+
+/// One decoded instruction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Instruction {
+    pub address: u64,
+    pub bytes: Vec<u8>,
+    /// Mnemonic and operands, targets symbolised (`call 0xffffffff81001234 <schedule>`).
+    pub text: String,
+    /// The bytes do not decode.
+    pub invalid: bool,
 }
 
 /// The architecture of a dump, set up from its VMCOREINFO.

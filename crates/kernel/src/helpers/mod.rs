@@ -3,6 +3,7 @@
 //! follow as a [`Damage`], recorded in the kernel's damage log ([`crate::Kernel::damage`]) so
 //! that each command can say which of its facts stand on a broken structure.
 
+pub mod code;
 pub mod idr;
 pub mod list;
 pub mod stacks;

@@ -1,12 +1,13 @@
 //! x86_64: address translation ([`paging`]), registers ([`regs`]), stacks ([`stacks`]) and
 //! unwinding by the kernel's ORC tables ([`orc`]), frame pointers where ORC has nothing.
 
+pub mod disasm;
 pub mod orc;
 pub mod paging;
 pub mod regs;
 pub mod stacks;
 
-use crate::arch::{AddressSpace, Architecture, Mapping, PhysRead, RegisterSet, TranslateError};
+use crate::arch::{AddressSpace, Architecture, Instruction, Mapping, PhysRead, RegisterSet, Syntax, TranslateError};
 use crate::unwind::{ExceptionFrame, Frame, Stack, StackKind, Stop};
 use crate::{Kernel, KernelError};
 use lockscope_dump::VmcoreInfo;
@@ -186,6 +187,17 @@ impl Architecture for X86_64 {
 
     fn stacks(&self, k: &Kernel, task: u64, cpu: Option<u32>) -> Vec<Stack> {
         stacks::stacks(k, task, cpu)
+    }
+
+    fn disassemble(
+        &self,
+        code: &[u8],
+        address: u64,
+        count: usize,
+        syntax: Syntax,
+        symbolize: &dyn Fn(u64) -> Option<String>,
+    ) -> Vec<Instruction> {
+        disasm::disassemble(code, address, count, syntax, symbolize)
     }
 
     fn unwind_step(&self, k: &Kernel, f: &Frame) -> Result<Frame, Stop> {
