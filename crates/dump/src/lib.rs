@@ -245,6 +245,8 @@ pub struct Dump {
     cache: Mutex<PageCache>,
     /// Bytes patched in memory (`with_patches`); applied on top of every read.
     overlay: overlay::Overlay,
+    /// Notes given instead of the file's (`with_notes`).
+    notes_override: Option<Box<Notes>>,
 }
 
 /// What `read_page_for_copy` found.
@@ -412,7 +414,7 @@ impl Dump {
         let vmcoreinfo = notes.vmcoreinfo.as_deref().map(VmcoreInfo::parse);
         let meta = metadata(&backend, vmcoreinfo.as_ref());
         let cache = Mutex::new(PageCache::new(meta.page_size as usize, CACHE_PAGES));
-        Dump { backend, vmcoreinfo, meta, cache, overlay: overlay::Overlay::default() }
+        Dump { backend, vmcoreinfo, meta, cache, overlay: overlay::Overlay::default(), notes_override: None }
     }
 
     /// The same dump with `patches` (physical address, bytes) laid over its memory: every
@@ -437,6 +439,13 @@ impl Dump {
         self
     }
 
+    /// The same dump with other notes (for tests of dumps whose register notes are missing or
+    /// numbered differently); VMCOREINFO stays as read.
+    pub fn with_notes(mut self, notes: Notes) -> Dump {
+        self.notes_override = Some(Box::new(notes));
+        self
+    }
+
     /// The same dump with `text` as its VMCOREINFO (as if the note held it), for tests and
     /// fuzzing of what is built on VMCOREINFO. The notes and metadata stay as read.
     pub fn with_vmcoreinfo(mut self, text: &[u8]) -> Dump {
@@ -456,6 +465,9 @@ impl Dump {
     }
 
     pub fn notes(&self) -> &Notes {
+        if let Some(n) = &self.notes_override {
+            return n;
+        }
         match &self.backend {
             Backend::Elf { core, .. } => &core.notes,
             Backend::Kdump { parts } => &parts[0].kdump.notes,

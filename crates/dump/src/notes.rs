@@ -186,6 +186,16 @@ impl Notes {
     pub(crate) fn empty() -> Notes {
         Notes { prstatus: Vec::new(), qemu: Vec::new(), numbering: CpuNumbering::None, vmcoreinfo: None, other: 0 }
     }
+
+    /// The notes of a blob found elsewhere than the dump's note area: a CPU's `crash_notes`
+    /// buffer in kernel memory, where the crash path saves its registers.
+    pub fn parse(blob: &[u8], big_endian: bool, arch: Arch) -> Notes {
+        let mut notes = Notes::empty();
+        let endian = if big_endian { Endian::Big } else { Endian::Little };
+        collect(&mut notes, blob, endian, arch);
+        number_cpus(&mut notes);
+        notes
+    }
 }
 
 /// One raw note: name without its NUL, type, descriptor.

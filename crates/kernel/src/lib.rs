@@ -34,10 +34,28 @@ pub enum KernelError {
     /// VMCOREINFO lacks a key this needs.
     MissingInfo(std::borrow::Cow<'static, str>),
     UnsupportedArch(String),
+    /// The kernel's symbol table could not be loaded (from the dump or the files given).
     Kallsyms(String),
     /// A symbol the kernel should have is not there.
     NoSymbol(String),
-    Btf(String),
+    /// The kernel's types could not be loaded: no BTF in the dump and no usable `--vmlinux`.
+    NoTypes(String),
+    /// A type, member or operation a read needs does not fit the kernel's types.
+    Type {
+        what: String,
+        /// The object it was applied to.
+        at: Option<u64>,
+        why: TypeProblem,
+    },
+    /// A global variable whose type the kernel's types do not give.
+    UntypedGlobal(String),
+    /// The module list could not be read.
+    Modules(String),
+    /// A module's own types are missing or unreadable.
+    ModuleTypes {
+        module: String,
+        why: String,
+    },
     Memory {
         what: String,
         err: MemError,
@@ -68,7 +86,19 @@ impl std::fmt::Display for KernelError {
             KernelError::UnsupportedArch(a) => write!(f, "kernel view not supported yet for {a} dumps"),
             KernelError::Kallsyms(e) => f.write_str(e),
             KernelError::NoSymbol(s) => write!(f, "no symbol {s} in the kernel"),
-            KernelError::Btf(e) => write!(f, "BTF: {e}"),
+            KernelError::NoTypes(e) => write!(f, "BTF: {e}"),
+            KernelError::Type { what, at, why } => {
+                write!(f, "{what}: {why}")?;
+                match at {
+                    Some(a) => write!(f, " (object at {a:#x})"),
+                    None => Ok(()),
+                }
+            }
+            KernelError::UntypedGlobal(name) => {
+                write!(f, "the type of {name} is not known (BTF has no VAR for it)")
+            }
+            KernelError::Modules(e) => write!(f, "modules: {e}"),
+            KernelError::ModuleTypes { module, why } => write!(f, "module {module}: {why}"),
             KernelError::Memory { what, err } => write!(f, "{what}: {err}"),
             KernelError::NoRegisters { cpu, why } => write!(f, "no registers for CPU {cpu}: {why}"),
             KernelError::NoTask(pid) => write!(f, "no task with pid {pid}"),
@@ -80,6 +110,33 @@ impl std::fmt::Display for KernelError {
 }
 
 impl std::error::Error for KernelError {}
+
+/// What is wrong with a type for the read asked of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TypeProblem {
+    /// The type information itself says no (no such type or member, bad path, no size).
+    Btf(btf::TypeError),
+    /// A pointer type was asked for by name (pointers are reached through members).
+    PointerByName,
+    /// Dereferencing something that is not a pointer.
+    NotPointer,
+    /// Indexing something that is not an array (or pointer).
+    NotArray,
+    /// Reading as an integer something that is not one of 1 to 8 bytes.
+    NotInteger { size: u64 },
+}
+
+impl std::fmt::Display for TypeProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TypeProblem::Btf(e) => write!(f, "{e}"),
+            TypeProblem::PointerByName => f.write_str("pointer types are reached through members, not by name"),
+            TypeProblem::NotPointer => f.write_str("dereference of a non-pointer"),
+            TypeProblem::NotArray => f.write_str("indexing a non-array"),
+            TypeProblem::NotInteger { size } => write!(f, "not an integer of 1-8 bytes ({size})"),
+        }
+    }
+}
 
 /// Debuginfo given by the user, for kernels whose dump alone is not enough (no BTF, no
 /// kallsyms in VMCOREINFO before 6.0).
@@ -100,6 +157,7 @@ pub struct Kernel {
     symbols: OnceLock<Result<Symbols, String>>,
     btf: OnceLock<Result<std::sync::Arc<btf::Btf<'static>>, String>>,
     modules: OnceLock<Result<Vec<modules::Module>, String>>,
+    task_states: OnceLock<helpers::sched::TaskStates>,
     /// Every damaged structure met so far, once each.
     damage: std::sync::Mutex<Vec<helpers::Damage>>,
 }
@@ -125,6 +183,7 @@ impl Kernel {
             symbols: OnceLock::new(),
             btf: OnceLock::new(),
             modules: OnceLock::new(),
+            task_states: OnceLock::new(),
             damage: Default::default(),
         })
     }
@@ -162,6 +221,11 @@ impl Kernel {
         {
             all.push(d);
         }
+    }
+
+    /// Task state letters, from the kernel's own table when the dump has it.
+    pub fn task_states(&self) -> &helpers::sched::TaskStates {
+        self.task_states.get_or_init(|| self.read_task_states())
     }
 
     pub(crate) fn modules_cache(&self) -> &OnceLock<Result<Vec<modules::Module>, String>> {
@@ -214,7 +278,7 @@ impl Kernel {
                 .map(std::sync::Arc::new)
             })
             .as_ref()
-            .map_err(|e| KernelError::Btf(e.clone()))
+            .map_err(|e| KernelError::NoTypes(e.clone()))
     }
 
     /// Address of a kernel symbol: VMCOREINFO first (no decoding needed), then kallsyms.

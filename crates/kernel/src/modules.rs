@@ -52,7 +52,7 @@ impl Kernel {
         self.modules_cache()
             .get_or_init(|| self.read_modules().map_err(|e| e.to_string()))
             .as_deref()
-            .map_err(|e| KernelError::Btf(e.clone()))
+            .map_err(|e| KernelError::Modules(e.clone()))
     }
 
     fn read_modules(&self) -> Result<Vec<Module>, KernelError> {
@@ -163,7 +163,8 @@ impl Kernel {
             .iter()
             .find(|m| m.name == name)
             .ok_or_else(|| KernelError::NoSymbol(format!("module {name} is not loaded")))?;
-        let (at, len) = m.btf.ok_or_else(|| KernelError::Btf(format!("module {name} has no BTF")))?;
+        let (at, len) =
+            m.btf.ok_or_else(|| KernelError::ModuleTypes { module: name.to_string(), why: "has no BTF".into() })?;
         let bytes = self
             .memory()
             .read_vec(at, len as usize)
@@ -171,7 +172,7 @@ impl Kernel {
         let base = self.btf_arc()?.clone();
         crate::btf::Btf::parse_split(bytes, base)
             .map(std::sync::Arc::new)
-            .map_err(|e| KernelError::Btf(format!("module {name}: {e}")))
+            .map_err(|e| KernelError::ModuleTypes { module: name.to_string(), why: e.to_string() })
     }
 
     /// The kernel or module symbol an address falls in.

@@ -8,7 +8,7 @@
 //! ```
 
 use crate::btf::{Btf, Kind, TypeId};
-use crate::{Kernel, KernelError};
+use crate::{Kernel, KernelError, TypeProblem};
 
 /// Globals whose type BTF does not record (BTF has VAR entries for per-CPU variables only):
 /// the types they are known to have.
@@ -50,6 +50,10 @@ impl std::fmt::Debug for Object<'_> {
     }
 }
 
+fn type_err(what: &str, e: crate::btf::TypeError) -> KernelError {
+    KernelError::Type { what: what.to_string(), at: None, why: TypeProblem::Btf(e) }
+}
+
 impl Kernel {
     /// An object of a type, at an address.
     pub fn object(&self, address: u64, c_type: &str) -> Result<Object<'_>, KernelError> {
@@ -62,7 +66,7 @@ impl Kernel {
         let btf = self.btf()?;
         let t = c_type.trim();
         if t.ends_with('*') {
-            return Err(KernelError::Btf(format!("{t}: pointer types are reached through members, not by name")));
+            return Err(KernelError::Type { what: t.to_string(), at: None, why: TypeProblem::PointerByName });
         }
         if let Some(open) = t.rfind('[')
             && t.ends_with(']')
@@ -70,7 +74,7 @@ impl Kernel {
             // Arrays: the element type is enough for reading; the count is the caller's.
             return self.type_named(&t[..open]);
         }
-        btf.lookup(t).map_err(|e| KernelError::Btf(format!("{t}: {e}")))
+        btf.lookup(t).map_err(|e| type_err(t, e))
     }
 
     /// A global variable, typed from BTF (per-CPU variables) or from the table of known globals.
@@ -82,7 +86,7 @@ impl Kernel {
             None => match KNOWN_GLOBALS.iter().find(|(n, _)| *n == name) {
                 Some((_, t)) => self.type_named(t)?,
                 None => {
-                    return Err(KernelError::Btf(format!("the type of {name} is not known (BTF has no VAR for it)")));
+                    return Err(KernelError::UntypedGlobal(name.to_string()));
                 }
             },
         };
@@ -96,22 +100,20 @@ impl Kernel {
         address: u64,
         c_type: &str,
     ) -> Result<Object<'k>, KernelError> {
-        let ty = btf.lookup(c_type.trim()).map_err(|e| KernelError::Btf(format!("{c_type}: {e}")))?;
+        let ty = btf.lookup(c_type.trim()).map_err(|e| type_err(c_type, e))?;
         Ok(Object { k: self, btf, address, ty, bitfield: None })
     }
 
     /// Byte offset of a member path in a type (`task_struct`, `se.sum_exec_runtime`).
     pub fn offset_of(&self, c_type: &str, path: &str) -> Result<u64, KernelError> {
         let btf = self.btf()?;
-        btf.member_of(c_type, path)
-            .map(|m| m.byte_offset())
-            .map_err(|e| KernelError::Btf(format!("{c_type}.{path}: {e}")))
+        btf.member_of(c_type, path).map(|m| m.byte_offset()).map_err(|e| type_err(&format!("{c_type}.{path}"), e))
     }
 
     /// Size of a type in bytes.
     pub fn size_of(&self, c_type: &str) -> Result<u64, KernelError> {
         let id = self.type_named(c_type)?;
-        self.btf()?.size_of(id).map_err(|e| KernelError::Btf(format!("{c_type}: {e}")))
+        self.btf()?.size_of(id).map_err(|e| type_err(c_type, e))
     }
 
     /// `__per_cpu_offset[cpu]`.
@@ -137,13 +139,17 @@ impl<'k> Object<'k> {
         self.btf
     }
 
-    fn err(&self, what: impl std::fmt::Display) -> KernelError {
-        KernelError::Btf(format!("{what} (object at {:#x})", self.address))
+    fn err(&self, what: &str, why: TypeProblem) -> KernelError {
+        KernelError::Type { what: what.to_string(), at: Some(self.address), why }
+    }
+
+    fn btf_err(&self, what: &str, e: crate::btf::TypeError) -> KernelError {
+        self.err(what, TypeProblem::Btf(e))
     }
 
     /// The member at a dotted path (`se.sum_exec_runtime`, `lock.rlock.raw_lock`, `a[2].b`).
     pub fn member(&self, path: &str) -> Result<Object<'k>, KernelError> {
-        let m = self.btf().member(self.ty, path).map_err(|e| self.err(format!("{path}: {e}")))?;
+        let m = self.btf().member(self.ty, path).map_err(|e| self.btf_err(path, e))?;
         let address = self.address + m.byte_offset();
         let bitfield = m.bitfield_size.map(|w| ((m.bit_offset % 8) as u8, w));
         Ok(Object { k: self.k, btf: self.btf, address, ty: m.ty, bitfield })
@@ -158,9 +164,9 @@ impl<'k> Object<'k> {
     /// The pointed-to object.
     pub fn deref(&self) -> Result<Object<'k>, KernelError> {
         let btf = self.btf();
-        let t = btf.resolved(self.ty).map_err(|e| self.err(e))?;
+        let t = btf.resolved(self.ty).map_err(|e| self.btf_err("type", e))?;
         if t.kind() != Kind::Ptr {
-            return Err(self.err("dereference of a non-pointer"));
+            return Err(self.err("*", TypeProblem::NotPointer));
         }
         let target = t.target().unwrap_or(TypeId::VOID);
         let address = self.read_u64()?;
@@ -187,18 +193,20 @@ impl<'k> Object<'k> {
     /// Element `i` of an array (or of the memory a pointer-typed object points at).
     pub fn index(&self, i: u64) -> Result<Object<'k>, KernelError> {
         let btf = self.btf();
-        let t = btf.resolved(self.ty).map_err(|e| self.err(e))?;
+        let t = btf.resolved(self.ty).map_err(|e| self.btf_err("type", e))?;
         let (base, elem) = match t.kind() {
-            Kind::Array => (self.address, t.array().map(|a| a.elem).ok_or_else(|| self.err("bad array"))?),
+            Kind::Array => {
+                (self.address, t.array().map(|a| a.elem).ok_or_else(|| self.err("[]", TypeProblem::NotArray))?)
+            }
             Kind::Ptr => (self.read_u64()?, t.target().unwrap_or(TypeId::VOID)),
-            _ => return Err(self.err("indexing a non-array")),
+            _ => return Err(self.err("[]", TypeProblem::NotArray)),
         };
-        let size = btf.size_of(elem).map_err(|e| self.err(e))?;
+        let size = btf.size_of(elem).map_err(|e| self.btf_err("type", e))?;
         Ok(Object { k: self.k, btf: self.btf, address: base + i * size, ty: elem, bitfield: None })
     }
 
     pub fn size(&self) -> Result<u64, KernelError> {
-        self.btf().size_of(self.ty).map_err(|e| self.err(e))
+        self.btf().size_of(self.ty).map_err(|e| self.btf_err("type", e))
     }
 
     fn mem_err(&self, err: crate::MemError) -> KernelError {
@@ -220,7 +228,7 @@ impl<'k> Object<'k> {
         let btf = self.btf();
         let size = self.size()? as usize;
         if size == 0 || size > 8 {
-            return Err(self.err(format!("not an integer of 1-8 bytes ({size})")));
+            return Err(self.err("integer read", TypeProblem::NotInteger { size: size as u64 }));
         }
         let (bit, width) = self.bitfield.unwrap_or((0, (size * 8) as u8));
         let span = (usize::from(bit) + usize::from(width)).div_ceil(8).max(size).min(8);
@@ -242,7 +250,7 @@ impl<'k> Object<'k> {
 
     /// A `char[N]` array or a `char *` as text (up to the first NUL).
     pub fn read_string(&self, max: usize) -> Result<Vec<u8>, KernelError> {
-        let t = self.btf().resolved(self.ty).map_err(|e| self.err(e))?;
+        let t = self.btf().resolved(self.ty).map_err(|e| self.btf_err("type", e))?;
         let at = if t.kind() == Kind::Ptr { self.read_u64()? } else { self.address };
         let len = if t.kind() == Kind::Array { (self.size()? as usize).min(max) } else { max };
         self.k.memory().read_cstr(at, len).map_err(|e| self.mem_err(e))

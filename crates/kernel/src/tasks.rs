@@ -1,7 +1,8 @@
 //! Kernel objects a lockup analysis starts from: CPUs (online mask, per-CPU run queue, its
 //! clock and current task), and every task (processes, their threads, and the per-CPU idle
 //! tasks) with the fields `ps` shows. Member offsets come from BTF; the task-state bits,
-//! which are `#define`s and so absent from BTF, come from the table below.
+//! which are `#define`s and so absent from BTF, from the kernel's own `task_state_array`
+//! ([`helpers::sched`]).
 
 use crate::helpers;
 use crate::object::Object;
@@ -11,21 +12,6 @@ use crate::{Kernel, KernelError};
 const MAX_TASKS: usize = 1 << 20;
 const MAX_CPUS: u32 = 8192;
 
-/// Task-state bits (`include/linux/sched.h`, stable since 4.14) and the letter `ps` and the
-/// two-letter code `crash` print for each, most specific first.
-pub const TASK_STATES: &[(u64, char, &str)] = &[
-    (0x0402, 'I', "ID"), // TASK_IDLE = UNINTERRUPTIBLE | NOLOAD
-    (0x0002, 'D', "UN"),
-    (0x0001, 'S', "IN"),
-    (0x0004, 'T', "ST"),
-    (0x0008, 't', "TR"),
-    (0x0040, 'P', "PA"),
-    (0x0080, 'X', "DE"),
-    (0x0200, 'W', "WA"),
-    (0x0800, 'N', "NE"),
-];
-const EXIT_DEAD: u64 = 0x10;
-const EXIT_ZOMBIE: u64 = 0x20;
 const PF_KTHREAD: u64 = 0x0020_0000;
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -69,22 +55,9 @@ pub struct Cpu {
     pub idle: u64,
 }
 
+/// The letter and crash code of a state, by the built-in (4.14+) table.
 pub fn state_of(state: u64, exit_state: u64) -> (char, &'static str) {
-    if exit_state & EXIT_ZOMBIE != 0 {
-        return ('Z', "ZO");
-    }
-    if exit_state & EXIT_DEAD != 0 {
-        return ('X', "DE");
-    }
-    if state == 0 {
-        return ('R', "RU");
-    }
-    for &(bits, letter, code) in TASK_STATES {
-        if state & bits == bits {
-            return (letter, code);
-        }
-    }
-    ('?', "??")
+    helpers::sched::TaskStates::built_in().decode(state, exit_state)
 }
 
 impl Kernel {
@@ -151,7 +124,7 @@ impl Kernel {
             Err(_) => t.member("state")?.read_int()?,
         };
         let exit_state = t.member("exit_state")?.read_int()?;
-        let (state_letter, state_code) = state_of(state, exit_state);
+        let (state_letter, state_code) = self.task_states().decode(state, exit_state);
         let cpu = match t.member("thread_info.cpu") {
             Ok(c) => c.read_int()?,
             Err(_) => t.member("cpu")?.read_int()?,

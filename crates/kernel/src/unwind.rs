@@ -229,10 +229,11 @@ impl Kernel {
 
     /// A CPU's first frame, from its register note.
     pub fn cpu_frame(&self, cpu: u32) -> Result<Frame, KernelError> {
-        let notes = self.dump().notes();
-        let index = self.cpus_with_registers().into_iter().find(|&(c, _)| c == cpu).map(|(_, i)| i);
-        let note = index
-            .and_then(|i| notes.prstatus.get(i))
+        let note = self
+            .cpus_with_registers()
+            .into_iter()
+            .find(|&(c, _, _)| c == cpu)
+            .map(|(_, n, _)| n)
             .ok_or(KernelError::NoRegisters { cpu, why: "the dump has no register note for it" })?;
         let arch = self.arch();
         let regs = arch

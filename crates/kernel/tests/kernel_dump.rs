@@ -225,3 +225,16 @@ fn without_kallsyms_in_vmcoreinfo_the_error_asks_for_debuginfo() {
     // What needs no symbols still works: the log is laid out from VMCOREINFO alone.
     assert!(k.log().unwrap().records.len() > 300);
 }
+
+#[test]
+fn task_states_and_taint_letters_come_from_the_kernel() {
+    let k = kernel();
+    let states = k.task_states();
+    assert!(states.from_kernel, "task_state_array was not read");
+    // 6.1's table: S D T t X Z P for bits 0..6, then the idle report.
+    for (bit, letter) in [(0x1, 'S'), (0x2, 'D'), (0x4, 'T'), (0x8, 't'), (0x40, 'P'), (0x402, 'I')] {
+        assert!(states.bits.contains(&(bit, letter)), "{bit:#x} {letter}: {:?}", states.bits);
+    }
+    // The console's "Tainted: G        W  OE      L": the same letters from taint_flags.
+    assert_eq!(k.system().unwrap().taint.as_deref(), Some("WOEL"));
+}

@@ -36,7 +36,7 @@ pub fn bt(k: &Kernel, d: &DumpArg, which: &Which, o: BtOptions) -> Result<ExitCo
             }
         }
         Which::Cpu(c) => {
-            if !k.cpus_with_registers().iter().any(|&(x, _)| x == *c) {
+            if !k.cpus_with_registers().iter().any(|&(x, _, _)| x == *c) {
                 return Err(KernelError::NoRegisters { cpu: *c, why: "the dump has no register note for it" });
             }
             let CpuTrace { cpu, task, trace } = k.cpu_trace(*c);

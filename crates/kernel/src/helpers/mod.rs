@@ -6,6 +6,7 @@
 pub mod code;
 pub mod idr;
 pub mod list;
+pub mod sched;
 pub mod stacks;
 pub mod system;
 

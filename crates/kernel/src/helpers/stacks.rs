@@ -5,7 +5,7 @@
 use crate::tasks::Task;
 use crate::unwind::{StackTrace, TraceOwner};
 use crate::{Kernel, KernelError};
-use lockscope_dump::CpuNumbering;
+use lockscope_dump::{CpuNumbering, Notes, PrStatus};
 
 /// One CPU's trace.
 #[derive(Clone, Debug)]
@@ -16,30 +16,56 @@ pub struct CpuTrace {
     pub trace: Result<StackTrace, String>,
 }
 
+/// Where a CPU's registers came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegisterSource {
+    /// The dump's note for that CPU (QEMU's, numbered exactly).
+    Note,
+    /// The dump's note, matched to the CPU by the copy the crash path left in the CPU's
+    /// `crash_notes` buffer.
+    NoteMatchedInMemory,
+    /// The dump's note, matched to the CPU by the pid of the task it runs.
+    NoteMatchedByPid,
+    /// No note in the dump: the registers the crash path saved in `crash_notes`.
+    CrashNotesInMemory,
+}
+
 impl Kernel {
-    /// The CPUs whose registers the dump holds, each mapped to its CPU number: exact for
-    /// QEMU's notes; for a kernel's crash notes (one per CPU that answered, in CPU order) the
-    /// note's pid must be the pid of the task that CPU runs, else the CPU running that pid
-    /// is taken (a CPU that left no note shifts every later one).
-    pub fn cpus_with_registers(&self) -> Vec<(u32, usize)> {
+    /// The CPUs whose registers the dump holds, each with its CPU number (see
+    /// [`RegisterSource`] for how the number is known); a note no CPU can be matched to is
+    /// left out rather than given to the wrong CPU.
+    pub fn cpus_with_registers(&self) -> Vec<(u32, PrStatus, RegisterSource)> {
         let notes = self.dump().notes();
-        let mut out = Vec::new();
-        for (i, n) in notes.prstatus.iter().enumerate() {
-            let cpu = match notes.numbering {
-                CpuNumbering::QemuIndex | CpuNumbering::None => n.cpu,
-                CpuNumbering::NoteOrder => match self.cpu_running_pid(n.cpu, n.pid) {
-                    Some(c) => c,
-                    None => continue,
-                },
+        let mut out: Vec<(u32, PrStatus, RegisterSource)> = Vec::new();
+        let in_memory: Vec<(u32, PrStatus)> = match notes.numbering {
+            CpuNumbering::QemuIndex => Vec::new(),
+            _ => self.crash_notes_in_memory(),
+        };
+        for n in &notes.prstatus {
+            let found = match notes.numbering {
+                CpuNumbering::QemuIndex | CpuNumbering::None => Some((n.cpu, RegisterSource::Note)),
+                CpuNumbering::NoteOrder => in_memory
+                    .iter()
+                    .find(|(_, m)| m.regs == n.regs)
+                    .map(|&(c, _)| (c, RegisterSource::NoteMatchedInMemory))
+                    .or_else(|| self.cpu_running_pid(n.cpu, n.pid).map(|c| (c, RegisterSource::NoteMatchedByPid))),
             };
-            if !out.iter().any(|&(c, _)| c == cpu) {
-                out.push((cpu, i));
+            if let Some((cpu, source)) = found
+                && !out.iter().any(|&(c, _, _)| c == cpu)
+            {
+                out.push((cpu, PrStatus { cpu, ..*n }, source));
             }
         }
-        out.sort_unstable();
+        if notes.prstatus.is_empty() {
+            out.extend(in_memory.into_iter().map(|(c, p)| (c, p, RegisterSource::CrashNotesInMemory)));
+        }
+        out.sort_by_key(|e| e.0);
         out
     }
 
+    /// The CPU that runs the task with this pid: the note's own position first, else the one
+    /// CPU running that pid (idle's pid 0 is on every CPU and matches only in place).
     fn cpu_running_pid(&self, guess: u32, pid: i32) -> Option<u32> {
         let pid_of = |cpu: u32| self.current_task(cpu).and_then(|t| self.task(t)).map(|t| t.pid as i32).ok();
         if pid_of(guess) == Some(pid) {
@@ -50,9 +76,26 @@ impl Kernel {
         (matching.len() == 1).then(|| matching[0])
     }
 
+    /// The registers each CPU's crash path saved in its `crash_notes` buffer (all zero on a
+    /// CPU that never went through it).
+    fn crash_notes_in_memory(&self) -> Vec<(u32, PrStatus)> {
+        let Ok(ptr) = self.read_symbol_u64("crash_notes") else { return Vec::new() };
+        let Ok(n) = self.nr_cpu_ids() else { return Vec::new() };
+        let arch = self.dump().metadata().arch;
+        (0..n)
+            .filter_map(|cpu| {
+                let at = ptr.wrapping_add(self.per_cpu_offset(cpu).ok()?);
+                let blob = self.memory().read_vec(at, 1024).ok()?;
+                let notes = Notes::parse(&blob, false, arch);
+                let p = *notes.prstatus.first()?;
+                (p.regs.ip() != 0 && p.regs.sp() != 0).then_some((cpu, PrStatus { cpu, ..p }))
+            })
+            .collect()
+    }
+
     /// The trace of every CPU that left registers.
     pub fn cpu_traces(&self) -> Vec<CpuTrace> {
-        self.cpus_with_registers().into_iter().map(|(cpu, _)| self.cpu_trace(cpu)).collect()
+        self.cpus_with_registers().into_iter().map(|(cpu, _, _)| self.cpu_trace(cpu)).collect()
     }
 
     /// One CPU's trace, from its registers.
@@ -65,7 +108,7 @@ impl Kernel {
     /// A task's trace: from its CPU's registers when it is current on a CPU that left them,
     /// else from the frame it saved when it was switched out.
     pub fn task_trace(&self, task: &Task) -> Result<StackTrace, KernelError> {
-        let cpu = task.current_on.filter(|c| self.cpus_with_registers().iter().any(|&(x, _)| x == *c));
+        let cpu = task.current_on.filter(|c| self.cpus_with_registers().iter().any(|&(x, _, _)| x == *c));
         self.stack_trace(TraceOwner { task: task.address, cpu })
     }
 }

@@ -30,17 +30,34 @@ pub struct SystemFacts {
     pub unreadable: Vec<String>,
 }
 
-/// Taint bits in order (kernel/panic.c `taint_flags`), the letter printed when set.
+/// Taint bits in order (kernel/panic.c `taint_flags` of 6.12), the letter printed when set:
+/// used where the dump lacks the kernel's own table.
 const TAINT_LETTERS: &[u8] = b"PFSRMBUDAWCIOELKXTN";
+/// More taint flags than any kernel has.
+const MAX_TAINTS: u64 = 64;
 
 /// `tainted_mask` as the kernel prints it in oopses (`POE`), or None when untainted.
-fn taint_string(mask: u64) -> Option<String> {
+fn taint_string(mask: u64, letters: &[u8]) -> Option<String> {
     if mask == 0 {
         return None;
     }
     let s: String =
-        TAINT_LETTERS.iter().enumerate().filter(|(bit, _)| mask >> bit & 1 == 1).map(|(_, &l)| l as char).collect();
+        letters.iter().enumerate().filter(|(bit, _)| mask >> bit & 1 == 1).map(|(_, &l)| l as char).collect();
     Some(s)
+}
+
+/// The taint letters of this kernel: `c_true` of each `struct taint_flag` in `taint_flags`
+/// (the table grows with new kernels: 'N' in 5.18, 'J' in 6.15).
+fn taint_letters(k: &Kernel) -> Vec<u8> {
+    let read = || -> Option<Vec<u8>> {
+        let at = k.symbol("taint_flags").ok()?;
+        let each = k.size_of("struct taint_flag").ok().filter(|&s| s > 0)?;
+        let n = (k.lookup_address(at)?.size? / each).min(MAX_TAINTS);
+        let off = k.offset_of("taint_flag", "c_true").ok()?;
+        let letters: Vec<u8> = (0..n).map_while(|i| k.memory().read_u8(at + i * each + off).ok()).collect();
+        (letters.len() as u64 == n && letters.iter().all(u8::is_ascii_graphic)).then_some(letters)
+    };
+    read().unwrap_or_else(|| TAINT_LETTERS.to_vec())
 }
 
 fn uts_field(k: &Kernel, index: u64) -> Result<String, KernelError> {
@@ -110,7 +127,11 @@ fn system_facts(k: &Kernel) -> Result<SystemFacts, KernelError> {
         panic,
         panic_cpu: panic_cpu.filter(|&c| c >= 0),
         panic_task: panic_cpu.filter(|&c| c >= 0).and_then(|c| panic_task(k, c as u32)),
-        taint: k.global("tainted_mask").and_then(|t| t.read_int()).ok().and_then(taint_string),
+        taint: k
+            .global("tainted_mask")
+            .and_then(|t| t.read_int())
+            .ok()
+            .and_then(|m| taint_string(m, &taint_letters(k))),
         unreadable,
     })
 }
