@@ -81,6 +81,7 @@ fn without_register_notes_the_crash_notes_in_memory_serve() {
     // Without them either (crash_notes all zero, as on a machine that never crashed): no CPU.
     let mut none = kernel().dump().notes().clone();
     none.prstatus.clear();
+    none.qemu.clear();
     none.numbering = CpuNumbering::None;
     let bare = Kernel::new(Dump::open(path()).unwrap().with_notes(none)).unwrap();
     assert!(bare.cpus_with_registers().is_empty());
@@ -109,4 +110,17 @@ fn kernel_written_notes_are_matched_through_crash_notes_not_by_position() {
     for (cpu, pcs) in &got {
         assert_eq!(Some(pcs), want.iter().find(|w| w.0 == *cpu).map(|w| &w.1), "cpu {cpu}");
     }
+}
+
+#[test]
+fn qemu_cpu_state_notes_serve_when_there_is_no_prstatus() {
+    let want = traces(&kernel());
+    let mut notes = kernel().dump().notes().clone();
+    notes.prstatus.clear();
+    notes.numbering = CpuNumbering::None;
+    let k = Kernel::new(Dump::open(path()).unwrap().with_notes(notes)).unwrap();
+    let cpus = k.cpus_with_registers();
+    assert_eq!(cpus.len(), 4);
+    assert!(cpus.iter().all(|c| c.2 == RegisterSource::QemuCpuState), "{cpus:?}");
+    assert_eq!(traces(&k), want);
 }

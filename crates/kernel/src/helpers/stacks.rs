@@ -5,7 +5,7 @@
 use crate::tasks::Task;
 use crate::unwind::{StackTrace, TraceOwner};
 use crate::{Kernel, KernelError};
-use lockscope_dump::{CpuNumbering, Notes, PrStatus};
+use lockscope_dump::{CpuNumbering, Notes, PrStatus, Registers};
 
 /// One CPU's trace.
 #[derive(Clone, Debug)]
@@ -29,6 +29,8 @@ pub enum RegisterSource {
     NoteMatchedByPid,
     /// No note in the dump: the registers the crash path saved in `crash_notes`.
     CrashNotesInMemory,
+    /// No `NT_PRSTATUS` note, but QEMU's CPU-state note for that vCPU.
+    QemuCpuState,
 }
 
 impl Kernel {
@@ -57,7 +59,12 @@ impl Kernel {
                 out.push((cpu, PrStatus { cpu, ..*n }, source));
             }
         }
-        if notes.prstatus.is_empty() {
+        if notes.prstatus.is_empty() && !notes.qemu.is_empty() {
+            out.extend(notes.qemu.iter().map(|q| {
+                let p = PrStatus { cpu: q.cpu, note_index: q.cpu, pid: 0, signal: 0, regs: Registers::X86_64(q.regs) };
+                (q.cpu, p, RegisterSource::QemuCpuState)
+            }));
+        } else if notes.prstatus.is_empty() {
             out.extend(in_memory.into_iter().map(|(c, p)| (c, p, RegisterSource::CrashNotesInMemory)));
         }
         out.sort_by_key(|e| e.0);

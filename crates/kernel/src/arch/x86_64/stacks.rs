@@ -48,19 +48,26 @@ fn irq_stack(k: &Kernel, cpu: u32, size: u64) -> Option<Stack> {
 }
 
 /// The exception stacks: `cea_exception_stacks` (per CPU) points at a `struct
-/// cea_exception_stacks` of guard pages and stacks, laid out by BTF.
+/// cea_exception_stacks` of guard pages and stacks, laid out by BTF. It is the `estacks`
+/// member of the CPU's `struct cpu_entry_area`, which also holds the entry trampoline stack.
 fn exception_stacks(k: &Kernel, cpu: u32) -> Vec<Stack> {
     let Ok(base) = k.global("cea_exception_stacks").and_then(|v| v.per_cpu(cpu)?.read_u64()) else {
         return Vec::new();
     };
     let Ok(btf) = k.btf() else { return Vec::new() };
-    EXCEPTION_STACKS
+    let entry = (|| {
+        let estacks = btf.member_of("struct cpu_entry_area", "estacks").ok()?;
+        let page = btf.member_of("struct cpu_entry_area", "entry_stack_page").ok()?;
+        let start = base.checked_sub(estacks.byte_offset())? + page.byte_offset();
+        Some(Stack { kind: StackKind::Entry, start, end: start + btf.size_of(page.ty).ok()? })
+    })();
+    entry.into_iter().chain(EXCEPTION_STACKS
         .iter()
         .filter_map(|&name| {
             let m = btf.member_of("struct cea_exception_stacks", &format!("{name}_stack")).ok()?;
             let size = btf.size_of(m.ty).ok()?;
             let start = base + m.byte_offset();
             Some(Stack { kind: StackKind::Exception(name), start, end: start + size })
-        })
+        }))
         .collect()
 }
