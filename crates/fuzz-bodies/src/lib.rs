@@ -103,15 +103,20 @@ pub fn stacks(data: &[u8]) {
     let Some(k) = patched_kernel(&base().stacks, data) else { return };
     for c in k.cpu_traces() {
         if let Ok(t) = c.trace {
-            assert!(t.frames.len() <= lockscope_kernel::unwind::MAX_FRAMES, "unbounded trace");
+            bounded(&t);
         }
     }
     let Ok((tasks, _)) = k.tasks() else { return };
     for t in tasks.iter().filter(|t| t.state_code == "UN") {
         if let Ok(tr) = k.task_trace(t) {
-            assert!(tr.frames.len() <= lockscope_kernel::unwind::MAX_FRAMES, "unbounded trace");
+            bounded(&tr);
         }
     }
+}
+
+fn bounded(t: &lockscope_kernel::unwind::StackTrace) {
+    assert!(t.frames.len() - t.scanned <= lockscope_kernel::unwind::MAX_FRAMES, "unbounded trace");
+    assert!(t.scanned <= 64, "unbounded stack scan");
 }
 
 /// A fresh dump over the shared base image.

@@ -13,6 +13,8 @@ use crate::{Kernel, KernelError};
 
 /// No kernel stack holds more frames than this; a walk that gets here is looping.
 pub const MAX_FRAMES: usize = 192;
+/// Return addresses a stack scan shows at most after the unwinder stopped.
+const MAX_SCANNED: usize = 48;
 
 /// Which stack a frame is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -143,11 +145,14 @@ impl Stop {
     }
 }
 
-/// A whole trace: the frames, innermost first, and why it ended.
+/// A whole trace: the frames, innermost first, and why the unwinder stopped. Frames after
+/// an early stop come from a scan of the rest of the stack and are marked unreliable.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StackTrace {
     pub frames: Vec<Frame>,
     pub stop: Stop,
+    /// How many of the last frames come from the stack scan.
+    pub scanned: usize,
 }
 
 /// Whose stack a trace is.
@@ -190,7 +195,46 @@ impl Kernel {
             }
             cur = next;
         };
-        StackTrace { frames, stop }
+        let mut scanned = Vec::new();
+        if !stop.is_end() && stop != Stop::DepthLimit {
+            scanned = self.scan(&cur, stacks);
+        }
+        let n = scanned.len();
+        frames.extend(scanned);
+        StackTrace { frames, stop, scanned: n }
+    }
+
+    /// The last resort after the unwinder stopped early: the words of the rest of the
+    /// current stack that are kernel code just after a call instruction, each a guess
+    /// (`reliable: false`, crash's `?` frames).
+    fn scan(&self, from: &Frame, stacks: &[Stack]) -> Vec<Frame> {
+        let Some(stack) = stacks.iter().find(|s| from.sp >= s.start && from.sp < s.end) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut at = (from.sp + 7) & !7;
+        while at + 8 <= stack.end && out.len() < MAX_SCANNED {
+            if let Ok(w) = self.memory().read_u64(at)
+                && self.is_kernel_text(w)
+                && self.arch().follows_call(self, w)
+            {
+                let mut regs = RegisterSet::default();
+                let (pc_reg, sp_reg) = self.arch().pc_sp_registers();
+                regs.set(pc_reg, w);
+                regs.set(sp_reg, at + 8);
+                out.push(Frame {
+                    pc: w,
+                    sp: at + 8,
+                    exact_pc: false,
+                    regs,
+                    exception: None,
+                    stack: stack.kind,
+                    reliable: false,
+                });
+            }
+            at += 8;
+        }
+        out
     }
 
     /// The loop's rules for one step (see the module comment).

@@ -66,8 +66,14 @@ fn a_garbage_return_address_ends_the_trace_there() {
     let data = k.symbol("jiffies").unwrap();
     let k2 = patched(&[(f.sp - 8, data)]);
     let bad = trace_of(&k2, &t);
-    assert_eq!(bad.frames.len(), 2, "{:?}", bad.frames);
+    assert_eq!(bad.frames.len() - bad.scanned, 2, "{:?}", bad.frames);
     assert!(matches!(bad.stop, Stop::BadReturnAddress { pc, .. } if pc == data), "{:?}", bad.stop);
+    // Below the break, the scan finds the rest of the real frames, each marked a guess.
+    let rest: Vec<u64> = bad.frames[2..].iter().map(|f| f.pc).collect();
+    assert!(bad.frames[2..].iter().all(|f| !f.reliable));
+    for f in &tr.frames[3..] {
+        assert!(rest.contains(&f.pc), "the scan missed {:#x}: {rest:x?}", f.pc);
+    }
     // The other sleepers are untouched.
     for (other, before) in sleepers(&k).into_iter().skip(1) {
         assert_eq!(trace_of(&k2, &other), before, "pid {}", other.pid);
@@ -99,7 +105,8 @@ fn random_words_and_loops_never_hang_or_run_away() {
     for words in [random, looping] {
         let k2 = patched(&words);
         let bad = trace_of(&k2, &t);
-        assert!(bad.frames.len() <= lockscope_kernel::unwind::MAX_FRAMES);
+        assert!(bad.frames.len() - bad.scanned <= lockscope_kernel::unwind::MAX_FRAMES);
+        assert!(bad.frames[bad.frames.len() - bad.scanned..].iter().all(|f| !f.reliable));
         assert!(!bad.frames.is_empty());
         assert_ne!(bad.stop, Stop::DepthLimit, "a walk over {} words ran to the depth limit", words.len());
     }

@@ -132,7 +132,12 @@ fn module_suffix(k: &Kernel, f: &Frame) -> String {
 }
 
 fn frames_text(s: &mut String, k: &Kernel, t: &StackTrace, o: BtOptions) {
+    let reliable = t.frames.len() - t.scanned;
     for (i, f) in t.frames.iter().enumerate() {
+        if i == reliable && !t.stop.is_end() {
+            let _ =
+                writeln!(s, "    (trace stops: {}; below, words of the stack that look like return addresses)", t.stop);
+        }
         let prev = i.checked_sub(1).map(|p| &t.frames[p]);
         let switched = prev.filter(|p| p.stack != f.stack);
         if f.exception.is_some() || i == 0 && f.regs.count_known() > 8 {
@@ -158,7 +163,7 @@ fn frames_text(s: &mut String, k: &Kernel, t: &StackTrace, o: BtOptions) {
             stack_words(s, k, f.sp, end);
         }
     }
-    if !t.stop.is_end() {
+    if reliable == t.frames.len() && !t.stop.is_end() {
         let _ = writeln!(s, "    (trace stops: {})", t.stop);
     }
 }
@@ -243,7 +248,7 @@ fn trace_json(k: &Kernel, cpu: Option<u32>, task: Option<&Task>, trace: &Result<
                     })
                 })
                 .collect();
-            json!({ "frames": frames, "stop": t.stop, "stop_reason": t.stop.to_string() })
+            json!({ "frames": frames, "stop": t.stop, "stop_reason": t.stop.to_string(), "scanned_frames": t.scanned })
         }
     };
     json!({ "cpu": cpu, "task": task, "trace": body })

@@ -138,6 +138,9 @@ pub trait Architecture: AddressSpace {
     fn stacks(&self, k: &Kernel, task: u64, cpu: Option<u32>) -> Vec<Stack>;
     /// From one frame to its caller, or why not.
     fn unwind_step(&self, k: &Kernel, frame: &Frame) -> Result<Frame, Stop>;
+    /// Whether `pc` can be a return address: the instruction before it is a call (the test
+    /// a stack scan uses to tell return addresses from other code pointers).
+    fn follows_call(&self, k: &Kernel, pc: u64) -> bool;
     /// Decodes machine code at `address`, at most `count` instructions; branch and
     /// memory targets named by `symbolize`.
     fn disassemble(

@@ -93,3 +93,14 @@ pub fn disassemble(
         })
         .collect()
 }
+
+/// Whether the bytes just before `pc` (`code` = the 7 bytes ending there) end with a call
+/// instruction: `call rel32` (5 bytes) or an indirect call of 2, 3, 6 or 7 bytes.
+pub fn ends_with_call(code: &[u8], pc: u64) -> bool {
+    [5usize, 2, 3, 6, 7].iter().any(|&n| {
+        let Some(tail) = code.len().checked_sub(n).map(|s| &code[s..]) else { return false };
+        let mut dec = Decoder::with_ip(64, tail, pc - n as u64, DecoderOptions::NONE);
+        let ins = dec.decode();
+        !ins.is_invalid() && ins.len() == n && ins.mnemonic() == iced_x86::Mnemonic::Call
+    })
+}

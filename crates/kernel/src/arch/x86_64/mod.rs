@@ -189,6 +189,11 @@ impl Architecture for X86_64 {
         stacks::stacks(k, task, cpu)
     }
 
+    fn follows_call(&self, k: &Kernel, pc: u64) -> bool {
+        let Ok(code) = k.memory().read_vec(pc.wrapping_sub(7), 7) else { return false };
+        disasm::ends_with_call(&code, pc)
+    }
+
     fn disassemble(
         &self,
         code: &[u8],

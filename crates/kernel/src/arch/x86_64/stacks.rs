@@ -61,9 +61,9 @@ fn exception_stacks(k: &Kernel, cpu: u32) -> Vec<Stack> {
         let start = base.checked_sub(estacks.byte_offset())? + page.byte_offset();
         Some(Stack { kind: StackKind::Entry, start, end: start + btf.size_of(page.ty).ok()? })
     })();
-    entry.into_iter().chain(EXCEPTION_STACKS
-        .iter()
-        .filter_map(|&name| {
+    entry
+        .into_iter()
+        .chain(EXCEPTION_STACKS.iter().filter_map(|&name| {
             let m = btf.member_of("struct cea_exception_stacks", &format!("{name}_stack")).ok()?;
             let size = btf.size_of(m.ty).ok()?;
             let start = base + m.byte_offset();
