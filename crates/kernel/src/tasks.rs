@@ -70,16 +70,11 @@ impl Kernel {
         Ok(n)
     }
 
-    fn cpu_mask(&self, name: &str, n: u32) -> Result<Vec<bool>, KernelError> {
-        let words = self.global(name)?.read_bytes((n as usize).div_ceil(64) * 8)?;
-        Ok((0..n).map(|c| words[(c / 8) as usize] >> (c % 8) & 1 == 1).collect())
-    }
-
     /// Every possible CPU with its run queue.
     pub fn cpus(&self) -> Result<Vec<Cpu>, KernelError> {
         let n = self.nr_cpu_ids()?;
-        let online = self.cpu_mask("__cpu_online_mask", n).unwrap_or_else(|_| vec![true; n as usize]);
-        let possible = self.cpu_mask("__cpu_possible_mask", n).unwrap_or_else(|_| vec![true; n as usize]);
+        let online = self.cpumask_flags("__cpu_online_mask", n).unwrap_or_else(|_| vec![true; n as usize]);
+        let possible = self.cpumask_flags("__cpu_possible_mask", n).unwrap_or_else(|_| vec![true; n as usize]);
         let rq0 = self.global("runqueues")?;
         let mut out = Vec::new();
         for cpu in 0..n {

@@ -90,3 +90,64 @@ impl Kernel {
         }
     }
 }
+
+/// The two singly linked lists of the kernel.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Single {
+    /// `struct hlist_head { first }` / `struct hlist_node { next, pprev }`: each node's
+    /// `pprev` holds the address of the link that points at it.
+    Hlist,
+    /// `struct llist_head { first }` / `struct llist_node { next }` (lock-free queues such as
+    /// a CPU's `call_single_queue`): nothing links back.
+    Llist,
+}
+
+impl Kernel {
+    /// The nodes of the hlist whose `struct hlist_head` is at `head`, at most `max`.
+    pub fn hlist_nodes(&self, head: u64, structure: Structure, max: usize) -> ListWalk {
+        self.single_walk(head, structure, max, Single::Hlist)
+    }
+
+    /// The nodes of the llist whose `struct llist_head` is at `head`, at most `max`.
+    pub fn llist_nodes(&self, head: u64, structure: Structure, max: usize) -> ListWalk {
+        self.single_walk(head, structure, max, Single::Llist)
+    }
+
+    fn single_walk(&self, head: u64, structure: Structure, max: usize, kind: Single) -> ListWalk {
+        let mut seen = HashSet::new();
+        let mut nodes = Vec::new();
+        let mut link = head;
+        let damage = |at: u64, what: DamageKind| Some(Damage { structure, at, what, recovered: 0 });
+        let broke = loop {
+            let next = match self.memory().read_u64(link) {
+                Ok(n) => n,
+                Err(e) => break damage(link, DamageKind::Unreadable(e)),
+            };
+            if next == 0 {
+                break None;
+            }
+            if next % 8 != 0 || !self.memory().address_space().is_kernel_address(next) {
+                break damage(link, DamageKind::BadPointer(next));
+            }
+            if !seen.insert(next) {
+                break damage(link, DamageKind::Loop { to: next });
+            }
+            if kind == Single::Hlist {
+                match self.memory().read_u64(next + 8) {
+                    Ok(pprev) if pprev == link => {}
+                    Ok(pprev) => break damage(link, DamageKind::BrokenLink { next, back: pprev }),
+                    Err(e) => break damage(next, DamageKind::Unreadable(e)),
+                }
+            }
+            if nodes.len() >= max {
+                break damage(link, DamageKind::TooLong(max));
+            }
+            nodes.push(next);
+            link = next;
+        };
+        if let Some(d) = &broke {
+            self.record_damage(d.clone());
+        }
+        ListWalk { nodes, damage: broke }
+    }
+}

@@ -1,9 +1,12 @@
-//! Helpers over kernel data structures, as drgn has them: list walks that survive damaged
-//! memory ([`list`]) and the pid radix tree ([`idr`]). Every walk reports what it could not
+//! Helpers over kernel data structures, as drgn has them: list, hlist and llist walks that
+//! survive damaged memory ([`list`]), the pid radix tree ([`idr`]), CPU masks
+//! ([`cpumask`]), task states ([`sched`]), whose registers and stacks are whose
+//! ([`stacks`]), the facts of `sys` ([`system`]) and code ([`code`]). Every walk reports what it could not
 //! follow as a [`Damage`], recorded in the kernel's damage log ([`crate::Kernel::damage`]) so
 //! that each command can say which of its facts stand on a broken structure.
 
 pub mod code;
+pub mod cpumask;
 pub mod idr;
 pub mod list;
 pub mod sched;
@@ -24,6 +27,12 @@ pub enum Structure {
     ModuleList,
     /// `init_pid_ns.idr`.
     PidTree,
+    /// The tasks attached to one `struct pid` (`pid->tasks[type]`, an hlist).
+    PidTasks { pid: u64 },
+    /// A CPU's queue of pending cross-CPU function calls (`call_single_queue`, an llist).
+    CallSingleQueue { cpu: u32 },
+    /// The dump's register notes.
+    CpuNotes,
 }
 
 impl Structure {
@@ -40,6 +49,9 @@ impl std::fmt::Display for Structure {
             Structure::ThreadList { leader } => write!(f, "thread list of task {leader:#x}"),
             Structure::ModuleList => f.write_str("module list (modules)"),
             Structure::PidTree => f.write_str("pid tree (init_pid_ns.idr)"),
+            Structure::PidTasks { pid } => write!(f, "task list of struct pid {pid:#x}"),
+            Structure::CallSingleQueue { cpu } => write!(f, "call_single_queue of CPU {cpu}"),
+            Structure::CpuNotes => f.write_str("register notes"),
         }
     }
 }

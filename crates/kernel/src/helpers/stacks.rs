@@ -68,6 +68,21 @@ impl Kernel {
             out.extend(in_memory.into_iter().map(|(c, p)| (c, p, RegisterSource::CrashNotesInMemory)));
         }
         out.sort_by_key(|e| e.0);
+        // A note for a CPU the kernel does not have is named, not given to another CPU.
+        if let Ok(n) = self.nr_cpu_ids() {
+            for e in out.iter().filter(|e| e.0 >= n) {
+                self.record_damage(super::Damage {
+                    structure: super::Structure::CpuNotes,
+                    at: u64::from(e.1.note_index),
+                    what: super::DamageKind::BadEntry(format!(
+                        "note {} is for CPU {}, but the kernel has {n} CPU ids: not used",
+                        e.1.note_index, e.0
+                    )),
+                    recovered: 0,
+                });
+            }
+            out.retain(|e| e.0 < n);
+        }
         out
     }
 

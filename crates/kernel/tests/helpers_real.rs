@@ -1,0 +1,70 @@
+//! The helpers on the repo's real dump (ipi_sleeping_holder.live: CPU 1 waits for CPU 3 to
+//! run its cross-CPU call; CPU 3 spins with interrupts off, so the call is still queued):
+//! the llist of CPU 3's `call_single_queue` holds that call, whose function is code; the
+//! hlist of a `struct pid` holds its task; the online mask; a register note for a CPU the
+//! kernel does not have is named as damage and not used.
+
+use lockscope_dump::{Dump, Notes};
+use lockscope_kernel::Kernel;
+use lockscope_kernel::helpers::Structure;
+use std::path::PathBuf;
+
+fn path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31")
+}
+
+fn kernel() -> Kernel {
+    Kernel::new(Dump::open(path()).unwrap()).unwrap()
+}
+
+#[test]
+fn the_pending_cross_cpu_call_is_on_cpu_3s_queue() {
+    let k = kernel();
+    let mut pending = Vec::new();
+    for cpu in 0..4 {
+        let head = k.global("call_single_queue").unwrap().per_cpu(cpu).unwrap().address;
+        let walk = k.llist_nodes(head, Structure::CallSingleQueue { cpu }, 1024);
+        assert!(walk.damage.is_none(), "cpu {cpu}: {:?}", walk.damage);
+        pending.extend(walk.nodes.iter().map(|&n| (cpu, n)));
+    }
+    // Only CPU 3, the one with interrupts off, has calls waiting.
+    assert!(!pending.is_empty());
+    assert!(pending.iter().all(|&(cpu, _)| cpu == 3), "{pending:x?}");
+    // Each node is the `node.llist` of a `struct __call_single_data` whose func is kernel code.
+    let off = k.offset_of("__call_single_data", "node.llist").unwrap();
+    for &(_, n) in &pending {
+        let csd = k.object(n - off, "struct __call_single_data").unwrap();
+        let func = csd.member("func").unwrap().read_u64().unwrap();
+        assert!(k.is_kernel_text(func), "func {func:#x}");
+    }
+}
+
+#[test]
+fn a_pid_holds_its_task_and_the_cpu_masks_read() {
+    let k = kernel();
+    let (tasks, _) = k.tasks().unwrap();
+    let t = tasks.iter().find(|t| t.state_code == "UN").unwrap();
+    let task = k.object(t.address, "struct task_struct").unwrap();
+    let pid = task.member("thread_pid").unwrap().read_u64().unwrap();
+    let head = k.object(pid, "struct pid").unwrap().member("tasks[0]").unwrap().address;
+    let walk = k.hlist_nodes(head, Structure::PidTasks { pid }, 64);
+    let link = task.member("pid_links[0]").unwrap().address;
+    assert_eq!(walk.nodes, vec![link]);
+    assert!(walk.damage.is_none());
+    assert_eq!(k.cpumask_at(k.symbol("__cpu_online_mask").unwrap(), 4).unwrap(), [0, 1, 2, 3]);
+}
+
+#[test]
+fn a_note_for_a_cpu_that_does_not_exist_is_named() {
+    let mut notes: Notes = kernel().dump().notes().clone();
+    notes.prstatus[2].cpu = 9;
+    notes.prstatus[2].pid = 10;
+    let k = Kernel::new(Dump::open(path()).unwrap().with_notes(notes)).unwrap();
+    let cpus: Vec<u32> = k.cpus_with_registers().iter().map(|c| c.0).collect();
+    assert_eq!(cpus, [0, 1, 3]);
+    let damage = k.damage();
+    assert!(damage.iter().any(|d| d.structure == Structure::CpuNotes && d.to_string().contains("CPU 9")), "{damage:?}");
+    // CPU 2 has no registers now, and says so; the others still unwind.
+    assert!(k.cpu_frame(2).is_err());
+    assert_eq!(k.cpu_traces().len(), 3);
+}
