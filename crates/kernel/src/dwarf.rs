@@ -17,6 +17,7 @@
 //! allows. Nothing is cached on disk. Facts about DWARF come from the DWARF 5 standard, about
 //! BTF from the kernel's `Documentation/bpf/btf.rst`.
 
+pub mod cfi;
 mod dedup;
 mod parse;
 

@@ -146,6 +146,9 @@ pub struct KernelOptions {
     pub vmlinux: Option<std::path::PathBuf>,
     /// A System.map: symbols only.
     pub system_map: Option<std::path::PathBuf>,
+    /// Unwind by the vmlinux's DWARF CFI before the dump's ORC tables (a second opinion on
+    /// ORC; without it CFI serves only where ORC has nothing).
+    pub dwarf_unwind_first: bool,
 }
 
 /// The kernel of a dump.
@@ -158,6 +161,8 @@ pub struct Kernel {
     btf: OnceLock<Result<std::sync::Arc<btf::Btf<'static>>, String>>,
     modules: OnceLock<Result<Vec<modules::Module>, String>>,
     task_states: OnceLock<helpers::sched::TaskStates>,
+    /// The vmlinux's `.debug_frame` and the KASLR shift to its link addresses.
+    cfi: OnceLock<Option<(dwarf::cfi::CallFrameInfo, u64)>>,
     /// Every damaged structure met so far, once each.
     damage: std::sync::Mutex<Vec<helpers::Damage>>,
 }
@@ -184,6 +189,7 @@ impl Kernel {
             btf: OnceLock::new(),
             modules: OnceLock::new(),
             task_states: OnceLock::new(),
+            cfi: OnceLock::new(),
             damage: Default::default(),
         })
     }
@@ -339,6 +345,19 @@ impl Kernel {
             return Ok(Symbols::from_entries(sysmap::relocate(entries, shift)));
         }
         Err(why)
+    }
+
+    /// The vmlinux's call frame information and the run-time minus link-time shift, when a
+    /// `--vmlinux` of this build with `.debug_frame` was given.
+    pub fn call_frame_info(&self) -> Option<&(dwarf::cfi::CallFrameInfo, u64)> {
+        self.cfi
+            .get_or_init(|| {
+                let vm = self.open_vmlinux(self.options.vmlinux.as_ref()?).ok()?;
+                let shift = sysmap::kaslr_offset(vm.symbol("_stext"), &self.info).ok()?;
+                let cfi = vm.call_frame_info().ok().filter(|c| !c.is_empty())?;
+                Some((cfi, shift))
+            })
+            .as_ref()
     }
 
     /// The vmlinux's DWARF as BTF; `None` when the file has no DWARF.

@@ -103,7 +103,7 @@ fn patched_dump(edits: &[(&str, &str)]) -> Dump {
 }
 
 fn with_vmlinux(dump: Dump, vmlinux: Option<PathBuf>, system_map: Option<PathBuf>) -> Kernel {
-    Kernel::with_options(dump, KernelOptions { vmlinux, system_map }).unwrap()
+    Kernel::with_options(dump, KernelOptions { vmlinux, system_map, ..Default::default() }).unwrap()
 }
 
 /// The dump's kernel, with its own BTF and kallsyms.
@@ -404,4 +404,40 @@ fn a_vmlinux_of_another_build_is_refused() {
     };
     let e = vm.check_against(&no_id, &other).unwrap_err().to_string();
     assert!(e.contains("banner"), "{e}");
+}
+
+/// Every trace of a kernel: each CPU's and each task's (pc, sp) list.
+fn all_traces(k: &Kernel) -> Vec<(String, Vec<(u64, u64)>)> {
+    let pcs = |t: &lockscope_kernel::unwind::StackTrace| t.frames.iter().map(|f| (f.pc, f.sp)).collect::<Vec<_>>();
+    let mut out: Vec<(String, Vec<(u64, u64)>)> =
+        k.cpu_traces().into_iter().map(|c| (format!("cpu {}", c.cpu), pcs(&c.trace.unwrap()))).collect();
+    for t in k.tasks().unwrap().0 {
+        if t.current_on.is_none() {
+            out.push((format!("pid {}", t.pid), pcs(&k.task_trace(&t).unwrap())));
+        }
+    }
+    out
+}
+
+#[test]
+fn dwarf_cfi_unwinds_every_stack_as_orc_does() {
+    let Some(p) = vmlinux_path() else { return };
+    let dwarf_first = Kernel::with_options(
+        Dump::open(dump_path()).unwrap(),
+        KernelOptions { vmlinux: Some(p), dwarf_unwind_first: true, ..Default::default() },
+    )
+    .unwrap();
+    let (cfi, shift) = dwarf_first.call_frame_info().expect("the vmlinux has .debug_frame");
+    assert!(cfi.len() > 30_000, "{} FDEs", cfi.len());
+    let want = all_traces(plain());
+    let got = all_traces(&dwarf_first);
+    // CFI really served: most return addresses lie in functions it describes (entry code and
+    // modules are not in the vmlinux's CFI; ORC took those).
+    let pcs: Vec<u64> = got.iter().flat_map(|(_, t)| t.iter().skip(1).map(|f| f.0)).collect();
+    let described = pcs.iter().filter(|&&pc| cfi.row(pc - 1 - shift).is_some()).count();
+    assert!(described * 2 > pcs.len(), "CFI describes {described} of {} return addresses", pcs.len());
+    assert_eq!(want.len(), got.len());
+    for ((who, w), (_, g)) in want.iter().zip(&got) {
+        assert_eq!(w, g, "{who}: DWARF CFI and ORC disagree");
+    }
 }

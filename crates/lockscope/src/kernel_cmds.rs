@@ -156,7 +156,11 @@ fn open(d: &DumpArg) -> Result<Kernel, String> {
         let who = e.file.and_then(|i| all.get(i as usize)).unwrap_or(&d.dump);
         format!("{who}: {e}")
     })?;
-    let options = lockscope_kernel::KernelOptions { vmlinux: d.vmlinux.clone(), system_map: d.system_map.clone() };
+    let options = lockscope_kernel::KernelOptions {
+        vmlinux: d.vmlinux.clone(),
+        system_map: d.system_map.clone(),
+        ..Default::default()
+    };
     Kernel::with_options(dump, options).map_err(|e| format!("{}: {e}", d.dump))
 }
 

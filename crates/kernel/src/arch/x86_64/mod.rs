@@ -130,6 +130,44 @@ impl X86_64 {
     }
 }
 
+/// One step by the vmlinux's DWARF CFI (register numbers are DWARF's, as ours), or `None`
+/// when it does not describe `lookup`.
+fn cfi_step(k: &Kernel, f: &Frame, lookup: u64) -> Option<Result<Frame, Stop>> {
+    let (cfi, shift) = k.call_frame_info()?;
+    let row = cfi.row(lookup.wrapping_sub(*shift))?;
+    let base = f.regs.get(usize::from(row.cfa_register))?;
+    let cfa = base.wrapping_add_signed(row.cfa_offset);
+    let ra_at = row.saved.iter().find(|s| s.0 == row.return_address)?.1;
+    let step = || -> Result<Frame, Stop> {
+        let ra = read_u64(k, cfa.wrapping_add_signed(ra_at))?;
+        let mut r = RegisterSet::default();
+        // The psABI's callee-saved registers keep their value unless the row says where they
+        // were saved.
+        for reg in [regs::RBX as u16, RBP as u16, 12, 13, 14, 15].into_iter().chain(row.same.iter().copied()) {
+            if let Some(v) = f.regs.get(usize::from(reg)) {
+                r.set(usize::from(reg), v);
+            }
+        }
+        for &(reg, off) in &row.saved {
+            if let Ok(v) = read_u64(k, cfa.wrapping_add_signed(off)) {
+                r.set(usize::from(reg), v);
+            }
+        }
+        r.set(RIP, ra);
+        r.set(RSP, cfa);
+        Ok(Frame {
+            pc: ra,
+            sp: cfa,
+            exact_pc: false,
+            regs: r,
+            exception: None,
+            stack: StackKind::Unknown,
+            reliable: true,
+        })
+    };
+    Some(step())
+}
+
 fn exception_frame(r: RegisterSet, at: u64, partial: bool) -> Frame {
     Frame {
         pc: r.get(RIP).unwrap_or(0),
@@ -207,7 +245,13 @@ impl Architecture for X86_64 {
 
     fn unwind_step(&self, k: &Kernel, f: &Frame) -> Result<Frame, Stop> {
         let lookup = if f.exact_pc { f.pc } else { f.pc.wrapping_sub(1) };
-        match self.orc.find(k, lookup) {
+        let orc = self.orc.find(k, lookup);
+        if (orc.is_none() || k.options().dwarf_unwind_first)
+            && let Some(step) = cfi_step(k, f, lookup)
+        {
+            return step;
+        }
+        match orc {
             Some(e) => self.orc_step(k, f, &e),
             None => self.frame_pointer_step(k, f),
         }
