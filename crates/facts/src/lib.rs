@@ -46,6 +46,13 @@ pub struct Frame {
     /// not proven part of the call chain.
     pub reliable: bool,
     pub context: FrameContext,
+    /// The stack pointer at this frame (frames unwound from a dump).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack_pointer: Option<u64>,
+    /// The registers known at this frame, by name (a dump's unwinder: all of them where an
+    /// interrupt or exception saved them, a few elsewhere).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub registers: Vec<(String, u64)>,
 }
 
 impl Frame {
@@ -58,6 +65,8 @@ impl Frame {
             address: None,
             reliable: true,
             context: FrameContext::Task,
+            stack_pointer: None,
+            registers: Vec::new(),
         }
     }
 }

@@ -19,6 +19,7 @@
 
 pub mod cfi;
 mod dedup;
+pub mod lines;
 mod parse;
 
 use crate::btf::Btf;

@@ -310,7 +310,7 @@ impl Kernel {
     }
 
     /// Opens the user's vmlinux and refuses it when it is not the dump's build.
-    fn open_vmlinux(&self, path: &std::path::Path) -> Result<dwarf::Vmlinux, String> {
+    pub(crate) fn open_vmlinux(&self, path: &std::path::Path) -> Result<dwarf::Vmlinux, String> {
         let vm = dwarf::Vmlinux::open(path).map_err(|e| e.to_string())?;
         vm.check_against(&self.info, &|a, l| self.read_bytes(a, l)).map_err(|e| e.to_string())?;
         Ok(vm)

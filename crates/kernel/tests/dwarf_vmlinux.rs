@@ -441,3 +441,23 @@ fn dwarf_cfi_unwinds_every_stack_as_orc_does() {
         assert_eq!(w, g, "{who}: DWARF CFI and ORC disagree");
     }
 }
+
+#[test]
+fn source_lines_name_the_line_drgn_names() {
+    let Some(p) = vmlinux_path() else { return };
+    let k = Kernel::with_options(
+        Dump::open(dump_path()).unwrap(),
+        KernelOptions { vmlinux: Some(p), ..Default::default() },
+    )
+    .unwrap();
+    // CPU 3 spins at native_queued_spin_lock_slowpath+48; drgn (DWARF) says the innermost
+    // inlined call there is cpu_relax, arch/x86/include/asm/vdso/processor.h:19.
+    let pc = k.cpu_frame(3).unwrap().pc;
+    let f = k.symbols().unwrap().lookup(pc).unwrap();
+    let lines = k.source_lines(f.address, pc + 1).unwrap();
+    let at = lines.iter().rev().find(|l| l.address <= pc).unwrap();
+    assert_eq!((at.file.as_str(), at.line), ("arch/x86/include/asm/vdso/processor.h", 19), "{lines:?}");
+    assert!(lines.iter().any(|l| l.file == "kernel/locking/qspinlock.c"), "{lines:?}");
+    // Without a vmlinux there are none, and no error.
+    assert!(plain().source_lines(f.address, pc).unwrap().is_empty());
+}

@@ -910,13 +910,12 @@ impl Parser {
                 && let (Some(func), false) = (&loc.function, loc.user)
             {
                 let f = Frame {
-                    function: func.clone(),
                     offset: loc.offset,
                     size: loc.size,
                     module: loc.module.clone(),
                     address: loc.address,
-                    reliable: true,
                     context: r.ctx,
+                    ..Frame::named(func)
                 };
                 self.take_frame(key, target, f, true, lineno);
             }

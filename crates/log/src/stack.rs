@@ -136,7 +136,7 @@ fn parse_call_pair(t: &str) -> Option<TraceLine> {
     let caller = rest.strip_prefix('(')?.trim_end().strip_suffix(')')?;
     let frame = |sym: &str, address: Option<u64>| {
         let (function, offset, size) = parse_symbol(sym)?;
-        Some(Frame { function, offset, size, module: None, address, reliable: true, context: FrameContext::Task })
+        Some(Frame { function, offset, size, address, ..Frame::named("") })
     };
     Some(TraceLine::CallPair(frame(callee, address)?, frame(caller, caller_address)?))
 }
@@ -155,15 +155,7 @@ fn parse_frame(t: &str, indented: bool) -> Option<Frame> {
     }
     let mut words = t.split_whitespace();
     let sym = words.next()?;
-    let mut frame = Frame {
-        function: String::new(),
-        offset: None,
-        size: None,
-        module: None,
-        address,
-        reliable,
-        context: FrameContext::Task,
-    };
+    let mut frame = Frame { address, reliable, ..Frame::named("") };
     if let Some(hex) = sym.strip_prefix("0x") {
         // An address no symbol covers (`? 0xffffffffc0225000`).
         frame.address = Some(u64::from_str_radix(hex, 16).ok()?);

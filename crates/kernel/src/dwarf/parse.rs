@@ -17,7 +17,8 @@ type Node<'a, 'u, 't, 'd> = gimli::EntriesTreeNode<'a, 'u, 't, Rd<'d>>;
 pub(super) type Fail = (u64, String);
 
 /// The sections the reader uses.
-pub(super) const SECTIONS: [SectionId; 11] = [
+pub(super) const SECTIONS: [SectionId; 12] = [
+    SectionId::DebugAranges,
     SectionId::DebugInfo,
     SectionId::DebugAbbrev,
     SectionId::DebugStr,

@@ -71,3 +71,21 @@ pub fn crash_name(name: &str, offset: u64, module: Option<&str>) -> String {
     }
     s
 }
+
+impl Kernel {
+    /// The source lines of `[start, end)` (run-time addresses) from the `--vmlinux`'s DWARF
+    /// line tables; empty without a vmlinux (the dump has no line tables).
+    pub fn source_lines(&self, start: u64, end: u64) -> Result<Vec<crate::dwarf::lines::SourceLine>, KernelError> {
+        let Some(path) = &self.options().vmlinux else { return Ok(Vec::new()) };
+        let vm = self.open_vmlinux(path).map_err(KernelError::NoTypes)?;
+        let shift = crate::sysmap::kaslr_offset(vm.symbol("_stext"), self.vmcoreinfo())
+            .map_err(|(a, b)| KernelError::NoTypes(format!("{a} / {b}")))?;
+        let mut lines = vm
+            .source_lines(start.wrapping_sub(shift), end.wrapping_sub(shift))
+            .map_err(|e| KernelError::NoTypes(e.to_string()))?;
+        for l in &mut lines {
+            l.address = l.address.wrapping_add(shift);
+        }
+        Ok(lines)
+    }
+}
