@@ -405,6 +405,14 @@ mod tests {
         assert_eq!((regs.kind, regs.sp_reg, regs.signal), (OrcType::Regs, OrcReg::Sp, true));
         let iret = OrcFormat::V6_4.decode(raw(8, 0, 0x0405 | 1 << 11));
         assert_eq!((iret.kind, iret.signal, iret.sp_offset), (OrcType::RegsPartial, true, 8));
+        // 6.3: two-bit type at 8, `signal` at 10, `end` at 11 (what BTF's struct orc_entry
+        // gives there); the old type numbers.
+        let v6_3 = OrcFormat { end_bit: Some(11), signal_bit: Some(10), ..OrcFormat::V4_19 };
+        assert_eq!(v6_3.decode(raw(0, 0, 1 << 11)).kind, OrcType::EndOfStack);
+        let call = v6_3.decode(raw(8, 0, 0x0005));
+        assert_eq!((call.kind, call.signal), (OrcType::Call, false));
+        let sig = v6_3.decode(raw(8, 0, 0x0005 | 1 << 10));
+        assert_eq!((sig.kind, sig.signal), (OrcType::Call, true));
         // 4.14 had no `end`: an UNDEFINED sp_reg always meant the bottom.
         let v4_14 = OrcFormat { end_bit: None, ..OrcFormat::V4_19 };
         assert_eq!(v4_14.decode(raw(0, 0, 0)).kind, OrcType::EndOfStack);
