@@ -115,14 +115,6 @@ impl Kernel {
         let id = self.type_named(c_type)?;
         self.btf()?.size_of(id).map_err(|e| type_err(c_type, e))
     }
-
-    /// `__per_cpu_offset[cpu]`.
-    pub fn per_cpu_offset(&self, cpu: u32) -> Result<u64, KernelError> {
-        let base = self.symbol("__per_cpu_offset")?;
-        self.memory()
-            .read_u64(base + u64::from(cpu) * 8)
-            .map_err(|err| KernelError::Memory { what: format!("__per_cpu_offset[{cpu}]"), err })
-    }
 }
 
 impl<'k> Object<'k> {

@@ -95,22 +95,6 @@ impl Kernel {
         Ok(out)
     }
 
-    /// The task a CPU runs, from the per-CPU variable the kernel itself uses for `current`:
-    /// `current_task` (up to 6.1 and from 6.15), `pcpu_hot.current_task` (6.2–6.14), else the
-    /// run queue's `curr`.
-    pub fn current_task(&self, cpu: u32) -> Result<u64, KernelError> {
-        let via_var = |name: &str, path: Option<&str>| -> Result<u64, KernelError> {
-            let mut o = self.global(name)?.per_cpu(cpu)?;
-            if let Some(p) = path {
-                o = o.member(p)?;
-            }
-            o.read_u64()
-        };
-        via_var("current_task", None)
-            .or_else(|_| via_var("pcpu_hot", Some("current_task")))
-            .or_else(|_| self.global("runqueues")?.per_cpu(cpu)?.member("curr")?.read_u64())
-    }
-
     /// Reads one task.
     pub fn task(&self, address: u64) -> Result<Task, KernelError> {
         let t = self.object(address, "struct task_struct")?;

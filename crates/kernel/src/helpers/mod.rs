@@ -1,14 +1,16 @@
 //! Helpers over kernel data structures, as drgn has them: list, hlist and llist walks that
-//! survive damaged memory ([`list`]), the pid radix tree ([`idr`]), CPU masks
-//! ([`cpumask`]), task states ([`sched`]), whose registers and stacks are whose
-//! ([`stacks`]), the facts of `sys` ([`system`]) and code ([`code`]). Every walk reports what it could not
-//! follow as a [`Damage`], recorded in the kernel's damage log ([`crate::Kernel::damage`]) so
-//! that each command can say which of its facts stand on a broken structure.
+//! survive damaged memory ([`list`]), the pid radix tree ([`idr`]), per-CPU data
+//! ([`percpu`]), CPU masks ([`cpumask`]), the task of a CPU and task states ([`sched`]),
+//! whose registers and stacks are whose ([`stacks`]), the facts of `sys` ([`system`]) and
+//! code ([`code`]). Every walk reports what it could not follow as a [`Damage`], recorded in
+//! the kernel's damage log ([`crate::Kernel::damage`]) so that each command can say which of
+//! its facts stand on a broken structure.
 
 pub mod code;
 pub mod cpumask;
 pub mod idr;
 pub mod list;
+pub mod percpu;
 pub mod sched;
 pub mod stacks;
 pub mod system;

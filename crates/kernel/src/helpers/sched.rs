@@ -1,9 +1,10 @@
-//! Task states as the dumped kernel names them: the letters of `task_state_array`
+//! The scheduler's view: the task each CPU runs ([`Kernel::current_task`]), and task states
+//! as the dumped kernel names them: the letters of `task_state_array`
 //! (fs/proc/array.c, what `ps` and /proc print), read from the dump, so a kernel whose state
 //! bits differ from the built-in table (before 4.14 every bit had its own letter) is decoded
 //! by its own table.
 
-use crate::Kernel;
+use crate::{Kernel, KernelError};
 
 /// The longest state table any kernel had (4.9: R S D T t X Z x K W P N).
 const MAX_STATES: u64 = 16;
@@ -90,6 +91,22 @@ impl TaskStates {
 }
 
 impl Kernel {
+    /// The task a CPU runs, from the per-CPU variable the kernel itself uses for `current`:
+    /// `current_task` (up to 6.1 and from 6.15), `pcpu_hot.current_task` (6.2–6.14), else the
+    /// run queue's `curr`.
+    pub fn current_task(&self, cpu: u32) -> Result<u64, KernelError> {
+        let via_var = |name: &str, path: Option<&str>| -> Result<u64, KernelError> {
+            let mut o = self.global(name)?.per_cpu(cpu)?;
+            if let Some(p) = path {
+                o = o.member(p)?;
+            }
+            o.read_u64()
+        };
+        via_var("current_task", None)
+            .or_else(|_| via_var("pcpu_hot", Some("current_task")))
+            .or_else(|_| self.global("runqueues")?.per_cpu(cpu)?.member("curr")?.read_u64())
+    }
+
     /// The kernel's own state table, when the dump has it.
     pub fn read_task_states(&self) -> TaskStates {
         self.task_state_letters().map_or_else(TaskStates::built_in, |l| TaskStates::from_letters(&l))
