@@ -5,8 +5,14 @@
 //! memory through [`lockscope_kernel::Kernel`], so one diagnosis engine serves both. It
 //! starts with stacks: an unwound [`StackTrace`] becomes the [`lockscope_facts::Frame`]s a
 //! log's call trace would have given, plus what only memory has (the stack pointer and the
-//! registers known at each frame).
+//! registers known at each frame); then the machine's state ([`machine_state`]): per CPU
+//! (task, stack, interrupts, preemption, clock lag, run time) and the cross-CPU calls in
+//! flight (who waits for which CPU, what is queued where, sent by whom).
 
+mod cpus;
+mod csd;
+
+use lockscope_facts::machine::MachineState;
 use lockscope_facts::{Frame, FrameContext};
 use lockscope_kernel::Kernel;
 use lockscope_kernel::unwind::{StackKind, StackTrace};
@@ -42,4 +48,15 @@ fn context(stack: StackKind) -> FrameContext {
         StackKind::Exception(_) => FrameContext::Exception,
         StackKind::Task | StackKind::Entry | StackKind::Unknown => FrameContext::Task,
     }
+}
+
+/// Everything this crate reads from memory: each CPU's state and stack, the CPUs waiting for
+/// cross-CPU calls and the calls still queued. What cannot be read is listed in `unknown`.
+pub fn machine_state(k: &Kernel) -> MachineState {
+    let mut unknown = Vec::new();
+    let cpus = cpus::cpu_states(k, &mut unknown);
+    let stacks: Vec<(u32, Vec<Frame>)> = cpus.iter().map(|c| (c.cpu, c.stack.clone())).collect();
+    let ipi_waits = csd::ipi_waits(k, &stacks, &mut unknown);
+    let pending_calls = csd::pending_calls(k, &mut unknown);
+    MachineState { cpus, ipi_waits, pending_calls, unknown }
 }

@@ -35,3 +35,30 @@ fn a_spinning_cpus_frames_carry_names_contexts_and_registers() {
     // Callers know only what the unwinder recovered.
     assert!(frames[1].registers.len() < 5, "{:?}", frames[1].registers);
 }
+
+#[test]
+fn machine_state_of_the_ipi_case() {
+    let p =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31");
+    let k = Kernel::new(Dump::open(p).unwrap()).unwrap();
+    let m = lockscope_dumpfacts::machine_state(&k);
+    assert!(m.unknown.is_empty(), "{:?}", m.unknown);
+    let cpu = |n: u32| m.cpus.iter().find(|c| c.cpu == n).unwrap();
+    // CPU 3 spins with interrupts off and preemption disabled; its clock stopped 33.8 s ago
+    // (crash's runq -T says 33.81 secs).
+    assert_eq!(cpu(3).irqs_enabled, Some(false));
+    assert_eq!(cpu(3).preempt_count.map(|p| p & 0x7fff_ffff), Some(1));
+    assert_eq!(cpu(3).clock_lag_ns.map(|n| n / 10_000_000), Some(3380));
+    // CPU 1 waits with interrupts on, preemption off, for CPU 3 only.
+    assert_eq!(cpu(1).irqs_enabled, Some(true));
+    assert_eq!(cpu(1).preempt_count.map(|p| p & 0x7fff_ffff), Some(1));
+    assert_eq!(m.ipi_waits.len(), 1);
+    let w = &m.ipi_waits[0];
+    assert_eq!((w.cpu, w.targets.as_slice(), w.function.as_str()), (1, &[3][..], "smp_call_function_many_cond"));
+    // ...and CPU 3's queue holds CPU 1's call, still locked, with the function it names.
+    let from_1: Vec<_> = m.pending_calls.iter().filter(|c| c.source_cpu == Some(1)).collect();
+    assert_eq!(from_1.len(), 1);
+    assert_eq!((from_1[0].target_cpu, from_1[0].locked), (3, true));
+    assert_eq!(from_1[0].function, w.call);
+    assert!(m.pending_calls.iter().all(|c| c.target_cpu == 3));
+}

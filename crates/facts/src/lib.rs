@@ -6,6 +6,8 @@
 //! source again; `report` prints both. Keeping the log path and the dump path on one
 //! vocabulary is what lets one diagnosis engine serve both.
 
+pub mod machine;
+
 use serde::Serialize;
 use std::fmt;
 

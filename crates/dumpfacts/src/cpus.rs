@@ -1,0 +1,78 @@
+//! Per-CPU facts from memory: the task each CPU runs, its stack, whether interrupts were on
+//! where it was caught, its preemption counter, how far its run-queue clock lags, and how
+//! long its task has been running.
+
+use crate::frames;
+use lockscope_facts::TaskRef;
+use lockscope_facts::machine::{CpuState, MemoryRead};
+use lockscope_kernel::Kernel;
+use lockscope_kernel::unwind::{StackKind, StackTrace};
+
+/// x86_64 RFLAGS.IF.
+const X86_IF: u64 = 1 << 9;
+
+pub fn cpu_states(k: &Kernel, unknown: &mut Vec<String>) -> Vec<CpuState> {
+    let cpus = match k.cpus() {
+        Ok(c) => c,
+        Err(e) => {
+            unknown.push(format!("CPUs: {e}"));
+            return Vec::new();
+        }
+    };
+    let newest = cpus.iter().map(|c| c.clock).max().unwrap_or(0);
+    cpus.iter()
+        .map(|c| {
+            let t = k.cpu_trace(c.cpu);
+            let trace = t.trace.map_err(|e| unknown.push(format!("stack of CPU {}: {e}", c.cpu))).ok();
+            let task = t.task.as_ref().map(|t| TaskRef { comm: t.comm.clone(), pid: t.pid });
+            let running_for =
+                t.task.as_ref().and_then(|t| c.clock.checked_sub(t.last_arrival)).filter(|_| c.curr != c.idle);
+            let mut origin = vec![
+                MemoryRead::new(c.rq + k.offset_of("rq", "clock").unwrap_or(0), format!("runqueues[{}].clock", c.cpu)),
+                MemoryRead::new(c.curr, format!("runqueues[{}].curr", c.cpu)),
+            ];
+            let preempt = preempt_count(k, c.cpu, &mut origin);
+            CpuState {
+                cpu: c.cpu,
+                online: Some(c.online),
+                task,
+                stack: trace.as_ref().map(|tr| frames(k, tr)).unwrap_or_default(),
+                irqs_enabled: trace.as_ref().and_then(|tr| irqs_enabled(k, tr)),
+                preempt_count: preempt,
+                clock_lag_ns: Some(newest - c.clock),
+                running_for_ns: running_for,
+                origin,
+            }
+        })
+        .collect()
+}
+
+/// The interrupt flag of the context the CPU was caught in: the outermost register frame
+/// saved on the task's own stack (what a panic's stop NMI or IPI interrupted), else the
+/// registers the CPU had at the dump.
+fn irqs_enabled(k: &Kernel, t: &StackTrace) -> Option<bool> {
+    let names = k.arch().register_names();
+    let flags_reg = names.iter().position(|n| *n == "rflags")?;
+    let interrupted = t.frames.iter().rev().find(|f| f.exception.is_some() && f.stack == StackKind::Task);
+    let regs = interrupted.or(t.frames.first())?.regs;
+    regs.get(flags_reg).map(|f| f & X86_IF != 0)
+}
+
+/// The per-CPU preemption counter: `__preempt_count` (to 6.1 and from 6.15) or
+/// `pcpu_hot.preempt_count` (6.2–6.14).
+fn preempt_count(k: &Kernel, cpu: u32, origin: &mut Vec<MemoryRead>) -> Option<u64> {
+    let read = |name: &str, path: Option<&str>| -> Option<(u64, u64)> {
+        let mut o = k.global(name).ok()?.per_cpu(cpu).ok()?;
+        if let Some(p) = path {
+            o = o.member(p).ok()?;
+        }
+        Some((o.address, o.read_int().ok()?))
+    };
+    let ((at, v), what) = match read("__preempt_count", None) {
+        Some(r) => (r, "__preempt_count"),
+        None => (read("pcpu_hot", Some("preempt_count"))?, "pcpu_hot.preempt_count"),
+    };
+    origin.push(MemoryRead::new(at, format!("{what}[{cpu}]")));
+    // An `int`: read_int sign-extends it.
+    Some(v & 0xffff_ffff)
+}

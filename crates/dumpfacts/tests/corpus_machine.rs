@@ -1,0 +1,79 @@
+//! Shared-corpus suite for the machine state read from memory: on every x86_64 dump of
+//! ../shared/corpus and ../shared/corpus-6.12 (uncompressed formats; the xz copies are the same
+//! memory), each CPU of truth.json's waits-for chain has the interrupt and preemption state
+//! the truth records, and a CPU waiting for an IPI waits, by its `cfd_data`, for exactly the
+//! CPUs the truth names, whose queue holds its call. Skips without ../shared.
+
+use lockscope_dump::Dump;
+use lockscope_kernel::Kernel;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn shared() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    p.is_dir().then(|| p.canonicalize().unwrap())
+}
+
+fn check(case: &Path, dump: &Path, problems: &mut Vec<String>) {
+    let truth: Value = serde_json::from_slice(&std::fs::read(case.join("truth.json")).unwrap()).unwrap();
+    let k = Kernel::new(Dump::open(dump).unwrap()).unwrap();
+    let m = lockscope_dumpfacts::machine_state(&k);
+    let who = dump.display();
+    for link in truth["expected"]["waits_for_chain"].as_array().into_iter().flatten() {
+        let Some(cpu) = link["cpu"].as_u64().map(|c| c as u32) else { continue };
+        let Some(state) = m.cpus.iter().find(|c| c.cpu == cpu) else {
+            problems.push(format!("{who}: no state for CPU {cpu}"));
+            continue;
+        };
+        let irqs = link["context"]["irqs"].as_str().map(|s| s == "on");
+        if irqs.is_some() && state.irqs_enabled != irqs {
+            problems.push(format!("{who}: CPU {cpu} irqs {:?}, truth {irqs:?}", state.irqs_enabled));
+        }
+        if link["context"]["preempt"] == "disabled" && state.preempt_count.is_none_or(|p| p & 0x7fff_ffff == 0) {
+            problems.push(format!("{who}: CPU {cpu} preempt_count {:?}, truth: disabled", state.preempt_count));
+        }
+        if link["waits_for"]["type"] == "csd_ipi" {
+            let want: Vec<u32> = link["waits_for"]["target_cpus"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_u64().unwrap() as u32)
+                .collect();
+            let got = m.ipi_waits.iter().find(|w| w.cpu == cpu).map(|w| w.targets.clone());
+            if got.as_ref() != Some(&want) {
+                problems.push(format!("{who}: CPU {cpu} IPI targets {got:?}, truth {want:?}"));
+            }
+            for t in &want {
+                if !m.pending_calls.iter().any(|p| p.target_cpu == *t && p.source_cpu == Some(cpu) && p.locked) {
+                    problems.push(format!("{who}: CPU {t}'s queue lacks CPU {cpu}'s call: {:?}", m.pending_calls));
+                }
+            }
+        }
+    }
+    if !m.unknown.is_empty() {
+        problems.push(format!("{who}: unknown facts {:?}", m.unknown));
+    }
+}
+
+#[test]
+fn cpu_states_and_ipi_waits_match_the_truth() {
+    let Some(shared) = shared() else {
+        eprintln!("note: ../shared not found; shared-corpus machine-state suite skipped");
+        return;
+    };
+    let mut problems = Vec::new();
+    let mut dumps = 0;
+    for corpus in ["corpus", "corpus-6.12"] {
+        for case in std::fs::read_dir(shared.join(corpus)).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()) {
+            for dump in std::fs::read_dir(&case).unwrap().map(|e| e.unwrap().path()) {
+                let name = dump.file_name().unwrap().to_string_lossy().into_owned();
+                if name.starts_with("vmcore") && !name.ends_with(".xz") {
+                    check(&case, &dump, &mut problems);
+                    dumps += 1;
+                }
+            }
+        }
+    }
+    assert!(dumps >= 8, "only {dumps} dumps");
+    assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
+}

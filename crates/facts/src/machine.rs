@@ -1,0 +1,94 @@
+//! Machine state as facts: what each CPU was doing and the cross-CPU calls in flight, read
+//! from a dump's memory (or, for some of it, printed in a log). Every fact says where it came
+//! from ([`Origin`]), so the engine treats a memory read and a log line alike and a human can
+//! check either.
+
+use crate::{Frame, LineRange, TaskRef};
+use serde::Serialize;
+
+/// Where a fact came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Origin {
+    /// Lines of a log.
+    Log(LineRange),
+    /// A read of the dump's memory.
+    Memory(MemoryRead),
+}
+
+/// One read of kernel memory: where, and what it is (`runqueues[3].clock`,
+/// `cfd_data[1].cpumask`), so the same value can be found with crash or drgn.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MemoryRead {
+    pub address: u64,
+    pub what: String,
+}
+
+impl MemoryRead {
+    pub fn new(address: u64, what: impl Into<String>) -> MemoryRead {
+        MemoryRead { address, what: what.into() }
+    }
+}
+
+/// The state of the machine at the moment of the dump.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct MachineState {
+    pub cpus: Vec<CpuState>,
+    /// CPUs waiting for other CPUs to run a function (IPI / CSD).
+    pub ipi_waits: Vec<IpiWait>,
+    /// Cross-CPU calls queued on a CPU and not yet run.
+    pub pending_calls: Vec<PendingCall>,
+    /// Facts that could not be read, and why (a page not in the dump, a structure that does
+    /// not parse).
+    pub unknown: Vec<String>,
+}
+
+/// One CPU.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CpuState {
+    pub cpu: u32,
+    pub online: Option<bool>,
+    /// The task it runs (`current`).
+    pub task: Option<TaskRef>,
+    /// Its stack, innermost first, unwound from its registers.
+    pub stack: Vec<Frame>,
+    /// Interrupts enabled in the context the CPU was in — the interrupted one when a stop
+    /// NMI or IPI of a panic caught it (RFLAGS.IF, PSTATE.I) — when known.
+    pub irqs_enabled: Option<bool>,
+    /// The raw preemption counter (x86_64: `__preempt_count`, bit 31 inverted need-resched).
+    pub preempt_count: Option<u64>,
+    /// How far the CPU's run-queue clock lags the most advanced one: a CPU that stopped taking
+    /// the timer interrupt stops its clock (crash's `runq -T`).
+    pub clock_lag_ns: Option<u64>,
+    /// How long the current task has been on the CPU (`ps -m`), by the CPU's own clock.
+    pub running_for_ns: Option<u64>,
+    pub origin: Vec<MemoryRead>,
+}
+
+/// A CPU waiting until other CPUs have run a function it sent them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IpiWait {
+    pub cpu: u32,
+    /// The frame that waits (`smp_call_function_many_cond`).
+    pub function: String,
+    /// CPUs whose call from this CPU is still locked (not run yet).
+    pub targets: Vec<u32>,
+    /// The function sent, when one target's call names it.
+    pub call: Option<String>,
+    pub origin: Vec<MemoryRead>,
+}
+
+/// A call queued on `target_cpu`'s `call_single_queue`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PendingCall {
+    pub target_cpu: u32,
+    /// The CPU that queued it, when the call is one CPU's per-CPU call data.
+    pub source_cpu: Option<u32>,
+    /// Its `call_single_data`.
+    pub csd: u64,
+    pub function: Option<String>,
+    pub function_address: u64,
+    /// `CSD_FLAG_LOCK` set: the sender still waits for it.
+    pub locked: bool,
+    pub origin: MemoryRead,
+}
