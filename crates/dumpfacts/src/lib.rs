@@ -11,6 +11,7 @@
 
 mod cpus;
 mod csd;
+mod locks;
 
 use lockscope_facts::machine::MachineState;
 use lockscope_facts::{Frame, FrameContext};
@@ -58,5 +59,6 @@ pub fn machine_state(k: &Kernel) -> MachineState {
     let stacks: Vec<(u32, Vec<Frame>)> = cpus.iter().map(|c| (c.cpu, c.stack.clone())).collect();
     let ipi_waits = csd::ipi_waits(k, &stacks, &mut unknown);
     let pending_calls = csd::pending_calls(k, &mut unknown);
-    MachineState { cpus, ipi_waits, pending_calls, unknown }
+    let locks = locks::spinlocks(k, &cpus, &mut unknown);
+    MachineState { cpus, ipi_waits, pending_calls, locks, unknown }
 }

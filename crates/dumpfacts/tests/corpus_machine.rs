@@ -50,6 +50,36 @@ fn check(case: &Path, dump: &Path, problems: &mut Vec<String>) {
             }
         }
     }
+    // Spinlocks: the lock each spinning CPU waits for is found, taken, with the truth's holder
+    // among the candidates.
+    let chain = truth["expected"]["waits_for_chain"].as_array().cloned().unwrap_or_default();
+    for link in chain.iter().filter(|l| l["waits_for"]["type"] == "spinlock") {
+        let want =
+            u64::from_str_radix(link["waits_for"]["lock_address"].as_str().unwrap().trim_start_matches("0x"), 16)
+                .unwrap();
+        let cpu = link["cpu"].as_u64().unwrap() as u32;
+        let Some(l) = m.locks.iter().find(|l| l.address == want) else {
+            problems.push(format!("{who}: no lock {want:#x} in {:?}", m.locks));
+            continue;
+        };
+        if !l.waiters.contains(&cpu) || l.locked != Some(true) {
+            problems.push(format!("{who}: lock {want:#x}: waiters {:?}, locked {:?}", l.waiters, l.locked));
+        }
+        let holders: Vec<u64> = chain
+            .iter()
+            .filter(|h| {
+                h["holds_addresses"]
+                    .as_object()
+                    .is_some_and(|a| a.values().any(|v| v.as_str() == link["waits_for"]["lock_address"].as_str()))
+            })
+            .filter_map(|h| h["pid"].as_u64())
+            .collect();
+        for pid in holders {
+            if !l.candidate_holders.iter().any(|c| u64::from(c.task.pid) == pid) {
+                problems.push(format!("{who}: lock {want:#x}: holder pid {pid} not among {:?}", l.candidate_holders));
+            }
+        }
+    }
     if !m.unknown.is_empty() {
         problems.push(format!("{who}: unknown facts {:?}", m.unknown));
     }

@@ -62,3 +62,19 @@ fn machine_state_of_the_ipi_case() {
     assert_eq!(from_1[0].function, w.call);
     assert!(m.pending_calls.iter().all(|c| c.target_cpu == 3));
 }
+
+#[test]
+fn the_spinlock_its_waiter_and_its_possible_holder() {
+    let p =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31");
+    let k = Kernel::new(Dump::open(p).unwrap()).unwrap();
+    let m = lockscope_dumpfacts::machine_state(&k);
+    assert_eq!(m.locks.len(), 1, "{:#?}", m.locks);
+    let l = &m.locks[0];
+    assert_eq!(l.waiters, [3]);
+    assert_eq!((l.value, l.locked, l.queued_cpu), (Some(1), Some(true), None));
+    assert_eq!(l.symbol.as_deref(), Some("demo_zone+0x0 [lockscen]"));
+    let holders: Vec<u32> = l.candidate_holders.iter().map(|h| h.task.pid).collect();
+    assert_eq!(holders, [135], "{:#?}", l.candidate_holders);
+    assert_eq!(l.candidate_holders[0].state, "D");
+}

@@ -38,6 +38,8 @@ pub struct MachineState {
     pub ipi_waits: Vec<IpiWait>,
     /// Cross-CPU calls queued on a CPU and not yet run.
     pub pending_calls: Vec<PendingCall>,
+    /// Locks CPUs or tasks wait for.
+    pub locks: Vec<LockState>,
     /// Facts that could not be read, and why (a page not in the dump, a structure that does
     /// not parse).
     pub unknown: Vec<String>,
@@ -90,5 +92,40 @@ pub struct PendingCall {
     pub function_address: u64,
     /// `CSD_FLAG_LOCK` set: the sender still waits for it.
     pub locked: bool,
+    pub origin: MemoryRead,
+}
+
+/// A lock something waits for, as memory shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LockState {
+    pub address: u64,
+    /// `spinlock` (queued spinlock), later `mutex`, `rwsem`, …
+    pub kind: String,
+    /// The lock word as read.
+    pub value: Option<u64>,
+    /// Taken (a queued spinlock's locked byte is set).
+    pub locked: Option<bool>,
+    /// The CPU at the tail of a queued spinlock's waiter queue.
+    pub queued_cpu: Option<u32>,
+    /// What it is: a global `symbol+off [module]`, when a symbol covers it.
+    pub symbol: Option<String>,
+    /// CPUs spinning on it.
+    pub waiters: Vec<u32>,
+    /// Tasks that may hold it: the lock's address is in their saved registers or on their
+    /// stack, and they are not among the waiters (crash's `search -t`). A guess, not proof.
+    pub candidate_holders: Vec<HolderCandidate>,
+    pub origin: Vec<MemoryRead>,
+}
+
+/// A task whose stack or registers hold a lock's address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HolderCandidate {
+    pub task: TaskRef,
+    /// The CPU it runs on, when it runs.
+    pub cpu: Option<u32>,
+    /// `D`, `S`, `R`, …
+    pub state: String,
+    /// The frame whose stack area holds the address, when one does.
+    pub frame: Option<String>,
     pub origin: MemoryRead,
 }
