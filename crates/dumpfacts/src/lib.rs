@@ -12,6 +12,7 @@
 mod cpus;
 mod csd;
 mod locks;
+mod sleeping;
 
 use lockscope_facts::machine::MachineState;
 use lockscope_facts::{Frame, FrameContext};
@@ -59,6 +60,7 @@ pub fn machine_state(k: &Kernel) -> MachineState {
     let stacks: Vec<(u32, Vec<Frame>)> = cpus.iter().map(|c| (c.cpu, c.stack.clone())).collect();
     let ipi_waits = csd::ipi_waits(k, &stacks, &mut unknown);
     let pending_calls = csd::pending_calls(k, &mut unknown);
-    let locks = locks::spinlocks(k, &cpus, &mut unknown);
+    let mut locks = locks::spinlocks(k, &cpus, &mut unknown);
+    locks.extend(sleeping::sleeping_locks(k, &mut unknown));
     MachineState { cpus, ipi_waits, pending_calls, locks, unknown }
 }

@@ -58,6 +58,9 @@ pub fn spinlocks(k: &Kernel, cpus: &[CpuState], unknown: &mut Vec<String>) -> Ve
             LockState {
                 address,
                 kind: "spinlock".into(),
+                bit: None,
+                task_waiters: Vec::new(),
+                owner: None,
                 value,
                 locked: value.map(|v| v & 0xff != 0),
                 queued_cpu: tail,
@@ -71,7 +74,7 @@ pub fn spinlocks(k: &Kernel, cpus: &[CpuState], unknown: &mut Vec<String>) -> Ve
 }
 
 /// Tasks (other than the waiters) whose kernel stack holds `address`, innermost word first.
-fn holders(k: &Kernel, address: u64, waiting_pids: &[u32]) -> Vec<HolderCandidate> {
+pub(crate) fn holders(k: &Kernel, address: u64, waiting_pids: &[u32]) -> Vec<HolderCandidate> {
     let Ok((tasks, _)) = k.tasks() else { return Vec::new() };
     let size = 16 << 10;
     let mut out = Vec::new();

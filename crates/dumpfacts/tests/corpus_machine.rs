@@ -107,3 +107,49 @@ fn cpu_states_and_ipi_waits_match_the_truth() {
     assert!(dumps >= 8, "only {dumps} dumps");
     assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
 }
+
+#[test]
+fn sleeping_tasks_wait_for_the_truths_locks() {
+    let Some(shared) = shared() else { return };
+    let mut problems = Vec::new();
+    for case in ["corpus/hung_rwsem_chain.live", "corpus/hung_rwsem_chain.panic"] {
+        let dir = shared.join(case);
+        let truth: Value = serde_json::from_slice(&std::fs::read(dir.join("truth.json")).unwrap()).unwrap();
+        let k = Kernel::new(Dump::open(dir.join("vmcore.mkd-zlib-d31")).unwrap()).unwrap();
+        let m = lockscope_dumpfacts::machine_state(&k);
+        for link in truth["expected"]["waits_for_chain"].as_array().unwrap() {
+            let pid = link["pid"].as_u64().unwrap() as u32;
+            let want =
+                u64::from_str_radix(link["waits_for"]["lock_address"].as_str().unwrap().trim_start_matches("0x"), 16)
+                    .unwrap();
+            let ty = link["waits_for"]["type"].as_str().unwrap();
+            let Some(l) = m.locks.iter().find(|l| l.task_waiters.iter().any(|(t, _)| t.pid == pid)) else {
+                problems.push(format!("{case}: pid {pid} waits for nothing found: {:#?}", m.locks));
+                continue;
+            };
+            let mode = &l.task_waiters.iter().find(|(t, _)| t.pid == pid).unwrap().1;
+            let kind = match (l.kind.as_str(), mode.as_str()) {
+                ("rwsem", "read") => "rwsem_read",
+                ("rwsem", "write") => "rwsem_write",
+                ("bit_lock", _) => "bit_lock",
+                (k, _) => k,
+            };
+            if l.address != want || kind != ty {
+                problems.push(format!("{case}: pid {pid}: {kind} at {:#x}, truth {ty} at {want:#x}", l.address));
+            }
+            // The owner the lock records (rwsem: the last reader), or the candidates by stack.
+            if let Some(owner) = link["waits_for"]["owner_pid"].as_u64() {
+                let by_owner = l.owner.as_ref().is_some_and(|o| u64::from(o.task.pid) == owner);
+                let by_stack = l.candidate_holders.iter().any(|c| u64::from(c.task.pid) == owner);
+                if !by_owner && !by_stack {
+                    problems.push(format!(
+                        "{case}: pid {pid}: owner {owner} not found: {:?} {:?}",
+                        l.owner, l.candidate_holders
+                    ));
+                }
+            }
+        }
+        assert!(k.damage().is_empty(), "{case}: {:?}", k.damage());
+    }
+    assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
+}

@@ -99,8 +99,11 @@ pub struct PendingCall {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LockState {
     pub address: u64,
-    /// `spinlock` (queued spinlock), later `mutex`, `rwsem`, …
+    /// `spinlock` (queued spinlock), `rwsem`, `mutex`, `semaphore`, `bit_lock`.
     pub kind: String,
+    /// For a bit lock: the bit of the word at `address`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bit: Option<u32>,
     /// The lock word as read.
     pub value: Option<u64>,
     /// Taken (a queued spinlock's locked byte is set).
@@ -111,6 +114,10 @@ pub struct LockState {
     pub symbol: Option<String>,
     /// CPUs spinning on it.
     pub waiters: Vec<u32>,
+    /// Tasks sleeping until they get it, with how they want it (`read`, `write`, `lock`).
+    pub task_waiters: Vec<(TaskRef, String)>,
+    /// Who holds it, where the lock itself records it.
+    pub owner: Option<LockOwner>,
     /// Tasks that may hold it: the lock's address is in their saved registers or on their
     /// stack, and they are not among the waiters (crash's `search -t`). A guess, not proof.
     pub candidate_holders: Vec<HolderCandidate>,
@@ -127,5 +134,15 @@ pub struct HolderCandidate {
     pub state: String,
     /// The frame whose stack area holds the address, when one does.
     pub frame: Option<String>,
+    pub origin: MemoryRead,
+}
+
+/// A lock's owner as the lock records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LockOwner {
+    pub task: TaskRef,
+    /// `writer`, `owner` (mutex), or `last reader`: an rwsem held for read records only the
+    /// last reader to take it, a hint rather than proof.
+    pub how: String,
     pub origin: MemoryRead,
 }

@@ -35,6 +35,8 @@ pub enum Structure {
     CallSingleQueue { cpu: u32 },
     /// The dump's register notes.
     CpuNotes,
+    /// The wait list a sleeping task's waiter structure is on.
+    WaitList { waiter: u64 },
 }
 
 impl Structure {
@@ -54,6 +56,7 @@ impl std::fmt::Display for Structure {
             Structure::PidTasks { pid } => write!(f, "task list of struct pid {pid:#x}"),
             Structure::CallSingleQueue { cpu } => write!(f, "call_single_queue of CPU {cpu}"),
             Structure::CpuNotes => f.write_str("register notes"),
+            Structure::WaitList { waiter } => write!(f, "wait list of the waiter at {waiter:#x}"),
         }
     }
 }
