@@ -150,7 +150,7 @@ fn list_waiter(k: &Kernel, t: &Task, at: u64, stacks: &[(u64, u64)]) -> Option<F
 /// walk, so that a word that only looks like a waiter's is not reported as a damaged list.
 fn is_list_node(k: &Kernel, node: u64) -> bool {
     let m = k.memory();
-    let kernel = |p: u64| p != 0 && p % 8 == 0 && m.address_space().is_kernel_address(p);
+    let kernel = |p: u64| p != 0 && p.is_multiple_of(8) && m.address_space().is_kernel_address(p);
     let (Ok(next), Ok(prev)) = (m.read_u64(node), m.read_u64(node + 8)) else { return false };
     kernel(next) && kernel(prev) && m.read_u64(next + 8).ok() == Some(node) && m.read_u64(prev).ok() == Some(node)
 }
