@@ -25,8 +25,10 @@ pub fn cpu_states(k: &Kernel, unknown: &mut Vec<String>) -> Vec<CpuState> {
             let t = k.cpu_trace(c.cpu);
             let trace = t.trace.map_err(|e| unknown.push(format!("stack of CPU {}: {e}", c.cpu))).ok();
             let task = t.task.as_ref().map(|t| TaskRef { comm: t.comm.clone(), pid: t.pid });
+            // By the most advanced clock: a CPU whose own clock stopped has been running its
+            // task at least that long.
             let running_for =
-                t.task.as_ref().and_then(|t| c.clock.checked_sub(t.last_arrival)).filter(|_| c.curr != c.idle);
+                t.task.as_ref().and_then(|t| newest.checked_sub(t.last_arrival)).filter(|_| c.curr != c.idle);
             let mut origin = vec![
                 MemoryRead::new(c.rq + k.offset_of("rq", "clock").unwrap_or(0), format!("runqueues[{}].clock", c.cpu)),
                 MemoryRead::new(c.curr, format!("runqueues[{}].curr", c.cpu)),

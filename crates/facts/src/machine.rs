@@ -62,7 +62,8 @@ pub struct CpuState {
     /// How far the CPU's run-queue clock lags the most advanced one: a CPU that stopped taking
     /// the timer interrupt stops its clock (crash's `runq -T`).
     pub clock_lag_ns: Option<u64>,
-    /// How long the current task has been on the CPU (`ps -m`), by the CPU's own clock.
+    /// How long the current task has been on the CPU, by the most advanced CPU clock (crash's
+    /// `ps -m` uses the CPU's own clock, which stops with the CPU).
     pub running_for_ns: Option<u64>,
     pub origin: Vec<MemoryRead>,
 }

@@ -79,9 +79,9 @@ impl Input {
         Ok(buf)
     }
 
-    /// A vmcore's kernel log, as dmesg prints it with caller ids, how many records it has, and
-    /// what of it was damaged or unreadable.
-    pub fn dump_log(&self) -> Result<(Vec<u8>, usize, Vec<String>), String> {
+    /// A vmcore's kernel log, as dmesg prints it with caller ids, how many records it has,
+    /// what of it was damaged or unreadable, and the machine state its memory shows.
+    pub fn dump_facts(&self) -> Result<DumpFacts, String> {
         let dump = lockscope_dump::Dump::open(&self.name).map_err(|e| format!("{}: {e}", self.name))?;
         let mut notes = Vec::new();
         if let Some(c) = dump.metadata().notes_cut {
@@ -96,12 +96,22 @@ impl Input {
         let kernel = lockscope_kernel::Kernel::new(dump).map_err(|e| format!("{}: {e}", self.name))?;
         let log = kernel.log().map_err(|e| format!("{}: kernel log: {e}", self.name))?;
         notes.extend(log.damage_note());
-        Ok((log.render(false, true), log.records.len(), notes))
+        let machine = lockscope_dumpfacts::machine_state(&kernel);
+        notes.extend(kernel.damage().iter().map(|d| d.to_string()));
+        Ok(DumpFacts { log: log.render(false, true), records: log.records.len(), notes, machine })
     }
 
     pub fn consumed(&self) -> u64 {
         self.consumed
     }
+}
+
+/// What `analyze` takes from a vmcore.
+pub struct DumpFacts {
+    pub log: Vec<u8>,
+    pub records: usize,
+    pub notes: Vec<String>,
+    pub machine: lockscope_facts::machine::MachineState,
 }
 
 struct Counting<'a, R> {

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use input::{Input, InputKind};
 use lockscope_diagnosis::stream::Streamer;
 use lockscope_diagnosis::{ExternalRecord, SourceFacts, WallTime};
-use lockscope_report::{InputSummary, Report, Style};
+use lockscope_report::{InputSummary, MachineReport, Report, Style};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -99,6 +99,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     }
     let mut inputs: Vec<Input> = Vec::new();
     let mut errors: Vec<String> = Vec::new();
+    let mut machines: Vec<MachineReport> = Vec::new();
     for f in &files {
         match Input::open(f, None) {
             Ok(i) => inputs.push(i),
@@ -195,15 +196,17 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
                 InputSummary { name: inp.name.clone(), kind: inp.kind.as_str().into(), ..Default::default() };
             let name = inp.name.clone();
             let mut count = 0;
-            // A vmcore contributes its kernel log (the dump-side facts are for later stages).
+            // A vmcore contributes its kernel log and the machine state its memory shows (not
+            // yet fed to the diagnosis: shown beside it).
             let dump_log = if inp.kind == InputKind::Dump {
-                match inp.dump_log() {
-                    Ok((log, records, damage)) => {
+                match inp.dump_facts() {
+                    Ok(f) => {
                         summary
                             .notes
-                            .push(format!("kernel log read from the dump's printk buffer ({records} records)"));
-                        summary.notes.extend(damage);
-                        Some(log)
+                            .push(format!("kernel log read from the dump's printk buffer ({} records)", f.records));
+                        summary.notes.extend(f.notes);
+                        machines.push(MachineReport { input: idx, name: inp.name.clone(), state: f.machine });
+                        Some(f.log)
                     }
                     Err(e) => {
                         errors.push(e);
@@ -284,7 +287,8 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     }
     let streamed = streamer.finish(&external, &facts);
     let (events, held, diagnosis) = (streamed.events, streamed.held_locks, streamed.diagnosis);
-    let report = Report { inputs: &summaries, events: &events, held_locks: &held, diagnosis: &diagnosis };
+    let report =
+        Report { inputs: &summaries, events: &events, held_locks: &held, diagnosis: &diagnosis, machines: &machines };
     let format = if args.json { Format::Json } else { args.format };
     let color = match args.color {
         ColorChoice::Always => true,

@@ -5,9 +5,11 @@
 //! reasons on its own, so every printer says the same thing.
 
 pub mod escape;
+pub mod machine;
 
 use lockscope_diagnosis::{ChainLink, Diagnosis, Incident, Stuck};
 use lockscope_facts::{Event, Frame, FrameContext, HeldLocks};
+pub use machine::MachineReport;
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -31,6 +33,8 @@ pub struct Report<'a> {
     pub events: &'a [Event],
     pub held_locks: &'a [HeldLocks],
     pub diagnosis: &'a Diagnosis,
+    /// What each vmcore's memory shows.
+    pub machines: &'a [MachineReport],
 }
 
 #[derive(Serialize)]
@@ -41,6 +45,9 @@ struct JsonReport<'a> {
     held_locks: &'a [HeldLocks],
     incidents: &'a [Incident],
     diagnosis: JsonDiagnosis<'a>,
+    /// Facts read from each vmcore's memory (absent for logs).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    machine: &'a [MachineReport],
 }
 
 #[derive(Serialize)]
@@ -58,6 +65,7 @@ pub fn json(r: &Report<'_>) -> String {
         held_locks: r.held_locks,
         incidents: &r.diagnosis.incidents,
         diagnosis: JsonDiagnosis { summary: &r.diagnosis.summary, root: &r.diagnosis.root, chain: &r.diagnosis.chain },
+        machine: r.machines,
     };
     serde_json::to_string_pretty(&j).expect("report serializes") + "\n"
 }
@@ -311,6 +319,10 @@ pub fn text(r: &Report<'_>, st: Style) -> String {
             let _ = writeln!(out, "\n  ended by: {} ({})", e.title, loc(r, e.lines.source, e.lines.first));
         }
     }
+    for m in r.machines {
+        let _ = writeln!(out, "\n{}", st.bold(&format!("FROM THE DUMP'S MEMORY: {}", m.name)));
+        out.push_str(&machine::text(m));
+    }
     // Text from the inputs must not reach a terminal raw; only our own colours pass.
     escape::output_styled(&out, &STYLE_CODES)
 }
@@ -400,6 +412,9 @@ pub fn markdown(r: &Report<'_>) -> String {
             }
         }
         out.push('\n');
+    }
+    for m in r.machines {
+        let _ = writeln!(out, "## From the dump's memory: `{}`\n\n```text\n{}```\n", m.name, machine::text(m));
     }
     escape::output(&out).into_owned()
 }

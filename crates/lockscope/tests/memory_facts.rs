@@ -1,0 +1,43 @@
+//! `analyze DUMP` shows what the dump's memory says beside the log's diagnosis: on the repo's
+//! dump, CPU 1 waits for CPU 3 by its call data, CPU 3's queue holds that call, CPU 3 spins
+//! with interrupts off on a held spinlock whose possible holder is a sleeping task. Logs get
+//! no such section, and their JSON no `machine` key.
+
+mod common;
+
+use common::run;
+use serde_json::Value;
+
+const DUMP: &str = "tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31";
+
+#[test]
+fn analyze_dump_reports_the_machine_state_from_memory() {
+    let (out, err, code) = run(&["analyze", "--json", DUMP]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let m = &v["machine"][0];
+    assert_eq!(m["name"], DUMP);
+    let w = &m["ipi_waits"][0];
+    assert_eq!((w["cpu"].as_u64(), w["targets"].clone()), (Some(1), serde_json::json!([3])));
+    let calls = m["pending_calls"].as_array().unwrap();
+    assert!(calls.iter().any(|c| c["source_cpu"] == 1 && c["target_cpu"] == 3 && c["locked"] == true));
+    let lock = &m["locks"][0];
+    assert_eq!((lock["kind"].as_str(), lock["locked"].as_bool()), (Some("spinlock"), Some(true)));
+    assert_eq!(lock["waiters"], serde_json::json!([3]));
+    let holder = &lock["candidate_holders"][0];
+    assert_eq!((holder["state"].as_str(), holder["task"]["pid"].as_u64()), (Some("D"), Some(135)));
+    let cpu3 = m["cpus"].as_array().unwrap().iter().find(|c| c["cpu"] == 3).unwrap();
+    assert_eq!(cpu3["irqs_enabled"], false);
+    assert!(cpu3["clock_lag_ns"].as_u64().unwrap() > 30_000_000_000);
+
+    let (text, _, _) = run(&["analyze", DUMP]);
+    let section = &text[text.find("FROM THE DUMP'S MEMORY").expect("memory section")..];
+    assert!(section.contains("CPU 1 waits in smp_call_function_many_cond for CPU 3"), "{section}");
+    assert!(section.contains("possible holder: zone_drain:135 [D]"), "{section}");
+
+    // A log has no machine state.
+    let (log, err, code) = run(&["analyze", "--json", "tests/data/corpus/ipi_sleeping_holder.live.console.log"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&log).unwrap();
+    assert!(v.get("machine").is_none());
+}

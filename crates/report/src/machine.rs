@@ -1,0 +1,111 @@
+//! The printer of what a dump's memory shows (one [`MachineReport`] per vmcore input): each
+//! CPU's state, the CPUs waiting for cross-CPU calls and the calls queued, the locks waited
+//! for with their owners or candidate holders, and what could not be read.
+
+use lockscope_facts::machine::{CpuState, LockState, MachineState};
+use serde::Serialize;
+use std::fmt::Write;
+
+/// The machine state read from one vmcore input.
+#[derive(Clone, Debug, Serialize)]
+pub struct MachineReport {
+    /// Index of the input.
+    pub input: usize,
+    pub name: String,
+    #[serde(flatten)]
+    pub state: MachineState,
+}
+
+fn secs(ns: Option<u64>) -> String {
+    ns.map_or("?".into(), |n| format!("{:.2} s", n as f64 / 1e9))
+}
+
+fn cpu_line(c: &CpuState) -> String {
+    let task = c.task.as_ref().map_or("?".into(), |t| t.to_string());
+    let irqs = match c.irqs_enabled {
+        Some(true) => "IRQs on ",
+        Some(false) => "IRQs off",
+        None => "IRQs ?  ",
+    };
+    let preempt = c.preempt_count.map_or("?".into(), |p| format!("{:#x}", p & 0x7fff_ffff));
+    let top = c.stack.first().map_or(String::new(), |f| f.function.clone());
+    let running = c.running_for_ns.map(|n| format!("  running {}", secs(Some(n)))).unwrap_or_default();
+    format!(
+        "CPU {:<3} {:<24} {irqs}  preempt {preempt:<7} clock lag {}{running}  {top}",
+        c.cpu,
+        task,
+        secs(c.clock_lag_ns)
+    )
+}
+
+fn lock_lines(out: &mut String, l: &LockState) {
+    let what = l.symbol.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
+    let bit = l.bit.map(|b| format!(" bit {b}")).unwrap_or_default();
+    let value = l.value.map_or("unreadable".into(), |v| format!("{v:#x}"));
+    let state = match l.locked {
+        Some(true) => " held",
+        Some(false) => " free",
+        None => "",
+    };
+    let _ = writeln!(out, "    {} at {:#x}{bit}{what} = {value}{state}", l.kind, l.address);
+    if !l.waiters.is_empty() {
+        let cpus: Vec<String> = l.waiters.iter().map(|c| format!("CPU {c}")).collect();
+        let _ = writeln!(out, "      spinning on it: {}", cpus.join(", "));
+    }
+    if let Some(q) = l.queued_cpu {
+        let _ = writeln!(out, "      queued last: CPU {q}");
+    }
+    if !l.task_waiters.is_empty() {
+        let who: Vec<String> = l.task_waiters.iter().map(|(t, m)| format!("{t} ({m})")).collect();
+        let _ = writeln!(out, "      sleeping until it is free: {}", who.join(", "));
+    }
+    if let Some(o) = &l.owner {
+        let _ = writeln!(out, "      {} (recorded in the lock): {}", o.how, o.task);
+    }
+    for h in &l.candidate_holders {
+        let frame = h.frame.as_deref().map(|f| format!(", in {f}")).unwrap_or_default();
+        let on = h.cpu.map(|c| format!(" on CPU {c}")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "      possible holder: {} [{}]{on}: its stack holds the address at {:#x}{frame}",
+            h.task, h.state, h.origin.address
+        );
+    }
+}
+
+/// The section for one dump.
+pub fn text(m: &MachineReport) -> String {
+    let mut out = String::new();
+    let s = &m.state;
+    for c in &s.cpus {
+        let _ = writeln!(out, "    {}", cpu_line(c));
+    }
+    for w in &s.ipi_waits {
+        let targets: Vec<String> = w.targets.iter().map(|t| format!("CPU {t}")).collect();
+        let call = w.call.as_deref().map(|c| format!(" to run {c}")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "\n    CPU {} waits in {} for {}{call} (cfd_data[{}]: the call data still locked)",
+            w.cpu,
+            w.function,
+            if targets.is_empty() { "no CPU any more".into() } else { targets.join(", ") },
+            w.cpu
+        );
+    }
+    for p in &s.pending_calls {
+        let from = p.source_cpu.map_or("queued by an unknown sender".into(), |c| format!("sent by CPU {c}"));
+        let func = p.function.as_deref().unwrap_or("?");
+        let locked = if p.locked { ", not run yet" } else { "" };
+        let _ = writeln!(out, "    CPU {}'s call_single_queue: {func} ({from}{locked})", p.target_cpu);
+    }
+    if !s.locks.is_empty() {
+        out.push('\n');
+        for l in &s.locks {
+            lock_lines(&mut out, l);
+        }
+    }
+    for u in &s.unknown {
+        let _ = writeln!(out, "    unknown: {u}");
+    }
+    out
+}
