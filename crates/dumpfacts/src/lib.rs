@@ -12,6 +12,7 @@
 mod cpus;
 mod csd;
 mod locks;
+mod rcu;
 mod sleeping;
 
 use lockscope_facts::machine::MachineState;
@@ -62,5 +63,6 @@ pub fn machine_state(k: &Kernel) -> MachineState {
     let pending_calls = csd::pending_calls(k, &mut unknown);
     let mut locks = locks::spinlocks(k, &cpus, &mut unknown);
     locks.extend(sleeping::sleeping_locks(k, &mut unknown));
-    MachineState { cpus, ipi_waits, pending_calls, locks, unknown }
+    let rcu = rcu::rcu_state(k, &mut unknown);
+    MachineState { cpus, ipi_waits, pending_calls, locks, rcu, unknown }
 }

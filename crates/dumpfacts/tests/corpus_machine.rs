@@ -153,3 +153,24 @@ fn sleeping_tasks_wait_for_the_truths_locks() {
     }
     assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
 }
+
+#[test]
+fn rcu_state_names_the_reader_and_the_waiter() {
+    let Some(shared) = shared() else { return };
+    let dir = shared.join("corpus/rcu_reader_spin.live");
+    let truth: Value = serde_json::from_slice(&std::fs::read(dir.join("truth.json")).unwrap()).unwrap();
+    let k = Kernel::new(Dump::open(dir.join("vmcore.mkd-zlib-d31")).unwrap()).unwrap();
+    let r = lockscope_dumpfacts::machine_state(&k).rcu.expect("rcu_state read");
+    assert!(r.gp_in_progress);
+    for link in truth["expected"]["waits_for_chain"].as_array().unwrap() {
+        let pid = link["pid"].as_u64().unwrap() as u32;
+        if let Some(cpu) = link["waits_for"]["blocked_by_cpu"].as_u64() {
+            assert_eq!(r.waiting_cpus, [cpu as u32]);
+            assert!(r.gp_waiters.iter().any(|t| t.pid == pid), "{:?}", r.gp_waiters);
+        }
+        if link["context"]["rcu_read_lock_nesting"].as_u64().is_some_and(|n| n > 0) {
+            let cpu = link["cpu"].as_u64().map(|c| c as u32);
+            assert!(r.readers.iter().any(|(t, c)| t.pid == pid && *c == cpu), "{:?}", r.readers);
+        }
+    }
+}

@@ -40,6 +40,8 @@ pub struct MachineState {
     pub pending_calls: Vec<PendingCall>,
     /// Locks CPUs or tasks wait for.
     pub locks: Vec<LockState>,
+    /// RCU's grace period and who holds it up, when readable.
+    pub rcu: Option<RcuState>,
     /// Facts that could not be read, and why (a page not in the dump, a structure that does
     /// not parse).
     pub unknown: Vec<String>,
@@ -146,4 +148,26 @@ pub struct LockOwner {
     /// last reader to take it, a hint rather than proof.
     pub how: String,
     pub origin: MemoryRead,
+}
+
+/// RCU (tree RCU) as memory shows it: whether a grace period is in progress, since when,
+/// which CPUs have not reported a quiescent state, which tasks are inside read-side critical
+/// sections, and which wait for the grace period.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RcuState {
+    /// `rcu_state.gp_seq`.
+    pub gp_seq: u64,
+    pub gp_in_progress: bool,
+    /// Jiffies since the grace period started (`jiffies - rcu_state.gp_start`).
+    pub gp_age_jiffies: Option<u64>,
+    /// CPUs the grace period still waits for (`qsmask` bits of the leaf `rcu_node`s).
+    pub waiting_cpus: Vec<u32>,
+    /// Readers preempted inside a read-side critical section that block it (`blkd_tasks`).
+    pub blocked_readers: Vec<TaskRef>,
+    /// Tasks inside a read-side critical section (`rcu_read_lock_nesting` > 0), with the CPU
+    /// they run on.
+    pub readers: Vec<(TaskRef, Option<u32>)>,
+    /// Tasks waiting for a grace period (`synchronize_rcu` on their stack).
+    pub gp_waiters: Vec<TaskRef>,
+    pub origin: Vec<MemoryRead>,
 }

@@ -104,6 +104,30 @@ pub fn text(m: &MachineReport) -> String {
             lock_lines(&mut out, l);
         }
     }
+    if let Some(r) = &s.rcu {
+        let cpus: Vec<String> = r.waiting_cpus.iter().map(|c| format!("CPU {c}")).collect();
+        let age = r.gp_age_jiffies.map(|j| format!(", started {j} jiffies ago")).unwrap_or_default();
+        let state = if r.gp_in_progress { format!("in progress{age}") } else { "idle".into() };
+        let waits = if cpus.is_empty() { String::new() } else { format!("; waiting for {}", cpus.join(", ")) };
+        let _ = writeln!(out, "\n    RCU grace period {:#x}: {state}{waits}", r.gp_seq);
+        let who = |v: Vec<String>| v.join(", ");
+        if !r.readers.is_empty() {
+            let readers =
+                r.readers.iter().map(|(t, c)| c.map_or(t.to_string(), |c| format!("{t} on CPU {c}"))).collect();
+            let _ = writeln!(out, "      inside rcu_read_lock(): {}", who(readers));
+        }
+        if !r.blocked_readers.is_empty() {
+            let _ = writeln!(
+                out,
+                "      preempted readers blocking it: {}",
+                who(r.blocked_readers.iter().map(|t| t.to_string()).collect())
+            );
+        }
+        if !r.gp_waiters.is_empty() {
+            let _ =
+                writeln!(out, "      waiting for it: {}", who(r.gp_waiters.iter().map(|t| t.to_string()).collect()));
+        }
+    }
     for u in &s.unknown {
         let _ = writeln!(out, "    unknown: {u}");
     }

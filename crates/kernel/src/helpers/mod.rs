@@ -37,6 +37,8 @@ pub enum Structure {
     CpuNotes,
     /// The wait list a sleeping task's waiter structure is on.
     WaitList { waiter: u64 },
+    /// An `rcu_node`'s readers preempted in a critical section (`blkd_tasks`).
+    RcuBlockedTasks { node: u64 },
 }
 
 impl Structure {
@@ -57,6 +59,7 @@ impl std::fmt::Display for Structure {
             Structure::CallSingleQueue { cpu } => write!(f, "call_single_queue of CPU {cpu}"),
             Structure::CpuNotes => f.write_str("register notes"),
             Structure::WaitList { waiter } => write!(f, "wait list of the waiter at {waiter:#x}"),
+            Structure::RcuBlockedTasks { node } => write!(f, "blkd_tasks of rcu_node {node:#x}"),
         }
     }
 }
