@@ -11,9 +11,11 @@ pub mod waits;
 pub mod wall;
 pub mod x86;
 
+mod memory;
 mod reason;
 pub mod stream;
 
+use lockscope_facts::machine::{MachineState, MemoryRead};
 use lockscope_facts::{Confidence, Event, EventKind, HardwareRecord, HeldLocks, Subject, TaskRef, WaitKind};
 use serde::Serialize;
 pub use wall::WallTime;
@@ -45,14 +47,39 @@ pub struct Input<'a> {
     pub held_locks: &'a [HeldLocks],
     pub external: &'a [ExternalRecord],
     pub sources: &'a [SourceFacts],
+    /// The machine state read from a vmcore's memory, by input index: facts the rules use
+    /// beside (and before) what the log printed.
+    pub machine: &'a [(usize, MachineState)],
 }
 
-/// A pointer into the input: file, line, and the text that proves a step.
+impl<'a> Input<'a> {
+    /// The machine state of one input, when it is a vmcore.
+    pub fn machine_of(&self, source: usize) -> Option<&'a MachineState> {
+        self.machine.iter().find(|(s, _)| *s == source).map(|(_, m)| m)
+    }
+}
+
+/// A pointer into the input that proves a step: a file and line, or a read of a vmcore's
+/// memory (then `line` is 0 and `memory` says where and what was read).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Evidence {
     pub source: usize,
     pub line: u64,
     pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryRead>,
+}
+
+impl Evidence {
+    /// A line of a log.
+    pub fn line(source: usize, line: u64, text: String) -> Evidence {
+        Evidence { source, line, text, memory: None }
+    }
+
+    /// A read of a vmcore's memory.
+    pub fn memory(source: usize, read: &MemoryRead, text: String) -> Evidence {
+        Evidence { source, line: 0, text, memory: Some(read.clone()) }
+    }
 }
 
 /// A node of the waits-for graph: a CPU, a task, or a resource nobody visible holds.

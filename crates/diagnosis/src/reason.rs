@@ -7,7 +7,7 @@ use lockscope_facts::{Arch, Confidence, Event, EventKind, Frame, Subject, WaitKi
 use std::collections::BTreeMap;
 
 fn evidence(e: &Event) -> Evidence {
-    Evidence { source: e.lines.source, line: e.lines.first, text: e.headline.clone() }
+    Evidence::line(e.lines.source, e.lines.first, e.headline.clone())
 }
 
 fn is_cpu_report(k: EventKind) -> bool {
@@ -56,7 +56,7 @@ fn kind_rank(k: EventKind) -> u8 {
 
 pub(crate) fn analyze(inc: &mut Incident, input: &Input<'_>, hardware: &[&Event]) {
     let events = input.events;
-    inc.stuck = stuck_subjects(inc, events);
+    inc.stuck = stuck_subjects(inc, input);
     inc.groups = wait_groups(&inc.stuck);
     if inc.kind.is_lockup() {
         let chain = build_chain(inc, input);
@@ -69,7 +69,9 @@ pub(crate) fn analyze(inc: &mut Incident, input: &Input<'_>, hardware: &[&Event]
     inc.summary = summarize(inc, events);
 }
 
-fn stuck_subjects(inc: &Incident, events: &[Event]) -> Vec<Stuck> {
+fn stuck_subjects(inc: &Incident, input: &Input<'_>) -> Vec<Stuck> {
+    let events = input.events;
+    let mem = input.machine_of(inc.source);
     let mut by_key: BTreeMap<Key, Vec<usize>> = BTreeMap::new();
     for &i in &inc.events {
         let e = &events[i];
@@ -116,11 +118,19 @@ fn stuck_subjects(inc: &Incident, events: &[Event]) -> Vec<Stuck> {
         let irqs_enabled = if kinds.contains(&EventKind::HardLockup) {
             Some(false)
         } else {
-            b.registers.as_ref().and_then(|r| r.irqs_enabled())
+            b.registers.as_ref().and_then(|r| r.irqs_enabled()).or_else(|| {
+                // The log printed no registers for it: memory knows.
+                mem.and_then(|m| m.cpus.iter().find(|c| cpu == Some(c.cpu))).and_then(|c| c.irqs_enabled)
+            })
         };
         let state =
             idxs.iter().rev().find_map(|&i| events[i].task_state.clone()).or_else(|| cpu.map(|_| "R".to_string()));
-        let wait = wait_of(b, idxs.iter().map(|&i| &events[i]), events, inc);
+        let mut wait = wait_of(b, idxs.iter().map(|&i| &events[i]), events, inc, mem.map(|m| (m, cpu)));
+        if let Some(m) = mem
+            && matches!(wait.kind, WaitKind::Spinlock | WaitKind::RwlockRead | WaitKind::RwlockWrite)
+        {
+            crate::memory::spinlock(&mut wait, cpu, m);
+        }
         out.push(Stuck {
             subject: Subject { cpu, task },
             kinds,
@@ -189,7 +199,13 @@ fn ip_function(e: &Event) -> Option<&str> {
     e.registers.as_ref()?.ip.as_ref()?.function.as_deref()
 }
 
-fn wait_of<'a>(best: &Event, all: impl Iterator<Item = &'a Event>, events: &[Event], inc: &Incident) -> Wait {
+fn wait_of<'a>(
+    best: &Event,
+    all: impl Iterator<Item = &'a Event>,
+    events: &[Event],
+    inc: &Incident,
+    mem: Option<(&lockscope_facts::machine::MachineState, Option<u32>)>,
+) -> Wait {
     let StackWait { kind, frame } = waits::classify(&best.stack);
     let mut w = Wait {
         kind,
@@ -218,6 +234,8 @@ fn wait_of<'a>(best: &Event, all: impl Iterator<Item = &'a Event>, events: &[Eve
     }
     match kind {
         WaitKind::Spinlock | WaitKind::RwlockRead | WaitKind::RwlockWrite => spinlock_address(&mut w, &all),
+        // Memory names the targets outright; the log's registers only point at them.
+        WaitKind::CsdIpi if mem.is_some_and(|(m, cpu)| crate::memory::csd_targets(&mut w, cpu, m)) => {}
         WaitKind::CsdIpi => csd_targets(&mut w, &all, events, inc),
         WaitKind::Running => {
             if let Some(f) = &w.function {
@@ -429,8 +447,28 @@ fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
                 s.wait.reasoning.join("\n"),
                 ev_of(s, events),
             ));
-            // A target that printed nothing: the only lock trouble the log shows may explain it.
+            // A target that printed nothing: memory may show what it does; else the only lock
+            // trouble the log shows may explain it.
+            let task_node = |tr: &lockscope_facts::TaskRef| {
+                find_task(tr.pid).map(stuck_node).unwrap_or_else(|| Node::task(tr.clone()))
+            };
             if find_cpu(t).is_none()
+                && let Some(mut l) = input
+                    .machine_of(inc.source)
+                    .and_then(|m| crate::memory::silent_cpu_holder(t, &task_node, m, inc.source))
+            {
+                if let Some(sl) = sleeping_while_atomic(inc, events).first().filter(|sl| {
+                    sl.task.as_ref().is_some_and(|x| l.waits_for.task.as_ref().is_some_and(|w| w.pid == x.pid))
+                }) {
+                    l.confidence = Confidence::Certain;
+                    l.reasoning.push_str(&format!(
+                        "; the log shows the same task scheduling in atomic context ({})",
+                        sl.headline
+                    ));
+                    l.evidence.push(evidence(sl));
+                }
+                chain.push(l);
+            } else if find_cpu(t).is_none()
                 && let Some(sl) = sleeping_while_atomic(inc, events).first()
             {
                 let task = sl.task.clone().unwrap();
@@ -452,9 +490,26 @@ fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
     // Spinlocks: waiters on one address are one group; the holder is whoever slept or
     // spins while holding it.
     let sleepers = sleeping_while_atomic(inc, events);
+    let mem = input.machine_of(inc.source);
+    let task_node =
+        |t: &lockscope_facts::TaskRef| find_task(t.pid).map(stuck_node).unwrap_or_else(|| Node::task(t.clone()));
     for s in stuck.iter().filter(|s| {
         matches!(s.wait.kind, WaitKind::Spinlock | WaitKind::RwlockRead | WaitKind::RwlockWrite | WaitKind::BitSpinlock)
     }) {
+        if let Some(mut l) = mem.and_then(|m| crate::memory::spinlock_holder(s, &task_node, m, inc.source)) {
+            // The log's sign of the same holder (it slept in atomic context) makes it certain.
+            if let Some(sl) = sleepers.first().filter(|sl| {
+                sl.task.as_ref().is_some_and(|t| l.waits_for.task.as_ref().is_some_and(|w| w.pid == t.pid))
+            }) {
+                l.confidence = Confidence::Certain;
+                l.reasoning
+                    .push_str(&format!("; the log shows the same task scheduling in atomic context ({})", sl.headline));
+                l.evidence.push(evidence(sl));
+            }
+            l.evidence.extend(ev_of(s, events));
+            chain.push(l);
+            continue;
+        }
         let lock = match s.wait.lock_address {
             Some(a) => format!("{} {a:#x}", s.wait.kind.as_str()),
             None => format!("a {}", s.wait.kind.as_str()),
@@ -512,9 +567,20 @@ fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
         }
     }
 
-    // Sleeping locks of hung tasks.
+    // Sleeping locks of hung tasks: what the lock itself records first.
     let tasks: Vec<&Stuck> = stuck.iter().filter(|s| s.subject.cpu.is_none()).collect();
+    if let Some(m) = mem {
+        for s in &tasks {
+            if let Some(mut l) = crate::memory::sleeping_owner(s, &task_node, m, inc.source) {
+                l.evidence.extend(ev_of(s, events));
+                chain.push(l);
+            }
+        }
+    }
     for s in &tasks {
+        if chain.iter().any(|l| l.waiter == stuck_node(s)) {
+            continue;
+        }
         let e = &events[s.stack_event];
         if let Some(bo) = s.events.iter().find_map(|&i| events[i].blocked_on.as_ref())
             && let Some(owner) = &bo.owner
@@ -679,16 +745,16 @@ fn lockdep_holder<'a>(
             lock.acquired_at.as_deref().map(|a| format!(" (taken at {a})")).unwrap_or_default()
         ),
         vec![
-            Evidence {
-                source: mine.lines.source,
-                line: mine.lines.first,
-                text: format!("locks held by {}: {}", mine.task, wanted.name),
-            },
-            Evidence {
-                source: holder.lines.source,
-                line: holder.lines.first,
-                text: format!("locks held by {}: {}", holder.task, lock.name),
-            },
+            Evidence::line(
+                mine.lines.source,
+                mine.lines.first,
+                format!("locks held by {}: {}", mine.task, wanted.name),
+            ),
+            Evidence::line(
+                holder.lines.source,
+                holder.lines.first,
+                format!("locks held by {}: {}", holder.task, lock.name),
+            ),
         ],
     ))
 }
@@ -932,7 +998,7 @@ fn hardware_links(inc: &Incident, input: &Input<'_>, hardware: &[&Event]) -> Vec
         }
     }
     for x in input.external {
-        consider(&x.record, x.wall, Evidence { source: x.source, line: x.line, text: x.text.clone() });
+        consider(&x.record, x.wall, Evidence::line(x.source, x.line, x.text.clone()));
     }
     // The most telling first; keep the list short.
     let rank = |h: &HardwareLink| {

@@ -34,6 +34,8 @@ pub struct Streamer {
     pub omitted_events: usize,
     /// Events seen, kept or not.
     pub seen_events: usize,
+    /// Machine state of vmcore inputs, by input index.
+    machine: Vec<(usize, lockscope_facts::machine::MachineState)>,
 }
 
 /// What a whole streamed diagnosis leaves: the events the incidents refer to, and them.
@@ -50,6 +52,13 @@ impl Streamer {
         Streamer { defer_all: has_external, ..Default::default() }
     }
 
+    /// The machine state read from vmcore inputs (by input index), for the rules to use
+    /// beside the logs; give it before the logs' segments.
+    pub fn with_machine(mut self, machine: Vec<(usize, lockscope_facts::machine::MachineState)>) -> Streamer {
+        self.machine = machine;
+        self
+    }
+
     /// Takes one segment: events that refer only to each other (`repeat_of` counts from the
     /// segment's start) and the lockdep listings printed among them.
     pub fn push(&mut self, events: Vec<Event>, held_locks: Vec<HeldLocks>) {
@@ -63,7 +72,8 @@ impl Streamer {
             self.deferred_held.extend(held_locks);
             return;
         }
-        let input = Input { events: &events, held_locks: &held_locks, external: &[], sources: &[] };
+        let input =
+            Input { events: &events, held_locks: &held_locks, external: &[], sources: &[], machine: &self.machine };
         let incidents = crate::analyze_incidents(&input);
         self.absorb(events, held_locks, incidents);
     }
@@ -74,7 +84,7 @@ impl Streamer {
         let held = std::mem::take(&mut self.deferred_held);
         let no_events = self.seen_events == 0;
         if !events.is_empty() || !external.is_empty() {
-            let input = Input { events: &events, held_locks: &held, external, sources };
+            let input = Input { events: &events, held_locks: &held, external, sources, machine: &self.machine };
             let incidents = crate::analyze_incidents(&input);
             self.absorb(events, held, incidents);
         }

@@ -27,7 +27,7 @@ fn logs() -> Vec<PathBuf> {
 
 fn whole(bytes: &[u8]) -> Diagnosis {
     let scan = Scanner::new().scan(0, "t", bytes).unwrap();
-    diagnose(Input { events: &scan.events, held_locks: &scan.held_locks, external: &[], sources: &[] })
+    diagnose(Input { events: &scan.events, held_locks: &scan.held_locks, external: &[], sources: &[], machine: &[] })
 }
 
 fn streamed(bytes: &[u8]) -> (lockscope_diagnosis::stream::Streamed, usize) {

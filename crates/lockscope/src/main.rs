@@ -168,6 +168,15 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
     }
     // The logs stream: this thread reads and parses, a second one diagnoses each segment
     // (a boot) as it comes and keeps only what differs from the incidents already seen.
+    // A vmcore's memory is read first: its facts go to the diagnosis with its log.
+    let mut dump_facts: std::collections::HashMap<usize, Result<input::DumpFacts, String>> = inputs
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.kind == InputKind::Dump)
+        .map(|(idx, i)| (idx, i.dump_facts()))
+        .collect();
+    let machine: Vec<(usize, lockscope_facts::machine::MachineState)> =
+        dump_facts.iter().filter_map(|(&idx, f)| f.as_ref().ok().map(|f| (idx, f.machine.clone()))).collect();
     let scanner = lockscope_log::Scanner::new();
     let mut facts = Vec::new();
     let streamer = std::thread::scope(|scope| {
@@ -177,7 +186,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<lockscope_log::Segment>>(4);
         let has_external = !external.is_empty();
         let worker = scope.spawn(move || {
-            let mut streamer = Streamer::new(has_external);
+            let mut streamer = Streamer::new(has_external).with_machine(machine);
             for batch in rx {
                 for seg in batch {
                     let (events, held) = seg.into_parts();
@@ -199,7 +208,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
             // A vmcore contributes its kernel log and the machine state its memory shows (not
             // yet fed to the diagnosis: shown beside it).
             let dump_log = if inp.kind == InputKind::Dump {
-                match inp.dump_facts() {
+                match dump_facts.remove(&idx).expect("read above") {
                     Ok(f) => {
                         summary
                             .notes

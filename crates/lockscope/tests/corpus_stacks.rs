@@ -197,3 +197,54 @@ fn every_cpu_and_waiting_task_unwinds_like_drgn_and_the_truth() {
     assert!(dumps >= 8, "only {dumps} dumps found");
     assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
 }
+
+/// The waits-for chain of `analyze DUMP` on every corpus dump: each truth link (waiter →
+/// the CPU or task it waits for) is there, and the root is the truth's root — the panic
+/// dumps too, where the log says nothing of the CPU the IPI waits for.
+#[test]
+fn analyze_dump_chains_and_roots_match_the_truth() {
+    let Some(shared) = shared() else { return };
+    let mut problems = Vec::new();
+    for corpus in ["corpus", "corpus-6.12"] {
+        for case in std::fs::read_dir(shared.join(corpus)).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()) {
+            let truth: Value = serde_json::from_slice(&std::fs::read(case.join("truth.json")).unwrap()).unwrap();
+            let Some(dump) = std::fs::read_dir(&case).unwrap().map(|e| e.unwrap().path()).find(|p| {
+                p.file_name().unwrap().to_string_lossy().starts_with("vmcore.mkd")
+                    && !p.to_string_lossy().ends_with(".xz")
+            }) else {
+                continue;
+            };
+            let out =
+                Command::new(env!("CARGO_BIN_EXE_lockscope")).args(["analyze", "--json"]).arg(&dump).output().unwrap();
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            let node = |n: &Value| (n["cpu"].as_u64(), n["task"]["pid"].as_u64());
+            let chain = v["diagnosis"]["chain"].as_array().cloned().unwrap_or_default();
+            let who = dump.display();
+            for t in truth["expected"]["waits_for_chain"].as_array().into_iter().flatten() {
+                let w = &t["waits_for"];
+                let target: Option<(Option<u64>, Option<u64>)> = match w["type"].as_str() {
+                    Some("csd_ipi") => Some((w["target_cpus"][0].as_u64(), None)),
+                    Some("rwsem_write") => Some((None, w["owner_pid"].as_u64())),
+                    Some("rwsem_read") => Some((None, w["blocked_behind_pid"].as_u64())),
+                    _ => None,
+                };
+                let Some(target) = target else { continue };
+                let waiter = (t["cpu"].as_u64(), if t["kind"] == "cpu" { None } else { t["pid"].as_u64() });
+                let found = chain.iter().any(|l| {
+                    let (wc, wp) = node(&l["waiter"]);
+                    let (tc, tp) = node(&l["waits_for"]);
+                    (waiter.0.is_some() && wc == waiter.0 || waiter.1.is_some() && wp == waiter.1)
+                        && (target.0.is_some() && tc == target.0 || target.1.is_some() && tp == target.1)
+                });
+                if !found {
+                    problems.push(format!("{who}: no link {waiter:?} → {target:?}"));
+                }
+            }
+            let root = &truth["expected"]["root_cause"];
+            if root["kind"] == "sleep_while_holding_spinlock" && v["diagnosis"]["root"]["task"]["pid"] != root["pid"] {
+                problems.push(format!("{who}: root {} ≠ truth pid {}", v["diagnosis"]["root"], root["pid"]));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
+}

@@ -41,3 +41,35 @@ fn analyze_dump_reports_the_machine_state_from_memory() {
     let v: Value = serde_json::from_str(&log).unwrap();
     assert!(v.get("machine").is_none());
 }
+
+/// (waiter, target) of each chain link, as "cpu N" / "pid N", with its confidence and
+/// whether memory is among its evidence.
+fn links(v: &Value) -> Vec<(String, String, String, bool)> {
+    let node = |n: &Value| match (n["cpu"].as_u64(), n["task"]["pid"].as_u64()) {
+        (Some(c), _) => format!("cpu {c}"),
+        (None, Some(p)) => format!("pid {p}"),
+        _ => n["resource"].as_str().unwrap_or("?").to_string(),
+    };
+    v["diagnosis"]["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let mem = l["evidence"].as_array().unwrap().iter().any(|e| e.get("memory").is_some());
+            (node(&l["waiter"]), node(&l["waits_for"]), l["confidence"].as_str().unwrap().to_string(), mem)
+        })
+        .collect()
+}
+
+#[test]
+fn the_diagnosis_uses_what_memory_shows() {
+    let (out, err, code) = run(&["analyze", "--json", DUMP]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let l = links(&v);
+    // The IPI target read from cfd_data, and the spinlock's holder found on its stack (the
+    // log's "scheduling while atomic" agreeing): both certain, both citing memory.
+    assert!(l.iter().any(|x| x.0 == "cpu 1" && x.1 == "cpu 3" && x.2 == "certain"), "{l:?}");
+    assert!(l.iter().any(|x| x.0 == "cpu 3" && x.1 == "pid 135" && x.2 == "certain" && x.3), "{l:?}");
+    assert_eq!(v["diagnosis"]["root"]["task"]["pid"], 135);
+}

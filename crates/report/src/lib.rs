@@ -139,6 +139,14 @@ fn input_name(r: &Report<'_>, source: usize) -> String {
     r.inputs.get(source).map(|i| i.name.clone()).unwrap_or_else(|| format!("input {source}"))
 }
 
+/// Where a piece of evidence is: a line, or a read of a dump's memory.
+fn ev_loc(r: &Report<'_>, ev: &lockscope_diagnosis::Evidence) -> String {
+    match &ev.memory {
+        Some(m) => format!("memory {:#x} ({})", m.address, m.what),
+        None => loc(r, ev.source, ev.line),
+    }
+}
+
 fn loc(r: &Report<'_>, source: usize, line: u64) -> String {
     if r.inputs.len() > 1 { format!("{}:{line}", input_name(r, source)) } else { format!("line {line}") }
 }
@@ -310,7 +318,7 @@ pub fn text(r: &Report<'_>, st: Style) -> String {
             if !root.evidence.is_empty() {
                 let _ = writeln!(out, "  {}", st.bold("Evidence"));
                 for ev in root.evidence.iter().take(8) {
-                    let _ = writeln!(out, "    {}: {}", loc(r, ev.source, ev.line), ev.text);
+                    let _ = writeln!(out, "    {}: {}", ev_loc(r, ev), ev.text);
                 }
             }
         }
@@ -408,7 +416,7 @@ pub fn markdown(r: &Report<'_>) -> String {
         if let Some(root) = &inc.root {
             let _ = writeln!(out, "\n### Root cause ({})\n\n{}\n", root.confidence.as_str(), root.reason);
             for ev in &root.evidence {
-                let _ = writeln!(out, "- {}: `{}`", loc(r, ev.source, ev.line), ev.text);
+                let _ = writeln!(out, "- {}: `{}`", ev_loc(r, ev), ev.text);
             }
         }
         out.push('\n');

@@ -1,0 +1,189 @@
+//! The rules that use facts read from a vmcore's memory ([`MachineState`]), beside what the
+//! log printed. A fact from memory outranks a reading of the log: the CPUs a cross-CPU call
+//! still waits for are in the caller's `cfd_data`; an rwsem or mutex records its owner; a
+//! held spinlock's holder is the one task whose stack holds its address. Each link cites the
+//! memory it was read from.
+
+use crate::{ChainLink, Evidence, Node, Stuck, Wait};
+use lockscope_facts::machine::{LockState, MachineState};
+use lockscope_facts::{Confidence, TaskRef, WaitKind};
+
+/// The CPUs a CPU waiting for a cross-CPU call still waits for, from its `cfd_data`.
+pub(crate) fn csd_targets(w: &mut Wait, cpu: Option<u32>, m: &MachineState) -> bool {
+    let Some(wait) = m.ipi_waits.iter().find(|x| Some(x.cpu) == cpu && !x.targets.is_empty()) else { return false };
+    w.target_cpus = wait.targets.clone();
+    w.confidence = Confidence::Certain;
+    let call = wait.call.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
+    let targets: Vec<String> = wait.targets.iter().map(|t| format!("CPU {t}")).collect();
+    w.reasoning.push(format!(
+        "read from memory: cfd_data[{}] still holds the call data for {} locked (CSD_FLAG_LOCK): the call{call} has not run there",
+        wait.cpu,
+        targets.join(", ")
+    ));
+    for p in m.pending_calls.iter().filter(|p| p.source_cpu == Some(wait.cpu) && wait.targets.contains(&p.target_cpu)) {
+        w.reasoning.push(format!("CPU {}'s call_single_queue still holds it, not run", p.target_cpu));
+    }
+    true
+}
+
+/// The lock a spinning CPU waits for, from memory, when the log did not show it; and what
+/// the lock word says.
+pub(crate) fn spinlock(w: &mut Wait, cpu: Option<u32>, m: &MachineState) {
+    let found = m.locks.iter().find(|l| l.kind == "spinlock" && cpu.is_some_and(|c| l.waiters.contains(&c)));
+    let Some(l) = found else { return };
+    if w.lock_address.is_none() {
+        w.lock_address = Some(l.address);
+        w.confidence = Confidence::Likely;
+        w.reasoning.push(format!("read from memory: RDI of the spinning slow path is the lock, {:#x}", l.address));
+    }
+    if w.lock_address == Some(l.address)
+        && let Some(v) = l.value
+    {
+        let held = if l.locked == Some(true) { "held" } else { "not held any more" };
+        w.reasoning.push(format!("the lock word in memory is {v:#x}: {held}{}", symbol(l)));
+    }
+}
+
+fn symbol(l: &LockState) -> String {
+    l.symbol.as_deref().map(|s| format!(" ({s})")).unwrap_or_default()
+}
+
+/// A link from a spinning CPU to the one task whose stack holds the lock's address.
+pub(crate) fn spinlock_holder(
+    s: &Stuck,
+    node: &dyn Fn(&TaskRef) -> Node,
+    m: &MachineState,
+    source: usize,
+) -> Option<ChainLink> {
+    let addr = s.wait.lock_address?;
+    let l = m.locks.iter().find(|l| l.address == addr && l.locked == Some(true))?;
+    holder_link(Node::subject(&s.subject), s.wait.kind, s.irqs_enabled, l, node, source)
+}
+
+/// The same for a CPU the log printed nothing about (a target of a cross-CPU call): memory
+/// shows it spinning on a held lock.
+pub(crate) fn silent_cpu_holder(
+    cpu: u32,
+    node: &dyn Fn(&TaskRef) -> Node,
+    m: &MachineState,
+    source: usize,
+) -> Option<ChainLink> {
+    let l = m.locks.iter().find(|l| l.kind == "spinlock" && l.waiters.contains(&cpu) && l.locked == Some(true))?;
+    let c = m.cpus.iter().find(|c| c.cpu == cpu)?;
+    // The node the cross-CPU link already points at.
+    let mut link = holder_link(Node::cpu(cpu), WaitKind::Spinlock, c.irqs_enabled, l, node, source)?;
+    let top = c
+        .stack
+        .iter()
+        .find(|f| f.function.contains("spin_lock_slowpath"))
+        .map_or("its spinlock slow path", |f| f.function.as_str());
+    let task = c.task.as_ref().map(|t| format!(" ({t})")).unwrap_or_default();
+    link.reasoning = format!(
+        "read from memory: CPU {cpu}{task} spins in {top} on the lock at {:#x}; {}",
+        l.address,
+        link.reasoning.trim_start_matches("read from memory: ")
+    );
+    Some(link)
+}
+
+fn holder_link(
+    waiter: Node,
+    kind: WaitKind,
+    irqs_enabled: Option<bool>,
+    l: &LockState,
+    node: &dyn Fn(&TaskRef) -> Node,
+    source: usize,
+) -> Option<ChainLink> {
+    let addr = l.address;
+    let [h] = l.candidate_holders.as_slice() else { return None };
+    let irq = if irqs_enabled == Some(false) { " with interrupts disabled" } else { "" };
+    let frame = h.frame.as_deref().map(|f| format!(", in the frame of {f}")).unwrap_or_default();
+    let running = match h.cpu {
+        Some(c) => format!("it runs on CPU {c}"),
+        None => format!("it is not running (state {})", h.state),
+    };
+    Some(ChainLink {
+        waiter,
+        waits_for: node(&h.task),
+        via: format!("{} {addr:#x}, spinning{irq}", kind.as_str()),
+        confidence: Confidence::Likely,
+        reasoning: format!(
+            "read from memory: the lock word is {:#x} (held){}, and of all tasks only {}'s stack holds the lock's address (at {:#x}{frame}); {running}",
+            l.value.unwrap_or(0),
+            symbol(l),
+            h.task,
+            h.origin.address
+        ),
+        evidence: vec![
+            Evidence::memory(source, &l.origin[0], format!("lock word {:#x}", l.value.unwrap_or(0))),
+            Evidence::memory(source, &h.origin, format!("{} holds {addr:#x} on its stack", h.task)),
+        ],
+    })
+}
+
+/// A link from a task sleeping on an rwsem or mutex to whom the lock records: its owner
+/// (a writer, a mutex owner: certain), the writer queued ahead of a reader, or the last
+/// reader of a read-held rwsem (a hint: likely).
+pub(crate) fn sleeping_owner(
+    s: &Stuck,
+    node: &dyn Fn(&TaskRef) -> Node,
+    m: &MachineState,
+    source: usize,
+) -> Option<ChainLink> {
+    let me = s.subject.task.as_ref()?;
+    let l = m.locks.iter().find(|l| {
+        matches!(l.kind.as_str(), "rwsem" | "mutex") && l.task_waiters.iter().any(|(t, _)| t.pid == me.pid)
+    })?;
+    let mode = &l.task_waiters.iter().find(|(t, _)| t.pid == me.pid)?.1;
+    let via = match (l.kind.as_str(), mode.as_str()) {
+        ("rwsem", "read") => WaitKind::RwsemRead.as_str(),
+        ("rwsem", _) => WaitKind::RwsemWrite.as_str(),
+        _ => WaitKind::Mutex.as_str(),
+    };
+    // A reader queues behind a writer waiting ahead of it.
+    if mode == "read"
+        && let Some((writer, _)) = l.task_waiters.iter().find(|(_, m)| m == "write")
+    {
+        return Some(ChainLink {
+            waiter: Node::subject(&s.subject),
+            waits_for: node(writer),
+            via: format!("{via} {:#x}", l.address),
+            confidence: Confidence::Likely,
+            reasoning: format!(
+                "read from memory: {writer} waits to write on the same rwsem at {:#x}{}, so {me} queues behind it",
+                l.address,
+                symbol(l)
+            ),
+            evidence: vec![Evidence::memory(source, &l.origin[0], format!("{writer} and {me} on the wait list"))],
+        });
+    }
+    let owner = l.owner.as_ref()?;
+    if owner.task.pid == me.pid {
+        return None;
+    }
+    let conf = if owner.how == "last reader" { Confidence::Likely } else { Confidence::Certain };
+    let hint = if owner.how == "last reader" {
+        ": held for read, the rwsem keeps only the last reader to take it, which is a hint, not proof"
+    } else {
+        ""
+    };
+    Some(ChainLink {
+        waiter: Node::subject(&s.subject),
+        waits_for: node(&owner.task),
+        via: format!("{via} {:#x}", l.address),
+        confidence: conf,
+        reasoning: format!(
+            "read from memory: the {} at {:#x}{} records {} as its {}{hint}",
+            l.kind,
+            l.address,
+            symbol(l),
+            owner.task,
+            owner.how
+        ),
+        evidence: vec![Evidence::memory(
+            source,
+            &owner.origin,
+            format!("{} {} of {:#x}", owner.task, owner.how, l.address),
+        )],
+    })
+}
