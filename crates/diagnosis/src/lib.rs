@@ -7,6 +7,7 @@
 //! chain, the root cause with a confidence word, and the evidence for every step.
 //! `lockscope-report` prints it.
 
+pub mod graph;
 pub mod waits;
 pub mod wall;
 pub mod x86;
@@ -187,9 +188,38 @@ pub struct HardwareLink {
 pub struct Root {
     pub cpu: Option<u32>,
     pub task: Option<TaskRef>,
+    /// What kind of cause it is (docs/json-schema.md lists them).
+    pub kind: RootKind,
     pub reason: String,
     pub confidence: Confidence,
     pub evidence: Vec<Evidence>,
+}
+
+/// The kinds of root cause.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RootKind {
+    /// A task sleeps while holding a spinlock others spin on.
+    SleepsHoldingSpinlock,
+    /// A CPU spins (or runs) while holding a lock others wait for.
+    SpinsHoldingLock,
+    /// A CPU loops with interrupts disabled.
+    IrqsOffLoop,
+    /// A CPU loops with preemption disabled (an RCU reader that never ends among them).
+    PreemptOffLoop,
+    /// The waits-for chain is a cycle.
+    Deadlock,
+    /// A task waits for a lock it holds itself.
+    SelfDeadlock,
+    /// The holder of what the others wait for is itself blocked on something else.
+    HolderBlocked,
+    /// I/O that never completes.
+    IoWait,
+    /// A hardware error.
+    Hardware,
+    /// Not a lockup: an oops or a panic.
+    Crash,
+    Unknown,
 }
 
 /// The events of one lockup or crash, merged.

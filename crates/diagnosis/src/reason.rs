@@ -2,7 +2,7 @@
 //! hardware correlation and the summary sentence.
 
 use crate::waits::{self, StackWait};
-use crate::{ChainLink, Evidence, HardwareLink, Incident, Input, Node, Root, Stuck, Wait, WallTime};
+use crate::{ChainLink, Evidence, HardwareLink, Incident, Input, Node, Root, RootKind, Stuck, Wait, WallTime};
 use lockscope_facts::{Arch, Confidence, Event, EventKind, Frame, Subject, WaitKind};
 use std::collections::BTreeMap;
 
@@ -812,9 +812,13 @@ fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
     let hw = inc.hardware.iter().find(|h| h.confidence >= Confidence::Likely);
     let stuck_here = inc.stuck.iter().find(|s| stuck_node(s) == node);
     if cycle {
+        // A task on a cycle of its own waits for itself.
+        let alone = inc.chain.iter().filter(|l| l.waiter == node || l.waits_for == node).count() <= 2
+            && inc.chain.iter().any(|l| l.waiter == node && l.waits_for == node);
         return Some(Root {
             cpu: node.cpu,
             task: node.task.clone(),
+            kind: if alone { RootKind::SelfDeadlock } else { RootKind::Deadlock },
             reason: "deadlock: the waits-for chain is a cycle".into(),
             confidence: conf,
             evidence: ev,
@@ -827,6 +831,7 @@ fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
         return Some(Root {
             cpu: node.cpu,
             task: None,
+            kind: RootKind::Hardware,
             reason: format!(
                 "hardware: {} never answered and printed nothing, and a hardware error was recorded when the machine went quiet ({}): {}",
                 match node.cpu {
@@ -845,84 +850,112 @@ fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
     if let Some(s) = stuck_here {
         conf = conf.min(s.wait.confidence.max(Confidence::Possible));
     }
-    let reason = match stuck_here {
+    let (kind, reason) = match stuck_here {
         Some(s) => match s.wait.kind {
-            WaitKind::Running => format!(
-                "{} runs {} in a loop without sleeping, waiting on a lock or letting RCU advance{}{}",
-                node,
-                s.wait.function.as_deref().unwrap_or("kernel code"),
-                match s.irqs_enabled {
-                    Some(false) => ", with interrupts disabled",
-                    _ => "",
-                },
-                if s.kinds.contains(&EventKind::SoftLockup) {
-                    "; the soft lockup shows it never scheduled, so preemption is off (or the kernel is not preemptible) in that loop"
-                } else {
-                    ""
-                }
+            WaitKind::Running => (
+                if s.irqs_enabled == Some(false) { RootKind::IrqsOffLoop } else { RootKind::PreemptOffLoop },
+                format!(
+                    "{} runs {} in a loop without sleeping, waiting on a lock or letting RCU advance{}{}",
+                    node,
+                    s.wait.function.as_deref().unwrap_or("kernel code"),
+                    match s.irqs_enabled {
+                        Some(false) => ", with interrupts disabled",
+                        _ => "",
+                    },
+                    if s.kinds.contains(&EventKind::SoftLockup) {
+                        "; the soft lockup shows it never scheduled, so preemption is off (or the kernel is not preemptible) in that loop"
+                    } else {
+                        ""
+                    }
+                ),
             ),
-            WaitKind::PageLock | WaitKind::BitWait if inc.stuck.len() == 1 => format!(
-                "{} waits for a {} ({}) that nobody in the log is shown holding: a task that never unlocked it, possibly {} itself",
-                node,
-                s.wait.kind.as_str(),
-                s.wait.function.as_deref().unwrap_or("?"),
-                node
+            WaitKind::PageLock | WaitKind::BitWait if inc.stuck.len() == 1 => (
+                RootKind::SelfDeadlock,
+                format!(
+                    "{} waits for a {} ({}) that nobody in the log is shown holding: a task that never unlocked it, possibly {} itself",
+                    node,
+                    s.wait.kind.as_str(),
+                    s.wait.function.as_deref().unwrap_or("?"),
+                    node
+                ),
             ),
-            WaitKind::PageLock | WaitKind::BitWait => format!(
-                "{} was blocked first, on a {} ({}), while the others queue behind a lock it presumably holds; the {}'s holder is not in the log — most likely {} took it itself earlier and never released it",
-                node,
-                s.wait.kind.as_str(),
-                s.wait.function.as_deref().unwrap_or("?"),
-                s.wait.kind.as_str(),
-                node.task.as_ref().map(|t| t.comm.as_str()).unwrap_or("it")
+            WaitKind::PageLock | WaitKind::BitWait => (
+                RootKind::SelfDeadlock,
+                format!(
+                    "{} was blocked first, on a {} ({}), while the others queue behind a lock it presumably holds; the {}'s holder is not in the log — most likely {} took it itself earlier and never released it",
+                    node,
+                    s.wait.kind.as_str(),
+                    s.wait.function.as_deref().unwrap_or("?"),
+                    s.wait.kind.as_str(),
+                    node.task.as_ref().map(|t| t.comm.as_str()).unwrap_or("it")
+                ),
             ),
-            WaitKind::IoWait if inc.stuck.len() == 1 => format!(
-                "{} waits for I/O that never completes ({}{}); nothing in the log holds it up — the device, its driver or the layer below did not finish the request",
-                node,
-                s.wait.function.as_deref().unwrap_or("io_schedule"),
-                guilty(&events[s.stack_event]).map(|g| format!(" under {g}")).unwrap_or_default()
+            WaitKind::IoWait if inc.stuck.len() == 1 => (
+                RootKind::IoWait,
+                format!(
+                    "{} waits for I/O that never completes ({}{}); nothing in the log holds it up — the device, its driver or the layer below did not finish the request",
+                    node,
+                    s.wait.function.as_deref().unwrap_or("io_schedule"),
+                    guilty(&events[s.stack_event]).map(|g| format!(" under {g}")).unwrap_or_default()
+                ),
             ),
             WaitKind::Sleep | WaitKind::Unknown | WaitKind::IoWait => {
                 let slept = sleeping_while_atomic(inc, events)
                     .into_iter()
                     .find(|e| e.task.as_ref().map(|t| t.pid) == node.task.as_ref().map(|t| t.pid));
                 match slept {
-                    Some(sl) => format!(
-                        "{} sleeps ({}) while holding a spinlock: it scheduled in atomic context ({}), so the lock it holds is never released",
-                        node,
-                        s.wait.function.as_deref().unwrap_or("schedule"),
-                        sl.headline
+                    Some(sl) => (
+                        RootKind::SleepsHoldingSpinlock,
+                        format!(
+                            "{} sleeps ({}) while holding a spinlock: it scheduled in atomic context ({}), so the lock it holds is never released",
+                            node,
+                            s.wait.function.as_deref().unwrap_or("schedule"),
+                            sl.headline
+                        ),
                     ),
-                    None => format!(
-                        "{} is blocked in {} and holds what the others wait for",
-                        node,
-                        s.wait.function.as_deref().unwrap_or("schedule")
+                    None => (
+                        RootKind::HolderBlocked,
+                        format!(
+                            "{} is blocked in {} and holds what the others wait for",
+                            node,
+                            s.wait.function.as_deref().unwrap_or("schedule")
+                        ),
                     ),
                 }
             }
-            k => format!("{} waits for a {} whose holder is not in the log", node, k.as_str()),
+            k => {
+                (RootKind::HolderBlocked, format!("{} waits for a {} whose holder is not in the log", node, k.as_str()))
+            }
         },
         None => {
             let slept = sleeping_while_atomic(inc, events)
                 .into_iter()
                 .find(|e| e.task.as_ref().map(|t| t.pid) == node.task.as_ref().map(|t| t.pid));
             match (slept, &node.resource) {
-                (Some(sl), _) => format!(
-                    "{} went to sleep in atomic context ({}) — it sleeps while holding a spinlock",
-                    node, sl.headline
+                (Some(sl), _) => (
+                    RootKind::SleepsHoldingSpinlock,
+                    format!(
+                        "{} went to sleep in atomic context ({}) — it sleeps while holding a spinlock",
+                        node, sl.headline
+                    ),
                 ),
-                (None, Some(r)) => format!("the chain ends at {r}"),
+                (None, Some(r)) => (RootKind::Unknown, format!("the chain ends at {r}")),
                 (None, None) if node.task.is_some() => {
                     let via = inc.chain.iter().find(|l| l.waits_for == node).map(|l| l.via.clone()).unwrap_or_default();
-                    format!(
-                        "{node} holds what the others wait for ({via}) and is not reported blocked itself: it keeps the lock while running or sleeping elsewhere; the log does not show what it does"
+                    (
+                        RootKind::Unknown,
+                        format!(
+                            "{node} holds what the others wait for ({via}) and is not reported blocked itself: it keeps the lock while running or sleeping elsewhere; the log does not show what it does"
+                        ),
                     )
                 }
-                (None, None) => format!("{} does not answer and the log shows nothing from it", node),
+                (None, None) => {
+                    (RootKind::Unknown, format!("{} does not answer and the log shows nothing from it", node))
+                }
             }
         }
     };
-    Some(Root { cpu: node.cpu, task: node.task.clone(), reason, confidence: conf, evidence: ev })
+    Some(Root { cpu: node.cpu, task: node.task.clone(), kind, reason, confidence: conf, evidence: ev })
 }
 
 fn crash_root(inc: &Incident, events: &[Event]) -> Option<Root> {
@@ -943,6 +976,7 @@ fn crash_root(inc: &Incident, events: &[Event]) -> Option<Root> {
     Some(Root {
         cpu: first.cpu,
         task: first.task.clone(),
+        kind: RootKind::Crash,
         reason,
         confidence: Confidence::Certain,
         evidence: vec![evidence(first)],

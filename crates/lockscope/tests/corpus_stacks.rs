@@ -241,8 +241,30 @@ fn analyze_dump_chains_and_roots_match_the_truth() {
                 }
             }
             let root = &truth["expected"]["root_cause"];
-            if root["kind"] == "sleep_while_holding_spinlock" && v["diagnosis"]["root"]["task"]["pid"] != root["pid"] {
-                problems.push(format!("{who}: root {} ≠ truth pid {}", v["diagnosis"]["root"], root["pid"]));
+            let ours = &v["diagnosis"]["root"];
+            if root["pid"].is_u64() && ours["task"]["pid"] != root["pid"] {
+                problems.push(format!("{who}: root {ours} ≠ truth pid {}", root["pid"]));
+            }
+            // The truth's words for root kinds, and ours (docs/json-schema.md).
+            let want = match root["kind"].as_str().unwrap_or("") {
+                "sleep_while_holding_spinlock" => "sleeps_holding_spinlock",
+                "self_deadlock_bit_lock" => "self_deadlock",
+                "endless_loop_in_rcu_read_side" => "preempt_off_loop",
+                "null_pointer_dereference" => "crash",
+                other => other,
+            };
+            if ours["kind"] != want {
+                problems.push(format!("{who}: root kind {} ≠ {want}", ours["kind"]));
+            }
+            // The graph holds the chain; none of these cases is a cycle.
+            let edges = v["diagnosis"]["graph"]["edges"].as_array().map_or(0, |e| e.len());
+            if edges != chain.len() || !v["diagnosis"]["cycle"].is_null() {
+                problems.push(format!(
+                    "{who}: graph {} edges for {} links, cycle {}",
+                    edges,
+                    chain.len(),
+                    v["diagnosis"]["cycle"]
+                ));
             }
         }
     }

@@ -55,6 +55,9 @@ struct JsonDiagnosis<'a> {
     summary: &'a str,
     root: &'a Option<lockscope_diagnosis::Root>,
     chain: &'a [ChainLink],
+    /// The chain as a graph, and its cycle (a deadlock's members) or null.
+    graph: lockscope_diagnosis::graph::Graph,
+    cycle: Option<Vec<lockscope_diagnosis::Node>>,
 }
 
 pub fn json(r: &Report<'_>) -> String {
@@ -64,7 +67,16 @@ pub fn json(r: &Report<'_>) -> String {
         events: r.events,
         held_locks: r.held_locks,
         incidents: &r.diagnosis.incidents,
-        diagnosis: JsonDiagnosis { summary: &r.diagnosis.summary, root: &r.diagnosis.root, chain: &r.diagnosis.chain },
+        diagnosis: {
+            let graph = lockscope_diagnosis::graph::Graph::of(&r.diagnosis.chain);
+            JsonDiagnosis {
+                summary: &r.diagnosis.summary,
+                root: &r.diagnosis.root,
+                chain: &r.diagnosis.chain,
+                cycle: graph.cycle(),
+                graph,
+            }
+        },
         machine: r.machines,
     };
     serde_json::to_string_pretty(&j).expect("report serializes") + "\n"
