@@ -913,6 +913,16 @@ fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
                             sl.headline
                         ),
                     ),
+                    // CPUs spin on a lock it holds while it sleeps: the same fault, shown by
+                    // the chain rather than by a "scheduling while atomic" report.
+                    None if inc.chain.iter().any(|l| l.waits_for == node && l.via.contains("spinning")) => (
+                        RootKind::SleepsHoldingSpinlock,
+                        format!(
+                            "{} sleeps ({}) while CPUs spin on a spinlock it holds: a spinlock holder must never sleep, so the lock is not released until it wakes",
+                            node,
+                            s.wait.function.as_deref().unwrap_or("schedule")
+                        ),
+                    ),
                     None => (
                         RootKind::HolderBlocked,
                         format!(

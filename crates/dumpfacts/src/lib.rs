@@ -11,6 +11,9 @@
 
 mod cpus;
 mod csd;
+mod events;
+
+pub use events::lockup_events;
 mod locks;
 mod rcu;
 mod sleeping;

@@ -81,7 +81,8 @@ impl Input {
 
     /// A vmcore's kernel log, as dmesg prints it with caller ids, how many records it has,
     /// what of it was damaged or unreadable, and the machine state its memory shows.
-    pub fn dump_facts(&self) -> Result<DumpFacts, String> {
+    /// `index`: the input's position, which the events derived from memory name as theirs.
+    pub fn dump_facts(&self, index: usize) -> Result<DumpFacts, String> {
         let dump = lockscope_dump::Dump::open(&self.name).map_err(|e| format!("{}: {e}", self.name))?;
         let mut notes = Vec::new();
         if let Some(c) = dump.metadata().notes_cut {
@@ -97,8 +98,9 @@ impl Input {
         let log = kernel.log().map_err(|e| format!("{}: kernel log: {e}", self.name))?;
         notes.extend(log.damage_note());
         let machine = lockscope_dumpfacts::machine_state(&kernel);
+        let events = lockscope_dumpfacts::lockup_events(&kernel, &machine, index);
         notes.extend(kernel.damage().iter().map(|d| d.to_string()));
-        Ok(DumpFacts { log: log.render(false, true), records: log.records.len(), notes, machine })
+        Ok(DumpFacts { log: log.render(false, true), records: log.records.len(), notes, machine, events })
     }
 
     pub fn consumed(&self) -> u64 {
@@ -112,6 +114,8 @@ pub struct DumpFacts {
     pub records: usize,
     pub notes: Vec<String>,
     pub machine: lockscope_facts::machine::MachineState,
+    /// The lockup reports the kernel's detectors would have printed, derived from memory.
+    pub events: Vec<lockscope_facts::Event>,
 }
 
 struct Counting<'a, R> {

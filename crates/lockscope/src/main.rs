@@ -71,6 +71,18 @@ struct AnalyzeArgs {
     format: Format,
     #[arg(long, value_enum, default_value = "auto")]
     color: ColorChoice,
+    /// For vmcores: ignore the dump's kernel log and diagnose from its memory alone (a log
+    /// that was lost, overwritten or is not trusted). Without it, memory's own lockup reports
+    /// are used when the log has none.
+    #[arg(long = "no-log")]
+    no_log: bool,
+}
+
+/// What the reading thread hands the diagnosing one.
+enum Work {
+    Segment(lockscope_log::Segment),
+    /// Reports derived from a vmcore's memory.
+    Events(Vec<lockscope_facts::Event>),
 }
 
 fn main() -> ExitCode {
@@ -173,7 +185,7 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         .iter()
         .enumerate()
         .filter(|(_, i)| i.kind == InputKind::Dump)
-        .map(|(idx, i)| (idx, i.dump_facts()))
+        .map(|(idx, i)| (idx, i.dump_facts(idx)))
         .collect();
     let machine: Vec<(usize, lockscope_facts::machine::MachineState)> =
         dump_facts.iter().filter_map(|(&idx, f)| f.as_ref().ok().map(|f| (idx, f.machine.clone()))).collect();
@@ -183,19 +195,24 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
         // Segments go over in batches: one wake-up of the worker per boot costs more than
         // a small boot takes to read.
         const BATCH_EVENTS: usize = 2048;
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<lockscope_log::Segment>>(4);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Work>>(4);
         let has_external = !external.is_empty();
         let worker = scope.spawn(move || {
             let mut streamer = Streamer::new(has_external).with_machine(machine);
             for batch in rx {
-                for seg in batch {
-                    let (events, held) = seg.into_parts();
-                    streamer.push(events, held);
+                for work in batch {
+                    match work {
+                        Work::Segment(seg) => {
+                            let (events, held) = seg.into_parts();
+                            streamer.push(events, held);
+                        }
+                        Work::Events(events) => streamer.push(events, Vec::new()),
+                    }
                 }
             }
             streamer
         });
-        let mut batch: Vec<lockscope_log::Segment> = Vec::new();
+        let mut batch: Vec<Work> = Vec::new();
         let mut batch_events = 0;
         for (idx, inp) in inputs.iter_mut().enumerate() {
             if inp.kind == InputKind::Sel {
@@ -205,16 +222,31 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
                 InputSummary { name: inp.name.clone(), kind: inp.kind.as_str().into(), ..Default::default() };
             let name = inp.name.clone();
             let mut count = 0;
-            // A vmcore contributes its kernel log and the machine state its memory shows (not
-            // yet fed to the diagnosis: shown beside it).
+            // A vmcore contributes its kernel log, the machine state its memory shows (which
+            // the diagnosis reads too), and the lockup reports memory implies, used when the
+            // log is ignored or has none.
+            let mut memory_events: Vec<lockscope_facts::Event> = Vec::new();
             let dump_log = if inp.kind == InputKind::Dump {
                 match dump_facts.remove(&idx).expect("read above") {
                     Ok(f) => {
+                        summary.notes.extend(f.notes);
+                        machines.push(MachineReport { input: idx, name: inp.name.clone(), state: f.machine });
+                        if args.no_log {
+                            summary.notes.push(format!(
+                                "kernel log ignored (--no-log): {} lockup report(s) derived from memory",
+                                f.events.len()
+                            ));
+                            summary.events = f.events.len();
+                            batch.push(Work::Events(f.events));
+                            facts.push(SourceFacts { name: inp.name.clone(), ..Default::default() });
+                            usable += 1;
+                            summaries[idx] = Some(summary);
+                            continue;
+                        }
                         summary
                             .notes
                             .push(format!("kernel log read from the dump's printk buffer ({} records)", f.records));
-                        summary.notes.extend(f.notes);
-                        machines.push(MachineReport { input: idx, name: inp.name.clone(), state: f.machine });
+                        memory_events = f.events;
                         Some(f.log)
                     }
                     Err(e) => {
@@ -230,11 +262,13 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
                 Some(log) => Ok(Box::new(&log[..])),
                 None => inp.reader().map(|r| Box::new(r) as Box<dyn std::io::Read>),
             };
+            let mut log_has_lockup = false;
             let scanned = reader.map(|r| {
                 scanner.scan_segments(idx, &name, r, |seg| {
                     count += seg.len();
                     batch_events += seg.len() + 1;
-                    batch.push(seg);
+                    log_has_lockup |= seg.has_lockup();
+                    batch.push(Work::Segment(seg));
                     if batch_events >= BATCH_EVENTS {
                         batch_events = 0;
                         // The worker only stops early by panicking; the join below reports that.
@@ -242,6 +276,14 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
                     }
                 })
             });
+            if !log_has_lockup && !memory_events.is_empty() {
+                summary.notes.push(format!(
+                    "the dump's log holds no lockup report: {} derived from memory",
+                    memory_events.len()
+                ));
+                count += memory_events.len();
+                batch.push(Work::Events(std::mem::take(&mut memory_events)));
+            }
             match scanned {
                 Ok(Ok(info)) => {
                     summary.bytes = info.bytes;

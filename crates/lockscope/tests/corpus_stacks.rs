@@ -200,7 +200,8 @@ fn every_cpu_and_waiting_task_unwinds_like_drgn_and_the_truth() {
 
 /// The waits-for chain of `analyze DUMP` on every corpus dump: each truth link (waiter →
 /// the CPU or task it waits for) is there, and the root is the truth's root — the panic
-/// dumps too, where the log says nothing of the CPU the IPI waits for.
+/// dumps too, where the log says nothing of the CPU the IPI waits for — with the dump's log
+/// and without it (`--no-log`: from memory alone).
 #[test]
 fn analyze_dump_chains_and_roots_match_the_truth() {
     let Some(shared) = shared() else { return };
@@ -214,57 +215,63 @@ fn analyze_dump_chains_and_roots_match_the_truth() {
             }) else {
                 continue;
             };
-            let out =
-                Command::new(env!("CARGO_BIN_EXE_lockscope")).args(["analyze", "--json"]).arg(&dump).output().unwrap();
-            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-            let node = |n: &Value| (n["cpu"].as_u64(), n["task"]["pid"].as_u64());
-            let chain = v["diagnosis"]["chain"].as_array().cloned().unwrap_or_default();
-            let who = dump.display();
-            for t in truth["expected"]["waits_for_chain"].as_array().into_iter().flatten() {
-                let w = &t["waits_for"];
-                let target: Option<(Option<u64>, Option<u64>)> = match w["type"].as_str() {
-                    Some("csd_ipi") => Some((w["target_cpus"][0].as_u64(), None)),
-                    Some("rwsem_write") => Some((None, w["owner_pid"].as_u64())),
-                    Some("rwsem_read") => Some((None, w["blocked_behind_pid"].as_u64())),
-                    _ => None,
-                };
-                let Some(target) = target else { continue };
-                let waiter = (t["cpu"].as_u64(), if t["kind"] == "cpu" { None } else { t["pid"].as_u64() });
-                let found = chain.iter().any(|l| {
-                    let (wc, wp) = node(&l["waiter"]);
-                    let (tc, tp) = node(&l["waits_for"]);
-                    (waiter.0.is_some() && wc == waiter.0 || waiter.1.is_some() && wp == waiter.1)
-                        && (target.0.is_some() && tc == target.0 || target.1.is_some() && tp == target.1)
-                });
-                if !found {
-                    problems.push(format!("{who}: no link {waiter:?} → {target:?}"));
+            for mode in [None, Some("--no-log")] {
+                let out = Command::new(env!("CARGO_BIN_EXE_lockscope"))
+                    .args(["analyze", "--json"])
+                    .args(mode)
+                    .arg(&dump)
+                    .output()
+                    .unwrap();
+                let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+                let node = |n: &Value| (n["cpu"].as_u64(), n["task"]["pid"].as_u64());
+                let chain = v["diagnosis"]["chain"].as_array().cloned().unwrap_or_default();
+                let who = format!("{} {}", dump.display(), mode.unwrap_or(""));
+                for t in truth["expected"]["waits_for_chain"].as_array().into_iter().flatten() {
+                    let w = &t["waits_for"];
+                    let target: Option<(Option<u64>, Option<u64>)> = match w["type"].as_str() {
+                        Some("csd_ipi") => Some((w["target_cpus"][0].as_u64(), None)),
+                        Some("rwsem_write") => Some((None, w["owner_pid"].as_u64())),
+                        Some("rwsem_read") => Some((None, w["blocked_behind_pid"].as_u64())),
+                        _ => None,
+                    };
+                    let Some(target) = target else { continue };
+                    let waiter = (t["cpu"].as_u64(), if t["kind"] == "cpu" { None } else { t["pid"].as_u64() });
+                    let found = chain.iter().any(|l| {
+                        let (wc, wp) = node(&l["waiter"]);
+                        let (tc, tp) = node(&l["waits_for"]);
+                        (waiter.0.is_some() && wc == waiter.0 || waiter.1.is_some() && wp == waiter.1)
+                            && (target.0.is_some() && tc == target.0 || target.1.is_some() && tp == target.1)
+                    });
+                    if !found {
+                        problems.push(format!("{who}: no link {waiter:?} → {target:?}"));
+                    }
                 }
-            }
-            let root = &truth["expected"]["root_cause"];
-            let ours = &v["diagnosis"]["root"];
-            if root["pid"].is_u64() && ours["task"]["pid"] != root["pid"] {
-                problems.push(format!("{who}: root {ours} ≠ truth pid {}", root["pid"]));
-            }
-            // The truth's words for root kinds, and ours (docs/json-schema.md).
-            let want = match root["kind"].as_str().unwrap_or("") {
-                "sleep_while_holding_spinlock" => "sleeps_holding_spinlock",
-                "self_deadlock_bit_lock" => "self_deadlock",
-                "endless_loop_in_rcu_read_side" => "preempt_off_loop",
-                "null_pointer_dereference" => "crash",
-                other => other,
-            };
-            if ours["kind"] != want {
-                problems.push(format!("{who}: root kind {} ≠ {want}", ours["kind"]));
-            }
-            // The graph holds the chain; none of these cases is a cycle.
-            let edges = v["diagnosis"]["graph"]["edges"].as_array().map_or(0, |e| e.len());
-            if edges != chain.len() || !v["diagnosis"]["cycle"].is_null() {
-                problems.push(format!(
-                    "{who}: graph {} edges for {} links, cycle {}",
-                    edges,
-                    chain.len(),
-                    v["diagnosis"]["cycle"]
-                ));
+                let root = &truth["expected"]["root_cause"];
+                let ours = &v["diagnosis"]["root"];
+                if root["pid"].is_u64() && ours["task"]["pid"] != root["pid"] {
+                    problems.push(format!("{who}: root {ours} ≠ truth pid {}", root["pid"]));
+                }
+                // The truth's words for root kinds, and ours (docs/json-schema.md).
+                let want = match root["kind"].as_str().unwrap_or("") {
+                    "sleep_while_holding_spinlock" => "sleeps_holding_spinlock",
+                    "self_deadlock_bit_lock" => "self_deadlock",
+                    "endless_loop_in_rcu_read_side" => "preempt_off_loop",
+                    "null_pointer_dereference" => "crash",
+                    other => other,
+                };
+                if ours["kind"] != want {
+                    problems.push(format!("{who}: root kind {} ≠ {want}", ours["kind"]));
+                }
+                // The graph holds the chain; none of these cases is a cycle.
+                let edges = v["diagnosis"]["graph"]["edges"].as_array().map_or(0, |e| e.len());
+                if edges != chain.len() || !v["diagnosis"]["cycle"].is_null() {
+                    problems.push(format!(
+                        "{who}: graph {} edges for {} links, cycle {}",
+                        edges,
+                        chain.len(),
+                        v["diagnosis"]["cycle"]
+                    ));
+                }
             }
         }
     }

@@ -68,6 +68,11 @@ impl Segment {
         self.events.is_empty()
     }
 
+    /// Whether a lockup or hang report is among the events.
+    pub fn has_lockup(&self) -> bool {
+        self.events.iter().any(|e| e.kind.is_lockup())
+    }
+
     /// The finished events (titles set) and the lockdep listings.
     pub fn into_parts(mut self) -> (Vec<Event>, Vec<HeldLocks>) {
         events::complete_titles(&mut self.events, &self.needs_title);

@@ -160,6 +160,10 @@ fn ev_loc(r: &Report<'_>, ev: &lockscope_diagnosis::Evidence) -> String {
 }
 
 fn loc(r: &Report<'_>, source: usize, line: u64) -> String {
+    // Log lines count from 1; line 0 is a report derived from a vmcore's memory.
+    if line == 0 {
+        return if r.inputs.len() > 1 { format!("{} (memory)", input_name(r, source)) } else { "memory".into() };
+    }
     if r.inputs.len() > 1 { format!("{}:{line}", input_name(r, source)) } else { format!("line {line}") }
 }
 
