@@ -11,4 +11,9 @@ fi
 if ! command -v xz >/dev/null && command -v apt-get >/dev/null; then
   (apt-get update -qq && apt-get install -y -qq xz-utils) >/dev/null 2>&1 || echo "setup: could not install xz-utils (only needed for some corpus tests)" >&2
 fi
+# Chromium renders the HTML report in its test (tests/html.rs); without it the page is only
+# checked as text.
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 || echo "setup: could not install chromium (only needed to render the HTML report in a test)" >&2
+fi
 cargo build --release --locked -q 2>/dev/null || cargo build --release -q

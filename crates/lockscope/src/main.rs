@@ -76,6 +76,10 @@ struct AnalyzeArgs {
     /// are used when the log has none.
     #[arg(long = "no-log")]
     no_log: bool,
+    /// Also write the report as one self-contained HTML page (summary, root cause, the
+    /// waits-for graph, every incident's details) to FILE.
+    #[arg(long, value_name = "FILE")]
+    html: Option<std::path::PathBuf>,
 }
 
 /// What the reading thread hands the diagnosing one.
@@ -348,6 +352,15 @@ fn analyze(args: AnalyzeArgs) -> ExitCode {
             std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     };
+    if let Some(path) = &args.html {
+        // Never over an input.
+        if args.files.iter().chain(&args.sel).any(|f| std::path::Path::new(f) == path.as_path()) {
+            return fail(&format!("{}: --html would overwrite an input", path.display()));
+        }
+        if let Err(e) = std::fs::write(path, lockscope_report::html::page(&report)) {
+            return fail(&format!("{}: cannot write the HTML report: {e}", path.display()));
+        }
+    }
     let out = match format {
         Format::Json => lockscope_report::json(&report),
         Format::Markdown => lockscope_report::markdown(&report),

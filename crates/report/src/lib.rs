@@ -5,6 +5,7 @@
 //! reasons on its own, so every printer says the same thing.
 
 pub mod escape;
+pub mod html;
 pub mod machine;
 
 use lockscope_diagnosis::{ChainLink, Diagnosis, Incident, Stuck};
