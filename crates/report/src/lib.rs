@@ -330,7 +330,9 @@ pub fn text(r: &Report<'_>, st: Style) -> String {
             }
         }
         if let Some(root) = &inc.root {
-            let _ = writeln!(out, "\n  {} [{}]", st.red("Root cause"), root.confidence.as_str());
+            let kind =
+                serde_json::to_value(root.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            let _ = writeln!(out, "\n  {} [{}] {}", st.red("Root cause"), root.confidence.as_str(), st.dim(&kind));
             out.push_str(&wrap(&root.reason, "    ", 100));
             if !root.evidence.is_empty() {
                 let _ = writeln!(out, "  {}", st.bold("Evidence"));
