@@ -10,21 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=${LOCKSCOPE_SHARED:-../shared}
 runs=${RUNS:-7}
-cargo build --release --quiet -p lockscope
-lockscope=./target/release/lockscope
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); commit $(git describe --always --dirty)"
-
-measure() {
-  local times=() rss=0 out tf
-  tf=$(mktemp /tmp/bench-time.XXXX)
-  for _ in $(seq "$runs"); do
-    /usr/bin/time -o "$tf" -f "%e %M" "$@" > /dev/null 2>&1 || true
-    out=$(tail -1 "$tf")
-    times+=("${out% *}"); rss=${out#* }
-  done
-  rm -f "$tf"
-  printf '%s\n' "${times[@]}" | sort -n | awk -v r="$rss" '{a[NR]=$1} END {printf "%.3f s  %d MiB", a[int((NR+1)/2)], r/1024}'
-}
+source scripts/bench-lib.sh
 
 drgn_script=$(mktemp /tmp/drgn-stacks.XXXX.py)
 cat > "$drgn_script" <<'PY'

@@ -91,6 +91,14 @@ impl Frame {
         if self.exact_pc { self.pc } else { self.pc.wrapping_sub(1) }
     }
 
+    /// A caller's frame: `pc` is the return address found at `sp - 8`-ish, `regs` what the
+    /// unwinder recovered (the program counter and stack pointer set here).
+    pub fn call(pc: u64, sp: u64, mut regs: RegisterSet, (pc_reg, sp_reg): (usize, usize), reliable: bool) -> Frame {
+        regs.set(pc_reg, pc);
+        regs.set(sp_reg, sp);
+        Frame { pc, sp, exact_pc: false, regs, exception: None, stack: StackKind::Unknown, reliable }
+    }
+
     /// A first frame from a full register set (a CPU's note).
     pub fn from_registers(regs: RegisterSet, pc: u64, sp: u64) -> Frame {
         Frame { pc, sp, exact_pc: true, regs, exception: None, stack: StackKind::Unknown, reliable: true }
@@ -218,19 +226,8 @@ impl Kernel {
                 && self.is_kernel_text(w)
                 && self.arch().follows_call(self, w)
             {
-                let mut regs = RegisterSet::default();
-                let (pc_reg, sp_reg) = self.arch().pc_sp_registers();
-                regs.set(pc_reg, w);
-                regs.set(sp_reg, at + 8);
-                out.push(Frame {
-                    pc: w,
-                    sp: at + 8,
-                    exact_pc: false,
-                    regs,
-                    exception: None,
-                    stack: stack.kind,
-                    reliable: false,
-                });
+                let f = Frame::call(w, at + 8, RegisterSet::default(), self.arch().pc_sp_registers(), false);
+                out.push(Frame { stack: stack.kind, ..f });
             }
             at += 8;
         }

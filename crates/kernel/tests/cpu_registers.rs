@@ -5,19 +5,14 @@
 //! written here (through the dump's memory overlay) with the dump's own registers, laid out
 //! as the kernel's `crash_save_cpu` lays them out.
 
+mod repo_dump;
+
+use repo_dump::{kernel, path};
+
 use lockscope_dump::raw::notes::{NT_PRSTATUS, prstatus};
 use lockscope_dump::{CpuNumbering, Dump, Notes, Registers};
 use lockscope_kernel::Kernel;
 use lockscope_kernel::helpers::stacks::RegisterSource;
-use std::path::PathBuf;
-
-fn path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31")
-}
-
-fn kernel() -> Kernel {
-    Kernel::new(Dump::open(path()).unwrap()).unwrap()
-}
 
 /// One `NT_PRSTATUS` note as `crash_save_cpu` writes it: "CORE", pid, registers.
 fn prstatus_note(pid: i32, regs: &Registers) -> Vec<u8> {

@@ -3,25 +3,12 @@
 //! garbage over the printk text ring. Each answer must name the damage and keep what the
 //! rest of memory still gives.
 
-use lockscope_dump::Dump;
+mod repo_dump;
+
+use repo_dump::{kernel, patched};
+
 use lockscope_kernel::Kernel;
 use lockscope_kernel::helpers::DamageKind;
-use std::path::PathBuf;
-
-fn path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31")
-}
-
-fn kernel() -> Kernel {
-    Kernel::new(Dump::open(path()).unwrap()).unwrap()
-}
-
-/// The same dump with 8-byte words written at kernel virtual addresses.
-fn patched(words: &[(u64, u64)]) -> Kernel {
-    let k = kernel();
-    let patches = words.iter().map(|&(va, v)| (k.memory().translate(va).unwrap(), v.to_le_bytes().to_vec())).collect();
-    Kernel::new(Dump::open(path()).unwrap().with_patches(patches)).unwrap()
-}
 
 /// `tasks` list nodes of the processes, in list order.
 fn process_nodes(k: &Kernel) -> Vec<u64> {

@@ -3,26 +3,14 @@
 //! return address into data, a stack page that is gone. Each trace must end with a frame and
 //! the reason it stopped — never a loop, a hang or a panic — and the other traces must stand.
 
+mod repo_dump;
+
+use repo_dump::{kernel, patched, path};
+
 use lockscope_dump::Dump;
 use lockscope_kernel::Kernel;
 use lockscope_kernel::tasks::Task;
 use lockscope_kernel::unwind::{StackTrace, Stop};
-use std::path::PathBuf;
-
-fn path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31")
-}
-
-fn kernel() -> Kernel {
-    Kernel::new(Dump::open(path()).unwrap()).unwrap()
-}
-
-/// The same dump with 8-byte words written at kernel virtual addresses.
-fn patched(words: &[(u64, u64)]) -> Kernel {
-    let k = kernel();
-    let patches = words.iter().map(|&(va, v)| (k.memory().translate(va).unwrap(), v.to_le_bytes().to_vec())).collect();
-    Kernel::new(Dump::open(path()).unwrap().with_patches(patches)).unwrap()
-}
 
 /// The sleeping tasks in D state (the hung ones), with their traces on the intact dump.
 fn sleepers(k: &Kernel) -> Vec<(Task, StackTrace)> {

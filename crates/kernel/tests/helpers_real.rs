@@ -4,18 +4,13 @@
 //! hlist of a `struct pid` holds its task; the online mask; a register note for a CPU the
 //! kernel does not have is named as damage and not used.
 
+mod repo_dump;
+
+use repo_dump::{kernel, path};
+
 use lockscope_dump::{Dump, Notes};
 use lockscope_kernel::Kernel;
 use lockscope_kernel::helpers::Structure;
-use std::path::PathBuf;
-
-fn path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31")
-}
-
-fn kernel() -> Kernel {
-    Kernel::new(Dump::open(path()).unwrap()).unwrap()
-}
 
 #[test]
 fn the_pending_cross_cpu_call_is_on_cpu_3s_queue() {

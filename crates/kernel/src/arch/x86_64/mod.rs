@@ -72,18 +72,7 @@ impl X86_64 {
             }
             _ => {
                 let ra = read_u64(k, cfa - 8)?;
-                let mut r = RegisterSet::default();
-                r.set(RIP, ra);
-                r.set(RSP, cfa);
-                Frame {
-                    pc: ra,
-                    sp: cfa,
-                    exact_pc: false,
-                    regs: r,
-                    exception: None,
-                    stack: StackKind::Unknown,
-                    reliable: true,
-                }
+                Frame::call(ra, cfa, RegisterSet::default(), (RIP, RSP), true)
             }
         };
         if e.kind != OrcType::Call && regs::user_mode(&next.regs) {
@@ -115,18 +104,8 @@ impl X86_64 {
         let caller_bp = read_u64(k, bp)?;
         let ra = read_u64(k, bp + 8)?;
         let mut r = RegisterSet::default();
-        r.set(RIP, ra);
-        r.set(RSP, bp + 16);
         r.set(RBP, caller_bp);
-        Ok(Frame {
-            pc: ra,
-            sp: bp + 16,
-            exact_pc: false,
-            regs: r,
-            exception: None,
-            stack: StackKind::Unknown,
-            reliable: false,
-        })
+        Ok(Frame::call(ra, bp + 16, r, (RIP, RSP), false))
     }
 }
 
@@ -153,17 +132,7 @@ fn cfi_step(k: &Kernel, f: &Frame, lookup: u64) -> Option<Result<Frame, Stop>> {
                 r.set(usize::from(reg), v);
             }
         }
-        r.set(RIP, ra);
-        r.set(RSP, cfa);
-        Ok(Frame {
-            pc: ra,
-            sp: cfa,
-            exact_pc: false,
-            regs: r,
-            exception: None,
-            stack: StackKind::Unknown,
-            reliable: true,
-        })
+        Ok(Frame::call(ra, cfa, r, (RIP, RSP), true))
     };
     Some(step())
 }
