@@ -57,7 +57,11 @@ fn commands(dump: &Path) -> Vec<Run> {
     let o = out.to_str().unwrap();
     let all: Vec<Vec<&str>> = vec![
         vec!["analyze", d],
+        vec!["analyze", "--no-log", d],
         vec!["dump-info", d],
+        vec!["bt", d, "-a"],
+        vec!["foreach", d, "UN", "bt"],
+        vec!["dis", d, "schedule", "8"],
         vec!["sys", d],
         vec!["ps", d],
         vec!["ps", "-m", d],
