@@ -9,3 +9,10 @@ bash scripts/setup.sh
 echo
 echo "== lockscope sys tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31 =="
 ./target/release/lockscope sys tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31
+# The diagnosis from that vmcore's memory alone (its log ignored), and the stack that shows
+# the spinning CPU with the lock in RDI.
+echo
+echo "== lockscope analyze --no-log tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31 =="
+./target/release/lockscope analyze --no-log tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31 | sed -n '1,/^INCIDENT/p'
+echo "== lockscope bt -c 3 tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31 =="
+./target/release/lockscope bt tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31 -c 3
