@@ -169,7 +169,11 @@ pub(super) fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
                 }
             }
             k => {
-                (RootKind::HolderBlocked, format!("{} waits for a {} whose holder is not in the log", node, k.as_str()))
+                (
+                    // Spinning on a lock nobody is shown holding says nothing of its holder.
+                    if k.spins() { RootKind::Unknown } else { RootKind::HolderBlocked },
+                    format!("{} waits for a {} whose holder the input does not show", node, k.as_str()),
+                )
             }
         },
         None => {
