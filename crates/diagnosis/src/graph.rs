@@ -88,6 +88,8 @@ mod tests {
             waiter: Node::cpu(a),
             waits_for: Node::cpu(b),
             via: "spinlock".into(),
+            wait: lockscope_facts::WaitKind::Spinlock,
+            lock: None,
             confidence: Confidence::Likely,
             reasoning: String::new(),
             evidence: Vec::new(),

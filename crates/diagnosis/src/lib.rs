@@ -124,11 +124,48 @@ impl std::fmt::Display for Node {
 pub struct ChainLink {
     pub waiter: Node,
     pub waits_for: Node,
-    /// How: `spinlock 0xffffffffc054e0a0`, `IPI (csd_lock_wait)`, `rwsem (write)`.
+    /// How, in words: `spinlock 0xffffffffc054e0a0`, `IPI (csd_lock_wait)`, `rwsem (write)`.
     pub via: String,
+    /// The primitive waited on.
+    pub wait: WaitKind,
+    /// The lock waited for, when its address is known.
+    pub lock: Option<LockRef>,
     pub confidence: Confidence,
     pub reasoning: String,
     pub evidence: Vec<Evidence>,
+}
+
+/// A lock as the chain and the root name it: where it is, what covers it, what kind it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LockRef {
+    #[serde(serialize_with = "hex")]
+    pub address: u64,
+    /// `symbol+off [module]`, when a symbol covers it.
+    pub symbol: Option<String>,
+    /// `spinlock`, `rwlock`, `bit_spinlock`, `mutex`, `rwsem`, `semaphore`, `bit_lock`.
+    pub kind: String,
+}
+
+impl LockRef {
+    /// The lock a wait of this kind at this address is on; its symbol is filled in from
+    /// memory when a dump shows it.
+    pub fn of_wait(wait: WaitKind, address: u64) -> LockRef {
+        let kind = match wait {
+            WaitKind::Spinlock => "spinlock",
+            WaitKind::RwlockRead | WaitKind::RwlockWrite => "rwlock",
+            WaitKind::BitSpinlock => "bit_spinlock",
+            WaitKind::Mutex => "mutex",
+            WaitKind::RwsemRead | WaitKind::RwsemWrite => "rwsem",
+            WaitKind::Semaphore => "semaphore",
+            WaitKind::PageLock | WaitKind::BitWait => "bit_lock",
+            _ => "unknown",
+        };
+        LockRef { address, symbol: None, kind: kind.into() }
+    }
+}
+
+fn hex<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{v:#x}"))
 }
 
 /// What a stuck CPU or task waits for.
@@ -190,6 +227,8 @@ pub struct Root {
     pub task: Option<TaskRef>,
     /// What kind of cause it is (docs/json-schema.md lists them).
     pub kind: RootKind,
+    /// The lock the root holds that others wait for, when the chain names one.
+    pub lock: Option<LockRef>,
     pub reason: String,
     pub confidence: Confidence,
     pub evidence: Vec<Evidence>,

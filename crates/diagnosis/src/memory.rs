@@ -4,8 +4,8 @@
 //! held spinlock's holder is the one task whose stack holds its address. Each link cites the
 //! memory it was read from.
 
-use crate::{ChainLink, Evidence, Node, Stuck, Wait};
-use lockscope_facts::machine::{LockState, MachineState};
+use crate::{ChainLink, Evidence, LockRef, Node, Stuck, Wait};
+use lockscope_facts::machine::{LockState, MachineState, MemoryRead};
 use lockscope_facts::{Confidence, TaskRef, WaitKind};
 
 /// The CPUs a CPU waiting for a cross-CPU call still waits for, from its `cfd_data`.
@@ -46,6 +46,10 @@ pub(crate) fn spinlock(w: &mut Wait, cpu: Option<u32>, m: &MachineState) {
 
 fn symbol(l: &LockState) -> String {
     l.symbol.as_deref().map(|s| format!(" ({s})")).unwrap_or_default()
+}
+
+fn lock_ref(l: &LockState) -> Option<LockRef> {
+    Some(LockRef { address: l.address, symbol: l.symbol.clone(), kind: l.kind.clone() })
 }
 
 /// A link from a spinning CPU to the one task whose stack holds the lock's address.
@@ -106,6 +110,8 @@ fn holder_link(
         waiter,
         waits_for: node(&h.task),
         via: format!("{} {addr:#x}, spinning{irq}", kind.as_str()),
+        wait: kind,
+        lock: lock_ref(l),
         confidence: Confidence::Likely,
         reasoning: format!(
             "read from memory: the lock word is {:#x} (held){}, and of all tasks only {}'s stack holds the lock's address (at {:#x}{frame}); {running}",
@@ -136,9 +142,9 @@ pub(crate) fn sleeping_owner(
     })?;
     let mode = &l.task_waiters.iter().find(|(t, _)| t.pid == me.pid)?.1;
     let via = match (l.kind.as_str(), mode.as_str()) {
-        ("rwsem", "read") => WaitKind::RwsemRead.as_str(),
-        ("rwsem", _) => WaitKind::RwsemWrite.as_str(),
-        _ => WaitKind::Mutex.as_str(),
+        ("rwsem", "read") => WaitKind::RwsemRead,
+        ("rwsem", _) => WaitKind::RwsemWrite,
+        _ => WaitKind::Mutex,
     };
     // A reader queues behind a writer waiting ahead of it.
     if mode == "read"
@@ -147,7 +153,9 @@ pub(crate) fn sleeping_owner(
         return Some(ChainLink {
             waiter: Node::subject(&s.subject),
             waits_for: node(writer),
-            via: format!("{via} {:#x}", l.address),
+            via: format!("{} {:#x}", via.as_str(), l.address),
+            wait: via,
+            lock: lock_ref(l),
             confidence: Confidence::Likely,
             reasoning: format!(
                 "read from memory: {writer} waits to write on the same rwsem at {:#x}{}, so {me} queues behind it",
@@ -170,7 +178,9 @@ pub(crate) fn sleeping_owner(
     Some(ChainLink {
         waiter: Node::subject(&s.subject),
         waits_for: node(&owner.task),
-        via: format!("{via} {:#x}", l.address),
+        via: format!("{} {:#x}", via.as_str(), l.address),
+        wait: via,
+        lock: lock_ref(l),
         confidence: conf,
         reasoning: format!(
             "read from memory: the {} at {:#x}{} records {} as its {}{hint}",
@@ -186,4 +196,63 @@ pub(crate) fn sleeping_owner(
             format!("{} {} of {:#x}", owner.task, owner.how, l.address),
         )],
     })
+}
+
+/// A task sleeping on a held bit lock that memory shows nobody else near: no other task's
+/// stack or registers hold the word's address. A bit lock records no owner, so the likeliest
+/// holder is the task itself, which took it earlier on its path and never released it.
+pub(crate) fn own_bit_lock(s: &Stuck, m: &MachineState, source: usize) -> Option<ChainLink> {
+    let me = s.subject.task.as_ref()?;
+    let l = m.locks.iter().find(|l| {
+        l.kind == "bit_lock" && l.locked == Some(true) && l.task_waiters.iter().any(|(t, _)| t.pid == me.pid)
+    })?;
+    if l.task_waiters.len() != 1 || l.candidate_holders.iter().any(|h| h.task.pid != me.pid) {
+        return None;
+    }
+    let bit = l.bit.unwrap_or(0);
+    let word = l.value.unwrap_or(0);
+    Some(ChainLink {
+        waiter: Node::subject(&s.subject),
+        waits_for: Node::subject(&s.subject),
+        via: format!("bit lock {:#x} bit {bit}", l.address),
+        wait: s.wait.kind,
+        lock: lock_ref(l),
+        confidence: Confidence::Likely,
+        reasoning: format!(
+            "read from memory: bit {bit} of the word at {:#x}{} is set ({word:#x}): the lock is held, and {me} sleeps until it clears; of all tasks only {me}'s own stack holds the word's address. A bit lock records no owner: the likeliest holder is {me} itself, which took it earlier on this path (or I/O it started that never completes)",
+            l.address,
+            symbol(l)
+        ),
+        evidence: vec![Evidence::memory(source, &l.origin[0], format!("bit {bit} of {:#x} set: {word:#x}", l.address))],
+    })
+}
+
+/// The CPUs and preempted readers a grace period still waits for, from `rcu_state` and its
+/// leaf `rcu_node`s: a task waiting for that grace period waits for them.
+pub(crate) fn rcu_holders(m: &MachineState) -> Option<(Vec<Node>, String, &MemoryRead)> {
+    let r = m.rcu.as_ref().filter(|r| r.gp_in_progress)?;
+    let mut nodes: Vec<Node> = r.waiting_cpus.iter().map(|&c| Node::cpu(c)).collect();
+    nodes.extend(r.blocked_readers.iter().cloned().map(Node::task));
+    let origin = r.origin.first()?;
+    if nodes.is_empty() {
+        return None;
+    }
+    let age = r.gp_age_jiffies.map(|a| format!(", started {a} jiffies ago")).unwrap_or_default();
+    let mut why = format!("read from memory: grace period {:#x} is in progress{age}", r.gp_seq);
+    if !r.waiting_cpus.is_empty() {
+        let cpus: Vec<String> = r.waiting_cpus.iter().map(|c| format!("CPU {c}")).collect();
+        why.push_str(&format!(
+            "; the leaf rcu_node's qsmask still waits for a quiescent state from {}",
+            cpus.join(", ")
+        ));
+    }
+    for (t, cpu) in &r.readers {
+        let on = cpu.map(|c| format!(" on CPU {c}")).unwrap_or_default();
+        why.push_str(&format!("; {t}{on} is inside rcu_read_lock()"));
+    }
+    if !r.blocked_readers.is_empty() {
+        let names: Vec<String> = r.blocked_readers.iter().map(|t| t.to_string()).collect();
+        why.push_str(&format!("; readers preempted inside their read-side section block it: {}", names.join(", ")));
+    }
+    Some((nodes, why, origin))
 }

@@ -248,6 +248,36 @@ fn stream_logs(
     })
 }
 
+/// Adds to the dump log's last segment with a lockup report the reports derived from memory
+/// about CPUs and tasks the log says nothing of (a task blocked for longer than the
+/// hung-task timeout that the detector had not reported yet, say), placed just after that
+/// segment's last lockup report so that they join its incident. Returns how many.
+fn merge_memory_reports(segments: &mut [lockscope_log::Segment], memory: Vec<Event>) -> usize {
+    let Some(last) = segments.iter().rposition(|s| s.has_lockup()) else { return 0 };
+    let logged = |e: &Event| {
+        segments.iter().flat_map(|s| s.events()).any(|l| {
+            (e.cpu.is_some() && l.cpu == e.cpu && l.kind.is_lockup())
+                || e.task.as_ref().is_some_and(|t| l.task.as_ref().is_some_and(|lt| lt.pid == t.pid))
+        })
+    };
+    let Some(anchor) = segments[last].events().iter().rev().find(|e| e.kind.is_lockup()).cloned() else { return 0 };
+    let new: Vec<Event> = memory
+        .into_iter()
+        .filter(|e| e.kind.is_lockup() && !logged(e))
+        .map(|mut e| {
+            e.time = anchor.time;
+            e.boot = anchor.boot;
+            e.host.clone_from(&anchor.host);
+            e.release.clone_from(&anchor.release);
+            e.lines = lockscope_facts::LineRange { first: anchor.lines.last, ..anchor.lines };
+            e
+        })
+        .collect();
+    let n = new.len();
+    segments[last].add_events(new);
+    n
+}
+
 /// One log, or one vmcore: its kernel log (or, with `--no-log` or a log without reports, the
 /// reports derived from its memory) and its machine state.
 fn scan_input(
@@ -295,15 +325,35 @@ fn scan_input(
     };
     let mut count = 0;
     let mut log_has_lockup = false;
+    // A dump's log is small: its segments wait until its memory's reports are merged in.
+    let mut held_back: Vec<lockscope_log::Segment> = Vec::new();
+    let is_dump = dump_log.is_some();
     let scanned = reader.map(|r| {
         scanner.scan_segments(idx, &name, r, |seg| {
             count += seg.len();
             log_has_lockup |= seg.has_lockup();
-            let n = seg.len();
-            feeder.push(Work::Segment(seg), n);
+            if is_dump {
+                held_back.push(seg);
+            } else {
+                let n = seg.len();
+                feeder.push(Work::Segment(seg), n);
+            }
         })
     });
-    if !log_has_lockup && !memory_events.is_empty() {
+    if log_has_lockup {
+        let added = merge_memory_reports(&mut held_back, std::mem::take(&mut memory_events));
+        if added > 0 {
+            summary.notes.push(format!(
+                "{added} report(s) derived from memory about CPUs or tasks the dump's log does not report on"
+            ));
+            count += added;
+        }
+    }
+    for seg in held_back {
+        let n = seg.len();
+        feeder.push(Work::Segment(seg), n);
+    }
+    if !memory_events.is_empty() {
         summary
             .notes
             .push(format!("the dump's log holds no lockup report: {} derived from memory", memory_events.len()));

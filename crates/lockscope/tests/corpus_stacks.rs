@@ -10,10 +10,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn shared() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    p.is_dir().then(|| p.canonicalize().unwrap())
-}
+#[path = "common/corpus.rs"]
+mod corpus;
+use corpus::{dumps_of, shared};
 
 fn json(args: &[&str], dump: &Path) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_lockscope"))
@@ -25,13 +24,6 @@ fn json(args: &[&str], dump: &Path) -> Value {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{args:?} {}: {}", dump.display(), String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// `xz -dc file > dir/name`; None when xz is not installed.
-fn unxz(file: &Path, dir: &Path) -> Option<PathBuf> {
-    let out = dir.join(file.file_stem().unwrap());
-    let status = Command::new("xz").arg("-dc").arg(file).stdout(std::fs::File::create(&out).ok()?).status().ok()?;
-    status.success().then_some(out)
 }
 
 /// A function name without the compiler's suffixes (`.cold`, `.part.0`, `.isra.0`).
@@ -90,29 +82,6 @@ fn subsequence(ours: &[String], theirs: &[String]) -> bool {
 
 fn hex(v: &Value) -> u64 {
     u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
-}
-
-fn dumps_of(case: &Path, tmp: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(case).unwrap() {
-        let p = e.unwrap().path();
-        let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        if !name.starts_with("vmcore") {
-            continue;
-        }
-        if name.ends_with(".xz") {
-            let dir = tmp.join(case.file_name().unwrap());
-            std::fs::create_dir_all(&dir).unwrap();
-            match unxz(&p, &dir) {
-                Some(d) => out.push(d),
-                None => eprintln!("note: xz not available; {name} skipped"),
-            }
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
 }
 
 fn check_dump(case: &Path, dump: &Path, problems: &mut Vec<String>) {
@@ -195,85 +164,5 @@ fn every_cpu_and_waiting_task_unwinds_like_drgn_and_the_truth() {
         }
     }
     assert!(dumps >= 8, "only {dumps} dumps found");
-    assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
-}
-
-/// The waits-for chain of `analyze DUMP` on every corpus dump: each truth link (waiter →
-/// the CPU or task it waits for) is there, and the root is the truth's root — the panic
-/// dumps too, where the log says nothing of the CPU the IPI waits for — with the dump's log
-/// and without it (`--no-log`: from memory alone).
-#[test]
-fn analyze_dump_chains_and_roots_match_the_truth() {
-    let Some(shared) = shared() else { return };
-    let mut problems = Vec::new();
-    for corpus in ["corpus", "corpus-6.12"] {
-        for case in std::fs::read_dir(shared.join(corpus)).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()) {
-            let truth: Value = serde_json::from_slice(&std::fs::read(case.join("truth.json")).unwrap()).unwrap();
-            let Some(dump) = std::fs::read_dir(&case).unwrap().map(|e| e.unwrap().path()).find(|p| {
-                p.file_name().unwrap().to_string_lossy().starts_with("vmcore.mkd")
-                    && !p.to_string_lossy().ends_with(".xz")
-            }) else {
-                continue;
-            };
-            for mode in [None, Some("--no-log")] {
-                let out = Command::new(env!("CARGO_BIN_EXE_lockscope"))
-                    .args(["analyze", "--json"])
-                    .args(mode)
-                    .arg(&dump)
-                    .output()
-                    .unwrap();
-                let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-                let node = |n: &Value| (n["cpu"].as_u64(), n["task"]["pid"].as_u64());
-                let chain = v["diagnosis"]["chain"].as_array().cloned().unwrap_or_default();
-                let who = format!("{} {}", dump.display(), mode.unwrap_or(""));
-                for t in truth["expected"]["waits_for_chain"].as_array().into_iter().flatten() {
-                    let w = &t["waits_for"];
-                    let target: Option<(Option<u64>, Option<u64>)> = match w["type"].as_str() {
-                        Some("csd_ipi") => Some((w["target_cpus"][0].as_u64(), None)),
-                        Some("rwsem_write") => Some((None, w["owner_pid"].as_u64())),
-                        Some("rwsem_read") => Some((None, w["blocked_behind_pid"].as_u64())),
-                        _ => None,
-                    };
-                    let Some(target) = target else { continue };
-                    let waiter = (t["cpu"].as_u64(), if t["kind"] == "cpu" { None } else { t["pid"].as_u64() });
-                    let found = chain.iter().any(|l| {
-                        let (wc, wp) = node(&l["waiter"]);
-                        let (tc, tp) = node(&l["waits_for"]);
-                        (waiter.0.is_some() && wc == waiter.0 || waiter.1.is_some() && wp == waiter.1)
-                            && (target.0.is_some() && tc == target.0 || target.1.is_some() && tp == target.1)
-                    });
-                    if !found {
-                        problems.push(format!("{who}: no link {waiter:?} → {target:?}"));
-                    }
-                }
-                let root = &truth["expected"]["root_cause"];
-                let ours = &v["diagnosis"]["root"];
-                if root["pid"].is_u64() && ours["task"]["pid"] != root["pid"] {
-                    problems.push(format!("{who}: root {ours} ≠ truth pid {}", root["pid"]));
-                }
-                // The truth's words for root kinds, and ours (docs/json-schema.md).
-                let want = match root["kind"].as_str().unwrap_or("") {
-                    "sleep_while_holding_spinlock" => "sleeps_holding_spinlock",
-                    "self_deadlock_bit_lock" => "self_deadlock",
-                    "endless_loop_in_rcu_read_side" => "preempt_off_loop",
-                    "null_pointer_dereference" => "crash",
-                    other => other,
-                };
-                if ours["kind"] != want {
-                    problems.push(format!("{who}: root kind {} ≠ {want}", ours["kind"]));
-                }
-                // The graph holds the chain; none of these cases is a cycle.
-                let edges = v["diagnosis"]["graph"]["edges"].as_array().map_or(0, |e| e.len());
-                if edges != chain.len() || !v["diagnosis"]["cycle"].is_null() {
-                    problems.push(format!(
-                        "{who}: graph {} edges for {} links, cycle {}",
-                        edges,
-                        chain.len(),
-                        v["diagnosis"]["cycle"]
-                    ));
-                }
-            }
-        }
-    }
     assert!(problems.is_empty(), "{} problem(s):\n{}", problems.len(), problems.join("\n"));
 }

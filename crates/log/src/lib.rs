@@ -73,6 +73,18 @@ impl Segment {
         self.events.iter().any(|e| e.kind.is_lockup())
     }
 
+    /// The events as read (titles of stack-titled reports not yet set).
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Adds events from elsewhere (reports derived from a dump's memory) to the segment, so
+    /// that they join its incidents; their titles are final.
+    pub fn add_events(&mut self, more: Vec<Event>) {
+        self.needs_title.extend(std::iter::repeat_n(false, more.len()));
+        self.events.extend(more);
+    }
+
     /// The finished events (titles set) and the lockdep listings.
     pub fn into_parts(mut self) -> (Vec<Event>, Vec<HeldLocks>) {
         events::complete_titles(&mut self.events, &self.needs_title);

@@ -3,313 +3,366 @@
 
 use super::*;
 
-pub(super) fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
-    let events = input.events;
-    let mut chain = Vec::new();
-    let stuck = &inc.stuck;
-    let find_cpu = |c: u32| stuck.iter().find(|s| s.subject.cpu == Some(c));
-    let find_task = |pid: u32| stuck.iter().find(|s| s.subject.task.as_ref().is_some_and(|t| t.pid == pid));
+/// What every rule looks at: the incident, the input, the dump's machine state.
+struct Ctx<'a, 'i> {
+    inc: &'a Incident,
+    input: &'a Input<'i>,
+    events: &'a [Event],
+    mem: Option<&'a lockscope_facts::machine::MachineState>,
+}
 
-    // Cross-CPU calls.
-    for s in stuck.iter().filter(|s| s.wait.kind == WaitKind::CsdIpi) {
-        let via = format!("IPI / cross-CPU call ({})", s.wait.function.as_deref().unwrap_or("csd_lock_wait"));
-        if s.wait.target_cpus.is_empty() && !s.wait.candidate_cpus.is_empty() {
-            for &c in &s.wait.candidate_cpus {
-                let target = find_cpu(c).map(stuck_node).unwrap_or_else(|| Node::cpu(c));
-                chain.push(link(
-                    stuck_node(s),
-                    target,
-                    via.clone(),
-                    Confidence::Possible,
-                    s.wait.reasoning.join("\n"),
-                    ev_of(s, events),
-                ));
-            }
-            continue;
-        }
-        if s.wait.target_cpus.is_empty() {
-            let irqs_off: Vec<&Stuck> = stuck
-                .iter()
-                .filter(|o| o.subject.cpu.is_some() && o.subject != s.subject && o.irqs_enabled == Some(false))
-                .collect();
-            if irqs_off.is_empty() {
-                chain.push(link(
-                    stuck_node(s),
-                    Node::resource("an unidentified CPU that does not answer the IPI".into()),
-                    via.clone(),
-                    Confidence::Possible,
-                    s.wait.reasoning.join("; "),
-                    ev_of(s, events),
-                ));
-            }
-            for o in irqs_off {
-                chain.push(link(
-                    stuck_node(s),
-                    stuck_node(o),
-                    via.clone(),
-                    Confidence::Possible,
-                    format!("the target CPU is not named in the log; {} has interrupts disabled and so cannot answer an IPI", stuck_node(o)),
-                    ev_of(s, events),
-                ));
-            }
-            continue;
-        }
-        for &t in &s.wait.target_cpus {
-            let target = find_cpu(t).map(stuck_node).unwrap_or_else(|| Node::cpu(t));
-            chain.push(link(
-                stuck_node(s),
-                target,
-                via.clone(),
-                s.wait.confidence,
-                s.wait.reasoning.join("\n"),
-                ev_of(s, events),
-            ));
-            // A target that printed nothing: memory may show what it does; else the only lock
-            // trouble the log shows may explain it.
-            let task_node = |tr: &lockscope_facts::TaskRef| {
-                find_task(tr.pid).map(stuck_node).unwrap_or_else(|| Node::task(tr.clone()))
-            };
-            if find_cpu(t).is_none()
-                && let Some(mut l) = input
-                    .machine_of(inc.source)
-                    .and_then(|m| crate::memory::silent_cpu_holder(t, &task_node, m, inc.source))
-            {
-                if let Some(sl) = sleeping_while_atomic(inc, events).first().filter(|sl| {
-                    sl.task.as_ref().is_some_and(|x| l.waits_for.task.as_ref().is_some_and(|w| w.pid == x.pid))
-                }) {
-                    l.confidence = Confidence::Certain;
-                    l.reasoning.push_str(&format!(
-                        "; the log shows the same task scheduling in atomic context ({})",
-                        sl.headline
-                    ));
-                    l.evidence.push(evidence(sl));
-                }
-                chain.push(l);
-            } else if find_cpu(t).is_none()
-                && let Some(sl) = sleeping_while_atomic(inc, events).first()
-            {
-                let task = sl.task.clone().unwrap();
-                chain.push(link(
-                        Node::cpu(t),
-                        Node::task(task.clone()),
-                        "spinlock (presumed)".into(),
-                        Confidence::Possible,
-                        format!(
-                            "CPU {t} printed nothing; the log's only sign of lock trouble is that {task} scheduled in atomic context ({}): a task sleeping with a spinlock held makes other CPUs spin on that lock, with interrupts off under spin_lock_irqsave, which would keep CPU {t} from answering the IPI",
-                            sl.headline
-                        ),
-                        vec![evidence(sl)],
-                    ));
-            }
+impl<'a> Ctx<'a, '_> {
+    fn cpu(&self, c: u32) -> Option<&'a Stuck> {
+        self.inc.stuck.iter().find(|s| s.subject.cpu == Some(c))
+    }
+    fn task(&self, pid: u32) -> Option<&'a Stuck> {
+        self.inc.stuck.iter().find(|s| s.subject.task.as_ref().is_some_and(|t| t.pid == pid))
+    }
+    /// The node of a CPU: the stuck subject on it when there is one.
+    fn cpu_node(&self, c: u32) -> Node {
+        self.cpu(c).map(stuck_node).unwrap_or_else(|| Node::cpu(c))
+    }
+    fn task_node(&self, t: &lockscope_facts::TaskRef) -> Node {
+        self.task(t.pid).map(stuck_node).unwrap_or_else(|| Node::task(t.clone()))
+    }
+    fn ev(&self, s: &Stuck) -> Vec<Evidence> {
+        ev_of(s, self.events)
+    }
+    fn sleepers(&self) -> Vec<&'a Event> {
+        sleeping_while_atomic(self.inc, self.events)
+    }
+    /// The log's sign that this link's holder slept in atomic context makes it certain.
+    fn confirm_by_sleeper(&self, l: &mut ChainLink) {
+        let holder = l.waits_for.task.as_ref().map(|t| t.pid);
+        if let Some(sl) =
+            self.sleepers().into_iter().find(|sl| sl.task.as_ref().map(|t| t.pid) == holder && holder.is_some())
+        {
+            l.confidence = Confidence::Certain;
+            l.reasoning
+                .push_str(&format!("; the log shows the same task scheduling in atomic context ({})", sl.headline));
+            l.evidence.push(evidence(sl));
         }
     }
+    fn tasks(&self) -> Vec<&'a Stuck> {
+        self.inc.stuck.iter().filter(|s| s.subject.cpu.is_none()).collect()
+    }
+}
 
-    // Spinlocks: waiters on one address are one group; the holder is whoever slept or
-    // spins while holding it.
-    let sleepers = sleeping_while_atomic(inc, events);
-    let mem = input.machine_of(inc.source);
-    let task_node =
-        |t: &lockscope_facts::TaskRef| find_task(t.pid).map(stuck_node).unwrap_or_else(|| Node::task(t.clone()));
-    for s in stuck.iter().filter(|s| {
+fn linked(chain: &[ChainLink], s: &Stuck) -> bool {
+    chain.iter().any(|l| l.waiter == stuck_node(s))
+}
+
+pub(super) fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
+    let cx = Ctx { inc, input, events: input.events, mem: input.machine_of(inc.source) };
+    let mut chain = Vec::new();
+    for s in inc.stuck.iter().filter(|s| s.wait.kind == WaitKind::CsdIpi) {
+        csd_links(&cx, s, &mut chain);
+    }
+    for s in inc.stuck.iter().filter(|s| {
         matches!(s.wait.kind, WaitKind::Spinlock | WaitKind::RwlockRead | WaitKind::RwlockWrite | WaitKind::BitSpinlock)
     }) {
-        if let Some(mut l) = mem.and_then(|m| crate::memory::spinlock_holder(s, &task_node, m, inc.source)) {
-            // The log's sign of the same holder (it slept in atomic context) makes it certain.
-            if let Some(sl) = sleepers.first().filter(|sl| {
-                sl.task.as_ref().is_some_and(|t| l.waits_for.task.as_ref().is_some_and(|w| w.pid == t.pid))
-            }) {
-                l.confidence = Confidence::Certain;
-                l.reasoning
-                    .push_str(&format!("; the log shows the same task scheduling in atomic context ({})", sl.headline));
-                l.evidence.push(evidence(sl));
-            }
-            l.evidence.extend(ev_of(s, events));
+        chain.push(spinlock_link(&cx, s));
+    }
+    for s in cx.tasks() {
+        if let Some(l) = owner_link(&cx, s, &chain) {
             chain.push(l);
-            continue;
-        }
-        let lock = match s.wait.lock_address {
-            Some(a) => format!("{} {a:#x}", s.wait.kind.as_str()),
-            None => format!("a {}", s.wait.kind.as_str()),
-        };
-        let irq_note = match s.irqs_enabled {
-            Some(false) => " with interrupts disabled",
-            _ => "",
-        };
-        if let Some(sl) = sleepers.first() {
-            let t = sl.task.clone().unwrap();
-            let still = find_task(t.pid);
-            let conf = if still.is_some() || sleepers.len() == 1 { Confidence::Likely } else { Confidence::Possible };
-            let mut ev = ev_of(s, events);
-            ev.push(evidence(sl));
-            if let Some(st) = still {
-                ev.extend(ev_of(st, events));
-            }
-            chain.push(link(
-                stuck_node(s),
-                still.map(stuck_node).unwrap_or_else(|| Node::task(t.clone())),
-                format!("{lock}, spinning{irq_note}"),
-                conf,
-                format!(
-                    "the lock's holder is not running: {t} called schedule() in atomic context ({}{}), which is what sleeping while holding a spinlock looks like{}",
-                    sl.headline,
-                    sl.time.map(|x| format!(" at {x:.3} s")).unwrap_or_default(),
-                    if still.is_some() { ", and it is still blocked" } else { "" }
-                ),
-                ev,
-            ));
-            continue;
-        }
-        let running: Vec<&Stuck> = stuck
-            .iter()
-            .filter(|o| o.subject != s.subject && o.wait.kind == WaitKind::Running && o.subject.cpu.is_some())
-            .collect();
-        if let Some(o) = running.first() {
-            chain.push(link(
-                stuck_node(s),
-                stuck_node(o),
-                format!("{lock}, spinning{irq_note}"),
-                Confidence::Possible,
-                format!("{} runs without waiting and may hold the lock", stuck_node(o)),
-                ev_of(s, events),
-            ));
-        } else {
-            chain.push(link(
-                stuck_node(s),
-                Node::resource(format!("{lock} (holder not in the log)")),
-                format!("{lock}, spinning{irq_note}"),
-                s.wait.confidence,
-                s.wait.reasoning.join("\n"),
-                ev_of(s, events),
-            ));
         }
     }
-
-    // Sleeping locks of hung tasks: what the lock itself records first.
-    let tasks: Vec<&Stuck> = stuck.iter().filter(|s| s.subject.cpu.is_none()).collect();
-    if let Some(m) = mem {
-        for s in &tasks {
-            if let Some(mut l) = crate::memory::sleeping_owner(s, &task_node, m, inc.source) {
-                l.evidence.extend(ev_of(s, events));
-                chain.push(l);
-            }
-        }
-    }
-    for s in &tasks {
-        if chain.iter().any(|l| l.waiter == stuck_node(s)) {
-            continue;
-        }
-        let e = &events[s.stack_event];
-        if let Some(bo) = s.events.iter().find_map(|&i| events[i].blocked_on.as_ref())
-            && let Some(owner) = &bo.owner
+    rwsem_inferred_links(&cx, &mut chain);
+    for s in cx.tasks() {
+        if !linked(&chain, s)
+            && let Some(l) = unheld_link(&cx, s)
         {
-            let target = find_task(owner.pid).map(stuck_node).unwrap_or_else(|| Node::task(owner.clone()));
-            chain.push(link(
-                stuck_node(s),
-                target,
-                bo.primitive.clone(),
-                Confidence::Likely,
-                format!("the hung-task detector reports {owner} as the likely owner of the {}", bo.primitive),
-                vec![evidence(e)],
-            ));
-        }
-    }
-    for s in &tasks {
-        if chain.iter().any(|l| l.waiter == stuck_node(s)) {
-            continue;
-        }
-        if let Some(l) = lockdep_holder(s, inc, input, &find_task) {
             chain.push(l);
         }
     }
-    let owner_linked: Vec<Node> = chain.iter().map(|l| l.waiter.clone()).collect();
-    let has_owner_link = |s: &Stuck| owner_linked.contains(&stuck_node(s));
-    let rw: Vec<&Stuck> =
-        tasks.iter().copied().filter(|s| matches!(s.wait.kind, WaitKind::RwsemRead | WaitKind::RwsemWrite)).collect();
-    if !rw.is_empty() {
-        // The holder: a task blocked first, on something else than the rwsem, or a
-        // task lockdep lists as holding a semaphore.
-        let odd: Vec<&Stuck> = tasks
-            .iter()
-            .copied()
-            .filter(|s| !matches!(s.wait.kind, WaitKind::RwsemRead | WaitKind::RwsemWrite | WaitKind::Running))
-            .collect();
-        let first_blocked = |s: &&Stuck| {
-            let e = &events[s.events[0]];
-            (blocked_since(e).map(|x| (x * 1000.0) as i64).unwrap_or(i64::MAX), e.lines.first)
-        };
-        let holder = odd.iter().copied().min_by_key(first_blocked);
-        let writers: Vec<&Stuck> = rw.iter().copied().filter(|s| s.wait.kind == WaitKind::RwsemWrite).collect();
-        let readers: Vec<&Stuck> = rw.iter().copied().filter(|s| s.wait.kind == WaitKind::RwsemRead).collect();
-        if let Some(w0) = writers.first() {
-            for r in readers.iter().filter(|r| !has_owner_link(r)) {
-                chain.push(link(
-                    stuck_node(r),
-                    stuck_node(w0),
-                    "rwsem (read)".into(),
-                    Confidence::Likely,
-                    format!("a reader blocks behind a writer already queued on an rwsem: {} waits in {} while {} waits to write", stuck_node(r), r.wait.function.as_deref().unwrap_or("down_read"), stuck_node(w0)),
-                    ev_of(r, events),
-                ));
-            }
-        }
-        let to_holder: Vec<&Stuck> = if writers.is_empty() { readers.clone() } else { writers.clone() };
-        if let Some(h) = holder {
-            let h_first = first_blocked(&h);
-            for w in to_holder.iter().filter(|w| !has_owner_link(w)) {
-                let earlier = h_first < first_blocked(w);
-                chain.push(link(
-                    stuck_node(w),
-                    stuck_node(h),
-                    format!("{} held by {}", w.wait.kind.as_str(), stuck_node(h)),
-                    if earlier { Confidence::Likely } else { Confidence::Possible },
-                    format!(
-                        "no task is shown holding the rwsem; {} was blocked {} on a different primitive ({}), so it most likely took the rwsem before it got stuck",
-                        stuck_node(h),
-                        if earlier { "first" } else { "at the same time" },
-                        h.wait.kind.as_str()
-                    ),
-                    {
-                        let mut v = ev_of(w, events);
-                        v.extend(ev_of(h, events));
-                        v
-                    },
-                ));
-            }
-        }
-    }
-    // What the remaining tasks wait for when nobody visible holds it.
-    for s in &tasks {
-        if chain.iter().any(|l| l.waiter == stuck_node(s)) {
-            continue;
-        }
-        match s.wait.kind {
-            // A lock nobody visible holds matters as a link only when others wait behind it.
-            WaitKind::PageLock | WaitKind::BitWait if tasks.len() > 1 => {
-                chain.push(link(
-                    stuck_node(s),
-                    Node::resource(format!("{} (holder not in the log; possibly {} itself)", s.wait.kind.as_str(), stuck_node(s))),
-                    format!("{} ({})", s.wait.kind.as_str(), s.wait.function.as_deref().unwrap_or("?")),
-                    Confidence::Possible,
-                    "no reported task is shown taking this lock; a task that never releases a page/bit lock it took itself deadlocks exactly like this".to_string(),
-                    ev_of(s, events),
-                ));
-            }
-            WaitKind::RcuGracePeriod => {
-                if let Some(c) = stuck.iter().find(|o| o.kinds.contains(&EventKind::RcuStall)) {
-                    chain.push(link(
-                        stuck_node(s),
-                        stuck_node(c),
-                        "RCU grace period".into(),
-                        Confidence::Likely,
-                        format!("{} stalls the grace period {} waits for", stuck_node(c), stuck_node(s)),
-                        ev_of(s, events),
-                    ));
-                }
-            }
-            _ => {}
-        }
-    }
+    name_locks(&mut chain, cx.mem);
     chain
+}
+
+/// Each lock a link names, with its symbol and kind as memory shows them.
+fn name_locks(chain: &mut [ChainLink], mem: Option<&lockscope_facts::machine::MachineState>) {
+    let Some(m) = mem else { return };
+    for lock in chain.iter_mut().filter_map(|l| l.lock.as_mut()) {
+        if let Some(st) = m.locks.iter().find(|x| x.address == lock.address) {
+            lock.symbol = lock.symbol.take().or_else(|| st.symbol.clone());
+        }
+    }
+}
+
+/// A cross-CPU call: the CPUs it waits for (proven by memory or the log, else suggested by
+/// registers or by which CPUs have interrupts off); a target that printed nothing gets its
+/// own link from memory or from the log's only sign of lock trouble.
+fn csd_links(cx: &Ctx<'_, '_>, s: &Stuck, chain: &mut Vec<ChainLink>) {
+    let via = format!("IPI / cross-CPU call ({})", s.wait.function.as_deref().unwrap_or("csd_lock_wait"));
+    let ipi = |target: Node, conf: Confidence, why: String| {
+        link(stuck_node(s), target, via.clone(), WaitKind::CsdIpi, conf, why, cx.ev(s))
+    };
+    if s.wait.target_cpus.is_empty() && !s.wait.candidate_cpus.is_empty() {
+        for &c in &s.wait.candidate_cpus {
+            chain.push(ipi(cx.cpu_node(c), Confidence::Possible, s.wait.reasoning.join("\n")));
+        }
+        return;
+    }
+    if s.wait.target_cpus.is_empty() {
+        let irqs_off: Vec<&Stuck> = cx
+            .inc
+            .stuck
+            .iter()
+            .filter(|o| o.subject.cpu.is_some() && o.subject != s.subject && o.irqs_enabled == Some(false))
+            .collect();
+        if irqs_off.is_empty() {
+            let nobody = Node::resource("an unidentified CPU that does not answer the IPI".into());
+            chain.push(ipi(nobody, Confidence::Possible, s.wait.reasoning.join("; ")));
+        }
+        for o in irqs_off {
+            let why = format!(
+                "the target CPU is not named in the input; {} has interrupts disabled and so cannot answer an IPI",
+                stuck_node(o)
+            );
+            chain.push(ipi(stuck_node(o), Confidence::Possible, why));
+        }
+        return;
+    }
+    for &t in &s.wait.target_cpus {
+        chain.push(ipi(cx.cpu_node(t), s.wait.confidence, s.wait.reasoning.join("\n")));
+        if cx.cpu(t).is_none()
+            && let Some(l) = silent_target_link(cx, t)
+        {
+            chain.push(l);
+        }
+    }
+}
+
+/// A CPU a cross-CPU call waits for that printed nothing: memory may show it spinning on a
+/// held lock; else the log's only sign of lock trouble (a task that slept in atomic context)
+/// may explain it.
+fn silent_target_link(cx: &Ctx<'_, '_>, t: u32) -> Option<ChainLink> {
+    let task_node = |tr: &lockscope_facts::TaskRef| cx.task_node(tr);
+    if let Some(mut l) = cx.mem.and_then(|m| crate::memory::silent_cpu_holder(t, &task_node, m, cx.inc.source)) {
+        cx.confirm_by_sleeper(&mut l);
+        return Some(l);
+    }
+    let sl = *cx.sleepers().first()?;
+    let task = sl.task.clone()?;
+    let why = format!(
+        "CPU {t} printed nothing; the input's only sign of lock trouble is that {task} scheduled in atomic context ({}): a task sleeping with a spinlock held makes other CPUs spin on that lock, with interrupts off under spin_lock_irqsave, which would keep CPU {t} from answering the IPI",
+        sl.headline
+    );
+    Some(link(
+        Node::cpu(t),
+        Node::task(task),
+        "spinlock (presumed)".into(),
+        WaitKind::Spinlock,
+        Confidence::Possible,
+        why,
+        vec![evidence(sl)],
+    ))
+}
+
+/// A spinning CPU: the holder memory finds (the one task whose stack holds the lock), else
+/// the task the log shows sleeping in atomic context, else a CPU that runs without waiting,
+/// else the lock itself.
+fn spinlock_link(cx: &Ctx<'_, '_>, s: &Stuck) -> ChainLink {
+    let task_node = |t: &lockscope_facts::TaskRef| cx.task_node(t);
+    if let Some(mut l) = cx.mem.and_then(|m| crate::memory::spinlock_holder(s, &task_node, m, cx.inc.source)) {
+        cx.confirm_by_sleeper(&mut l);
+        l.evidence.extend(cx.ev(s));
+        return l;
+    }
+    let lock = match s.wait.lock_address {
+        Some(a) => format!("{} {a:#x}", s.wait.kind.as_str()),
+        None => format!("a {}", s.wait.kind.as_str()),
+    };
+    let irq_note = if s.irqs_enabled == Some(false) { " with interrupts disabled" } else { "" };
+    let via = format!("{lock}, spinning{irq_note}");
+    let spin = |target: Node, conf: Confidence, why: String, ev: Vec<Evidence>| {
+        let mut l = link(stuck_node(s), target, via.clone(), s.wait.kind, conf, why, ev);
+        l.lock = s.wait.lock_address.map(|a| LockRef::of_wait(s.wait.kind, a));
+        l
+    };
+    let sleepers = cx.sleepers();
+    if let Some(sl) = sleepers.first()
+        && let Some(t) = sl.task.clone()
+    {
+        let still = cx.task(t.pid);
+        let conf = if still.is_some() || sleepers.len() == 1 { Confidence::Likely } else { Confidence::Possible };
+        let mut ev = cx.ev(s);
+        ev.push(evidence(sl));
+        ev.extend(still.map(|st| cx.ev(st)).unwrap_or_default());
+        let why = format!(
+            "the lock's holder is not running: {t} called schedule() in atomic context ({}{}), which is what sleeping while holding a spinlock looks like{}",
+            sl.headline,
+            sl.time.map(|x| format!(" at {x:.3} s")).unwrap_or_default(),
+            if still.is_some() { ", and it is still blocked" } else { "" }
+        );
+        return spin(still.map(stuck_node).unwrap_or_else(|| Node::task(t.clone())), conf, why, ev);
+    }
+    let running = cx
+        .inc
+        .stuck
+        .iter()
+        .find(|o| o.subject != s.subject && o.wait.kind == WaitKind::Running && o.subject.cpu.is_some());
+    match running {
+        Some(o) => {
+            let why = format!("{} runs without waiting and may hold the lock", stuck_node(o));
+            spin(stuck_node(o), Confidence::Possible, why, cx.ev(s))
+        }
+        None => spin(
+            Node::resource(format!("{lock} (holder not shown)")),
+            s.wait.confidence,
+            s.wait.reasoning.join("\n"),
+            cx.ev(s),
+        ),
+    }
+}
+
+/// A task sleeping on a lock whose owner is known: recorded in the lock (memory), named by
+/// the hung-task detector, or listed by lockdep.
+fn owner_link(cx: &Ctx<'_, '_>, s: &Stuck, chain: &[ChainLink]) -> Option<ChainLink> {
+    if linked(chain, s) {
+        return None;
+    }
+    let task_node = |t: &lockscope_facts::TaskRef| cx.task_node(t);
+    if let Some(mut l) = cx.mem.and_then(|m| crate::memory::sleeping_owner(s, &task_node, m, cx.inc.source)) {
+        l.evidence.extend(cx.ev(s));
+        return Some(l);
+    }
+    let e = &cx.events[s.stack_event];
+    if let Some(bo) = s.events.iter().find_map(|&i| cx.events[i].blocked_on.as_ref())
+        && let Some(owner) = &bo.owner
+    {
+        return Some(link(
+            stuck_node(s),
+            cx.task_node(owner),
+            bo.primitive.clone(),
+            s.wait.kind,
+            Confidence::Likely,
+            format!("the hung-task detector reports {owner} as the likely owner of the {}", bo.primitive),
+            vec![evidence(e)],
+        ));
+    }
+    lockdep_holder(s, cx.inc, cx.input, &|pid| cx.task(pid))
+}
+
+/// Tasks blocked on an rwsem whose holder nothing records: a reader queues behind a waiting
+/// writer; the writers (or readers) wait for the task blocked first on something else.
+fn rwsem_inferred_links(cx: &Ctx<'_, '_>, chain: &mut Vec<ChainLink>) {
+    let events = cx.events;
+    let tasks = cx.tasks();
+    let is_rw = |s: &&Stuck| matches!(s.wait.kind, WaitKind::RwsemRead | WaitKind::RwsemWrite);
+    let writers: Vec<&Stuck> = tasks.iter().copied().filter(|s| s.wait.kind == WaitKind::RwsemWrite).collect();
+    let readers: Vec<&Stuck> = tasks.iter().copied().filter(|s| s.wait.kind == WaitKind::RwsemRead).collect();
+    if writers.is_empty() && readers.is_empty() {
+        return;
+    }
+    let first_blocked = |s: &Stuck| {
+        let e = &events[s.events[0]];
+        (blocked_since(e).map(|x| (x * 1000.0) as i64).unwrap_or(i64::MAX), e.lines.first)
+    };
+    let holder = tasks
+        .iter()
+        .copied()
+        .filter(|s| !is_rw(s) && s.wait.kind != WaitKind::Running)
+        .min_by_key(|s| first_blocked(s));
+    let done: Vec<Node> = chain.iter().map(|l| l.waiter.clone()).collect();
+    let open = |s: &&&Stuck| !done.contains(&stuck_node(s));
+    if let Some(w0) = writers.first() {
+        for r in readers.iter().filter(open) {
+            let why = format!(
+                "a reader blocks behind a writer already queued on an rwsem: {} waits in {} while {} waits to write",
+                stuck_node(r),
+                r.wait.function.as_deref().unwrap_or("down_read"),
+                stuck_node(w0)
+            );
+            let via = "rwsem (read)".to_string();
+            chain.push(link(
+                stuck_node(r),
+                stuck_node(w0),
+                via,
+                WaitKind::RwsemRead,
+                Confidence::Likely,
+                why,
+                cx.ev(r),
+            ));
+        }
+    }
+    let Some(h) = holder else { return };
+    let to_holder = if writers.is_empty() { &readers } else { &writers };
+    for w in to_holder.iter().filter(open) {
+        let earlier = first_blocked(h) < first_blocked(w);
+        let why = format!(
+            "no task is shown holding the rwsem; {} was blocked {} on a different primitive ({}), so it most likely took the rwsem before it got stuck",
+            stuck_node(h),
+            if earlier { "first" } else { "at the same time" },
+            h.wait.kind.as_str()
+        );
+        let mut ev = cx.ev(w);
+        ev.extend(cx.ev(h));
+        let conf = if earlier { Confidence::Likely } else { Confidence::Possible };
+        let via = format!("{} held by {}", w.wait.kind.as_str(), stuck_node(h));
+        chain.push(link(stuck_node(w), stuck_node(h), via, w.wait.kind, conf, why, ev));
+    }
+}
+
+/// What a task waits for when nobody visible holds it: a page or bit lock (its own, when
+/// memory shows no other task near it), or an RCU grace period a stalled CPU holds up.
+fn unheld_link(cx: &Ctx<'_, '_>, s: &Stuck) -> Option<ChainLink> {
+    let tasks = cx.tasks();
+    match s.wait.kind {
+        WaitKind::PageLock | WaitKind::BitWait => {
+            if let Some(l) = cx.mem.and_then(|m| crate::memory::own_bit_lock(s, m, cx.inc.source)) {
+                let mut l = l;
+                l.evidence.extend(cx.ev(s));
+                return Some(l);
+            }
+            // A lock nobody visible holds matters as a link only when others wait behind it.
+            (tasks.len() > 1).then(|| {
+                link(
+                    stuck_node(s),
+                    Node::resource(format!("{} (holder not shown; possibly {} itself)", s.wait.kind.as_str(), stuck_node(s))),
+                    format!("{} ({})", s.wait.kind.as_str(), s.wait.function.as_deref().unwrap_or("?")),
+                    s.wait.kind,
+                    Confidence::Possible,
+                    "no task in the input is shown taking this lock; a task that never releases a page/bit lock it took itself deadlocks exactly like this".to_string(),
+                    cx.ev(s),
+                )
+            })
+        }
+        WaitKind::RcuGracePeriod => {
+            if let Some((holders, why, read)) = cx.mem.and_then(crate::memory::rcu_holders) {
+                // One link, to the first holder: a task waits for the whole grace period.
+                let to = holders.first()?;
+                let target = match (to.cpu, &to.task) {
+                    (Some(c), _) => cx.cpu_node(c),
+                    (None, Some(t)) => cx.task_node(t),
+                    _ => return None,
+                };
+                let mut ev = vec![Evidence::memory(cx.inc.source, read, "rcu_state: grace period in progress".into())];
+                ev.extend(cx.ev(s));
+                return Some(link(
+                    stuck_node(s),
+                    target,
+                    "RCU grace period".into(),
+                    WaitKind::RcuGracePeriod,
+                    Confidence::Certain,
+                    why,
+                    ev,
+                ));
+            }
+            let c = cx.inc.stuck.iter().find(|o| o.kinds.contains(&EventKind::RcuStall))?;
+            Some(link(
+                stuck_node(s),
+                stuck_node(c),
+                "RCU grace period".into(),
+                WaitKind::RcuGracePeriod,
+                Confidence::Likely,
+                format!("{} stalls the grace period {} waits for", stuck_node(c), stuck_node(s)),
+                cx.ev(s),
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// The holder of the sleeping lock a task waits for, from lockdep's "locks held" listing:
@@ -352,6 +405,7 @@ pub(super) fn lockdep_holder<'a>(
         stuck_node(s),
         target,
         format!("{} {}", s.wait.kind.as_str(), wanted.name),
+        s.wait.kind,
         Confidence::Likely,
         format!(
             "lockdep lists {} last for {} (being acquired{}), and {} holds it{}",

@@ -2,7 +2,7 @@
 //! hardware correlation and the summary sentence.
 
 use crate::waits::{self, StackWait};
-use crate::{ChainLink, Evidence, HardwareLink, Incident, Input, Node, Root, RootKind, Stuck, Wait, WallTime};
+use crate::{ChainLink, Evidence, HardwareLink, Incident, Input, LockRef, Node, Root, RootKind, Stuck, Wait, WallTime};
 use lockscope_facts::{Arch, Confidence, Event, EventKind, Frame, Subject, WaitKind};
 use std::collections::BTreeMap;
 
@@ -73,10 +73,21 @@ pub(crate) fn analyze(inc: &mut Incident, input: &Input<'_>, hardware: &[&Event]
         inc.chain = chain;
         inc.hardware = hardware_links(inc, input, hardware);
         inc.root = find_root(inc, input);
+        if let Some(r) = inc.root.as_mut() {
+            r.lock = held_lock(&inc.chain, r);
+        }
     } else {
         inc.root = crash_root(inc, events);
     }
     inc.summary = summarize(inc, events);
+}
+
+/// The lock the root holds that others wait for: the one it waits for itself (a
+/// self-deadlock), else the first lock a link into it names.
+fn held_lock(chain: &[ChainLink], r: &Root) -> Option<LockRef> {
+    let node = Node { cpu: r.cpu, task: r.task.clone(), resource: None };
+    let into = || chain.iter().filter(|l| l.waits_for == node && l.lock.is_some());
+    into().find(|l| l.waiter == node).or_else(|| into().next()).and_then(|l| l.lock.clone())
 }
 
 fn stuck_node(s: &Stuck) -> Node {
@@ -87,11 +98,12 @@ fn link(
     waiter: Node,
     waits_for: Node,
     via: String,
+    wait: WaitKind,
     confidence: Confidence,
     reasoning: String,
     evidence: Vec<Evidence>,
 ) -> ChainLink {
-    ChainLink { waiter, waits_for, via, confidence, reasoning, evidence }
+    ChainLink { waiter, waits_for, via, wait, lock: None, confidence, reasoning, evidence }
 }
 
 fn ev_of(s: &Stuck, events: &[Event]) -> Vec<Evidence> {

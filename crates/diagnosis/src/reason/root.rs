@@ -48,13 +48,26 @@ pub(super) fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
     let stuck_here = inc.stuck.iter().find(|s| stuck_node(s) == node);
     if cycle {
         // A task on a cycle of its own waits for itself.
-        let alone = inc.chain.iter().filter(|l| l.waiter == node || l.waits_for == node).count() <= 2
-            && inc.chain.iter().any(|l| l.waiter == node && l.waits_for == node);
+        let own = inc.chain.iter().find(|l| l.waiter == node && l.waits_for == node);
+        let alone = inc.chain.iter().filter(|l| l.waiter == node || l.waits_for == node).count() <= 2 && own.is_some();
+        let reason = match own {
+            Some(l) if alone => {
+                let others = inc.chain.iter().filter(|x| x.waits_for == node && x.waiter != node).count();
+                let behind = if others > 0 { "; the others queue behind locks it holds" } else { "" };
+                format!(
+                    "self-deadlock: {node} waits for the {} that it holds itself{behind} ({})",
+                    l.via,
+                    l.reasoning.trim_start_matches("read from memory: ")
+                )
+            }
+            _ => "deadlock: the waits-for chain is a cycle".into(),
+        };
         return Some(Root {
             cpu: node.cpu,
             task: node.task.clone(),
             kind: if alone { RootKind::SelfDeadlock } else { RootKind::Deadlock },
-            reason: "deadlock: the waits-for chain is a cycle".into(),
+            lock: None,
+            reason,
             confidence: conf,
             evidence: ev,
         });
@@ -67,6 +80,7 @@ pub(super) fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
             cpu: node.cpu,
             task: None,
             kind: RootKind::Hardware,
+            lock: None,
             reason: format!(
                 "hardware: {} never answered and printed nothing, and a hardware error was recorded when the machine went quiet ({}): {}",
                 match node.cpu {
@@ -107,7 +121,7 @@ pub(super) fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
             WaitKind::PageLock | WaitKind::BitWait if inc.stuck.len() == 1 => (
                 RootKind::SelfDeadlock,
                 format!(
-                    "{} waits for a {} ({}) that nobody in the log is shown holding: a task that never unlocked it, possibly {} itself",
+                    "{} waits for a {} ({}) that nobody in the input is shown holding: a task that never unlocked it, possibly {} itself",
                     node,
                     s.wait.kind.as_str(),
                     s.wait.function.as_deref().unwrap_or("?"),
@@ -117,7 +131,7 @@ pub(super) fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
             WaitKind::PageLock | WaitKind::BitWait => (
                 RootKind::SelfDeadlock,
                 format!(
-                    "{} was blocked first, on a {} ({}), while the others queue behind a lock it presumably holds; the {}'s holder is not in the log — most likely {} took it itself earlier and never released it",
+                    "{} was blocked first, on a {} ({}), while the others queue behind a lock it presumably holds; the {}'s holder is not shown — most likely {} took it itself earlier and never released it",
                     node,
                     s.wait.kind.as_str(),
                     s.wait.function.as_deref().unwrap_or("?"),
@@ -204,7 +218,7 @@ pub(super) fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
             }
         }
     };
-    Some(Root { cpu: node.cpu, task: node.task.clone(), kind, reason, confidence: conf, evidence: ev })
+    Some(Root { cpu: node.cpu, task: node.task.clone(), kind, lock: None, reason, confidence: conf, evidence: ev })
 }
 
 pub(super) fn crash_root(inc: &Incident, events: &[Event]) -> Option<Root> {
@@ -226,6 +240,7 @@ pub(super) fn crash_root(inc: &Incident, events: &[Event]) -> Option<Root> {
         cpu: first.cpu,
         task: first.task.clone(),
         kind: RootKind::Crash,
+        lock: None,
         reason,
         confidence: Confidence::Certain,
         evidence: vec![evidence(first)],
