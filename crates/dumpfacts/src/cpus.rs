@@ -4,7 +4,7 @@
 
 use crate::frames;
 use lockscope_facts::TaskRef;
-use lockscope_facts::machine::{CpuState, MemoryRead};
+use lockscope_facts::machine::{CpuState, MemoryRead, WatchdogState};
 use lockscope_kernel::Kernel;
 use lockscope_kernel::unwind::{StackKind, StackTrace};
 
@@ -43,6 +43,7 @@ pub fn cpu_states(k: &Kernel, unknown: &mut Vec<String>) -> Vec<CpuState> {
                 preempt_count: preempt,
                 clock_lag_ns: Some(newest - c.clock),
                 running_for_ns: running_for,
+                watchdog: watchdog(k, c.cpu, newest, &mut origin),
                 origin,
             }
         })
@@ -77,4 +78,29 @@ fn preempt_count(k: &Kernel, cpu: u32, origin: &mut Vec<MemoryRead>) -> Option<u
     origin.push(MemoryRead::new(at, format!("{what}[{cpu}]")));
     // An `int`: read_int sign-extends it.
     Some(v & 0xffff_ffff)
+}
+
+/// The lockup detectors' counters of one CPU. The soft-lockup timestamp is in
+/// `running_clock() >> 30` units (about seconds); `ULONG_MAX` or 0 means just touched. The
+/// hrtimer counters changed type (`unsigned long` to 6.6, `atomic_t`/`int` after): read by
+/// their BTF type only.
+fn watchdog(k: &Kernel, cpu: u32, newest_ns: u64, origin: &mut Vec<MemoryRead>) -> Option<WatchdogState> {
+    let mut counter = |name: &str| -> Option<u64> {
+        let o = k.global(name).ok()?.per_cpu(cpu).ok()?;
+        let v = o.read_int().ok()? & 0xffff_ffff;
+        origin.push(MemoryRead::new(o.address, format!("{name}[{cpu}]")));
+        Some(v)
+    };
+    let hrtimer_interrupts = counter("hrtimer_interrupts");
+    let hrtimer_interrupts_saved = counter("hrtimer_interrupts_saved");
+    let touch_at = k.per_cpu_address("watchdog_touch_ts", cpu).ok();
+    let touch = touch_at.and_then(|at| k.memory().read_u64(at).ok());
+    if let (Some(at), Some(_)) = (touch_at, touch) {
+        origin.push(MemoryRead::new(at, format!("watchdog_touch_ts[{cpu}]")));
+    }
+    if touch.is_none() && hrtimer_interrupts.is_none() {
+        return None;
+    }
+    let touched_ago_ns = touch.filter(|&t| t != 0 && t != u64::MAX).map(|t| newest_ns.saturating_sub(t << 30));
+    Some(WatchdogState { touched_ago_ns, hrtimer_interrupts, hrtimer_interrupts_saved })
 }

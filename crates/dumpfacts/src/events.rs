@@ -70,17 +70,30 @@ fn cpu_event(kind: EventKind, c: &CpuState, source: usize, headline: String, dur
 
 pub fn lockup_events(k: &Kernel, m: &MachineState, source: usize) -> Vec<Event> {
     let thresh = int_global(k, "watchdog_thresh").map_or(10, |t| t & 0xffff_ffff).max(1) as f64;
+    let most_timer_irqs = m.cpus.iter().filter_map(|c| c.watchdog.as_ref()?.hrtimer_interrupts).max();
     let mut out = Vec::new();
     for c in m.cpus.iter().filter(|c| c.task.as_ref().is_some_and(|t| t.pid != 0)) {
         let lag = c.clock_lag_ns.unwrap_or(0) as f64 / NS;
         let ran = c.running_for_ns.unwrap_or(0) as f64 / NS;
+        let idle_watchdog = c.watchdog.as_ref().and_then(|w| w.touched_ago_ns).map(|n| n as f64 / NS);
         if lag > 2.0 * thresh {
             let h = format!(
-                "lockscope: CPU {} takes no timer interrupt: its run-queue clock stopped {lag:.1} s ago (from memory: runqueues[{}].clock)",
-                c.cpu, c.cpu
+                "lockscope: CPU {} takes no timer interrupt: its run-queue clock stopped {lag:.1} s ago{} (from memory: runqueues[{}].clock)",
+                c.cpu,
+                missed_timer_interrupts(c, most_timer_irqs, thresh),
+                c.cpu
             );
             out.push(cpu_event(EventKind::HardLockup, c, source, h, lag));
-        } else if ran > 2.0 * thresh {
+        } else if let Some(idle) = idle_watchdog.filter(|&s| s > 2.0 * thresh) {
+            // The kernel's own soft-lockup test: the watchdog's stopper work has not run.
+            let h = format!(
+                "lockscope: CPU {} has not let the soft-lockup watchdog run for {idle:.1} s, running {} (from memory: watchdog_touch_ts[{}])",
+                c.cpu,
+                c.task.as_ref().map_or("?".into(), |t| t.to_string()),
+                c.cpu
+            );
+            out.push(cpu_event(EventKind::SoftLockup, c, source, h, idle));
+        } else if idle_watchdog.is_none() && ran > 2.0 * thresh {
             let h = format!(
                 "lockscope: CPU {} has run {} for {ran:.1} s without scheduling (from memory: sched_info.last_arrival)",
                 c.cpu,
@@ -92,7 +105,7 @@ pub fn lockup_events(k: &Kernel, m: &MachineState, source: usize) -> Vec<Event> 
     out.extend(hung_tasks(k, source));
     out.extend(panic_events(k, m, source));
     if let Some(r) = &m.rcu {
-        let hz = 250.0;
+        let hz = hz(k);
         let timeout = int_global(k, "rcu_cpu_stall_timeout").map_or(21, |t| t & 0xffff_ffff) as f64;
         let age = r.gp_age_jiffies.unwrap_or(0) as f64 / hz;
         if r.gp_in_progress && age > timeout {
@@ -189,4 +202,24 @@ fn panic_events(k: &Kernel, m: &MachineState, source: usize) -> Vec<Event> {
     p.message = Some(format!("on CPU {cpu} (its message is not kept in memory)"));
     out.push(p);
     out
+}
+
+/// How many fewer watchdog timer interrupts the CPU took than the busiest one, in words: the
+/// watchdog hrtimer fires every `2 * watchdog_thresh / 5` seconds on every CPU.
+fn missed_timer_interrupts(c: &CpuState, most: Option<u64>, thresh: f64) -> String {
+    let Some(mine) = c.watchdog.as_ref().and_then(|w| w.hrtimer_interrupts) else { return String::new() };
+    let Some(missed) = most.and_then(|m| m.checked_sub(mine)).filter(|&d| d > 1) else { return String::new() };
+    format!(
+        ", and it took {missed} fewer watchdog timer interrupts than other CPUs (hrtimer_interrupts {mine}: about {:.0} s without one)",
+        missed as f64 * thresh * 2.0 / 5.0
+    )
+}
+
+/// The kernel's HZ, from `tick_nsec` (NSEC_PER_SEC / HZ, adjusted by NTP by a few ppm); 250,
+/// Debian's, when it cannot be read.
+fn hz(k: &Kernel) -> f64 {
+    match int_global(k, "tick_nsec").filter(|&t| t > 0) {
+        Some(t) => (NS / t as f64).round(),
+        None => 250.0,
+    }
 }

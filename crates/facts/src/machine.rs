@@ -67,7 +67,24 @@ pub struct CpuState {
     /// How long the current task has been on the CPU, by the most advanced CPU clock (crash's
     /// `ps -m` uses the CPU's own clock, which stops with the CPU).
     pub running_for_ns: Option<u64>,
+    /// The lockup detectors' own per-CPU state, when the kernel has them.
+    pub watchdog: Option<WatchdogState>,
     pub origin: Vec<MemoryRead>,
+}
+
+/// The soft- and hard-lockup detectors' per-CPU counters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WatchdogState {
+    /// How long since the soft-lockup watchdog last ran on this CPU (`watchdog_touch_ts`,
+    /// kept in `running_clock() >> 30` units, against the most advanced CPU clock): a CPU
+    /// that does not schedule never lets it run. None when it was just touched.
+    pub touched_ago_ns: Option<u64>,
+    /// Watchdog hrtimer interrupts taken (`hrtimer_interrupts`): stops counting while
+    /// interrupts are off.
+    pub hrtimer_interrupts: Option<u64>,
+    /// The count the hard-lockup NMI saw last time (`hrtimer_interrupts_saved`): equal to the
+    /// above at the NMI means no timer interrupt in a whole period.
+    pub hrtimer_interrupts_saved: Option<u64>,
 }
 
 /// A CPU waiting until other CPUs have run a function it sent them.

@@ -29,6 +29,14 @@ fn analyze_dump_reports_the_machine_state_from_memory() {
     let cpu3 = m["cpus"].as_array().unwrap().iter().find(|c| c["cpu"] == 3).unwrap();
     assert_eq!(cpu3["irqs_enabled"], false);
     assert!(cpu3["clock_lag_ns"].as_u64().unwrap() > 30_000_000_000);
+    // The lockup detectors' own state: CPU 1 (spinning with interrupts on, never scheduling)
+    // has not let the soft-lockup watchdog run for over 30 s; CPU 3 (interrupts off) stopped
+    // counting watchdog timer interrupts while the others went on.
+    let cpu = |n: u64| m["cpus"].as_array().unwrap().iter().find(|c| c["cpu"] == n).unwrap().clone();
+    assert!(cpu(1)["watchdog"]["touched_ago_ns"].as_u64().unwrap() > 30_000_000_000);
+    assert!(cpu(0)["watchdog"]["touched_ago_ns"].as_u64().unwrap() < 3_000_000_000);
+    let timer_irqs = |n: u64| cpu(n)["watchdog"]["hrtimer_interrupts"].as_u64().unwrap();
+    assert!(timer_irqs(3) + 15 < timer_irqs(0), "{} vs {}", timer_irqs(3), timer_irqs(0));
 
     let (text, _, _) = run(&["analyze", DUMP]);
     let section = &text[text.find("FROM THE DUMP'S MEMORY").expect("memory section")..];

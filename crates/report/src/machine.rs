@@ -30,8 +30,15 @@ fn cpu_line(c: &CpuState) -> String {
     let preempt = c.preempt_count.map_or("?".into(), |p| format!("{:#x}", p & 0x7fff_ffff));
     let top = c.stack.first().map_or(String::new(), |f| f.function.clone());
     let running = c.running_for_ns.map(|n| format!("  running {}", secs(Some(n)))).unwrap_or_default();
+    let watchdog = c
+        .watchdog
+        .as_ref()
+        .and_then(|w| w.touched_ago_ns)
+        .filter(|&ns| ns >= 2_000_000_000)
+        .map(|ns| format!("  watchdog idle {}", secs(Some(ns))))
+        .unwrap_or_default();
     format!(
-        "CPU {:<3} {:<24} {irqs}  preempt {preempt:<7} clock lag {}{running}  {top}",
+        "CPU {:<3} {:<24} {irqs}  preempt {preempt:<7} clock lag {}{running}{watchdog}  {top}",
         c.cpu,
         task,
         secs(c.clock_lag_ns)
