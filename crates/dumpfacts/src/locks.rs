@@ -7,6 +7,7 @@
 use lockscope_facts::TaskRef;
 use lockscope_facts::machine::{CpuState, HolderCandidate, LockState, MemoryRead};
 use lockscope_kernel::Kernel;
+use lockscope_kernel::helpers::locks::QspinlockValue;
 use std::collections::BTreeMap;
 
 /// The queued-spinlock slow paths (the native one, the paravirt wrappers, older names).
@@ -41,7 +42,15 @@ pub fn spinlocks(k: &Kernel, cpus: &[CpuState], unknown: &mut Vec<String>) -> Ve
                 unknown.push(format!("spinlock at {address:#x}: {e}"));
             }
             let value = value.ok();
-            let tail = value.map(|v| (v >> 18) as u32 & 0x3fff).filter(|&t| t != 0).map(|t| t - 1);
+            let decoded = value.map(|v| QspinlockValue::decode(v as u32));
+            let queue = match value.map(|v| k.qspinlock_queue(v as u32)) {
+                Some(Ok(q)) => q.iter().map(|n| n.cpu).collect(),
+                Some(Err(e)) => {
+                    unknown.push(format!("queue of the spinlock at {address:#x}: {e}"));
+                    Vec::new()
+                }
+                None => Vec::new(),
+            };
             let symbol =
                 k.lookup_address(address).filter(|s| s.size.is_none_or(|n| address < s.address + n)).map(|s| {
                     let mut n = format!("{}+{:#x}", s.name, address - s.address);
@@ -62,8 +71,10 @@ pub fn spinlocks(k: &Kernel, cpus: &[CpuState], unknown: &mut Vec<String>) -> Ve
                 task_waiters: Vec::new(),
                 owner: None,
                 value,
-                locked: value.map(|v| v & 0xff != 0),
-                queued_cpu: tail,
+                locked: decoded.map(|d| d.locked),
+                queued_cpu: decoded.and_then(|d| d.tail).map(|t| t.0),
+                pending: decoded.map(|d| d.pending),
+                queue,
                 symbol,
                 candidate_holders: holders(k, address, &waiting_tasks),
                 waiters,

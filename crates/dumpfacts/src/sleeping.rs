@@ -96,6 +96,8 @@ impl Found {
             value,
             locked,
             queued_cpu: None,
+            pending: None,
+            queue: Vec::new(),
             symbol: k.lookup_address(self.address).map(|s| {
                 let m = s.module.map(|m| format!(" [{m}]")).unwrap_or_default();
                 format!("{}+{:#x}{m}", s.name, self.address - s.address)

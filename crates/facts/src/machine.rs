@@ -130,6 +130,13 @@ pub struct LockState {
     pub locked: Option<bool>,
     /// The CPU at the tail of a queued spinlock's waiter queue.
     pub queued_cpu: Option<u32>,
+    /// A queued spinlock's pending bit: its first waiter spins on the locked byte.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending: Option<bool>,
+    /// The CPUs queued on a queued spinlock, head (next to take it) first, from the per-CPU
+    /// MCS nodes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub queue: Vec<u32>,
     /// What it is: a global `symbol+off [module]`, when a symbol covers it.
     pub symbol: Option<String>,
     /// CPUs spinning on it.

@@ -63,3 +63,24 @@ fn a_note_for_a_cpu_that_does_not_exist_is_named() {
     assert!(k.cpu_frame(2).is_err());
     assert_eq!(k.cpu_traces().len(), 3);
 }
+
+/// The spinlock CPU 3 spins on holds 0x1: locked, nobody pending or queued. Nobody is queued
+/// on any lock in this dump, so no CPU has an MCS node in use: a value whose tail names CPU 3
+/// finds no chain to it and gives the tail alone, read from CPU 3's own `qnodes`.
+#[test]
+fn the_spinlock_queue_is_read_from_the_per_cpu_mcs_nodes() {
+    use lockscope_kernel::helpers::locks::QspinlockValue;
+    let k = kernel();
+    let cpu3 = k.cpu_trace(3).trace.unwrap();
+    let slowpath = cpu3.frames.iter().find(|f| {
+        k.lookup_address(f.lookup_pc()).is_some_and(|s| s.name.as_ref() as &str == "native_queued_spin_lock_slowpath")
+    });
+    let rdi = slowpath.and_then(|f| f.regs.get(5)).expect("RDI at the slow path");
+    let v = k.memory().read_u32(rdi).unwrap();
+    assert_eq!(QspinlockValue::decode(v), QspinlockValue { locked: true, pending: false, tail: None });
+    assert!(k.qspinlock_queue(v).unwrap().is_empty());
+    let q = k.qspinlock_queue((4 << 18) | 1).unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!((q[0].cpu, q[0].node), (3, 0));
+    assert_eq!(q[0].address, k.per_cpu_address("qnodes", 3).unwrap());
+}

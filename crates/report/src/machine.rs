@@ -59,7 +59,13 @@ fn lock_lines(out: &mut String, l: &LockState) {
         let cpus: Vec<String> = l.waiters.iter().map(|c| format!("CPU {c}")).collect();
         let _ = writeln!(out, "      spinning on it: {}", cpus.join(", "));
     }
-    if let Some(q) = l.queued_cpu {
+    if l.pending == Some(true) {
+        let _ = writeln!(out, "      pending bit set: its first waiter spins on the locked byte");
+    }
+    if !l.queue.is_empty() {
+        let cpus: Vec<String> = l.queue.iter().map(|c| format!("CPU {c}")).collect();
+        let _ = writeln!(out, "      queued (MCS, next first): {}", cpus.join(" → "));
+    } else if let Some(q) = l.queued_cpu {
         let _ = writeln!(out, "      queued last: CPU {q}");
     }
     if !l.task_waiters.is_empty() {

@@ -1,7 +1,8 @@
 //! Helpers over kernel data structures, as drgn has them: list, hlist and llist walks that
 //! survive damaged memory ([`list`]), the pid radix tree ([`idr`]), per-CPU data
 //! ([`percpu`]), CPU masks ([`cpumask`]), the task of a CPU and task states ([`sched`]),
-//! whose registers and stacks are whose ([`stacks`]), the facts of `sys` ([`system`]) and
+//! whose registers and stacks are whose ([`stacks`]), lock words and spinlock queues
+//! ([`locks`]), the facts of `sys` ([`system`]) and
 //! code ([`code`]). Every walk reports what it could not follow as a [`Damage`], recorded in
 //! the kernel's damage log ([`crate::Kernel::damage`]) so that each command can say which of
 //! its facts stand on a broken structure.
@@ -10,6 +11,7 @@ pub mod code;
 pub mod cpumask;
 pub mod idr;
 pub mod list;
+pub mod locks;
 pub mod percpu;
 pub mod sched;
 pub mod stacks;
