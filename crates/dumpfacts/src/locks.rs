@@ -1,6 +1,7 @@
 //! Spinlocks from memory: the lock each spinning CPU waits for (the first argument, RDI, of
 //! its spinlock slow path, read at the spinning instruction), the lock word decoded
-//! (queued spinlock: locked byte, pending byte, tail CPU), what the address is (a symbol), and
+//! (queued spinlock: locked byte, pending byte, tail CPU), what the address is (a symbol, a
+//! per-CPU variable, a slab object, a member of a node's data), and
 //! the tasks that may hold it — those whose stack or saved registers hold the address while
 //! they do not spin on it themselves.
 
@@ -51,14 +52,7 @@ pub fn spinlocks(k: &Kernel, cpus: &[CpuState], unknown: &mut Vec<String>) -> Ve
                 }
                 None => Vec::new(),
             };
-            let symbol =
-                k.lookup_address(address).filter(|s| s.size.is_none_or(|n| address < s.address + n)).map(|s| {
-                    let mut n = format!("{}+{:#x}", s.name, address - s.address);
-                    if let Some(m) = s.module {
-                        n.push_str(&format!(" [{m}]"));
-                    }
-                    n
-                });
+            let symbol = k.whatis(address).map(|o| o.to_string());
             let waiting_tasks: Vec<u32> = cpus
                 .iter()
                 .filter(|c| waiters.contains(&c.cpu))

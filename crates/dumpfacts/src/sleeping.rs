@@ -98,10 +98,7 @@ impl Found {
             queued_cpu: None,
             pending: None,
             queue: Vec::new(),
-            symbol: k.lookup_address(self.address).map(|s| {
-                let m = s.module.map(|m| format!(" [{m}]")).unwrap_or_default();
-                format!("{}+{:#x}{m}", s.name, self.address - s.address)
-            }),
+            symbol: k.whatis(self.address).map(|o| o.to_string()),
             waiters: Vec::new(),
             task_waiters: Vec::new(),
             owner,

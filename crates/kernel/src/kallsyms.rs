@@ -256,11 +256,26 @@ impl Symbols {
         let first = self.syms[..=i].iter().rposition(|s| s.addr != at).map_or(0, |p| p + 1);
         let best = (first..=i).find(|&j| self.syms[j].kind.is_ascii_uppercase()).unwrap_or(i);
         let r = self.to_ref(best);
+        // A per-CPU offset below the address (a direct-map address lies between them and
+        // the kernel image): not a symbol of this address.
+        if r.address <= self.percpu_end && self.percpu_end != 0 {
+            return None;
+        }
         // Past the last text symbol by far: not this symbol.
         if r.size.is_none() && addr - r.address > 1 << 20 {
             return None;
         }
         Some(r)
+    }
+
+    /// The per-CPU variable at offset `off` of a CPU's per-CPU area (the symbols
+    /// [`Symbols::lookup`] leaves out, as they are offsets, not addresses).
+    pub fn lookup_per_cpu(&self, off: u64) -> Option<SymbolRef<'_>> {
+        if off >= self.percpu_end {
+            return None;
+        }
+        let i = self.syms.partition_point(|s| s.addr <= off).checked_sub(1)?;
+        Some(self.to_ref(i))
     }
 
     fn by_name(&self) -> &[(u64, u32)] {

@@ -30,6 +30,7 @@ const KNOWN_GLOBALS: &[(&str, &str)] = &[
     ("totalram_pages", "atomic_long_t"),
     ("init_pid_ns", "struct pid_namespace"),
     ("shadow_timekeeper", "struct timekeeper"),
+    ("contig_page_data", "struct pglist_data"),
 ];
 
 /// A typed value in kernel memory.
@@ -58,6 +59,11 @@ impl Kernel {
     /// An object of a type, at an address.
     pub fn object(&self, address: u64, c_type: &str) -> Result<Object<'_>, KernelError> {
         let ty = self.type_named(c_type)?;
+        Ok(Object { k: self, btf: self.btf()?, address, ty, bitfield: None })
+    }
+
+    /// An object of a type known by its ID in the kernel's BTF.
+    pub fn object_typed(&self, address: u64, ty: TypeId) -> Result<Object<'_>, KernelError> {
         Ok(Object { k: self, btf: self.btf()?, address, ty, bitfield: None })
     }
 
@@ -137,6 +143,11 @@ impl<'k> Object<'k> {
 
     fn btf_err(&self, what: &str, e: crate::btf::TypeError) -> KernelError {
         self.err(what, TypeProblem::Btf(e))
+    }
+
+    /// Its type, in the BTF it was found in.
+    pub fn type_id(&self) -> TypeId {
+        self.ty
     }
 
     /// The member at a dotted path (`se.sum_exec_runtime`, `lock.rlock.raw_lock`, `a[2].b`).

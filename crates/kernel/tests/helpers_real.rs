@@ -84,3 +84,48 @@ fn the_spinlock_queue_is_read_from_the_per_cpu_mcs_nodes() {
     assert_eq!((q[0].cpu, q[0].node), (3, 0));
     assert_eq!(q[0].address, k.per_cpu_address("qnodes", 3).unwrap());
 }
+
+/// What addresses belong to, as crash's `kmem ADDR` says: every task but the idle tasks is a
+/// `task_struct` slab object starting at its own address (a word inside it too); a run queue
+/// is CPU n's copy of the per-CPU `runqueues`; `init_task` is a global.
+#[test]
+fn addresses_are_named_by_their_slab_cache_per_cpu_variable_or_symbol() {
+    use lockscope_kernel::helpers::whatis::AddressOwner;
+    let k = kernel();
+    let (tasks, _) = k.tasks().unwrap();
+    let mut slab = 0;
+    for t in tasks.iter().filter(|t| t.pid != 0) {
+        match k.whatis(t.address + 0x40) {
+            Some(AddressOwner::Slab(o)) => {
+                assert_eq!((o.cache.as_str(), o.object), ("task_struct", t.address), "pid {}", t.pid);
+                // The FPU state at its end is sized at boot: smaller than BTF's static one.
+                assert!((4096..=k.size_of("task_struct").unwrap()).contains(&o.size), "{}", o.size);
+                slab += 1;
+            }
+            other => panic!("pid {} at {:#x}: {other:?}", t.pid, t.address),
+        }
+    }
+    assert!(slab > 50, "{slab} tasks");
+    let rq2 = k.per_cpu_address("runqueues", 2).unwrap();
+    assert_eq!(k.whatis(rq2 + 8), Some(AddressOwner::PerCpu { cpu: 2, name: "runqueues+0x8".into() }));
+    let init = k.symbol("init_task").unwrap();
+    assert_eq!(k.whatis(init).map(|o| o.to_string()), Some("init_task+0x0: init_task.thread_info.flags".into()));
+}
+
+/// A zone's lock (the seeds' `zone->lock`) is named by its member path in its node's
+/// `pglist_data` and by the zone's own name, as an expert reads it with crash's `struct`.
+#[test]
+fn a_zone_lock_is_named_by_its_node_member_path_and_zone_name() {
+    use lockscope_kernel::helpers::whatis::AddressOwner;
+    let k = kernel();
+    let node0 = k.memory().read_u64(k.symbol("node_data").unwrap()).unwrap();
+    let zone1 = k.object(node0, "struct pglist_data").unwrap().member("node_zones[1]").unwrap();
+    let lock = zone1.member("lock").unwrap().address;
+    let name = zone1.member("name").unwrap().deref().unwrap().read_string(16).unwrap();
+    let want = format!("NODE_DATA(0).node_zones[1].lock (zone {})", String::from_utf8_lossy(&name));
+    assert_eq!(k.whatis(lock), Some(AddressOwner::Member(want.clone())));
+    assert!(want.ends_with("(zone DMA32)"), "{want}");
+    // Inside the lock word: the offset past the member.
+    let Some(AddressOwner::Member(inner)) = k.whatis(lock + 1) else { panic!() };
+    assert!(inner.starts_with("NODE_DATA(0).node_zones[1].lock+0x1"), "{inner}");
+}

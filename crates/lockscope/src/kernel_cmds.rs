@@ -517,12 +517,22 @@ fn parse_num(s: &str) -> Option<u64> {
     }
 }
 
+fn owner_of(k: &Kernel, d: &DumpArg, a: u64, what: &str) -> Result<ExitCode, KernelError> {
+    let owner = k.whatis(a).ok_or_else(|| KernelError::NoSymbol(format!("{what} (nothing known contains it)")))?;
+    if d.json {
+        return Ok(emit_json(k, &json!({ "address": a, "owner": owner.to_string() })));
+    }
+    println!("{a:016x}  {owner}");
+    Ok(ExitCode::SUCCESS)
+}
+
 fn sym(k: &Kernel, d: &DumpArg, what: &str) -> Result<ExitCode, KernelError> {
     k.symbols()?;
     // (address, crash-style name, type letter, module, name+off/size)
     let mut found: Vec<(u64, String, char, Option<String>, String)> = Vec::new();
     if let Some(a) = hex_address(what) {
-        let s = k.lookup_address(a).ok_or_else(|| KernelError::NoSymbol(format!("{what} (no symbol contains it)")))?;
+        // No symbol: what the address belongs to (a per-CPU copy, a slab object, node data).
+        let Some(s) = k.lookup_address(a) else { return owner_of(k, d, a, what) };
         let off = a - s.address;
         let shown = if off == 0 { s.name.to_string() } else { format!("{}+{off}", s.name) };
         let (kind, module, full) = (s.kind, s.module.map(str::to_string), s.format(a));

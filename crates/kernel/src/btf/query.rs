@@ -338,6 +338,49 @@ impl<'a> Btf<'a> {
         self.member(id, &spec[path_start..]).map_err(shift)
     }
 
+    /// The member path at byte `off` of type `id` (`node_zones[1].lock`), innermost member
+    /// the offset falls in, with each structure passed through: (its type, its byte offset
+    /// from the start). Anonymous members add no name.
+    /// Structures `opaque` names (locks, say) are not entered: the path ends at them.
+    pub fn path_at(&self, id: TypeId, off: u64, opaque: &dyn Fn(&str) -> bool) -> (String, Vec<(TypeId, u64)>) {
+        let mut path = String::new();
+        let mut passed = Vec::new();
+        let (mut ty, mut off, mut base) = (id, off, 0u64);
+        for _ in 0..32 {
+            let Ok(t) = self.resolved(ty) else { break };
+            match t.kind() {
+                Kind::Struct | Kind::Union if passed.is_empty() || !opaque(t.name()) => {
+                    passed.push((t.id(), base));
+                    let hit = t.members().filter(|m| m.bitfield_size == 0).find(|m| {
+                        let start = u64::from(m.bit_offset / 8);
+                        self.size_of(m.ty).is_ok_and(|n| (start..start + n.max(1)).contains(&off))
+                    });
+                    let Some(m) = hit else { break };
+                    if !m.name.is_empty() {
+                        if !path.is_empty() {
+                            path.push('.');
+                        }
+                        path.push_str(m.name);
+                    }
+                    let start = u64::from(m.bit_offset / 8);
+                    (ty, off, base) = (m.ty, off - start, base + start);
+                }
+                Kind::Array => {
+                    let Some(a) = t.array() else { break };
+                    let Ok(size) = self.size_of(a.elem) else { break };
+                    let i = off / size.max(1);
+                    path.push_str(&format!("[{i}]"));
+                    (ty, off, base) = (a.elem, off - i * size, base + i * size);
+                }
+                _ => break,
+            }
+        }
+        if off != 0 {
+            path.push_str(&format!("+{off:#x}"));
+        }
+        (path, passed)
+    }
+
     /// The enumerator `name` of enum `id` (aliases resolved).
     pub fn enum_value(&self, id: TypeId, name: &str) -> Option<Enumerator<'_>> {
         self.resolved(id).ok()?.enumerators().find(|e| e.name == name)

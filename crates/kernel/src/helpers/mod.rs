@@ -2,7 +2,7 @@
 //! survive damaged memory ([`list`]), the pid radix tree ([`idr`]), per-CPU data
 //! ([`percpu`]), CPU masks ([`cpumask`]), the task of a CPU and task states ([`sched`]),
 //! whose registers and stacks are whose ([`stacks`]), lock words and spinlock queues
-//! ([`locks`]), the facts of `sys` ([`system`]) and
+//! ([`locks`]), what an address belongs to ([`whatis`]), the facts of `sys` ([`system`]) and
 //! code ([`code`]). Every walk reports what it could not follow as a [`Damage`], recorded in
 //! the kernel's damage log ([`crate::Kernel::damage`]) so that each command can say which of
 //! its facts stand on a broken structure.
@@ -16,6 +16,7 @@ pub mod percpu;
 pub mod sched;
 pub mod stacks;
 pub mod system;
+pub mod whatis;
 
 use crate::MemError;
 
