@@ -30,8 +30,9 @@ pub fn cpu_states(k: &Kernel, unknown: &mut Vec<String>) -> Vec<CpuState> {
             let running_for =
                 t.task.as_ref().and_then(|t| newest.checked_sub(t.last_arrival)).filter(|_| c.curr != c.idle);
             let mut origin = vec![
-                MemoryRead::new(c.rq + k.offset_of("rq", "clock").unwrap_or(0), format!("runqueues[{}].clock", c.cpu)),
-                MemoryRead::new(c.curr, format!("runqueues[{}].curr", c.cpu)),
+                MemoryRead::new(c.rq + k.offset_of("rq", "clock").unwrap_or(0), format!("runqueues[{}].clock", c.cpu))
+                    .crash("runq -T"),
+                MemoryRead::new(c.curr, format!("runqueues[{}].curr", c.cpu)).crash(format!("bt -c {}", c.cpu)),
             ];
             let preempt = preempt_count(k, c.cpu, &mut origin);
             CpuState {
@@ -75,7 +76,8 @@ fn preempt_count(k: &Kernel, cpu: u32, origin: &mut Vec<MemoryRead>) -> Option<u
         Some(r) => (r, "__preempt_count"),
         None => (read("pcpu_hot", Some("preempt_count"))?, "pcpu_hot.preempt_count"),
     };
-    origin.push(MemoryRead::new(at, format!("{what}[{cpu}]")));
+    let var = what.split('.').next().unwrap_or(what);
+    origin.push(MemoryRead::new(at, format!("{what}[{cpu}]")).crash(format!("p {var}:{cpu}")));
     // An `int`: read_int sign-extends it.
     Some(v & 0xffff_ffff)
 }
@@ -88,7 +90,7 @@ fn watchdog(k: &Kernel, cpu: u32, newest_ns: u64, origin: &mut Vec<MemoryRead>) 
     let mut counter = |name: &str| -> Option<u64> {
         let o = k.global(name).ok()?.per_cpu(cpu).ok()?;
         let v = o.read_int().ok()? & 0xffff_ffff;
-        origin.push(MemoryRead::new(o.address, format!("{name}[{cpu}]")));
+        origin.push(MemoryRead::new(o.address, format!("{name}[{cpu}]")).crash(format!("p {name}:{cpu}")));
         Some(v)
     };
     let hrtimer_interrupts = counter("hrtimer_interrupts");
@@ -96,7 +98,8 @@ fn watchdog(k: &Kernel, cpu: u32, newest_ns: u64, origin: &mut Vec<MemoryRead>) 
     let touch_at = k.per_cpu_address("watchdog_touch_ts", cpu).ok();
     let touch = touch_at.and_then(|at| k.memory().read_u64(at).ok());
     if let (Some(at), Some(_)) = (touch_at, touch) {
-        origin.push(MemoryRead::new(at, format!("watchdog_touch_ts[{cpu}]")));
+        origin
+            .push(MemoryRead::new(at, format!("watchdog_touch_ts[{cpu}]")).crash(format!("p watchdog_touch_ts:{cpu}")));
     }
     if touch.is_none() && hrtimer_interrupts.is_none() {
         return None;

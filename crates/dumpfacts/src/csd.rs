@@ -52,7 +52,8 @@ pub fn ipi_waits(k: &Kernel, cpus: &[(u32, Vec<Frame>)], unknown: &mut Vec<Strin
             unknown.push(format!("cfd_data of CPU {cpu}: unreadable"));
             continue;
         };
-        let mut origin = vec![MemoryRead::new(mask_at, format!("cfd_data[{cpu}].cpumask"))];
+        let mut origin =
+            vec![MemoryRead::new(mask_at, format!("cfd_data[{cpu}].cpumask")).crash(format!("p cfd_data:{cpu}"))];
         let mut targets = Vec::new();
         let mut call = None;
         for t in mask.into_iter().filter(|t| t != cpu) {
@@ -63,7 +64,10 @@ pub fn ipi_waits(k: &Kernel, cpus: &[(u32, Vec<Frame>)], unknown: &mut Vec<Strin
             };
             if flags & CSD_FLAG_LOCK != 0 {
                 targets.push(t);
-                origin.push(MemoryRead::new(flags_at, format!("cfd_data[{cpu}] csd for CPU {t}: flags {flags:#x}")));
+                origin.push(
+                    MemoryRead::new(flags_at, format!("cfd_data[{cpu}] csd for CPU {t}: flags {flags:#x}"))
+                        .crash(format!("p cfd_data:{cpu}")),
+                );
                 call = call.or_else(|| csd_function(k, csd).and_then(|(_, name)| name));
             }
         }
@@ -106,7 +110,8 @@ pub fn pending_calls(k: &Kernel, unknown: &mut Vec<String>) -> Vec<PendingCall> 
                 function: name,
                 function_address: func,
                 locked,
-                origin: MemoryRead::new(head, format!("call_single_queue[{target}]")),
+                origin: MemoryRead::new(head, format!("call_single_queue[{target}]"))
+                    .crash(format!("p call_single_queue:{target}")),
             });
         }
     }

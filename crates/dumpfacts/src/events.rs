@@ -11,7 +11,7 @@
 //! The stack of a CPU event starts where the CPU was interrupted (below the NMI or IPI that
 //! stopped it), as a detector's report would show it.
 
-use lockscope_facts::machine::{CpuState, MachineState};
+use lockscope_facts::machine::{CpuState, MachineState, MemoryRead};
 use lockscope_facts::{Arch, CodeLocation, Event, EventKind, Frame, FrameContext, LineRange, Registers, TaskRef};
 use lockscope_kernel::Kernel;
 
@@ -49,6 +49,11 @@ fn registers(f: &Frame) -> Registers {
     r
 }
 
+fn with_read(mut e: Event, read: Option<MemoryRead>) -> Event {
+    e.memory = read;
+    e
+}
+
 fn cpu_event(kind: EventKind, c: &CpuState, source: usize, headline: String, duration: f64) -> Event {
     let stack = interrupted(&c.stack).to_vec();
     let top = stack.first().map_or("?".to_string(), |f| f.function.clone());
@@ -83,7 +88,8 @@ pub fn lockup_events(k: &Kernel, m: &MachineState, source: usize) -> Vec<Event> 
                 missed_timer_interrupts(c, most_timer_irqs, thresh),
                 c.cpu
             );
-            out.push(cpu_event(EventKind::HardLockup, c, source, h, lag));
+            let read = c.origin.iter().find(|o| o.what.ends_with("].clock")).cloned();
+            out.push(with_read(cpu_event(EventKind::HardLockup, c, source, h, lag), read));
         } else if let Some(idle) = idle_watchdog.filter(|&s| s > 2.0 * thresh) {
             // The kernel's own soft-lockup test: the watchdog's stopper work has not run.
             let h = format!(
@@ -92,7 +98,8 @@ pub fn lockup_events(k: &Kernel, m: &MachineState, source: usize) -> Vec<Event> 
                 c.task.as_ref().map_or("?".into(), |t| t.to_string()),
                 c.cpu
             );
-            out.push(cpu_event(EventKind::SoftLockup, c, source, h, idle));
+            let read = c.origin.iter().find(|o| o.what.starts_with("watchdog_touch_ts")).cloned();
+            out.push(with_read(cpu_event(EventKind::SoftLockup, c, source, h, idle), read));
         } else if idle_watchdog.is_none() && ran > 2.0 * thresh {
             let h = format!(
                 "lockscope: CPU {} has run {} for {ran:.1} s without scheduling (from memory: sched_info.last_arrival)",
@@ -115,7 +122,7 @@ pub fn lockup_events(k: &Kernel, m: &MachineState, source: usize) -> Vec<Event> 
                         "lockscope: the RCU grace period {:#x} has waited {age:.1} s for CPU {cpu} (from memory: rcu_state.node qsmask)",
                         r.gp_seq
                     );
-                    out.push(cpu_event(EventKind::RcuStall, c, source, h, age));
+                    out.push(with_read(cpu_event(EventKind::RcuStall, c, source, h, age), r.origin.first().cloned()));
                 }
             }
         }
@@ -145,6 +152,10 @@ fn hung_tasks(k: &Kernel, source: usize) -> Vec<Event> {
         e.task_state = Some("D".into());
         e.duration_s = Some(blocked);
         e.stack = crate::frames(k, &trace);
+        let at = t.address + k.offset_of("task_struct", "sched_info.last_arrival").unwrap_or(0);
+        e.memory = Some(
+            MemoryRead::new(at, format!("task {}'s sched_info.last_arrival", t.pid)).crash(format!("ps -m {}", t.pid)),
+        );
         let top = lockscope_facts::Frame::named("?");
         e.title = format!(
             "task hung in {} (from memory)",

@@ -72,7 +72,10 @@ pub fn spinlocks(k: &Kernel, cpus: &[CpuState], unknown: &mut Vec<String>) -> Ve
                 symbol,
                 candidate_holders: holders(k, address, &waiting_tasks),
                 waiters,
-                origin: vec![MemoryRead::new(address, "the lock word (RDI of the spinning slow path)")],
+                origin: vec![
+                    MemoryRead::new(address, "the lock word (RDI of the spinning slow path)")
+                        .crash(format!("struct qspinlock {address:#x}")),
+                ],
             }
         })
         .collect()
@@ -105,7 +108,8 @@ pub(crate) fn holders(k: &Kernel, address: u64, waiting_pids: &[u32]) -> Vec<Hol
             cpu: t.current_on,
             state: t.state_letter.to_string(),
             frame,
-            origin: MemoryRead::new(word, format!("stack word of pid {} holding {address:#x}", t.pid)),
+            origin: MemoryRead::new(word, format!("stack word of pid {} holding {address:#x}", t.pid))
+                .crash(format!("search -t {address:x}")),
         });
         if out.len() >= MAX_CANDIDATES {
             break;

@@ -32,7 +32,9 @@ pub fn rcu_state(k: &Kernel, unknown: &mut Vec<String>) -> Option<RcuState> {
         gp_seq,
         gp_in_progress: gp_seq & RCU_SEQ_STATE_MASK != 0,
         gp_age_jiffies: jiffies.zip(gp_start).map(|(j, s)| j.wrapping_sub(s)),
-        origin: vec![MemoryRead::new(at, "rcu_state (gp_seq, gp_start)")],
+        origin: vec![
+            MemoryRead::new(at, "rcu_state (gp_seq, gp_start)").crash("p rcu_state.gp_seq rcu_state.gp_start jiffies"),
+        ],
         ..Default::default()
     };
     leaves(k, &rs, &mut out, unknown);
@@ -58,7 +60,10 @@ fn leaves(k: &Kernel, rs: &lockscope_kernel::object::Object<'_>, out: &mut RcuSt
             continue;
         };
         out.waiting_cpus.extend((0..64).filter(|b| mask >> b & 1 == 1).map(|b| lo as u32 + b));
-        out.origin.push(MemoryRead::new(node.address, format!("rcu_state.node[{i}].qsmask = {mask:#x}")));
+        out.origin.push(
+            MemoryRead::new(node.address, format!("rcu_state.node[{i}].qsmask = {mask:#x}"))
+                .crash(format!("p rcu_state.node[{i}].qsmask")),
+        );
         if let Ok(head) = node.member("blkd_tasks") {
             let walk = k.list_nodes(head.address, Structure::RcuBlockedTasks { node: node.address }, MAX_BLOCKED);
             for e in walk.nodes {

@@ -139,7 +139,8 @@ fn list_waiter(k: &Kernel, t: &Task, at: u64, stacks: &[(u64, u64)]) -> Option<F
             address: lock,
             bit: None,
             mode,
-            origin: MemoryRead::new(node - list_off, format!("struct {} on the stack of pid {}", w.waiter, t.pid)),
+            origin: MemoryRead::new(node - list_off, format!("struct {} on the stack of pid {}", w.waiter, t.pid))
+                .crash(format!("struct {} {:#x}", w.waiter, node - list_off)),
         });
     }
     None
@@ -170,7 +171,8 @@ fn bit_waiter(k: &Kernel, at: u64) -> Option<Found> {
         address: word,
         bit: Some(bit),
         mode: "lock".into(),
-        origin: MemoryRead::new(entry.address, "struct wait_bit_queue_entry on the waiter's stack"),
+        origin: MemoryRead::new(entry.address, "struct wait_bit_queue_entry on the waiter's stack")
+            .crash(format!("struct wait_bit_queue_entry {:#x}", entry.address)),
     })
 }
 
@@ -189,7 +191,12 @@ fn rwsem_owner(k: &Kernel, sem: u64) -> (Option<bool>, Option<LockOwner>) {
     let who = owner.and_then(|v| {
         let task = task_ref(k, v & !RWSEM_OWNER_FLAGS)?;
         let how = if v & RWSEM_READER_OWNED != 0 { "last reader" } else { "writer" };
-        Some(LockOwner { task, how: how.into(), origin: MemoryRead::new(owner_field.address, "rw_semaphore.owner") })
+        Some(LockOwner {
+            task,
+            how: how.into(),
+            origin: MemoryRead::new(owner_field.address, "rw_semaphore.owner")
+                .crash(format!("struct rw_semaphore {sem:#x}")),
+        })
     });
     (held, who)
 }
@@ -200,7 +207,7 @@ fn mutex_owner(k: &Kernel, m: u64) -> (Option<bool>, Option<LockOwner>) {
     let owner = task_ref(k, v & !MUTEX_FLAGS).map(|task| LockOwner {
         task,
         how: "owner".into(),
-        origin: MemoryRead::new(o.address, "mutex.owner"),
+        origin: MemoryRead::new(o.address, "mutex.owner").crash(format!("struct mutex {m:#x}")),
     });
     (Some(v & !MUTEX_FLAGS != 0), owner)
 }

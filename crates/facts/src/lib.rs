@@ -290,6 +290,10 @@ pub struct Event {
     /// Panic message, oops/warning text after the headline prefix.
     pub message: Option<String>,
     pub lines: LineRange,
+    /// Where a report derived from a vmcore's memory was read (its lines are then 0): the
+    /// provenance of an event is a range of log lines or a memory read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<machine::MemoryRead>,
     /// The task ids printed by `printk` caller ids (`[T123]`/`[C3]`) on the headline.
     pub caller: Option<String>,
     /// This report repeats an earlier event (index in the same event list): same kind,
@@ -327,6 +331,7 @@ impl Event {
             hardware: None,
             message: None,
             lines,
+            memory: None,
             caller: None,
             repeat_of: None,
         }

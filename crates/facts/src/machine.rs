@@ -22,11 +22,20 @@ pub enum Origin {
 pub struct MemoryRead {
     pub address: u64,
     pub what: String,
+    /// The crash command that shows the same memory (`struct rw_semaphore 0x…`, `runq -T`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crash: Option<String>,
 }
 
 impl MemoryRead {
     pub fn new(address: u64, what: impl Into<String>) -> MemoryRead {
-        MemoryRead { address, what: what.into() }
+        MemoryRead { address, what: what.into(), crash: None }
+    }
+
+    /// The crash command that reproduces the read.
+    pub fn crash(mut self, command: impl Into<String>) -> MemoryRead {
+        self.crash = Some(command.into());
+        self
     }
 }
 

@@ -80,4 +80,16 @@ fn the_diagnosis_uses_what_memory_shows() {
     assert!(l.iter().any(|x| x.0 == "cpu 1" && x.1 == "cpu 3" && x.2 == "certain"), "{l:?}");
     assert!(l.iter().any(|x| x.0 == "cpu 3" && x.1 == "pid 135" && x.2 == "certain" && x.3), "{l:?}");
     assert_eq!(v["diagnosis"]["root"]["task"]["pid"], 135);
+    // Each memory fact the root rests on names the crash command that shows it.
+    let commands: Vec<&str> = v["diagnosis"]["root"]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["memory"]["crash"].as_str())
+        .collect();
+    for want in ["p cfd_data:1", "p call_single_queue:3", "struct qspinlock 0x", "search -t ", "runq -T"] {
+        assert!(commands.iter().any(|c| c.starts_with(want)), "{want} not in {commands:?}");
+    }
+    let (text, _, _) = run(&["analyze", "--no-log", DUMP]);
+    assert!(text.contains("crash> struct qspinlock 0x"), "{text}");
 }

@@ -338,6 +338,9 @@ pub fn text(r: &Report<'_>, st: Style) -> String {
                 let _ = writeln!(out, "  {}", st.bold("Evidence"));
                 for ev in root.evidence.iter().take(8) {
                     let _ = writeln!(out, "    {}: {}", ev_loc(r, ev), ev.text);
+                    if let Some(cmd) = ev.memory.as_ref().and_then(|m| m.crash.as_deref()) {
+                        let _ = writeln!(out, "      {}", st.dim(&format!("crash> {cmd}")));
+                    }
                 }
             }
         }
@@ -436,6 +439,9 @@ pub fn markdown(r: &Report<'_>) -> String {
             let _ = writeln!(out, "\n### Root cause ({})\n\n{}\n", root.confidence.as_str(), root.reason);
             for ev in &root.evidence {
                 let _ = writeln!(out, "- {}: `{}`", ev_loc(r, ev), ev.text);
+                if let Some(cmd) = ev.memory.as_ref().and_then(|m| m.crash.as_deref()) {
+                    let _ = writeln!(out, "  (`crash> {cmd}`)");
+                }
             }
         }
         out.push('\n');

@@ -125,13 +125,41 @@ fn csd_links(cx: &Ctx<'_, '_>, s: &Stuck, chain: &mut Vec<ChainLink>) {
         return;
     }
     for &t in &s.wait.target_cpus {
-        chain.push(ipi(cx.cpu_node(t), s.wait.confidence, s.wait.reasoning.join("\n")));
+        let mut l = ipi(cx.cpu_node(t), s.wait.confidence, s.wait.reasoning.join("\n"));
+        l.evidence.extend(cx.mem.map(|m| csd_evidence(m, s.subject.cpu, t, cx.inc.source)).unwrap_or_default());
+        chain.push(l);
         if cx.cpu(t).is_none()
             && let Some(l) = silent_target_link(cx, t)
         {
             chain.push(l);
         }
     }
+}
+
+/// The memory that shows a CPU's call to `target` still waiting: its `cfd_data` entry for
+/// the target, and the call still queued on the target.
+fn csd_evidence(
+    m: &lockscope_facts::machine::MachineState,
+    cpu: Option<u32>,
+    target: u32,
+    source: usize,
+) -> Vec<Evidence> {
+    let mut ev = Vec::new();
+    if let Some(w) = m.ipi_waits.iter().find(|w| Some(w.cpu) == cpu) {
+        let wanted = format!("csd for CPU {target}:");
+        for o in w.origin.iter().filter(|o| o.what.contains(&wanted)) {
+            ev.push(Evidence::memory(source, o, format!("CPU {}'s call data for CPU {target} still locked", w.cpu)));
+        }
+    }
+    for p in m.pending_calls.iter().filter(|p| p.target_cpu == target && p.source_cpu == cpu) {
+        let f = p.function.as_deref().unwrap_or("?");
+        ev.push(Evidence::memory(
+            source,
+            &p.origin,
+            format!("CPU {target}'s call_single_queue holds {f} at {:#x}", p.csd),
+        ));
+    }
+    ev
 }
 
 /// A CPU a cross-CPU call waits for that printed nothing: memory may show it spinning on a

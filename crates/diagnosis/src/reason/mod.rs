@@ -17,7 +17,10 @@ use stuck::{guilty, stuck_subjects, wait_groups};
 use words::summarize;
 
 fn evidence(e: &Event) -> Evidence {
-    Evidence::line(e.lines.source, e.lines.first, e.headline.clone())
+    match &e.memory {
+        Some(read) => Evidence::memory(e.lines.source, read, e.headline.clone()),
+        None => Evidence::line(e.lines.source, e.lines.first, e.headline.clone()),
+    }
 }
 
 fn is_cpu_report(k: EventKind) -> bool {
