@@ -161,6 +161,9 @@ pub struct Kernel {
     btf: OnceLock<Result<std::sync::Arc<btf::Btf<'static>>, String>>,
     modules: OnceLock<Result<Vec<modules::Module>, String>>,
     task_states: OnceLock<helpers::sched::TaskStates>,
+    /// The task list once read whole (the tasks, the addresses that did not read): a dump
+    /// does not change, and several facts walk it.
+    task_list: OnceLock<(Vec<tasks::Task>, Vec<u64>)>,
     /// The vmlinux's `.debug_frame` and the KASLR shift to its link addresses.
     cfi: OnceLock<Option<(dwarf::cfi::CallFrameInfo, u64)>>,
     /// Every damaged structure met so far, once each.
@@ -189,6 +192,7 @@ impl Kernel {
             btf: OnceLock::new(),
             modules: OnceLock::new(),
             task_states: OnceLock::new(),
+            task_list: OnceLock::new(),
             cfi: OnceLock::new(),
             damage: Default::default(),
         })

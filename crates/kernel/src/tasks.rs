@@ -212,6 +212,14 @@ impl Kernel {
     /// Every task that reads, and the addresses of those that do not (a page missing from
     /// the dump, a damaged pointer).
     pub fn tasks_and_unreadable(&self) -> Result<(Vec<Task>, Vec<u64>), KernelError> {
+        if let Some(read) = self.task_list.get() {
+            return Ok(read.clone());
+        }
+        let read = self.read_task_list()?;
+        Ok(self.task_list.get_or_init(|| read).clone())
+    }
+
+    fn read_task_list(&self) -> Result<(Vec<Task>, Vec<u64>), KernelError> {
         let cpus = self.cpus().unwrap_or_default();
         let mut out = Vec::new();
         let mut unreadable = Vec::new();
