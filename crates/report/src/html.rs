@@ -14,6 +14,8 @@ const NODE_H: usize = 54;
 const COL_GAP: usize = 190;
 const ROW_GAP: usize = 36;
 const MARGIN: usize = 20;
+/// Room above the first row for self-loops and back edges.
+const TOP: usize = 44;
 
 /// `&`, `<`, `>`, `"`, `'` as entities, control characters as `\xNN`.
 fn esc(s: &str) -> String {
@@ -77,9 +79,9 @@ pub fn svg(d: &Diagnosis) -> String {
         row[i] = per_col[c];
         per_col[c] += 1;
     }
-    let pos = |i: usize| (MARGIN + col[i] * (NODE_W + COL_GAP), MARGIN + row[i] * (NODE_H + ROW_GAP));
+    let pos = |i: usize| (MARGIN + col[i] * (NODE_W + COL_GAP), TOP + row[i] * (NODE_H + ROW_GAP));
     let width = MARGIN * 2 + (col.iter().max().unwrap_or(&0) + 1) * (NODE_W + COL_GAP);
-    let height = MARGIN * 2 + per_col.iter().max().unwrap_or(&1) * (NODE_H + ROW_GAP) + 20;
+    let height = TOP + MARGIN + per_col.iter().max().unwrap_or(&1) * (NODE_H + ROW_GAP) + 20;
     let root = d.root.as_ref().map(|r| Node { cpu: r.cpu, task: r.task.clone(), resource: None });
     let mut s = String::new();
     let _ = write!(
@@ -92,7 +94,11 @@ pub fn svg(d: &Diagnosis) -> String {
         let (x2, y2) = pos(e.to);
         let dash = if e.confidence == Confidence::Possible { " stroke-dasharray=\"6 4\"" } else { "" };
         let (ax, ay, bx, by) = (x1 + NODE_W, y1 + NODE_H / 2, x2, y2 + NODE_H / 2);
-        let path = if e.from == e.to || col[e.to] <= col[e.from] {
+        let path = if e.from == e.to {
+            // A task waiting for itself: a loop over its top right corner.
+            let (lx, rx) = (x1 + NODE_W - 50, x1 + NODE_W);
+            format!("M{lx},{y1} C{lx},{} {},{} {rx},{}", y1.saturating_sub(34), rx + 34, y1 + 4, y1 + 14)
+        } else if col[e.to] <= col[e.from] {
             // Back or self edge: arc above.
             let top = y1.min(y2).saturating_sub(ROW_GAP / 2 + 6);
             format!(
@@ -116,7 +122,8 @@ pub fn svg(d: &Diagnosis) -> String {
             esc(&e.via),
             e.confidence.as_str()
         );
-        let (lx, ly) = ((ax + bx) / 2, (ay + by) / 2 - 6);
+        let (lx, ly) =
+            if e.from == e.to { (x1 + NODE_W - 20, y1.saturating_sub(22)) } else { ((ax + bx) / 2, (ay + by) / 2 - 6) };
         let via: String = e.via.chars().take(30).collect();
         let via = if e.via.chars().count() > 30 { format!("{via}…") } else { via };
         let _ = write!(s, "<text class=\"via\" x=\"{lx}\" y=\"{ly}\" text-anchor=\"middle\">{}</text>", esc(&via));

@@ -54,10 +54,11 @@ pub(super) fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
             Some(l) if alone => {
                 let others = inc.chain.iter().filter(|x| x.waits_for == node && x.waiter != node).count();
                 let behind = if others > 0 { "; the others queue behind locks it holds" } else { "" };
+                let sym =
+                    l.lock.as_ref().and_then(|k| k.symbol.as_deref()).map(|s| format!(" ({s})")).unwrap_or_default();
                 format!(
-                    "self-deadlock: {node} waits for the {} that it holds itself{behind} ({})",
-                    l.via,
-                    l.reasoning.trim_start_matches("read from memory: ")
+                    "self-deadlock: {node} waits for the {}{sym} that it holds itself{behind}; the lock records no owner, and no other task refers to it",
+                    l.via
                 )
             }
             _ => "deadlock: the waits-for chain is a cycle".into(),
