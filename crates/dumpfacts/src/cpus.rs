@@ -29,9 +29,11 @@ pub fn cpu_states(k: &Kernel, unknown: &mut Vec<String>) -> Vec<CpuState> {
             // task at least that long.
             let running_for =
                 t.task.as_ref().and_then(|t| newest.checked_sub(t.last_arrival)).filter(|_| c.curr != c.idle);
-            let mut origin = vec![
+            let clock_read =
                 MemoryRead::new(c.rq + k.offset_of("rq", "clock").unwrap_or(0), format!("runqueues[{}].clock", c.cpu))
-                    .crash("runq -T"),
+                    .crash("runq -T");
+            let mut origin = vec![
+                clock_read.clone(),
                 MemoryRead::new(c.curr, format!("runqueues[{}].curr", c.cpu)).crash(format!("bt -c {}", c.cpu)),
             ];
             let preempt = preempt_count(k, c.cpu, &mut origin);
@@ -45,6 +47,7 @@ pub fn cpu_states(k: &Kernel, unknown: &mut Vec<String>) -> Vec<CpuState> {
                 clock_lag_ns: Some(newest - c.clock),
                 running_for_ns: running_for,
                 watchdog: watchdog(k, c.cpu, newest, &mut origin),
+                clock_read: Some(clock_read),
                 origin,
             }
         })
@@ -97,13 +100,13 @@ fn watchdog(k: &Kernel, cpu: u32, newest_ns: u64, origin: &mut Vec<MemoryRead>) 
     let hrtimer_interrupts_saved = counter("hrtimer_interrupts_saved");
     let touch_at = k.per_cpu_address("watchdog_touch_ts", cpu).ok();
     let touch = touch_at.and_then(|at| k.memory().read_u64(at).ok());
-    if let (Some(at), Some(_)) = (touch_at, touch) {
-        origin
-            .push(MemoryRead::new(at, format!("watchdog_touch_ts[{cpu}]")).crash(format!("p watchdog_touch_ts:{cpu}")));
-    }
+    let touch_read = touch_at
+        .filter(|_| touch.is_some())
+        .map(|at| MemoryRead::new(at, format!("watchdog_touch_ts[{cpu}]")).crash(format!("p watchdog_touch_ts:{cpu}")));
+    origin.extend(touch_read.clone());
     if touch.is_none() && hrtimer_interrupts.is_none() {
         return None;
     }
     let touched_ago_ns = touch.filter(|&t| t != 0 && t != u64::MAX).map(|t| newest_ns.saturating_sub(t << 30));
-    Some(WatchdogState { touched_ago_ns, hrtimer_interrupts, hrtimer_interrupts_saved })
+    Some(WatchdogState { touched_ago_ns, hrtimer_interrupts, hrtimer_interrupts_saved, touch_read })
 }

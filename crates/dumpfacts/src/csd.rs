@@ -4,7 +4,7 @@
 //! `call_single_queue`, with the CPU that sent each.
 
 use lockscope_facts::Frame;
-use lockscope_facts::machine::{IpiWait, MemoryRead, PendingCall};
+use lockscope_facts::machine::{IpiWait, LockedCall, MemoryRead, PendingCall};
 use lockscope_kernel::Kernel;
 use lockscope_kernel::helpers::Structure;
 
@@ -52,8 +52,9 @@ pub fn ipi_waits(k: &Kernel, cpus: &[(u32, Vec<Frame>)], unknown: &mut Vec<Strin
             unknown.push(format!("cfd_data of CPU {cpu}: unreadable"));
             continue;
         };
-        let mut origin =
+        let origin =
             vec![MemoryRead::new(mask_at, format!("cfd_data[{cpu}].cpumask")).crash(format!("p cfd_data:{cpu}"))];
+        let mut locked_calls = Vec::new();
         let mut targets = Vec::new();
         let mut call = None;
         for t in mask.into_iter().filter(|t| t != cpu) {
@@ -64,14 +65,13 @@ pub fn ipi_waits(k: &Kernel, cpus: &[(u32, Vec<Frame>)], unknown: &mut Vec<Strin
             };
             if flags & CSD_FLAG_LOCK != 0 {
                 targets.push(t);
-                origin.push(
-                    MemoryRead::new(flags_at, format!("cfd_data[{cpu}] csd for CPU {t}: flags {flags:#x}"))
-                        .crash(format!("p cfd_data:{cpu}")),
-                );
+                let read = MemoryRead::new(flags_at, format!("cfd_data[{cpu}] csd for CPU {t}: flags {flags:#x}"))
+                    .crash(format!("p cfd_data:{cpu}"));
+                locked_calls.push(LockedCall { target: t, flags, read });
                 call = call.or_else(|| csd_function(k, csd).and_then(|(_, name)| name));
             }
         }
-        out.push(IpiWait { cpu: *cpu, function: f.function.clone(), targets, call, origin });
+        out.push(IpiWait { cpu: *cpu, function: f.function.clone(), targets, call, locked_calls, origin });
     }
     out
 }

@@ -88,7 +88,7 @@ pub fn lockup_events(k: &Kernel, m: &MachineState, source: usize) -> Vec<Event> 
                 missed_timer_interrupts(c, most_timer_irqs, thresh),
                 c.cpu
             );
-            let read = c.origin.iter().find(|o| o.what.ends_with("].clock")).cloned();
+            let read = c.clock_read.clone();
             out.push(with_read(cpu_event(EventKind::HardLockup, c, source, h, lag), read));
         } else if let Some(idle) = idle_watchdog.filter(|&s| s > 2.0 * thresh) {
             // The kernel's own soft-lockup test: the watchdog's stopper work has not run.
@@ -98,7 +98,7 @@ pub fn lockup_events(k: &Kernel, m: &MachineState, source: usize) -> Vec<Event> 
                 c.task.as_ref().map_or("?".into(), |t| t.to_string()),
                 c.cpu
             );
-            let read = c.origin.iter().find(|o| o.what.starts_with("watchdog_touch_ts")).cloned();
+            let read = c.watchdog.as_ref().and_then(|w| w.touch_read.clone());
             out.push(with_read(cpu_event(EventKind::SoftLockup, c, source, h, idle), read));
         } else if idle_watchdog.is_none() && ran > 2.0 * thresh {
             let h = format!(

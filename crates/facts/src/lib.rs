@@ -256,7 +256,7 @@ pub struct Event {
     pub kind: EventKind,
     /// Variant of the kind: `io_wait`, `cant_die` (hung task), `self_detected` (RCU),
     /// `scheduling_while_atomic` (oops), ...
-    pub subkind: Option<String>,
+    pub subkind: Option<Subkind>,
     /// syzkaller-compatible title for lockups (`BUG: soft lockup in FUNC`), the report's
     /// headline otherwise.
     pub title: String,
@@ -417,6 +417,26 @@ impl fmt::Display for Subject {
             (None, None) => f.write_str("unknown"),
         }
     }
+}
+
+/// The variant of a report, where its kind has several.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subkind {
+    /// A hung task blocked in I/O wait (`blocked in I/O wait for more than`).
+    IoWait,
+    /// A hung task killed that cannot die (`can't die for more than`).
+    CantDie,
+    /// `WARNING: … watchdog_overflow_callback`: the opening of a hard-lockup report.
+    HardLockupWarning,
+    /// `BUG: scheduling while atomic`.
+    SchedulingWhileAtomic,
+    /// `BUG: sleeping function called from invalid context`.
+    SleepingInAtomic,
+    /// `BUG: spinlock lockup suspected`.
+    SpinlockLockup,
+    /// `BUG: kernel NULL pointer dereference`.
+    NullPointer,
 }
 
 /// What a stuck CPU or task waits for, read from its stack and registers.

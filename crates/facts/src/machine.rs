@@ -78,6 +78,8 @@ pub struct CpuState {
     pub running_for_ns: Option<u64>,
     /// The lockup detectors' own per-CPU state, when the kernel has them.
     pub watchdog: Option<WatchdogState>,
+    /// Where the run-queue clock was read.
+    pub clock_read: Option<MemoryRead>,
     pub origin: Vec<MemoryRead>,
 }
 
@@ -94,6 +96,8 @@ pub struct WatchdogState {
     /// The count the hard-lockup NMI saw last time (`hrtimer_interrupts_saved`): equal to the
     /// above at the NMI means no timer interrupt in a whole period.
     pub hrtimer_interrupts_saved: Option<u64>,
+    /// Where `watchdog_touch_ts` was read.
+    pub touch_read: Option<MemoryRead>,
 }
 
 /// A CPU waiting until other CPUs have run a function it sent them.
@@ -106,7 +110,17 @@ pub struct IpiWait {
     pub targets: Vec<u32>,
     /// The function sent, when one target's call names it.
     pub call: Option<String>,
+    /// For each target, the call data still locked for it.
+    pub locked_calls: Vec<LockedCall>,
     pub origin: Vec<MemoryRead>,
+}
+
+/// A CPU's call data for one target, still locked (`CSD_FLAG_LOCK`): the call has not run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LockedCall {
+    pub target: u32,
+    pub flags: u64,
+    pub read: MemoryRead,
 }
 
 /// A call queued on `target_cpu`'s `call_single_queue`.

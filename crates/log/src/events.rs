@@ -7,7 +7,8 @@ use crate::prefix::{Caller, Record};
 use crate::stack::{self, Marker, RegLine, TraceLine};
 use crate::title::{self, TitleKind};
 use lockscope_facts::{
-    BlockedOn, CsdWait, Event, EventKind, Frame, FrameContext, HeldLock, HeldLocks, LineRange, RcuStall, TaskRef,
+    BlockedOn, CsdWait, Event, EventKind, Frame, FrameContext, HeldLock, HeldLocks, LineRange, RcuStall, Subkind,
+    TaskRef,
 };
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -567,7 +568,7 @@ impl Parser {
                 // Re-label the open `WARNING: at kernel/watchdog.c` report, or open one.
                 let idx = self.open.get(&key).and_then(|r| r.target).filter(|&i| {
                     self.events[i].kind == EventKind::Warning
-                        && self.events[i].subkind.as_deref() == Some("hard_lockup_warning")
+                        && self.events[i].subkind == Some(Subkind::HardLockupWarning)
                 });
                 match idx {
                     Some(i) => {
@@ -760,7 +761,7 @@ impl Parser {
         }
         let idx = self.new_event(kind, lineno, rec, &key, text);
         let e = &mut self.events[idx];
-        e.subkind = o.subkind.map(str::to_string);
+        e.subkind = o.subkind;
         e.cpu = o.cpu;
         e.task = o.task.filter(|t| !(t.comm.is_empty() && kind == EventKind::Warning));
         e.duration_s = o.duration_s;
@@ -1225,7 +1226,7 @@ pub fn complete_titles(events: &mut [Event], needs_title: &[bool]) {
 /// What makes two reports the same for repeat compaction.
 fn repeat_key(e: &Event) -> impl Hash + PartialEq + '_ {
     (
-        (e.kind, e.subkind.as_deref(), e.cpu, e.task.as_ref().map(|t| t.pid)),
+        (e.kind, e.subkind, e.cpu, e.task.as_ref().map(|t| t.pid)),
         (e.boot, e.host.as_deref(), e.registers.is_some()),
         e.reliable_frames().map(|f| f.function.as_str()).collect::<Vec<_>>(),
     )

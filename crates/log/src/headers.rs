@@ -3,7 +3,7 @@
 //! line plus a parser for the rest; the triggers double as the fast pre-filter that lets
 //! the scanner skip uninteresting parts of a log without looking at each line.
 
-use lockscope_facts::{EventKind, TaskRef};
+use lockscope_facts::{EventKind, Subkind, TaskRef};
 
 /// What a headline says, before it becomes an [`lockscope_facts::Event`].
 #[derive(Clone, Debug, PartialEq)]
@@ -55,7 +55,7 @@ pub enum Headline {
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Opening {
     pub kind: Option<EventKind>,
-    pub subkind: Option<&'static str>,
+    pub subkind: Option<Subkind>,
     pub cpu: Option<u32>,
     pub task: Option<TaskRef>,
     pub duration_s: Option<f64>,
@@ -277,8 +277,8 @@ fn hung_task(rest: &str) -> Option<Headline> {
     }
     let (i, subkind) = [
         (" blocked for more than ", None),
-        (" blocked in I/O wait for more than ", Some("io_wait")),
-        (" can't die for more than ", Some("cant_die")),
+        (" blocked in I/O wait for more than ", Some(Subkind::IoWait)),
+        (" can't die for more than ", Some(Subkind::CantDie)),
     ]
     .iter()
     .find_map(|(pat, sk)| rest.find(pat).map(|i| ((i, pat.len()), *sk)))?;
@@ -382,12 +382,12 @@ fn locks_held(s: &str) -> Option<Headline> {
 }
 
 fn oops_or_warning(s: &str) -> Option<Headline> {
-    const OOPS: &[(&str, Option<&str>)] = &[
-        ("BUG: scheduling while atomic", Some("scheduling_while_atomic")),
-        ("BUG: sleeping function called from invalid context", Some("sleeping_in_atomic")),
-        ("BUG: spinlock lockup suspected", Some("spinlock_lockup")),
+    const OOPS: &[(&str, Option<Subkind>)] = &[
+        ("BUG: scheduling while atomic", Some(Subkind::SchedulingWhileAtomic)),
+        ("BUG: sleeping function called from invalid context", Some(Subkind::SleepingInAtomic)),
+        ("BUG: spinlock lockup suspected", Some(Subkind::SpinlockLockup)),
         ("BUG: unable to handle", None),
-        ("BUG: kernel NULL pointer dereference", Some("null_pointer")),
+        ("BUG: kernel NULL pointer dereference", Some(Subkind::NullPointer)),
         ("BUG: ", None),
         ("kernel BUG at ", None),
         ("Oops: ", None),
@@ -402,7 +402,7 @@ fn oops_or_warning(s: &str) -> Option<Headline> {
             let mut o = Opening::new(EventKind::Oops);
             o.subkind = *sub;
             o.message = Some(s.to_string());
-            if *sub == Some("scheduling_while_atomic") {
+            if *sub == Some(Subkind::SchedulingWhileAtomic) {
                 // `BUG: scheduling while atomic: zone_drain/136/0x00000002`
                 if let Some(r) = after(s, "atomic: ") {
                     let mut parts = r.rsplitn(3, '/');
@@ -412,7 +412,7 @@ fn oops_or_warning(s: &str) -> Option<Headline> {
                         o.task = Some(TaskRef { comm: comm.to_string(), pid });
                     }
                 }
-            } else if *sub == Some("spinlock_lockup") {
+            } else if *sub == Some(Subkind::SpinlockLockup) {
                 o.cpu = after(s, "CPU#").and_then(num);
             }
             return Some(Headline::Open(o));
@@ -426,7 +426,7 @@ fn oops_or_warning(s: &str) -> Option<Headline> {
             o.task = after(c, "PID: ").and_then(num).map(|pid| TaskRef { comm: String::new(), pid });
         }
         if s.contains("watchdog_overflow_callback") {
-            o.subkind = Some("hard_lockup_warning");
+            o.subkind = Some(Subkind::HardLockupWarning);
         }
         return Some(Headline::Open(o));
     }
@@ -609,7 +609,7 @@ mod tests {
         let o = open("Kernel panic - not syncing: softlockup: hung tasks");
         assert_eq!(o.message.as_deref(), Some("softlockup: hung tasks"));
         let o = open("WARNING: at kernel/watchdog.c:245 watchdog_overflow_callback+0x9c/0xd0()");
-        assert_eq!(o.subkind, Some("hard_lockup_warning"));
+        assert_eq!(o.subkind, Some(Subkind::HardLockupWarning));
     }
 
     #[test]
@@ -617,9 +617,9 @@ mod tests {
         let o = open("INFO: task uksmd:81 blocked for more than 120 seconds.");
         assert_eq!((o.task.unwrap().pid, o.duration_s), (81, Some(120.0)));
         let o = open("INFO: task udevd:5612 blocked in I/O wait for more than 143 seconds.");
-        assert_eq!((o.subkind, o.duration_s), (Some("io_wait"), Some(143.0)));
+        assert_eq!((o.subkind, o.duration_s), (Some(Subkind::IoWait), Some(143.0)));
         let o = open("INFO: task syz-executor.0:1234 can't die for more than 143 seconds.");
-        assert_eq!(o.subkind, Some("cant_die"));
+        assert_eq!(o.subkind, Some(Subkind::CantDie));
         // syzkaller file 1001: the comm holds a newline, the headline goes on next line.
         assert!(is_split_task_headline("INFO: task \u{fffd}\u{fffd}\u{fffd}\u{fffd}"));
         assert_eq!(parse_headline("INFO: task \u{fffd}\u{fffd}\u{fffd}\u{fffd}"), None);

@@ -308,7 +308,7 @@ pub fn title_of(e: &Event) -> String {
     let kind = match e.kind {
         EventKind::SoftLockup => Some(TitleKind::SoftLockup),
         EventKind::RcuStall => Some(TitleKind::RcuStall),
-        EventKind::HungTask if e.subkind.as_deref() == Some("cant_die") => Some(TitleKind::TaskCantDie),
+        EventKind::HungTask if e.subkind == Some(lockscope_facts::Subkind::CantDie) => Some(TitleKind::TaskCantDie),
         EventKind::HungTask => Some(TitleKind::HungTask),
         EventKind::HardLockup => Some(TitleKind::HardLockup),
         _ => None,

@@ -146,9 +146,9 @@ fn csd_evidence(
 ) -> Vec<Evidence> {
     let mut ev = Vec::new();
     if let Some(w) = m.ipi_waits.iter().find(|w| Some(w.cpu) == cpu) {
-        let wanted = format!("csd for CPU {target}:");
-        for o in w.origin.iter().filter(|o| o.what.contains(&wanted)) {
-            ev.push(Evidence::memory(source, o, format!("CPU {}'s call data for CPU {target} still locked", w.cpu)));
+        for c in w.locked_calls.iter().filter(|c| c.target == target) {
+            let text = format!("CPU {}'s call data for CPU {target} still locked (flags {:#x})", w.cpu, c.flags);
+            ev.push(Evidence::memory(source, &c.read, text));
         }
     }
     for p in m.pending_calls.iter().filter(|p| p.target_cpu == target && p.source_cpu == cpu) {

@@ -117,7 +117,7 @@ fn sleeping_while_atomic<'a>(inc: &Incident, events: &'a [Event]) -> Vec<&'a Eve
     inc.precursors
         .iter()
         .map(|&p| &events[p])
-        .filter(|e| e.subkind.as_deref() == Some("scheduling_while_atomic") && e.task.is_some())
+        .filter(|e| e.subkind == Some(lockscope_facts::Subkind::SchedulingWhileAtomic) && e.task.is_some())
         .collect()
 }
 

@@ -154,7 +154,7 @@ pub(super) fn wait_of<'a>(
     // The hung-task detector says the task is in I/O wait (`blocked in I/O wait`): a
     // folio/bit wait under it is waiting for I/O, not for a lock holder.
     if matches!(w.kind, WaitKind::PageLock | WaitKind::BitWait | WaitKind::Unknown | WaitKind::Sleep)
-        && all.iter().any(|e| e.subkind.as_deref() == Some("io_wait"))
+        && all.iter().any(|e| e.subkind == Some(lockscope_facts::Subkind::IoWait))
     {
         w.reasoning.push(format!(
             "the hung-task report says the task is blocked in I/O wait, so {} waits for I/O to finish",

@@ -79,8 +79,8 @@ impl Kernel {
             if let Some(m) = s.module {
                 n.push_str(&format!(" [{m}]"));
             }
-            let ty = self.global(&s.name).ok().map(|g| g.type_id());
-            if let Some(member) = ty.and_then(|ty| self.member_named(&s.name, ty, s.address, address)) {
+            let ty = self.global(s.name).ok().map(|g| g.type_id());
+            if let Some(member) = ty.and_then(|ty| self.member_named(s.name, ty, s.address, address)) {
                 n.push_str(&format!(": {member}"));
             }
             return Some(AddressOwner::Symbol(n));
