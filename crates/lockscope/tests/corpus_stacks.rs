@@ -7,12 +7,12 @@
 
 use serde_json::Value;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 #[path = "common/corpus.rs"]
 mod corpus;
-use corpus::{dumps_of, shared};
+use corpus::{cases, dumps_of, shared};
 
 fn json(args: &[&str], dump: &Path) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_lockscope"))
@@ -153,10 +153,7 @@ fn every_cpu_and_waiting_task_unwinds_like_drgn_and_the_truth() {
     let mut problems = Vec::new();
     let mut dumps = 0;
     for corpus in ["corpus", "corpus-6.12"] {
-        let mut cases: Vec<PathBuf> =
-            std::fs::read_dir(shared.join(corpus)).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
-        cases.sort();
-        for case in cases {
+        for case in cases(&shared, corpus) {
             for dump in dumps_of(&case, tmp.path()) {
                 check_dump(&case, &dump, &mut problems);
                 dumps += 1;
