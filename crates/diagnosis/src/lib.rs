@@ -138,11 +138,12 @@ pub struct ChainLink {
 /// A lock as the chain and the root name it: where it is, what covers it, what kind it is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LockRef {
-    #[serde(serialize_with = "hex")]
+    #[serde(serialize_with = "lockscope_facts::hex::address")]
     pub address: u64,
     /// `symbol+off [module]`, when a symbol covers it.
     pub symbol: Option<String>,
-    /// `spinlock`, `rwlock`, `bit_spinlock`, `mutex`, `rwsem`, `semaphore`, `bit_lock`.
+    /// `spinlock`, `rwlock`, `bit_spinlock`, `mutex`, `rwsem`, `semaphore`, `bit_lock`,
+    /// `page_lock`, `completion`.
     pub kind: String,
 }
 
@@ -157,15 +158,13 @@ impl LockRef {
             WaitKind::Mutex => "mutex",
             WaitKind::RwsemRead | WaitKind::RwsemWrite => "rwsem",
             WaitKind::Semaphore => "semaphore",
-            WaitKind::PageLock | WaitKind::BitWait => "bit_lock",
+            WaitKind::PageLock => "page_lock",
+            WaitKind::BitWait => "bit_lock",
+            WaitKind::Completion => "completion",
             _ => "unknown",
         };
         LockRef { address, symbol: None, kind: kind.into() }
     }
-}
-
-fn hex<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format!("{v:#x}"))
 }
 
 /// What a stuck CPU or task waits for.
@@ -174,6 +173,7 @@ pub struct Wait {
     pub kind: WaitKind,
     /// The frame that shows the wait.
     pub function: Option<String>,
+    #[serde(serialize_with = "lockscope_facts::hex::optional")]
     pub lock_address: Option<u64>,
     /// CPUs a cross-CPU call waits for.
     pub target_cpus: Vec<u32>,
@@ -207,6 +207,7 @@ pub struct Stuck {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WaitGroup {
     pub kind: WaitKind,
+    #[serde(serialize_with = "lockscope_facts::hex::optional")]
     pub lock_address: Option<u64>,
     pub members: Vec<Subject>,
 }

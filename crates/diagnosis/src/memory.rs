@@ -198,32 +198,107 @@ pub(crate) fn sleeping_owner(
     })
 }
 
-/// A task sleeping on a held bit lock that memory shows nobody else near: no other task's
-/// stack or registers hold the word's address. A bit lock records no owner, so the likeliest
-/// holder is the task itself, which took it earlier on its path and never released it.
-pub(crate) fn own_bit_lock(s: &Stuck, m: &MachineState, source: usize) -> Option<ChainLink> {
+/// A task sleeping on a held bit or page lock. A bit lock records no owner: when no other
+/// task's stack or registers hold the word's address, the likeliest holder is the task
+/// itself, which took it earlier on its path and never released it; when exactly one other
+/// task's does, that task is the likely holder.
+pub(crate) fn bit_lock_holder(
+    s: &Stuck,
+    node: &dyn Fn(&TaskRef) -> Node,
+    m: &MachineState,
+    source: usize,
+) -> Option<ChainLink> {
     let me = s.subject.task.as_ref()?;
     let l = m.locks.iter().find(|l| {
-        l.kind == "bit_lock" && l.locked == Some(true) && l.task_waiters.iter().any(|(t, _)| t.pid == me.pid)
+        matches!(l.kind.as_str(), "bit_lock" | "page_lock")
+            && l.locked == Some(true)
+            && l.task_waiters.iter().any(|(t, _)| t.pid == me.pid)
     })?;
-    if l.task_waiters.len() != 1 || l.candidate_holders.iter().any(|h| h.task.pid != me.pid) {
-        return None;
-    }
+    let others: Vec<_> = l.candidate_holders.iter().filter(|h| h.task.pid != me.pid).collect();
     let bit = l.bit.unwrap_or(0);
     let word = l.value.unwrap_or(0);
+    let what = if l.kind == "page_lock" { "page lock (PG_locked)" } else { "bit lock" };
+    let held = format!(
+        "read from memory: bit {bit} of the word at {:#x}{} is set ({word:#x}): the {what} is held, and {me} sleeps until it clears",
+        l.address,
+        symbol(l)
+    );
+    let mut ev = vec![Evidence::memory(source, &l.origin[0], format!("bit {bit} of {:#x} set: {word:#x}", l.address))];
+    let (to, why) = match others.as_slice() {
+        [] if l.task_waiters.len() == 1 => (
+            Node::subject(&s.subject),
+            format!(
+                "{held}; of all tasks only {me}'s own stack holds the word's address. A bit lock records no owner: the likeliest holder is {me} itself, which took it earlier on this path (or I/O it started that never completes)"
+            ),
+        ),
+        [h] => {
+            ev.push(Evidence::memory(source, &h.origin, format!("{} holds {:#x} on its stack", h.task, l.address)));
+            (
+                node(&h.task),
+                format!(
+                    "{held}; a bit lock records no owner, and of the other tasks only {}'s stack holds the word's address (state {}): the likely holder",
+                    h.task, h.state
+                ),
+            )
+        }
+        _ => return None,
+    };
     Some(ChainLink {
         waiter: Node::subject(&s.subject),
-        waits_for: Node::subject(&s.subject),
-        via: format!("bit lock {:#x} bit {bit}", l.address),
+        waits_for: to,
+        via: format!("{what} {:#x} bit {bit}", l.address),
         wait: s.wait.kind,
         lock: lock_ref(l),
         confidence: Confidence::Likely,
-        reasoning: format!(
-            "read from memory: bit {bit} of the word at {:#x}{} is set ({word:#x}): the lock is held, and {me} sleeps until it clears; of all tasks only {me}'s own stack holds the word's address. A bit lock records no owner: the likeliest holder is {me} itself, which took it earlier on this path (or I/O it started that never completes)",
-            l.address,
-            symbol(l)
+        reasoning: why,
+        evidence: ev,
+    })
+}
+
+/// A task waiting for a completion memory shows not done: nothing records who will complete
+/// it, so the link names the completion (where it is) and, when exactly one other task's
+/// stack holds its address, that task as the possible completer.
+pub(crate) fn completion_link(
+    s: &Stuck,
+    node: &dyn Fn(&TaskRef) -> Node,
+    m: &MachineState,
+    source: usize,
+) -> Option<ChainLink> {
+    let me = s.subject.task.as_ref()?;
+    let l = m.locks.iter().find(|l| l.kind == "completion" && l.task_waiters.iter().any(|(t, _)| t.pid == me.pid))?;
+    let others: Vec<_> = l.candidate_holders.iter().filter(|h| h.task.pid != me.pid).collect();
+    let done = match l.locked {
+        Some(true) => "not done (done = 0)",
+        Some(false) => "already done: the waiter should wake",
+        None => "in an unknown state",
+    };
+    let head = format!("read from memory: {me} waits on the completion at {:#x}{}, {done}", l.address, symbol(l));
+    let mut ev = vec![Evidence::memory(source, &l.origin[0], format!("completion {:#x}", l.address))];
+    let (to, why) = match others.as_slice() {
+        [h] => {
+            ev.push(Evidence::memory(source, &h.origin, format!("{} holds {:#x} on its stack", h.task, l.address)));
+            (
+                node(&h.task),
+                format!(
+                    "{head}; a completion records no completer, and only {}'s stack holds its address: possibly the one to complete it",
+                    h.task
+                ),
+            )
+        }
+        _ => (
+            Node::resource(format!("completion {:#x}{}", l.address, symbol(l))),
+            format!("{head}; a completion records no completer, and no other task refers to it"),
         ),
-        evidence: vec![Evidence::memory(source, &l.origin[0], format!("bit {bit} of {:#x} set: {word:#x}", l.address))],
+    };
+    Some(ChainLink {
+        waiter: Node::subject(&s.subject),
+        waits_for: to,
+        via: format!("completion {:#x}", l.address),
+        wait: WaitKind::Completion,
+        lock: lock_ref(l),
+        confidence: Confidence::Possible,
+        reasoning: why,
+        evidence: ev,
     })
 }
 

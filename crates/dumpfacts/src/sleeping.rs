@@ -9,6 +9,11 @@
 //!   word and bit from its key; no owner recorded, so the tasks whose stacks hold the word's
 //!   address are the candidates (the waiter itself among them: a task can wait for a bit it
 //!   holds).
+//! - page locks and page bit waits (`struct wait_page_queue` with `wake_page_function`): the
+//!   folio (or page, before 5.16) and the bit; `PG_locked` makes it a page lock. Candidates as
+//!   for bit locks.
+//! - completions (`struct swait_queue` on `completion.wait.task_list`): nothing records who
+//!   will complete one; the completion's address and what holds it are the facts.
 
 use crate::locks::holders;
 use lockscope_facts::TaskRef;
@@ -16,7 +21,7 @@ use lockscope_facts::machine::{LockOwner, LockState, MemoryRead};
 use lockscope_kernel::Kernel;
 use lockscope_kernel::helpers::Structure;
 use lockscope_kernel::tasks::Task;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 /// Waiters on one list at most.
 const MAX_WAITERS: usize = 4096;
@@ -44,6 +49,7 @@ pub fn sleeping_locks(k: &Kernel, unknown: &mut Vec<String>) -> Vec<LockState> {
     let Ok((tasks, _)) = k.tasks() else { return Vec::new() };
     let stacks: Vec<(u64, u64)> =
         tasks.iter().filter(|t| t.stack != 0).map(|t| (t.stack, t.stack + (16 << 10))).collect();
+    let task_addresses: HashSet<u64> = tasks.iter().map(|t| t.address).collect();
     let mut locks: BTreeMap<(u64, Option<u32>), LockState> = BTreeMap::new();
     for t in tasks.iter().filter(|t| t.state_code == "UN" && t.current_on.is_none()) {
         let Ok(words) = k.memory().read_vec(t.stack, 16 << 10) else {
@@ -57,7 +63,11 @@ pub fn sleeping_locks(k: &Kernel, unknown: &mut Vec<String>) -> Vec<LockState> {
                 continue;
             }
             let at = t.stack + (from + i * 8) as u64;
-            if let Some(found) = list_waiter(k, t, at, &stacks).or_else(|| bit_waiter(k, at)) {
+            let found = list_waiter(k, t, at, &stacks)
+                .or_else(|| bit_waiter(k, at))
+                .or_else(|| page_waiter(k, at))
+                .or_else(|| completion_waiter(k, t, at, &task_addresses));
+            if let Some(found) = found {
                 let entry = locks.entry((found.address, found.bit)).or_insert_with(|| found.lock(k));
                 entry.task_waiters.push((me.clone(), found.mode));
                 break;
@@ -65,7 +75,7 @@ pub fn sleeping_locks(k: &Kernel, unknown: &mut Vec<String>) -> Vec<LockState> {
         }
     }
     let mut out: Vec<LockState> = locks.into_values().collect();
-    for l in out.iter_mut().filter(|l| l.kind == "bit_lock") {
+    for l in out.iter_mut().filter(|l| matches!(l.kind.as_str(), "bit_lock" | "page_lock" | "completion")) {
         l.candidate_holders = holders(k, l.address, &[]);
     }
     out
@@ -86,7 +96,8 @@ impl Found {
         let (locked, owner) = match self.kind {
             "rwsem" => rwsem_owner(k, self.address),
             "mutex" => mutex_owner(k, self.address),
-            "bit_lock" => (value.zip(self.bit).map(|(v, b)| v >> b & 1 == 1), None),
+            "bit_lock" | "page_lock" => (value.zip(self.bit).map(|(v, b)| v >> b & 1 == 1), None),
+            "completion" => (k.object(self.address, "struct completion").ok().and_then(completion_pending), None),
             _ => (None, None),
         };
         LockState {
@@ -174,6 +185,66 @@ fn bit_waiter(k: &Kernel, at: u64) -> Option<Found> {
         origin: MemoryRead::new(entry.address, "struct wait_bit_queue_entry on the waiter's stack")
             .crash(format!("struct wait_bit_queue_entry {:#x}", entry.address)),
     })
+}
+
+/// A `wait_page_queue` whose `wait.private` is at `at` and whose `wait.func` is
+/// `wake_page_function`: the task waits for bit `bit_nr` of a folio's (a page's) flags.
+fn page_waiter(k: &Kernel, at: u64) -> Option<Found> {
+    let private = k.offset_of("wait_page_queue", "wait.private").ok()?;
+    let queue = k.object(at.checked_sub(private)?, "struct wait_page_queue").ok()?;
+    let func = queue.member("wait.func").ok()?.read_u64().ok()?;
+    if k.symbol("wake_page_function").ok()? != func {
+        return None;
+    }
+    // 5.16 and later wait on a folio, before on a page; `flags` leads both.
+    let (holder, page) =
+        ["folio", "page"].into_iter().find_map(|m| Some((m, queue.member(m).ok()?.read_u64().ok()?)))?;
+    let flags = page + k.offset_of(holder, "flags").ok()?;
+    let bit = queue.member("bit_nr").ok()?.read_int().ok()? as u32;
+    let pg_locked = k.btf().ok()?.find_enumerator("PG_locked").map(|(_, e)| e.raw as u32);
+    Some(Found {
+        kind: if pg_locked == Some(bit) { "page_lock" } else { "bit_lock" },
+        address: flags,
+        bit: Some(bit),
+        mode: "lock".into(),
+        origin: MemoryRead::new(
+            queue.address,
+            format!("struct wait_page_queue on the waiter's stack ({holder} {page:#x})"),
+        )
+        .crash(format!("struct wait_page_queue {:#x}", queue.address)),
+    })
+}
+
+/// A `swait_queue { task, task_list }` whose `task` is at `at`: the list's head, the one
+/// node whose `task` slot holds no task, is a completion's `wait.task_list`.
+fn completion_waiter(k: &Kernel, t: &Task, at: u64, tasks: &HashSet<u64>) -> Option<Found> {
+    let task_off = k.offset_of("swait_queue", "task").ok()?;
+    let list_off = k.offset_of("swait_queue", "task_list").ok()?;
+    let node = at.checked_sub(task_off)? + list_off;
+    if !is_list_node(k, node) {
+        return None;
+    }
+    let walk = k.list_nodes(node, Structure::WaitList { waiter: node }, MAX_WAITERS);
+    if walk.damage.is_some() {
+        return None;
+    }
+    let holds_task = |n: u64| k.memory().read_u64(n - list_off + task_off).is_ok_and(|v| tasks.contains(&v));
+    let heads: Vec<u64> = walk.nodes.iter().copied().filter(|&n| n != node && !holds_task(n)).collect();
+    let [head] = heads.as_slice() else { return None };
+    let completion = head.checked_sub(k.offset_of("completion", "wait.task_list").ok()?)?;
+    Some(Found {
+        kind: "completion",
+        address: completion,
+        bit: None,
+        mode: "wait".into(),
+        origin: MemoryRead::new(node - list_off, format!("struct swait_queue on the stack of pid {}", t.pid))
+            .crash(format!("struct completion {completion:#x}")),
+    })
+}
+
+/// A completion not yet completed (`done` is 0): its waiters still wait.
+fn completion_pending(c: lockscope_kernel::object::Object<'_>) -> Option<bool> {
+    Some(c.member("done").ok()?.read_int().ok()? == 0)
 }
 
 fn task_ref(k: &Kernel, task: u64) -> Option<TaskRef> {

@@ -8,6 +8,21 @@
 
 pub mod machine;
 
+/// Addresses in JSON: `"0x…"` strings, since kernel addresses do not fit a JSON reader's
+/// 53-bit integers.
+pub mod hex {
+    pub fn address<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{v:#x}"))
+    }
+
+    pub fn optional<S: serde::Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => address(v, s),
+            None => s.serialize_none(),
+        }
+    }
+}
+
 use serde::Serialize;
 use std::fmt;
 
@@ -260,6 +275,11 @@ pub struct Event {
     /// syzkaller-compatible title for lockups (`BUG: soft lockup in FUNC`), the report's
     /// headline otherwise.
     pub title: String,
+    /// The function a lockup report's title blames (syzkaller's guilty frame), kept apart so
+    /// no one re-reads it from the title. None for reports made from memory: their stack
+    /// is the evidence, no title heuristic stands between.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guilty: Option<String>,
     /// The line that opened the report, without prefix.
     pub headline: String,
     pub cpu: Option<u32>,
@@ -310,6 +330,7 @@ impl Event {
             kind,
             subkind: None,
             title: headline.to_string(),
+            guilty: None,
             headline: headline.to_string(),
             cpu: None,
             task: None,

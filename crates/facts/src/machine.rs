@@ -20,6 +20,7 @@ pub enum Origin {
 /// `cfd_data[1].cpumask`), so the same value can be found with crash or drgn.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MemoryRead {
+    #[serde(serialize_with = "crate::hex::address")]
     pub address: u64,
     pub what: String,
     /// The crash command that shows the same memory (`struct rw_semaphore 0x…`, `runq -T`).
@@ -130,8 +131,10 @@ pub struct PendingCall {
     /// The CPU that queued it, when the call is one CPU's per-CPU call data.
     pub source_cpu: Option<u32>,
     /// Its `call_single_data`.
+    #[serde(serialize_with = "crate::hex::address")]
     pub csd: u64,
     pub function: Option<String>,
+    #[serde(serialize_with = "crate::hex::address")]
     pub function_address: u64,
     /// `CSD_FLAG_LOCK` set: the sender still waits for it.
     pub locked: bool,
@@ -141,6 +144,7 @@ pub struct PendingCall {
 /// A lock something waits for, as memory shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LockState {
+    #[serde(serialize_with = "crate::hex::address")]
     pub address: u64,
     /// `spinlock` (queued spinlock), `rwsem`, `mutex`, `semaphore`, `bit_lock`.
     pub kind: String,

@@ -72,9 +72,10 @@ fn the_spinlock_queue_is_read_from_the_per_cpu_mcs_nodes() {
     use lockscope_kernel::helpers::locks::QspinlockValue;
     let k = kernel();
     let cpu3 = k.cpu_trace(3).trace.unwrap();
-    let slowpath = cpu3.frames.iter().find(|f| {
-        k.lookup_address(f.lookup_pc()).is_some_and(|s| s.name.as_ref() as &str == "native_queued_spin_lock_slowpath")
-    });
+    let slowpath = cpu3
+        .frames
+        .iter()
+        .find(|f| k.lookup_address(f.lookup_pc()).is_some_and(|s| s.name == "native_queued_spin_lock_slowpath"));
     let rdi = slowpath.and_then(|f| f.regs.get(5)).expect("RDI at the slow path");
     let v = k.memory().read_u32(rdi).unwrap();
     assert_eq!(QspinlockValue::decode(v), QspinlockValue { locked: true, pending: false, tail: None });

@@ -444,7 +444,7 @@ impl Parser {
         if !self.titled.get(i).copied().unwrap_or(false) && !pending {
             let e = &mut self.events[i];
             mark_arm64_irq_frames(&mut e.stack);
-            e.title = crate::title_of(e);
+            crate::set_title(e);
             self.mark_titled(i);
         }
         let e = &mut self.events[i];
@@ -497,20 +497,22 @@ impl Parser {
         let now = self.lineno;
         self.end_rcu_titles(|p| p.first_line + RCU_TITLE_LINES < now);
         let t = title::lockup_title(TitleKind::RcuStall, &trace);
+        let guilty = title::guilty_frame(TitleKind::RcuStall, &trace);
         let mut i = 0;
         while i < self.rcu_titles.len() {
             if self.rcu_titles[i].covers(key) {
                 let p = self.rcu_titles.remove(i);
-                self.set_titles(&p.members, &t);
+                self.set_titles(&p.members, &t, &guilty);
             } else {
                 i += 1;
             }
         }
     }
 
-    fn set_titles(&mut self, members: &[usize], t: &str) {
+    fn set_titles(&mut self, members: &[usize], t: &str, guilty: &Option<String>) {
         for &m in members {
             self.events[m].title = t.to_string();
+            self.events[m].guilty = guilty.clone();
             self.mark_titled(m);
         }
     }
@@ -523,7 +525,7 @@ impl Parser {
         while i < self.rcu_titles.len() {
             if ends(&self.rcu_titles[i]) {
                 let p = self.rcu_titles.remove(i);
-                self.set_titles(&p.members, bare);
+                self.set_titles(&p.members, bare, &None);
             } else {
                 i += 1;
             }
@@ -538,8 +540,8 @@ impl Parser {
             r.members.push(i);
         }
         if self.titled.get(first).copied().unwrap_or(false) {
-            let t = self.events[first].title.clone();
-            self.set_titles(&[i], &t);
+            let (t, guilty) = (self.events[first].title.clone(), self.events[first].guilty.clone());
+            self.set_titles(&[i], &t, &guilty);
         }
         for p in &mut self.rcu_titles {
             if p.members.contains(&first) {
@@ -1218,7 +1220,7 @@ pub fn complete_titles(events: &mut [Event], needs_title: &[bool]) {
     for (e, &needs) in events.iter_mut().zip(needs_title) {
         mark_arm64_irq_frames(&mut e.stack);
         if needs {
-            e.title = crate::title_of(e);
+            crate::set_title(e);
         }
     }
 }

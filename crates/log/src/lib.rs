@@ -302,18 +302,27 @@ fn looks_binary(head: &[u8]) -> bool {
     odd * 10 > head.len()
 }
 
-/// syzkaller-compatible titles for lockups, the report headline for the rest.
-pub fn title_of(e: &Event) -> String {
+/// Sets the event's title and the function it blames.
+pub fn set_title(e: &mut Event) {
+    e.title = title_of(e);
+    e.guilty = title_kind(e).and_then(|k| title::guilty_frame(k, &e.stack));
+}
+
+fn title_kind(e: &Event) -> Option<title::TitleKind> {
     use title::TitleKind;
-    let kind = match e.kind {
+    match e.kind {
         EventKind::SoftLockup => Some(TitleKind::SoftLockup),
         EventKind::RcuStall => Some(TitleKind::RcuStall),
         EventKind::HungTask if e.subkind == Some(lockscope_facts::Subkind::CantDie) => Some(TitleKind::TaskCantDie),
         EventKind::HungTask => Some(TitleKind::HungTask),
         EventKind::HardLockup => Some(TitleKind::HardLockup),
         _ => None,
-    };
-    if let Some(k) = kind {
+    }
+}
+
+/// syzkaller-compatible titles for lockups, the report headline for the rest.
+pub fn title_of(e: &Event) -> String {
+    if let Some(k) = title_kind(e) {
         return title::lockup_title(k, &e.stack);
     }
     match e.kind {

@@ -338,8 +338,15 @@ fn rwsem_inferred_links(cx: &Ctx<'_, '_>, chain: &mut Vec<ChainLink>) {
 fn unheld_link(cx: &Ctx<'_, '_>, s: &Stuck) -> Option<ChainLink> {
     let tasks = cx.tasks();
     match s.wait.kind {
+        WaitKind::Completion => {
+            let task_node = |t: &lockscope_facts::TaskRef| cx.task_node(t);
+            let mut l = cx.mem.and_then(|m| crate::memory::completion_link(s, &task_node, m, cx.inc.source))?;
+            l.evidence.extend(cx.ev(s));
+            Some(l)
+        }
         WaitKind::PageLock | WaitKind::BitWait => {
-            if let Some(l) = cx.mem.and_then(|m| crate::memory::own_bit_lock(s, m, cx.inc.source)) {
+            let task_node = |t: &lockscope_facts::TaskRef| cx.task_node(t);
+            if let Some(l) = cx.mem.and_then(|m| crate::memory::bit_lock_holder(s, &task_node, m, cx.inc.source)) {
                 let mut l = l;
                 l.evidence.extend(cx.ev(s));
                 return Some(l);

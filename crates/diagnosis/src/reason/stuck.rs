@@ -115,10 +115,9 @@ pub(super) fn wait_groups(stuck: &[Stuck]) -> Vec<crate::WaitGroup> {
     groups
 }
 
-/// The function a lockup report's title blames (`BUG: soft lockup in FUNC`).
+/// The function a lockup report blames (`BUG: soft lockup in FUNC`).
 pub(super) fn guilty(e: &Event) -> Option<String> {
-    let (_, f) = e.title.rsplit_once(" in ")?;
-    (!f.is_empty() && !f.contains(' ')).then(|| f.to_string())
+    e.guilty.clone()
 }
 
 /// An event's stack, or for a compacted repeat the stack of the report it repeats.

@@ -51,6 +51,12 @@ pub enum AddressOwner {
     Slab(SlabObject),
     /// A member of a structure allocated at boot (`NODE_DATA(0).node_zones[1].lock`).
     Member(String),
+    /// A word of a task's kernel stack (a completion or a waiter the task put there).
+    Stack {
+        pid: u32,
+        comm: String,
+        offset: u64,
+    },
 }
 
 impl std::fmt::Display for AddressOwner {
@@ -62,6 +68,7 @@ impl std::fmt::Display for AddressOwner {
                 write!(f, "+{:#x} in a {} object at {:#x} ({} bytes)", o.offset, o.cache, o.object, o.size)
             }
             AddressOwner::Member(m) => f.write_str(m),
+            AddressOwner::Stack { pid, comm, offset } => write!(f, "on the stack of {comm}:{pid} (+{offset:#x})"),
         }
     }
 }
@@ -91,7 +98,22 @@ impl Kernel {
         if let Some(n) = self.node_data_owner(address) {
             return Some(AddressOwner::Member(n));
         }
-        self.slab_object(address).ok().flatten().map(AddressOwner::Slab)
+        if let Some(s) = self.slab_object(address).ok().flatten() {
+            return Some(AddressOwner::Slab(s));
+        }
+        self.stack_owner(address)
+    }
+
+    /// The task whose kernel stack holds `address`. Every task's stack has the size of the
+    /// first task's, `init_stack` to `__end_init_task`.
+    fn stack_owner(&self, address: u64) -> Option<AddressOwner> {
+        let size = match (self.symbol("init_stack"), self.symbol("__end_init_task")) {
+            (Ok(s), Ok(e)) if e > s && e - s <= 1 << 20 => e - s,
+            _ => return None,
+        };
+        let (tasks, _) = self.tasks().ok()?;
+        let t = tasks.iter().find(|t| t.stack != 0 && address >= t.stack && address < t.stack + size)?;
+        Some(AddressOwner::Stack { pid: t.pid, comm: t.comm.clone(), offset: address - t.stack })
     }
 
     /// The member of a typed global an address falls in (`contig_page_data.node_zones[1].lock`),
