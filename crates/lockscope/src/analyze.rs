@@ -303,7 +303,7 @@ fn scan_input(
             g.machines.push(MachineReport { input: idx, name: inp.name.clone(), state: f.machine });
             if args.no_log {
                 summary.notes.push(format!(
-                    "kernel log ignored (--no-log): {} lockup report(s) derived from memory",
+                    "kernel log ignored (--no-log): {} report(s) derived from memory",
                     f.events.len()
                 ));
                 summary.events = f.events.len();
@@ -348,6 +348,14 @@ fn scan_input(
             ));
             count += added;
         }
+    }
+    // The log's own oops or panic report says more than memory's reading of the same crash.
+    let log_has_crash = held_back
+        .iter()
+        .flat_map(|s| s.events())
+        .any(|e| matches!(e.kind, lockscope_facts::EventKind::Oops | lockscope_facts::EventKind::Panic));
+    if log_has_crash {
+        memory_events.retain(|e| e.kind.is_lockup());
     }
     for seg in held_back {
         let n = seg.len();

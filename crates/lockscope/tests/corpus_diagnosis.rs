@@ -3,7 +3,7 @@
 //! and without it (`--no-log`: from memory alone), gets each case's truth.json: every link
 //! of the waits-for chain (waiter → the CPU or task it waits for, the primitive, the lock's
 //! address), the root (task or CPU, kind, the lock it holds) and the cycle (a self-deadlock
-//! is a cycle of one; the other cases have none). Skips (passes with a note) without
+//! is a cycle of one; the other cases have none), as one incident. Skips (passes with a note) without
 //! ../shared.
 
 #[path = "common/corpus.rs"]
@@ -72,6 +72,12 @@ fn joins(ours: Key, want: Key) -> bool {
 
 fn check(truth: &Value, v: &Value, who: &str, problems: &mut Vec<String>) {
     let expected = &truth["expected"];
+    // One scenario is one incident: memory's reading of a crash or lockup the log reports is
+    // merged into the log's, not told twice.
+    let incidents = v["incidents"].as_array().map_or(0, |i| i.len());
+    if incidents != 1 {
+        problems.push(format!("{who}: {incidents} incidents, want 1"));
+    }
     let chain = v["diagnosis"]["chain"].as_array().cloned().unwrap_or_default();
     let truth_chain = expected["waits_for_chain"].as_array().cloned().unwrap_or_default();
     for entry in &truth_chain {
