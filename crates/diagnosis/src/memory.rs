@@ -29,7 +29,7 @@ pub(crate) fn csd_targets(w: &mut Wait, cpu: Option<u32>, m: &MachineState) -> b
 /// The lock a spinning CPU waits for, from memory, when the log did not show it; and what
 /// the lock word says.
 pub(crate) fn spinlock(w: &mut Wait, cpu: Option<u32>, m: &MachineState) {
-    let found = m.locks.iter().find(|l| l.kind == "spinlock" && cpu.is_some_and(|c| l.waiters.contains(&c)));
+    let found = m.locks.iter().find(|l| spins_on(l) && cpu.is_some_and(|c| l.waiters.contains(&c)));
     let Some(l) = found else { return };
     if w.lock_address.is_none() {
         w.lock_address = Some(l.address);
@@ -42,6 +42,11 @@ pub(crate) fn spinlock(w: &mut Wait, cpu: Option<u32>, m: &MachineState) {
         let held = if l.locked == Some(true) { "held" } else { "not held any more" };
         w.reasoning.push(format!("the lock word in memory is {v:#x}: {held}{}", symbol(l)));
     }
+}
+
+/// Locks CPUs spin on.
+fn spins_on(l: &LockState) -> bool {
+    matches!(l.kind.as_str(), "spinlock" | "rwlock")
 }
 
 fn symbol(l: &LockState) -> String {
@@ -72,7 +77,7 @@ pub(crate) fn silent_cpu_holder(
     m: &MachineState,
     source: usize,
 ) -> Option<ChainLink> {
-    let l = m.locks.iter().find(|l| l.kind == "spinlock" && l.waiters.contains(&cpu) && l.locked == Some(true))?;
+    let l = m.locks.iter().find(|l| spins_on(l) && l.waiters.contains(&cpu) && l.locked == Some(true))?;
     let c = m.cpus.iter().find(|c| c.cpu == cpu)?;
     // The node the cross-CPU link already points at.
     let mut link = holder_link(Node::cpu(cpu), WaitKind::Spinlock, c.irqs_enabled, l, node, source)?;

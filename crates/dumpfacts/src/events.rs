@@ -12,7 +12,7 @@
 //! stopped it), as a detector's report would show it.
 
 use lockscope_facts::machine::{CpuState, MachineState, MemoryRead};
-use lockscope_facts::{Arch, CodeLocation, Event, EventKind, Frame, FrameContext, LineRange, Registers, TaskRef};
+use lockscope_facts::{Arch, CodeLocation, Event, EventKind, Frame, FrameContext, LineRange, Registers};
 use lockscope_kernel::Kernel;
 
 const NS: f64 = 1e9;
@@ -109,7 +109,7 @@ pub fn lockup_events(k: &Kernel, m: &MachineState, source: usize) -> Vec<Event> 
             out.push(cpu_event(EventKind::SoftLockup, c, source, h, ran));
         }
     }
-    out.extend(hung_tasks(k, source));
+    out.extend(hung_tasks(k, m, source));
     out.extend(panic_events(k, m, source));
     if let Some(r) = &m.rcu {
         let hz = hz(k);
@@ -130,41 +130,33 @@ pub fn lockup_events(k: &Kernel, m: &MachineState, source: usize) -> Vec<Event> 
     out
 }
 
-/// D-state tasks blocked longer than the hung-task timeout, by the most advanced CPU clock
-/// since they last ran.
-fn hung_tasks(k: &Kernel, source: usize) -> Vec<Event> {
+/// D-state tasks blocked longer than the hung-task timeout, from the machine state's blocked
+/// tasks (how long since each ran, by the most advanced CPU clock).
+fn hung_tasks(k: &Kernel, m: &MachineState, source: usize) -> Vec<Event> {
     let timeout = int_global(k, "sysctl_hung_task_timeout_secs").unwrap_or(120).max(1) as f64;
-    let (Ok((tasks, _)), Ok(cpus)) = (k.tasks(), k.cpus()) else { return Vec::new() };
-    let newest = cpus.iter().map(|c| c.clock).max().unwrap_or(0);
     let mut out = Vec::new();
-    for t in tasks.iter().filter(|t| t.state_code == "UN" && t.current_on.is_none()) {
-        let blocked = newest.saturating_sub(t.last_arrival) as f64 / NS;
-        if blocked <= timeout {
+    for t in &m.blocked_tasks {
+        let Some(blocked) = t.blocked_ns.map(|n| n as f64 / NS).filter(|&b| b > timeout) else { continue };
+        if t.stack.is_empty() {
             continue;
         }
-        let Ok(trace) = k.task_trace(t) else { continue };
         let h = format!(
-            "lockscope: task {}:{} has been in D state for about {blocked:.0} s (from memory: sched_info.last_arrival)",
-            t.comm, t.pid
+            "lockscope: task {} has been in D state for about {blocked:.0} s (from memory: sched_info.last_arrival)",
+            t.task
         );
         let mut e = Event::new(EventKind::HungTask, &h, LineRange { source, first: 0, last: 0 });
-        e.task = Some(TaskRef { comm: t.comm.clone(), pid: t.pid });
-        e.task_state = Some("D".into());
+        e.task = Some(t.task.clone());
+        e.task_state = Some(t.state.clone());
         e.duration_s = Some(blocked);
-        e.stack = crate::frames(k, &trace);
-        let at = t.address + k.offset_of("task_struct", "sched_info.last_arrival").unwrap_or(0);
-        e.memory = Some(
-            MemoryRead::new(at, format!("task {}'s sched_info.last_arrival", t.pid)).crash(format!("ps -m {}", t.pid)),
-        );
-        let top = lockscope_facts::Frame::named("?");
-        e.title = format!(
-            "task hung in {} (from memory)",
-            e.stack
-                .iter()
-                .map(|f| &f.function)
-                .find(|f| !f.starts_with("__schedule") && !f.starts_with("schedule"))
-                .unwrap_or(&top.function)
-        );
+        e.stack = t.stack.clone();
+        e.memory = Some(t.origin.clone());
+        let waits_in = e
+            .stack
+            .iter()
+            .map(|f| f.function.as_str())
+            .find(|f| !f.starts_with("__schedule") && !f.starts_with("schedule"))
+            .unwrap_or("?");
+        e.title = format!("task hung in {waits_in} (from memory)");
         out.push(e);
     }
     out

@@ -6,8 +6,9 @@
 //! starts with stacks: an unwound [`StackTrace`] becomes the [`lockscope_facts::Frame`]s a
 //! log's call trace would have given, plus what only memory has (the stack pointer and the
 //! registers known at each frame); then the machine's state ([`machine_state`]): per CPU
-//! (task, stack, interrupts, preemption, clock lag, run time) and the cross-CPU calls in
-//! flight (who waits for which CPU, what is queued where, sent by whom).
+//! (task, stack, interrupts, preemption, clock lag, run time), the cross-CPU calls in
+//! flight (who waits for which CPU, what is queued where, sent by whom), the locks waited
+//! for, RCU, and the tasks blocked in D state (stack, how long since they ran).
 
 mod cpus;
 mod csd;
@@ -17,6 +18,7 @@ pub use events::lockup_events;
 mod locks;
 mod rcu;
 mod sleeping;
+mod tasks;
 
 use lockscope_facts::machine::MachineState;
 use lockscope_facts::{Frame, FrameContext};
@@ -67,5 +69,6 @@ pub fn machine_state(k: &Kernel) -> MachineState {
     let mut locks = locks::spinlocks(k, &cpus, &mut unknown);
     locks.extend(sleeping::sleeping_locks(k, &mut unknown));
     let rcu = rcu::rcu_state(k, &mut unknown);
-    MachineState { cpus, ipi_waits, pending_calls, locks, rcu, unknown }
+    let blocked_tasks = tasks::blocked_tasks(k, &mut unknown);
+    MachineState { cpus, ipi_waits, pending_calls, locks, rcu, blocked_tasks, unknown }
 }

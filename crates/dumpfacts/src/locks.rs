@@ -1,14 +1,16 @@
-//! Spinlocks from memory: the lock each spinning CPU waits for (the first argument, RDI, of
-//! its spinlock slow path, read at the spinning instruction), the lock word decoded
-//! (queued spinlock: locked byte, pending byte, tail CPU), what the address is (a symbol, a
+//! Spinlocks and rwlocks from memory: the lock each spinning CPU waits for (the first
+//! argument, RDI or x0, of its slow path, read at the spinning instruction; a queued rwlock's
+//! waiters spin on its `wait_lock`, which names the rwlock), the lock word decoded (queued
+//! spinlock: locked byte, pending byte, tail CPU; ticket lock: head and tail; queued rwlock:
+//! writer byte and readers), what the address is (a symbol, a
 //! per-CPU variable, a slab object, a member of a node's data), and
 //! the tasks that may hold it — those whose stack or saved registers hold the address while
 //! they do not spin on it themselves.
 
-use lockscope_facts::TaskRef;
 use lockscope_facts::machine::{CpuState, HolderCandidate, LockState, MemoryRead};
+use lockscope_facts::{Frame, TaskRef};
 use lockscope_kernel::Kernel;
-use lockscope_kernel::helpers::locks::QspinlockValue;
+use lockscope_kernel::helpers::locks::{QrwlockValue, QspinlockValue, SpinlockValue};
 use std::collections::BTreeMap;
 
 /// The queued-spinlock slow paths (the native one, the paravirt wrappers, older names).
@@ -18,67 +20,128 @@ const SPIN_SLOWPATHS: &[&str] = &[
     "__pv_queued_spin_lock_slowpath",
     "pv_queued_spin_lock_slowpath",
 ];
+/// The queued-rwlock slow paths.
+const RWLOCK_SLOWPATHS: &[&str] = &["queued_read_lock_slowpath", "queued_write_lock_slowpath"];
+/// The register of a function's first argument, per architecture.
+const FIRST_ARGUMENT: &[&str] = &["rdi", "x0"];
 /// Candidate holders listed at most per lock.
 const MAX_CANDIDATES: usize = 16;
 
-/// The lock address a spinning CPU's innermost slow-path frame holds in RDI, when all its
-/// registers are known there (the CPU's note, or the NMI's saved frame).
-fn spun_lock(c: &CpuState) -> Option<u64> {
-    let f = c.stack.iter().find(|f| SPIN_SLOWPATHS.contains(&f.function.as_str()))?;
-    f.registers.iter().find(|r| r.0 == "rdi").map(|r| r.1)
+/// The lock a spinning CPU waits for, and its kind: the first argument of its innermost
+/// slow-path frame, when all its registers are known there (the CPU's note, or the NMI's
+/// saved frame). A spinlock slow path called from an rwlock's is on that rwlock's
+/// `wait_lock`.
+fn spun_lock(k: &Kernel, c: &CpuState) -> Option<(u64, &'static str)> {
+    let is = |f: &Frame, names: &[&str]| names.contains(&f.function.as_str());
+    let i = c.stack.iter().position(|f| is(f, SPIN_SLOWPATHS) || is(f, RWLOCK_SLOWPATHS))?;
+    let f = &c.stack[i];
+    let arg = f.registers.iter().find(|r| FIRST_ARGUMENT.contains(&r.0.as_str()))?.1;
+    if is(f, RWLOCK_SLOWPATHS) {
+        return Some((arg, "rwlock"));
+    }
+    let caller = c.stack[i + 1..].iter().find(|f| f.reliable);
+    if caller.is_some_and(|f| is(f, RWLOCK_SLOWPATHS)) {
+        let wait_lock = k.offset_of("qrwlock", "wait_lock").ok()?;
+        return Some((arg.checked_sub(wait_lock)?, "rwlock"));
+    }
+    Some((arg, "spinlock"))
 }
 
 pub fn spinlocks(k: &Kernel, cpus: &[CpuState], unknown: &mut Vec<String>) -> Vec<LockState> {
-    let mut by_lock: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    let mut by_lock: BTreeMap<(u64, &'static str), Vec<u32>> = BTreeMap::new();
     for c in cpus {
-        if let Some(lock) = spun_lock(c) {
+        if let Some(lock) = spun_lock(k, c) {
             by_lock.entry(lock).or_default().push(c.cpu);
         }
     }
     by_lock
         .into_iter()
-        .map(|(address, waiters)| {
-            let value = k.memory().read_u32(address).map(u64::from);
-            if let Err(e) = &value {
-                unknown.push(format!("spinlock at {address:#x}: {e}"));
-            }
-            let value = value.ok();
-            let decoded = value.map(|v| QspinlockValue::decode(v as u32));
-            let queue = match value.map(|v| k.qspinlock_queue(v as u32)) {
-                Some(Ok(q)) => q.iter().map(|n| n.cpu).collect(),
-                Some(Err(e)) => {
-                    unknown.push(format!("queue of the spinlock at {address:#x}: {e}"));
-                    Vec::new()
-                }
-                None => Vec::new(),
-            };
+        .map(|((address, kind), waiters)| {
+            let word = LockWord::read(k, address, kind, unknown);
+            let value = word.value;
             let symbol = k.whatis(address).map(|o| o.to_string());
             let waiting_tasks: Vec<u32> = cpus
                 .iter()
                 .filter(|c| waiters.contains(&c.cpu))
                 .filter_map(|c| c.task.as_ref().map(|t| t.pid))
                 .collect();
+            let crash_type = if kind == "rwlock" { "qrwlock" } else { "qspinlock" };
             LockState {
                 address,
-                kind: "spinlock".into(),
+                kind: kind.into(),
                 bit: None,
                 task_waiters: Vec::new(),
                 owner: None,
                 value,
-                locked: decoded.map(|d| d.locked),
-                queued_cpu: decoded.and_then(|d| d.tail).map(|t| t.0),
-                pending: decoded.map(|d| d.pending),
-                queue,
+                locked: word.locked,
+                queued_cpu: word.tail,
+                pending: word.pending,
+                queue: word.queue,
                 symbol,
                 candidate_holders: holders(k, address, &waiting_tasks),
                 waiters,
                 origin: vec![
-                    MemoryRead::new(address, "the lock word (RDI of the spinning slow path)")
-                        .crash(format!("struct qspinlock {address:#x}")),
+                    MemoryRead::new(address, "the lock word (first argument of the spinning slow path)")
+                        .crash(format!("struct {crash_type} {address:#x}")),
                 ],
             }
         })
         .collect()
+}
+
+/// A spinning CPU's lock word, decoded by the lock's kind and this kernel's layout.
+#[derive(Default)]
+struct LockWord {
+    value: Option<u64>,
+    locked: Option<bool>,
+    pending: Option<bool>,
+    /// CPUs queued on a queued spinlock (an rwlock's `wait_lock`), head first; the last
+    /// one, as the lock word's tail names it.
+    queue: Vec<u32>,
+    tail: Option<u32>,
+}
+
+impl LockWord {
+    fn read(k: &Kernel, address: u64, kind: &str, unknown: &mut Vec<String>) -> LockWord {
+        let raw = match k.memory().read_u32(address) {
+            Ok(v) => v,
+            Err(e) => {
+                unknown.push(format!("{kind} at {address:#x}: {e}"));
+                return LockWord::default();
+            }
+        };
+        let mut word = LockWord { value: Some(u64::from(raw)), ..LockWord::default() };
+        let queue_at = match kind {
+            "rwlock" => {
+                word.locked = k.version().map(|v| QrwlockValue::decode(raw, v).held());
+                k.offset_of("qrwlock", "wait_lock").ok().map(|o| address + o)
+            }
+            _ => match k.spinlock_value(address) {
+                Ok(SpinlockValue::Queued(q)) => {
+                    (word.locked, word.pending) = (Some(q.locked), Some(q.pending));
+                    Some(address)
+                }
+                Ok(t) => {
+                    word.locked = Some(t.locked());
+                    None
+                }
+                Err(e) => {
+                    unknown.push(format!("{kind} at {address:#x}: {e}"));
+                    None
+                }
+            },
+        };
+        let Some(q) = queue_at else { return word };
+        let queued = k.memory().read_u32(q).map_err(|e| e.to_string()).and_then(|v| {
+            word.tail = QspinlockValue::decode(v).tail.map(|t| t.0);
+            k.qspinlock_queue(v).map_err(|e| e.to_string())
+        });
+        match queued {
+            Ok(nodes) => word.queue = nodes.iter().map(|n| n.cpu).collect(),
+            Err(e) => unknown.push(format!("queue of the {kind} at {address:#x}: {e}")),
+        }
+        word
+    }
 }
 
 /// Tasks (other than the waiters) whose kernel stack holds `address`, innermost word first.

@@ -52,6 +52,8 @@ pub struct MachineState {
     pub locks: Vec<LockState>,
     /// RCU's grace period and who holds it up, when readable.
     pub rcu: Option<RcuState>,
+    /// Tasks blocked in D state (uninterruptible), longest blocked first.
+    pub blocked_tasks: Vec<TaskState>,
     /// Facts that could not be read, and why (a page not in the dump, a structure that does
     /// not parse).
     pub unknown: Vec<String>,
@@ -82,6 +84,21 @@ pub struct CpuState {
     /// Where the run-queue clock was read.
     pub clock_read: Option<MemoryRead>,
     pub origin: Vec<MemoryRead>,
+}
+
+/// A task that is not running, as memory shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TaskState {
+    pub task: TaskRef,
+    /// `D`, `S`, … (crash's `ps` letters).
+    pub state: String,
+    /// How long since it last ran (`sched_info.last_arrival`), by the most advanced CPU
+    /// clock (crash's `ps -m`).
+    pub blocked_ns: Option<u64>,
+    /// Its stack, innermost first, unwound from where it switched out.
+    pub stack: Vec<Frame>,
+    /// Where `last_arrival` was read.
+    pub origin: MemoryRead,
 }
 
 /// The soft- and hard-lockup detectors' per-CPU counters.

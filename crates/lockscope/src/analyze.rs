@@ -302,10 +302,9 @@ fn scan_input(
             summary.notes.extend(f.notes);
             g.machines.push(MachineReport { input: idx, name: inp.name.clone(), state: f.machine });
             if args.no_log {
-                summary.notes.push(format!(
-                    "kernel log ignored (--no-log): {} report(s) derived from memory",
-                    f.events.len()
-                ));
+                summary
+                    .notes
+                    .push(format!("kernel log ignored (--no-log): {} report(s) derived from memory", f.events.len()));
                 summary.events = f.events.len();
                 feeder.push(Work::Events(f.events), summary.events);
                 g.facts.push(SourceFacts { name: inp.name.clone(), ..Default::default() });

@@ -123,3 +123,27 @@ fn a_completion_waiter_names_the_completion_and_where_it_lives() {
     assert!(c["address"].as_str().unwrap().starts_with("0xffff"), "addresses are hex strings: {c}");
     assert!(c["origin"][0]["crash"].as_str().unwrap().starts_with("struct completion 0x"), "{c}");
 }
+
+#[test]
+fn blocked_tasks_are_machine_state_and_the_hung_task_reports_come_from_them() {
+    let (out, err, code) = run(&["analyze", "--no-log", "--json", RWSEM]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let blocked = v["machine"][0]["blocked_tasks"].as_array().unwrap();
+    let pids: Vec<u64> = blocked.iter().filter_map(|t| t["task"]["pid"].as_u64()).collect();
+    // Longest blocked first: the root holder went to sleep first.
+    assert_eq!(pids, [135, 136, 137]);
+    for t in blocked {
+        assert!(t["blocked_ns"].as_u64().unwrap() > 20_000_000_000, "{t}");
+        assert!(t["stack"].as_array().unwrap().iter().any(|f| f["function"] == "__schedule"), "{t}");
+        assert!(t["origin"]["crash"].as_str().unwrap().starts_with("ps -m "), "{t}");
+    }
+    let hung: Vec<u64> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "hung_task")
+        .filter_map(|e| e["task"]["pid"].as_u64())
+        .collect();
+    assert_eq!(hung.len(), 3, "{hung:?}");
+}

@@ -2,7 +2,7 @@
 //! CPU's state, the CPUs waiting for cross-CPU calls and the calls queued, the locks waited
 //! for with their owners or candidate holders, and what could not be read.
 
-use lockscope_facts::machine::{CpuState, LockState, MachineState};
+use lockscope_facts::machine::{CpuState, LockState, MachineState, TaskState};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -86,6 +86,30 @@ fn lock_lines(out: &mut String, l: &LockState) {
     }
 }
 
+/// Tasks shown in the blocked-task list at most; the rest are counted.
+const BLOCKED_SHOWN: usize = 10;
+
+/// The tasks blocked in D state, longest first, with where each sleeps.
+fn blocked_lines(out: &mut String, tasks: &[TaskState]) {
+    if tasks.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n    blocked in D state (longest first):");
+    for t in tasks.iter().take(BLOCKED_SHOWN) {
+        let sleeps_in = t
+            .stack
+            .iter()
+            .map(|f| f.function.as_str())
+            .find(|f| !f.starts_with("__schedule") && !f.starts_with("schedule") && !f.ends_with("schedule_timeout"))
+            .unwrap_or("?");
+        let _ =
+            writeln!(out, "      {:<28} [{}] for {}  in {sleeps_in}", t.task.to_string(), t.state, secs(t.blocked_ns));
+    }
+    if tasks.len() > BLOCKED_SHOWN {
+        let _ = writeln!(out, "      … and {} more", tasks.len() - BLOCKED_SHOWN);
+    }
+}
+
 /// The section for one dump.
 pub fn text(m: &MachineReport) -> String {
     let mut out = String::new();
@@ -117,6 +141,7 @@ pub fn text(m: &MachineReport) -> String {
             lock_lines(&mut out, l);
         }
     }
+    blocked_lines(&mut out, &s.blocked_tasks);
     if let Some(r) = &s.rcu {
         let cpus: Vec<String> = r.waiting_cpus.iter().map(|c| format!("CPU {c}")).collect();
         let age = r.gp_age_jiffies.map(|j| format!(", started {j} jiffies ago")).unwrap_or_default();
