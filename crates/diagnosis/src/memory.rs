@@ -203,7 +203,7 @@ pub(crate) fn sleeping_owner(
     })
 }
 
-/// A task sleeping on a held bit or page lock. A bit lock records no owner: when no other
+/// A task sleeping on a held bit lock, page lock or semaphore. None records an owner: when no other
 /// task's stack or registers hold the word's address, the likeliest holder is the task
 /// itself, which took it earlier on its path and never released it; when exactly one other
 /// task's does, that task is the likely holder.
@@ -215,25 +215,42 @@ pub(crate) fn bit_lock_holder(
 ) -> Option<ChainLink> {
     let me = s.subject.task.as_ref()?;
     let l = m.locks.iter().find(|l| {
-        matches!(l.kind.as_str(), "bit_lock" | "page_lock")
+        matches!(l.kind.as_str(), "bit_lock" | "page_lock" | "semaphore")
             && l.locked == Some(true)
             && l.task_waiters.iter().any(|(t, _)| t.pid == me.pid)
     })?;
     let others: Vec<_> = l.candidate_holders.iter().filter(|h| h.task.pid != me.pid).collect();
     let bit = l.bit.unwrap_or(0);
     let word = l.value.unwrap_or(0);
-    let what = if l.kind == "page_lock" { "page lock (PG_locked)" } else { "bit lock" };
-    let held = format!(
-        "read from memory: bit {bit} of the word at {:#x}{} is set ({word:#x}): the {what} is held, and {me} sleeps until it clears",
-        l.address,
-        symbol(l)
-    );
-    let mut ev = vec![Evidence::memory(source, &l.origin[0], format!("bit {bit} of {:#x} set: {word:#x}", l.address))];
+    let (what, held, read) = match l.kind.as_str() {
+        "semaphore" => (
+            "semaphore",
+            format!(
+                "read from memory: the semaphore at {:#x}{} has no count left: it is taken, and {me} sleeps until it is released",
+                l.address,
+                symbol(l)
+            ),
+            format!("semaphore {:#x} taken", l.address),
+        ),
+        kind => {
+            let what = if kind == "page_lock" { "page lock (PG_locked)" } else { "bit lock" };
+            (
+                what,
+                format!(
+                    "read from memory: bit {bit} of the word at {:#x}{} is set ({word:#x}): the {what} is held, and {me} sleeps until it clears",
+                    l.address,
+                    symbol(l)
+                ),
+                format!("bit {bit} of {:#x} set: {word:#x}", l.address),
+            )
+        }
+    };
+    let mut ev = vec![Evidence::memory(source, &l.origin[0], read)];
     let (to, why) = match others.as_slice() {
         [] if l.task_waiters.len() == 1 => (
             Node::subject(&s.subject),
             format!(
-                "{held}; of all tasks only {me}'s own stack holds the word's address. A bit lock records no owner: the likeliest holder is {me} itself, which took it earlier on this path (or I/O it started that never completes)"
+                "{held}; of all tasks only {me}'s own stack holds the lock's address. A {what} records no owner: the likeliest holder is {me} itself, which took it earlier on this path (or I/O it started that never completes)"
             ),
         ),
         [h] => {
@@ -241,7 +258,7 @@ pub(crate) fn bit_lock_holder(
             (
                 node(&h.task),
                 format!(
-                    "{held}; a bit lock records no owner, and of the other tasks only {}'s stack holds the word's address (state {}): the likely holder",
+                    "{held}; a {what} records no owner, and of the other tasks only {}'s stack holds its address (state {}): the likely holder",
                     h.task, h.state
                 ),
             )
@@ -251,7 +268,10 @@ pub(crate) fn bit_lock_holder(
     Some(ChainLink {
         waiter: Node::subject(&s.subject),
         waits_for: to,
-        via: format!("{what} {:#x} bit {bit}", l.address),
+        via: match l.bit {
+            Some(bit) => format!("{what} {:#x} bit {bit}", l.address),
+            None => format!("{what} {:#x}", l.address),
+        },
         wait: s.wait.kind,
         lock: lock_ref(l),
         confidence: Confidence::Likely,

@@ -4,7 +4,8 @@
 //! - rwsem (`struct rwsem_waiter` on `rw_semaphore.wait_list`): owner from `owner` when held
 //!   for write; held for read, `owner` keeps the last reader only (a hint).
 //! - mutex (`struct mutex_waiter` on `mutex.wait_list`): owner = `owner & ~flags`.
-//! - semaphore (`struct semaphore_waiter` on `semaphore.wait_list`): no owner recorded.
+//! - semaphore (`struct semaphore_waiter` on `semaphore.wait_list`): no owner recorded; taken
+//!   when `count` is 0; the tasks whose stacks hold its address are the candidates.
 //! - bit locks and bit waits (`struct wait_bit_queue_entry` with `wake_bit_function`): the
 //!   word and bit from its key; no owner recorded, so the tasks whose stacks hold the word's
 //!   address are the candidates (the waiter itself among them: a task can wait for a bit it
@@ -75,7 +76,8 @@ pub fn sleeping_locks(k: &Kernel, unknown: &mut Vec<String>) -> Vec<LockState> {
         }
     }
     let mut out: Vec<LockState> = locks.into_values().collect();
-    for l in out.iter_mut().filter(|l| matches!(l.kind.as_str(), "bit_lock" | "page_lock" | "completion")) {
+    for l in out.iter_mut().filter(|l| matches!(l.kind.as_str(), "bit_lock" | "page_lock" | "completion" | "semaphore"))
+    {
         l.candidate_holders = holders(k, l.address, &[]);
     }
     out
@@ -98,6 +100,7 @@ impl Found {
             "mutex" => mutex_owner(k, self.address),
             "bit_lock" | "page_lock" => (value.zip(self.bit).map(|(v, b)| v >> b & 1 == 1), None),
             "completion" => (k.object(self.address, "struct completion").ok().and_then(completion_pending), None),
+            "semaphore" => (semaphore_taken(k, self.address), None),
             _ => (None, None),
         };
         LockState {
@@ -240,6 +243,12 @@ fn completion_waiter(k: &Kernel, t: &Task, at: u64, tasks: &HashSet<u64>) -> Opt
         origin: MemoryRead::new(node - list_off, format!("struct swait_queue on the stack of pid {}", t.pid))
             .crash(format!("struct completion {completion:#x}")),
     })
+}
+
+/// A semaphore with no count left (`count` 0): taken as many times as it allows.
+fn semaphore_taken(k: &Kernel, sem: u64) -> Option<bool> {
+    let count = k.object(sem, "struct semaphore").ok()?.member("count").ok()?.read_int().ok()?;
+    Some(count as u32 as i32 <= 0)
 }
 
 /// A completion not yet completed (`done` is 0): its waiters still wait.

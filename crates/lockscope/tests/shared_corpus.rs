@@ -84,7 +84,9 @@ fn check_case(dir: &Path) -> Vec<String> {
             Some("spinlock") => {
                 let addr =
                     u64::from_str_radix(w["lock_address"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
-                if s["wait"]["kind"] != "spinlock" || s["wait"]["lock_address"].as_str() != Some(format!("{addr:#x}").as_str()) {
+                if s["wait"]["kind"] != "spinlock"
+                    || s["wait"]["lock_address"].as_str() != Some(format!("{addr:#x}").as_str())
+                {
                     problems.push(format!(
                         "CPU {cpu}: wait {} at {} != spinlock {addr:#x}",
                         s["wait"]["kind"], s["wait"]["lock_address"]

@@ -344,7 +344,7 @@ fn unheld_link(cx: &Ctx<'_, '_>, s: &Stuck) -> Option<ChainLink> {
             l.evidence.extend(cx.ev(s));
             Some(l)
         }
-        WaitKind::PageLock | WaitKind::BitWait => {
+        WaitKind::PageLock | WaitKind::BitWait | WaitKind::Semaphore => {
             let task_node = |t: &lockscope_facts::TaskRef| cx.task_node(t);
             if let Some(l) = cx.mem.and_then(|m| crate::memory::bit_lock_holder(s, &task_node, m, cx.inc.source)) {
                 let mut l = l;
@@ -359,7 +359,10 @@ fn unheld_link(cx: &Ctx<'_, '_>, s: &Stuck) -> Option<ChainLink> {
                     format!("{} ({})", s.wait.kind.as_str(), s.wait.function.as_deref().unwrap_or("?")),
                     s.wait.kind,
                     Confidence::Possible,
-                    "no task in the input is shown taking this lock; a task that never releases a page/bit lock it took itself deadlocks exactly like this".to_string(),
+                    format!(
+                        "no task in the input is shown taking this lock; a task that never releases a {} it took itself deadlocks exactly like this",
+                        if s.wait.kind == WaitKind::Semaphore { "semaphore" } else { "page/bit lock" }
+                    ),
                     cx.ev(s),
                 )
             })
