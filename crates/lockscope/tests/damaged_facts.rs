@@ -7,7 +7,7 @@ mod damage;
 
 use damage::{patched_copy, plain_dump, plain_kernel, run, tmp};
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
@@ -34,7 +34,7 @@ fn unreadable_page_copy(name: &str, vaddr: u64) -> PathBuf {
     out
 }
 
-fn analyze(dump: &PathBuf) -> (Value, String) {
+fn analyze(dump: &Path) -> (Value, String) {
     let r = run(&["analyze", "--no-log", "--json", dump.to_str().unwrap()]);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     (serde_json::from_slice(&r.stdout).unwrap(), r.stderr)
@@ -57,7 +57,7 @@ fn spinlock_address(v: &Value) -> u64 {
 
 #[test]
 fn a_lock_word_in_a_page_not_in_the_dump_is_unknown_and_the_rest_stands() {
-    let (whole, _) = analyze(&plain_dump().to_path_buf());
+    let (whole, _) = analyze(plain_dump());
     let lock = spinlock_address(&whole);
     let d = unreadable_page_copy("lock-page-gone", lock);
     let (v, _) = analyze(&d);
@@ -73,7 +73,7 @@ fn a_lock_word_in_a_page_not_in_the_dump_is_unknown_and_the_rest_stands() {
 #[test]
 fn a_holder_whose_task_struct_points_its_stack_nowhere_leaves_the_holder_unknown() {
     let k = plain_kernel();
-    let (whole, _) = analyze(&plain_dump().to_path_buf());
+    let (whole, _) = analyze(plain_dump());
     assert!(links(&whole).contains(&("cpu 3".into(), "pid 135".into())), "{:?}", links(&whole));
     let task = k.task_addresses().unwrap().into_iter().find(|&t| k.task(t).is_ok_and(|x| x.pid == 135)).unwrap();
     let stack = task + k.offset_of("task_struct", "stack").unwrap();
