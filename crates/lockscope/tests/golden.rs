@@ -1,5 +1,6 @@
-//! Golden tests: the `lockscope analyze` report for real logs in tests/data, as text and as
-//! the stable part of the JSON, compared with reviewed snapshots (tests/snapshots).
+//! Golden tests: the `lockscope analyze` report for real logs and the repo's small real dumps
+//! in tests/data (a dump with its log, and from memory alone), as text and as the stable part
+//! of the JSON, compared with reviewed snapshots (tests/snapshots).
 
 mod common;
 
@@ -27,7 +28,7 @@ fn contract(v: &serde_json::Value) -> serde_json::Value {
             })
         })
         .collect();
-    serde_json::json!({ "schema": v["schema"], "events": events, "diagnosis": v["diagnosis"]["root"], "chain": v["diagnosis"]["chain"].as_array().unwrap().iter().map(|l| serde_json::json!({"waiter": l["waiter"], "waits_for": l["waits_for"], "via": l["via"], "confidence": l["confidence"]})).collect::<Vec<_>>() })
+    serde_json::json!({ "schema": v["schema"], "events": events, "diagnosis": v["diagnosis"]["root"], "chain": v["diagnosis"]["chain"].as_array().unwrap().iter().map(|l| serde_json::json!({"waiter": l["waiter"], "waits_for": l["waits_for"], "via": l["via"], "wait": l["wait"], "lock": l["lock"], "confidence": l["confidence"]})).collect::<Vec<_>>() })
 }
 
 macro_rules! golden {
@@ -63,6 +64,13 @@ golden!(syzbot_hung_task_arm64, "tests/data/syzbot/1000.log");
 golden!(syzbot_soft_lockup, "tests/data/syzbot/67.log");
 golden!(syzbot_rcu_stall, "tests/data/syzbot/145.log");
 golden!(syzbot_cant_die, "tests/data/syzbot/482.log");
+golden!(dump_ipi_sleeping_holder_live, "tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31");
+golden!(dump_ipi_sleeping_holder_live_memory, "--no-log", "tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31");
+golden!(dump_hung_rwsem_chain_live, "tests/data/dumps/hung_rwsem_chain.live.mkd-zlib-d31");
+golden!(dump_hung_rwsem_chain_live_memory, "--no-log", "tests/data/dumps/hung_rwsem_chain.live.mkd-zlib-d31");
+golden!(dump_rcu_reader_spin_live, "tests/data/dumps/rcu_reader_spin.live.mkd-zlib-d31");
+golden!(dump_rcu_reader_spin_live_memory, "--no-log", "tests/data/dumps/rcu_reader_spin.live.mkd-zlib-d31");
+golden!(dump_ipi_6_12_memory, "--no-log", "tests/data/dumps/ipi_sleeping_holder.live.6.12.mkd1.7.2-zlib-d31");
 
 #[test]
 fn markdown_and_json_say_what_text_says() {
