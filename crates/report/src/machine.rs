@@ -49,10 +49,13 @@ fn lock_lines(out: &mut String, l: &LockState) {
     let what = l.symbol.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
     let bit = l.bit.map(|b| format!(" bit {b}")).unwrap_or_default();
     let value = l.value.map_or("unreadable".into(), |v| format!("{v:#x}"));
-    let state = match l.locked {
-        Some(true) => " held",
-        Some(false) => " free",
-        None => "",
+    let completion = l.kind == "completion";
+    let state = match (l.locked, completion) {
+        (Some(true), false) => " held",
+        (Some(false), false) => " free",
+        (Some(true), true) => " (done = 0: not completed)",
+        (Some(false), true) => " (completed)",
+        (None, _) => "",
     };
     let _ = writeln!(out, "    {} at {:#x}{bit}{what} = {value}{state}", l.kind, l.address);
     if !l.waiters.is_empty() {
@@ -70,17 +73,22 @@ fn lock_lines(out: &mut String, l: &LockState) {
     }
     if !l.task_waiters.is_empty() {
         let who: Vec<String> = l.task_waiters.iter().map(|(t, m)| format!("{t} ({m})")).collect();
-        let _ = writeln!(out, "      sleeping until it is free: {}", who.join(", "));
+        let until = if completion { "until it completes" } else { "until it is free" };
+        let _ = writeln!(out, "      sleeping {until}: {}", who.join(", "));
     }
     if let Some(o) = &l.owner {
         let _ = writeln!(out, "      {} (recorded in the lock): {}", o.how, o.task);
     }
-    for h in &l.candidate_holders {
+    let waiting = |pid: u32| l.task_waiters.iter().any(|(t, _)| t.pid == pid);
+    // Nothing records who completes a completion: the other tasks that refer to it.
+    let shown = l.candidate_holders.iter().filter(|h| !completion || !waiting(h.task.pid));
+    let who = if completion { "refers to it" } else { "possible holder" };
+    for h in shown {
         let frame = h.frame.as_deref().map(|f| format!(", in {f}")).unwrap_or_default();
         let on = h.cpu.map(|c| format!(" on CPU {c}")).unwrap_or_default();
         let _ = writeln!(
             out,
-            "      possible holder: {} [{}]{on}: its stack holds the address at {:#x}{frame}",
+            "      {who}: {} [{}]{on}: its stack holds the address at {:#x}{frame}",
             h.task, h.state, h.origin.address
         );
     }
