@@ -10,7 +10,6 @@
 pub mod graph;
 pub mod waits;
 pub mod wall;
-pub mod x86;
 
 mod memory;
 mod reason;

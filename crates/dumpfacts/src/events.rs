@@ -26,14 +26,14 @@ fn int_global(k: &Kernel, name: &str) -> Option<u64> {
 
 /// The frames from where the CPU was interrupted: the outermost frame on the task's stack
 /// with every register known (a note or a saved exception frame).
-fn interrupted(stack: &[Frame]) -> &[Frame] {
+pub(crate) fn interrupted(stack: &[Frame]) -> &[Frame] {
     let full = |f: &Frame| f.registers.len() >= 16;
     let at =
         stack.iter().rposition(|f| full(f) && f.context == FrameContext::Task).or_else(|| stack.iter().position(full));
     at.map_or(stack, |i| &stack[i..])
 }
 
-fn registers(f: &Frame) -> Registers {
+pub(crate) fn registers(f: &Frame) -> Registers {
     let mut r = Registers::new(Arch::X86_64);
     for (n, v) in &f.registers {
         r.set(if n == "rflags" { "eflags" } else { n }, *v);

@@ -16,6 +16,7 @@ mod events;
 
 pub use events::lockup_events;
 mod locks;
+pub use locks::cpu_spin_bit;
 mod rcu;
 mod sleeping;
 mod tasks;
@@ -67,6 +68,7 @@ pub fn machine_state(k: &Kernel) -> MachineState {
     let ipi_waits = csd::ipi_waits(k, &stacks, &mut unknown);
     let pending_calls = csd::pending_calls(k, &mut unknown);
     let mut locks = locks::spinlocks(k, &cpus, &mut unknown);
+    locks.extend(locks::bit_spinlocks(k, &cpus, &mut unknown));
     locks.extend(sleeping::sleeping_locks(k, &mut unknown));
     let rcu = rcu::rcu_state(k, &mut unknown);
     let blocked_tasks = tasks::blocked_tasks(k, &mut unknown);

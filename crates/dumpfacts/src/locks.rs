@@ -144,6 +144,77 @@ impl LockWord {
     }
 }
 
+/// Code bytes read around a CPU's RIP, as the kernel's `Code:` line prints them.
+const CODE_BEFORE: u64 = 42;
+const CODE_AFTER: u64 = 22;
+
+/// The functions whose wait loops other rules read (cross-CPU calls, lock slow paths).
+fn in_known_wait(c: &CpuState) -> bool {
+    c.stack.iter().any(|f| {
+        let n = f.function.as_str();
+        SPIN_SLOWPATHS.contains(&n)
+            || RWLOCK_SLOWPATHS.contains(&n)
+            || ["smp_call_function", "csd_lock_wait", "generic_exec_single"].iter().any(|p| n.starts_with(p))
+    })
+}
+
+/// The bit of a word the loop at a CPU's interrupted RIP polls, decoded from the code in
+/// memory with the registers known there (x86_64).
+pub fn cpu_spin_bit(k: &Kernel, c: &CpuState) -> Option<lockscope_x86::SpinBit> {
+    let f = crate::events::interrupted(&c.stack).first()?;
+    let rip = f.address?;
+    let mut regs = crate::events::registers(f);
+    regs.get("rax")?;
+    regs.set("rip", rip);
+    let bytes = k.memory().read_vec(rip.checked_sub(CODE_BEFORE)?, (CODE_BEFORE + CODE_AFTER) as usize).ok()?;
+    regs.code = Some(lockscope_facts::CodeBytes { bytes, ip_index: CODE_BEFORE as usize });
+    lockscope_x86::spin_bit_loop(regs.code.as_ref()?, &regs)
+}
+
+/// CPUs spinning on one bit of a word (an inlined `bit_spin_lock`: the loop goes on while
+/// the bit is set), merged per word and bit, with the word as read and the tasks whose stacks
+/// hold its address.
+pub fn bit_spinlocks(k: &Kernel, cpus: &[CpuState], unknown: &mut Vec<String>) -> Vec<LockState> {
+    let mut by_bit: BTreeMap<(u64, u32), Vec<&CpuState>> = BTreeMap::new();
+    for c in cpus.iter().filter(|c| c.task.as_ref().is_some_and(|t| t.pid != 0) && !in_known_wait(c)) {
+        if let Some(s) = cpu_spin_bit(k, c).filter(|s| s.while_set) {
+            by_bit.entry((s.word, s.bit)).or_default().push(c);
+        }
+    }
+    by_bit
+        .into_iter()
+        .map(|((word, bit), spinning)| {
+            let value = match k.memory().read_u64(word) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    unknown.push(format!("bit spinlock word at {word:#x}: {e}"));
+                    None
+                }
+            };
+            let waiting_tasks: Vec<u32> = spinning.iter().filter_map(|c| c.task.as_ref().map(|t| t.pid)).collect();
+            LockState {
+                address: word,
+                kind: "bit_spinlock".into(),
+                bit: Some(bit),
+                value,
+                locked: value.map(|v| v >> bit & 1 == 1),
+                queued_cpu: None,
+                pending: None,
+                queue: Vec::new(),
+                symbol: k.whatis(word).map(|o| o.to_string()),
+                waiters: spinning.iter().map(|c| c.cpu).collect(),
+                task_waiters: Vec::new(),
+                owner: None,
+                candidate_holders: holders(k, word, &waiting_tasks),
+                origin: vec![
+                    MemoryRead::new(word, format!("the word the spin loop polls (bit {bit})"))
+                        .crash(format!("rd {word:x}")),
+                ],
+            }
+        })
+        .collect()
+}
+
 /// Tasks (other than the waiters) whose kernel stack holds `address`, innermost word first.
 pub(crate) fn holders(k: &Kernel, address: u64, waiting_pids: &[u32]) -> Vec<HolderCandidate> {
     let Ok((tasks, _)) = k.tasks() else { return Vec::new() };

@@ -78,3 +78,26 @@ fn the_spinlock_its_waiter_and_its_possible_holder() {
     assert_eq!(holders, [135], "{:#?}", l.candidate_holders);
     assert_eq!(l.candidate_holders[0].state, "D");
 }
+
+/// The spin-loop reader on real code and registers: CPU 1's cross-CPU wait loop polls bit 0
+/// (`CSD_FLAG_LOCK`) of the flags of its call data for CPU 3, the very word `cfd_data` names;
+/// CPU 0, idle, is in no such loop.
+#[test]
+fn the_spin_loop_at_a_cpus_rip_is_read_from_the_dump() {
+    let p =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31");
+    let k = Kernel::new(Dump::open(p).unwrap()).unwrap();
+    let m = lockscope_dumpfacts::machine_state(&k);
+    let cpu = |n: u32| m.cpus.iter().find(|c| c.cpu == n).unwrap();
+    let s = lockscope_dumpfacts::cpu_spin_bit(&k, cpu(1)).expect("CPU 1 spins on a bit");
+    assert_eq!((s.bit, s.while_set), (0, true));
+    let call = &m.ipi_waits[0].locked_calls[0];
+    assert_eq!(call.target, 3);
+    let flags =
+        k.offset_of("__call_single_data", "node.u_flags").or_else(|_| k.offset_of("__call_single_data", "flags"));
+    let csd = m.pending_calls.iter().find(|p| p.source_cpu == Some(1)).unwrap().csd;
+    assert_eq!(s.word, (csd + flags.unwrap()) & !7, "{:?}", s.evidence);
+    assert_eq!(lockscope_dumpfacts::cpu_spin_bit(&k, cpu(0)), None);
+    // CPU 1's loop is the cross-CPU wait's, read by that rule: no bit spinlock is reported.
+    assert!(m.locks.iter().all(|l| l.kind != "bit_spinlock"), "{:?}", m.locks);
+}

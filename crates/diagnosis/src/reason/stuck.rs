@@ -170,6 +170,7 @@ pub(super) fn wait_of<'a>(
         // Memory names the targets outright; the log's registers only point at them.
         WaitKind::CsdIpi if mem.is_some_and(|(m, cpu)| crate::memory::csd_targets(&mut w, cpu, m)) => {}
         WaitKind::CsdIpi => csd_targets(&mut w, &all, events, inc),
+        WaitKind::Running if spin_bit(&mut w, &all, mem) => {}
         WaitKind::Running => {
             if let Some(f) = &w.function {
                 w.reasoning.push(format!("no wait primitive on the stack: the CPU executes {f} (a loop that neither sleeps nor waits on a lock)"));
@@ -192,6 +193,44 @@ pub(super) fn wait_of<'a>(
         ));
     }
     w
+}
+
+/// A running CPU whose loop polls one bit of a word until it clears: an inlined
+/// `bit_spin_lock`. Memory's reading of the loop first, else the log's `Code:` bytes with
+/// the report's registers.
+fn spin_bit(w: &mut Wait, all: &[&Event], mem: Option<(&lockscope_facts::machine::MachineState, Option<u32>)>) -> bool {
+    let from_memory = mem.and_then(|(m, cpu)| {
+        m.locks.iter().find(|l| l.kind == "bit_spinlock" && cpu.is_some_and(|c| l.waiters.contains(&c)))
+    });
+    if let Some(l) = from_memory {
+        let bit = l.bit.unwrap_or(0);
+        w.reasoning.push(format!(
+            "read from memory: the loop at the CPU's RIP polls bit {bit} of the word at {:#x} and goes on while it is set: a bit spinlock (bit_spin_lock, inlined){}",
+            l.address,
+            l.value.map(|v| format!("; the word is {v:#x} now")).unwrap_or_default()
+        ));
+        (w.kind, w.lock_address, w.confidence) = (WaitKind::BitSpinlock, Some(l.address), Confidence::Likely);
+        return true;
+    }
+    for e in all {
+        let Some(regs) = e.registers.as_ref().filter(|r| r.arch == Arch::X86_64) else { continue };
+        let Some(s) = regs.code.as_ref().and_then(|c| lockscope_x86::spin_bit_loop(c, regs)).filter(|s| s.while_set)
+        else {
+            continue;
+        };
+        w.reasoning.push(format!(
+            "RIP is in a loop that polls one bit of a word (line {}); decoding its Code: bytes:",
+            e.lines.first
+        ));
+        w.reasoning.extend(s.evidence.iter().map(|x| format!("  {x}")));
+        w.reasoning.push(format!(
+            "so the CPU spins until bit {} of {:#x} clears: a bit spinlock (bit_spin_lock, inlined)",
+            s.bit, s.word
+        ));
+        (w.kind, w.lock_address, w.confidence) = (WaitKind::BitSpinlock, Some(s.word), Confidence::Likely);
+        return true;
+    }
+    false
 }
 
 /// The lock address of a spinning CPU: the slowpath's first argument.
@@ -256,7 +295,7 @@ pub(super) fn csd_targets(w: &mut Wait, all: &[&Event], events: &[Event], inc: &
         }
         match regs.arch {
             Arch::X86_64 => {
-                if let Some(t) = regs.code.as_ref().and_then(|c| crate::x86::percpu_loop_target(c, regs)) {
+                if let Some(t) = regs.code.as_ref().and_then(|c| lockscope_x86::percpu_loop_target(c, regs)) {
                     w.target_cpus.push(t.cpu);
                     w.confidence = Confidence::Likely;
                     w.reasoning.push(format!(
