@@ -172,6 +172,13 @@ fn refines(kind: WaitKind) -> bool {
 /// NMI backtrace, panic, interrupt entry): they say how the stack was printed, not where
 /// the CPU was stuck.
 const REPORTING: &[&str] = &[
+    // The panic and kdump path a crash `bt` of the panicking CPU starts with.
+    "machine_kexec",
+    "crash_kexec",
+    "__crash_kexec",
+    "panic",
+    "crash_nmi_callback",
+    "native_machine_crash_shutdown",
     "dump_stack*",
     "show_stack",
     "show_regs",

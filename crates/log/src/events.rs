@@ -871,6 +871,7 @@ impl Parser {
             return;
         };
         if let Some(tl) = stack::parse_trace_line(text) {
+            let mut relabel = None;
             r.gap = 0;
             if r.regs == Regs::Collecting {
                 r.regs = Regs::Done;
@@ -886,12 +887,19 @@ impl Parser {
                     r.ctx = match m {
                         Marker::Enter(c) => c,
                         Marker::Leave(_) | Marker::EndOfIrqStack => FrameContext::Task,
+                        Marker::EndOfStack(c) => {
+                            relabel = Some(c);
+                            FrameContext::Task
+                        }
                     };
                     [f, None]
                 }
             };
             let pair = frames[1].as_ref().map(|c| c.function.clone());
             let ctx = r.ctx;
+            if let Some(c) = relabel {
+                self.relabel_stack(target, c);
+            }
             for mut f in frames.into_iter().flatten() {
                 f.context = ctx;
                 self.take_frame(key, target, f, false, lineno);
@@ -1040,6 +1048,18 @@ impl Parser {
     }
 
     /// One frame of the trace being printed under `key`.
+    /// crash printed the frames of another stack before saying so: its `#N` frames still
+    /// marked as the task's since the last marker were on `ctx`'s stack (an exception RIP
+    /// among them is where the interrupted code was: it stays).
+    fn relabel_stack(&mut self, target: usize, ctx: FrameContext) {
+        let stack = &mut self.events[target].stack;
+        for f in stack.iter_mut().rev().take_while(|f| f.context == FrameContext::Task) {
+            if f.stack_pointer.is_some() {
+                f.context = ctx;
+            }
+        }
+    }
+
     fn take_frame(&mut self, key: &Key, target: usize, f: Frame, rip: bool, lineno: u64) {
         let Some(r) = self.open.get_mut(key) else {
             return;
@@ -1063,6 +1083,16 @@ impl Parser {
                 for i in [Some(target), twin].into_iter().flatten() {
                     let e = &mut self.events[i];
                     e.lines.last = lineno;
+                    // crash prints an exception frame's function again as its next `#N`
+                    // frame: one frame, with the stack pointer crash gives.
+                    if f.stack_pointer.is_some()
+                        && let Some(l) =
+                            e.stack.last_mut().filter(|l| l.stack_pointer.is_none() && l.function == f.function)
+                    {
+                        l.stack_pointer = f.stack_pointer;
+                        l.module = l.module.take().or_else(|| f.module.clone());
+                        continue;
+                    }
                     // arm64 prints the pc function again as the first trace frame.
                     if e.stack.len() == 1
                         && e.stack.last().is_some_and(|l| {

@@ -239,6 +239,9 @@ pub fn parse_headline(text: &str) -> Option<Headline> {
         }
         return Some(Headline::CsdFollowUp);
     }
+    if let Some(o) = crash_bt_header(s) {
+        return Some(Headline::Open(o));
+    }
     if let Some(rest) = s.strip_prefix("NMI backtrace for cpu ") {
         let mut o = Opening::new(EventKind::NmiBacktrace);
         o.cpu = num(rest);
@@ -254,6 +257,26 @@ pub fn parse_headline(text: &str) -> Option<Headline> {
         return Some(h);
     }
     oops_or_warning(s)
+}
+
+/// crash's `bt` header, `PID: 61  TASK: ffff8f6f76863e80  CPU: 1  COMMAND: "kworker/1:1"`:
+/// a backtrace of the task on that CPU as crash unwound it from the dump, read like a
+/// kernel-printed backtrace of a CPU.
+fn crash_bt_header(s: &str) -> Option<Opening> {
+    let rest = s.strip_prefix("PID: ")?;
+    let pid: u32 = num(rest.trim_start())?;
+    let task = after(rest, "TASK: ")?;
+    if !task.split_whitespace().next()?.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let cpu = after(rest, "CPU: ")?.trim_start();
+    let comm = after(rest, "COMMAND: \"")?;
+    let comm = &comm[..comm.rfind('"')?];
+    let mut o = Opening::new(EventKind::NmiBacktrace);
+    // `CPU: -` for a task that never ran on one.
+    o.cpu = num(cpu);
+    o.task = Some(TaskRef { comm: comm.to_string(), pid });
+    Some(o)
 }
 
 /// `INFO: task COMM` with nothing after the comm: the comm held a newline, and the rest

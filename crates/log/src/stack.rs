@@ -22,6 +22,9 @@ pub enum Marker {
     Leave(FrameContext),
     /// `<EOI>`, `--- <IRQ stack> ---` ends an IRQ stack whose interrupted frames follow.
     EndOfIrqStack,
+    /// crash's `--- <IRQ stack> ---` / `--- <NMI exception stack> ---`: the frames printed
+    /// since the last marker were on that stack; the interrupted ones follow.
+    EndOfStack(FrameContext),
 }
 
 fn is_ident_byte(b: u8) -> bool {
@@ -74,8 +77,14 @@ fn marker(tok: &str) -> Option<Marker> {
 pub fn parse_trace_line(text: &str) -> Option<TraceLine> {
     let t = text.trim_start();
     let indented = t.len() < text.len();
-    if t.starts_with("--- <IRQ stack> ---") || t.starts_with("--- <NMI stack> ---") {
-        return Some(TraceLine::Marker(Marker::EndOfIrqStack, None));
+    if t.starts_with("--- <IRQ stack> ---") {
+        return Some(TraceLine::Marker(Marker::EndOfStack(FrameContext::Irq), None));
+    }
+    if t.starts_with("--- <NMI stack> ---") || t.starts_with("--- <NMI exception stack> ---") {
+        return Some(TraceLine::Marker(Marker::EndOfStack(FrameContext::Nmi), None));
+    }
+    if let Some(f) = parse_crash_frame(t) {
+        return Some(TraceLine::Frame(f));
     }
     if t.starts_with('<') {
         let tok = t.split_whitespace().next()?;
@@ -91,6 +100,26 @@ pub fn parse_trace_line(text: &str) -> Option<TraceLine> {
         return Some(pair);
     }
     parse_frame(t, indented).map(TraceLine::Frame)
+}
+
+/// crash's `bt` frame: `#8 [ffffb39780993ce8] apic_timer_interrupt at ffffffff8ca02182`,
+/// with `-s` `func+0x227 at addr`, a module as `[mod]` after the address.
+fn parse_crash_frame(t: &str) -> Option<Frame> {
+    let rest = t.strip_prefix('#')?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return None;
+    }
+    let (sp, rest) = bracketed_hex(rest[digits..].trim_start())?;
+    let mut words = rest.split_whitespace();
+    let sym = words.next()?;
+    if words.next()? != "at" {
+        return None;
+    }
+    let address = parse_hex(words.next()?)?;
+    let (function, offset, size) = parse_symbol(sym)?;
+    let module = words.next().and_then(|m| m.strip_prefix('[')?.strip_suffix(']')).map(str::to_string);
+    Some(Frame { function, offset, size, module, address: Some(address), stack_pointer: Some(sp), ..Frame::named("") })
 }
 
 /// `[c000000049a87710] rest`: a powerpc stack pointer or address in brackets (8 to 16 hex
@@ -266,9 +295,9 @@ pub fn parse_code_location(s: &str) -> CodeLocation {
 }
 
 const X86_REGS: &[&str] = &[
-    "RSP", "EFLAGS", "ORIG_RAX", "RAX", "RBX", "RCX", "RDX", "RSI", "RDI", "RBP", "R08", "R09", "R10", "R11", "R12",
-    "R13", "R14", "R15", "FS", "GS", "knlGS", "CS", "DS", "ES", "CR0", "CR2", "CR3", "CR4", "DR0", "DR1", "DR2", "DR3",
-    "DR6", "DR7", "PKRU",
+    "RIP", "RSP", "RFLAGS", "EFLAGS", "ORIG_RAX", "RAX", "RBX", "RCX", "RDX", "RSI", "RDI", "RBP", "R08", "R09", "R10",
+    "R11", "R12", "R13", "R14", "R15", "FS", "GS", "knlGS", "CS", "DS", "ES", "CR0", "CR2", "CR3", "CR4", "DR0", "DR1",
+    "DR2", "DR3", "DR6", "DR7", "PKRU",
 ];
 
 /// Which register-dump line this is, if any.
@@ -283,6 +312,19 @@ pub enum RegLine {
 /// Parses a `show_regs` line: `RIP:`, `RAX: .. RBX: ..`, `Code:`, arm64 `pc :`, `x29: ..`.
 pub fn parse_reg_line(text: &str) -> Option<RegLine> {
     let t = text.trim_start();
+    // crash: `[exception RIP: smp_call_function_many+0x227]` opens an exception frame's
+    // registers; its `RIP: ffffffff8c134057  RSP: …  RFLAGS: 00000202` line holds values.
+    // An engineer's remark may follow the bracket (`]-----这个RIP`).
+    if let Some(rest) = t.strip_prefix("[exception RIP: ").and_then(|r| Some(&r[..r.find(']')?])) {
+        let mut loc = parse_code_location(rest);
+        // crash prints `func+336` in decimal, `func+0x150` in hex.
+        if let Some((_, off)) = rest.rsplit_once('+')
+            && !off.starts_with("0x")
+        {
+            loc.offset = off.parse().ok();
+        }
+        return Some(RegLine::Ip(Arch::X86_64, loc));
+    }
     // Every form below starts with one of these bytes: most lines end here.
     if !matches!(
         t.as_bytes().first(),
@@ -290,7 +332,9 @@ pub fn parse_reg_line(text: &str) -> Option<RegLine> {
     ) {
         return None;
     }
-    if let Some(rest) = t.strip_prefix("RIP: ") {
+    if let Some(rest) = t.strip_prefix("RIP: ")
+        && !rest.split_whitespace().next().is_some_and(|w| w.len() == 16 && parse_hex(w).is_some())
+    {
         return Some(RegLine::Ip(Arch::X86_64, parse_code_location(rest)));
     }
     if let Some(rest) = t.strip_prefix("pc : ") {
@@ -338,7 +382,9 @@ pub fn parse_reg_line(text: &str) -> Option<RegLine> {
         let v = v.rsplit(':').next().unwrap_or(v);
         let v = v.split('(').next().unwrap_or(v);
         if let Some(n) = parse_hex(v) {
-            values.push((name.to_ascii_lowercase(), n));
+            // crash says RFLAGS where the kernel says EFLAGS.
+            let name = if name == "RFLAGS" { "eflags".to_string() } else { name.to_ascii_lowercase() };
+            values.push((name, n));
         }
     }
     (!values.is_empty()).then_some(RegLine::Values(arch, values))
