@@ -348,6 +348,9 @@ impl Parser {
     /// Ends the report open for `key`, if any.
     fn close(&mut self, key: &Key) {
         if let Some(mut r) = self.open.remove(key) {
+            if let Some(t) = r.target {
+                detector_in_crash_bt(&mut self.events[t]);
+            }
             self.offer_trace(key, std::mem::take(&mut r.seg), std::mem::take(&mut r.seg_rips));
             self.settle(&r);
         }
@@ -1241,6 +1244,31 @@ impl Parser {
             })
             .collect();
         (events, needs_title)
+    }
+}
+
+/// A crash `bt` of a CPU (its frames carry stack pointers) that runs the soft-lockup
+/// watchdog's timer or the hard-lockup NMI callback into `panic` is that detector's report
+/// on that CPU: what the kernel printed before panicking, read from the stack.
+fn detector_in_crash_bt(e: &mut Event) {
+    if e.kind != EventKind::NmiBacktrace || !e.stack.iter().any(|f| f.stack_pointer.is_some()) {
+        return;
+    }
+    // A task switched out (`#0 __schedule`): crash's `CPU:` is where it last ran, not a CPU
+    // it is on.
+    if e.stack.first().is_some_and(|f| crate::title::base_name(&f.function).trim_start_matches('_') == "schedule") {
+        e.cpu = None;
+        e.reporter_cpu = None;
+        return;
+    }
+    let has = |name: &str| e.stack.iter().any(|f| f.function == name);
+    if !has("panic") {
+        return;
+    }
+    if has("watchdog_timer_fn") {
+        e.kind = EventKind::SoftLockup;
+    } else if has("watchdog_overflow_callback") {
+        e.kind = EventKind::HardLockup;
     }
 }
 

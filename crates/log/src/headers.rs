@@ -170,6 +170,11 @@ pub fn comm_pid(s: &str) -> Option<TaskRef> {
 /// contain one of [`TRIGGERS`].
 pub fn parse_headline(text: &str) -> Option<Headline> {
     let s = strip_facility(text.trim_start());
+    // crash's `sys`: `PANIC: "Kernel panic - not syncing: softlockup: hung tasks"`.
+    let s = match s.strip_prefix("PANIC: \"") {
+        Some(r) => r.trim_end().strip_suffix('"').unwrap_or(r),
+        None => s,
+    };
     if let Some(rest) = s.strip_prefix("Linux version ") {
         let release = rest.split_whitespace().next()?.to_string();
         return Some(Headline::Boot { release });

@@ -302,10 +302,21 @@ fn looks_binary(head: &[u8]) -> bool {
     odd * 10 > head.len()
 }
 
-/// Sets the event's title and the function it blames.
+/// Sets the event's title and the function it blames. A crash `bt` (frames with stack
+/// pointers) prints the interrupt and NMI stacks first: the title reads the interrupted
+/// task's frames, as the kernel's own report would show them.
 pub fn set_title(e: &mut Event) {
+    let from_crash = e.stack.iter().any(|f| f.stack_pointer.is_some());
+    let full = from_crash.then(|| {
+        let task_frames =
+            e.stack.iter().filter(|f| f.context == lockscope_facts::FrameContext::Task).cloned().collect();
+        std::mem::replace(&mut e.stack, task_frames)
+    });
     e.title = title_of(e);
     e.guilty = title_kind(e).and_then(|k| title::guilty_frame(k, &e.stack));
+    if let Some(stack) = full {
+        e.stack = stack;
+    }
 }
 
 fn title_kind(e: &Event) -> Option<title::TitleKind> {

@@ -40,7 +40,16 @@ pub struct Record<'a> {
     pub kernel: bool,
 }
 
+/// E-mail and Markdown quoting (`> `, `>> `) around a pasted log or crash session.
+fn strip_quote(mut line: &[u8]) -> &[u8] {
+    while let Some(rest) = line.strip_prefix(b">") {
+        line = rest.strip_prefix(b" ").unwrap_or(rest);
+    }
+    line
+}
+
 pub fn parse(line: &[u8]) -> Record<'_> {
+    let line = strip_quote(line);
     let mut rec = Record { text: line, time: None, caller: None, level: None, host: None, wall: None, kernel: true };
     let trimmed = trim_start(line);
     let mut s = trimmed;

@@ -116,7 +116,9 @@ fn parse_crash_frame(t: &str) -> Option<Frame> {
     if words.next()? != "at" {
         return None;
     }
-    let address = parse_hex(words.next()?)?;
+    // An engineer's remark may be glued to the address (`ffffffff8163df9b-----被调度出去了`).
+    let word = words.next()?;
+    let address = parse_hex(&word[..word.bytes().take_while(u8::is_ascii_hexdigit).count()])?;
     let (function, offset, size) = parse_symbol(sym)?;
     let module = words.next().and_then(|m| m.strip_prefix('[')?.strip_suffix(']')).map(str::to_string);
     Some(Frame { function, offset, size, module, address: Some(address), stack_pointer: Some(sp), ..Frame::named("") })

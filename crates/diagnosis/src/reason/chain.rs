@@ -63,6 +63,15 @@ pub(super) fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
     }) {
         chain.push(spinlock_link(&cx, s));
     }
+    for s in inc
+        .stuck
+        .iter()
+        .filter(|s| s.subject.cpu.is_some() && matches!(s.wait.kind, WaitKind::Running | WaitKind::BitSpinlock))
+    {
+        if !linked(&chain, s) {
+            chain.extend(scheduled_out_holders(&cx, s));
+        }
+    }
     for s in cx.tasks() {
         if let Some(l) = owner_link(&cx, s, &chain) {
             chain.push(l);
@@ -78,6 +87,58 @@ pub(super) fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
     }
     name_locks(&mut chain, cx.mem);
     chain
+}
+
+/// Frames a switched-out task's trace starts with: the scheduler itself.
+fn is_scheduler_frame(name: &str) -> bool {
+    let n = name.split('.').next().unwrap_or(name);
+    matches!(
+        n,
+        "__schedule"
+            | "schedule"
+            | "preempt_schedule"
+            | "preempt_schedule_common"
+            | "_cond_resched"
+            | "__cond_resched"
+            | "__switch_to"
+    )
+}
+
+/// A CPU spinning in a function F that waits on nothing the stack names (an inlined bit
+/// spinlock, a lock taken inline): a task switched out right inside F — F directly below the
+/// scheduler in its trace — was preempted there, most likely holding what the spinners wait
+/// for. One such task is the likely holder; several are each possible.
+fn scheduled_out_holders(cx: &Ctx<'_, '_>, s: &Stuck) -> Vec<ChainLink> {
+    let Some(f) = s.wait.function.as_deref().map(|f| f.split(' ').next().unwrap_or(f).split('.').next().unwrap_or(f))
+    else {
+        return Vec::new();
+    };
+    let switched_out_in_f = |e: &&Event| {
+        let frames: Vec<&Frame> = e.stack.iter().filter(|x| x.reliable).collect();
+        let below = frames.iter().position(|x| !is_scheduler_frame(&x.function));
+        e.cpu.is_none()
+            && e.task.is_some()
+            && frames.first().is_some_and(|x| is_scheduler_frame(&x.function))
+            && below.and_then(|i| frames.get(i)).is_some_and(|x| x.function.split('.').next() == Some(f))
+    };
+    let holders: Vec<&Event> = cx.inc.events.iter().map(|&i| &cx.events[i]).filter(switched_out_in_f).collect();
+    let conf = if holders.len() == 1 { Confidence::Likely } else { Confidence::Possible };
+    let kind = if s.wait.kind == WaitKind::BitSpinlock { WaitKind::BitSpinlock } else { WaitKind::Spinlock };
+    holders
+        .into_iter()
+        .filter_map(|e| {
+            let t = e.task.clone()?;
+            let why = format!(
+                "{} spins in {f}{} and waits on nothing its stack names; {t} was switched out right inside {f} ({} directly below the scheduler in its trace): preempted there, it most likely holds the lock {f} takes, and does not run to release it",
+                stuck_node(s),
+                if s.irqs_enabled == Some(false) { " with interrupts off" } else { "" },
+                f
+            );
+            let mut ev = cx.ev(s);
+            ev.push(evidence(e));
+            Some(link(stuck_node(s), cx.task_node(&t), format!("a lock taken in {f} (presumed)"), kind, conf, why, ev))
+        })
+        .collect()
 }
 
 /// Each lock a link names, with its symbol and kind as memory shows them.

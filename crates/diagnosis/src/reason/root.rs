@@ -204,6 +204,15 @@ pub(super) fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
                     ),
                 ),
                 (None, Some(r)) => (RootKind::Unknown, format!("the chain ends at {r}")),
+                (None, None) if node.task.is_some() && switched_out(inc, events, &node).is_some() => {
+                    let (func, within) = switched_out(inc, events, &node).unwrap_or_default();
+                    (
+                        RootKind::SleepsHoldingSpinlock,
+                        format!(
+                            "{node} was switched out ({func}) inside {within} while CPUs spin on the lock it holds there: off CPU, it does not run to release it"
+                        ),
+                    )
+                }
                 (None, None) if node.task.is_some() => {
                     let via = inc.chain.iter().find(|l| l.waits_for == node).map(|l| l.via.clone()).unwrap_or_default();
                     (
@@ -220,6 +229,21 @@ pub(super) fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
         }
     };
     Some(Root { cpu: node.cpu, task: node.task.clone(), kind, lock: None, reason, confidence: conf, evidence: ev })
+}
+
+/// A task the chain's spinners wait for, shown switched out: its trace in the incident starts
+/// in the scheduler. (scheduler frame, the first frame below it).
+fn switched_out(inc: &Incident, events: &[Event], node: &Node) -> Option<(String, String)> {
+    let pid = node.task.as_ref()?.pid;
+    if !inc.chain.iter().any(|l| &l.waits_for == node && l.wait.spins()) {
+        return None;
+    }
+    inc.events.iter().map(|&i| &events[i]).filter(|e| e.task.as_ref().is_some_and(|t| t.pid == pid)).find_map(|e| {
+        let frames: Vec<&lockscope_facts::Frame> = e.stack.iter().filter(|f| f.reliable).collect();
+        let top = frames.first().filter(|f| f.function.trim_start_matches('_').starts_with("schedule"))?;
+        let below = frames.iter().find(|f| !f.function.trim_start_matches('_').starts_with("schedule"))?;
+        Some((top.function.clone(), below.function.clone()))
+    })
 }
 
 pub(super) fn crash_root(inc: &Incident, events: &[Event]) -> Option<Root> {
