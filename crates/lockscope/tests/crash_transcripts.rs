@@ -4,6 +4,8 @@
 //! diagnosis reaches the experts' conclusions where the transcript holds the evidence.
 
 mod common;
+#[path = "common/corpus.rs"]
+mod corpus;
 
 use common::run;
 use serde_json::Value;
@@ -82,4 +84,37 @@ fn seed_002_the_task_switched_out_inside_put_compound_page_holds_the_bit_lock() 
     assert!(link["reasoning"].as_str().unwrap().contains("switched out right inside put_compound_page"));
     // The task's `CPU: 3` is where it last ran: CPU 3 is not reported stuck.
     assert!(v["incidents"][0]["stuck"].as_array().unwrap().iter().all(|s| s["subject"]["cpu"] != 3));
+}
+
+/// The crash sessions stored beside the corpus dumps (`crash.txt`: `sys; bt -a; runq -T;
+/// foreach UN bt; ps -m; log | tail -80`) give the truth's root where they hold its evidence:
+/// the self-deadlocked task of the rwsem chain, the RCU reader's CPU, the oops. The IPI cases'
+/// sessions lack it (crash misses the holder's task, the log tail lost the "scheduling while
+/// atomic" line): the root stays at the spinning CPU, its holder said to be unknown.
+#[test]
+fn corpus_crash_sessions_give_the_truths_root_where_they_hold_its_evidence() {
+    let Some(shared) = corpus::shared() else {
+        eprintln!("note: ../shared not found; corpus crash-session test skipped");
+        return;
+    };
+    for case in corpus::cases(&shared, "corpus") {
+        let transcript = case.join("crash.txt");
+        let truth: Value = serde_json::from_slice(&std::fs::read(case.join("truth.json")).unwrap()).unwrap();
+        let v = analyze(transcript.to_str().unwrap());
+        let root = &v["diagnosis"]["root"];
+        let want = &truth["expected"]["root_cause"];
+        let name = case.file_name().unwrap().to_string_lossy().to_string();
+        match want["kind"].as_str().unwrap() {
+            "sleep_while_holding_spinlock" => {
+                assert_eq!((root["kind"].as_str(), root["cpu"].as_u64()), (Some("unknown"), Some(3)), "{name}: {root}");
+                assert!(root["reason"].as_str().unwrap().contains("holder the input does not show"), "{name}");
+            }
+            "null_pointer_dereference" => assert_eq!(root["kind"], "crash", "{name}"),
+            kind => {
+                assert_eq!(root["task"]["pid"], want["pid"], "{name}: {root}");
+                let ours = if kind == "self_deadlock_bit_lock" { "self_deadlock" } else { "preempt_off_loop" };
+                assert_eq!(root["kind"], ours, "{name}");
+            }
+        }
+    }
 }

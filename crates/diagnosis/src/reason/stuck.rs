@@ -22,10 +22,14 @@ pub(super) fn stuck_subjects(inc: &Incident, input: &Input<'_>) -> Vec<Stuck> {
     // An NMI backtrace tells about a stuck CPU only when a lockup report names that CPU, or
     // when it shows the CPU spinning or with interrupts off; otherwise it is one of the
     // all-CPU dumps a detector prints (the hung-task thread's own CPU, idle CPUs).
+    // The idle task (pid 0) with interrupts off is a CPU stopped while idle (a crash `bt -a`
+    // of a panicked machine), not a stuck one.
     by_key.retain(|_, idxs| {
         idxs.iter().any(|&i| events[i].kind != EventKind::NmiBacktrace) || {
             let e = &events[idxs[0]];
-            waits::classify(&e.stack).kind.spins() || e.registers.as_ref().and_then(|r| r.irqs_enabled()) == Some(false)
+            let idle_task = e.task.as_ref().is_some_and(|t| t.pid == 0);
+            waits::classify(&e.stack).kind.spins()
+                || (!idle_task && e.registers.as_ref().and_then(|r| r.irqs_enabled()) == Some(false))
         }
     });
     let mut out = Vec::new();
