@@ -118,3 +118,43 @@ fn corpus_crash_sessions_give_the_truths_root_where_they_hold_its_evidence() {
         }
     }
 }
+
+/// Transcripts as they arrive: cut in the middle of a block, two sessions pasted one after
+/// the other (two machines: two incidents, not one), crash's own error lines. Partial
+/// results, exit 0, never a panic.
+#[test]
+fn cut_concatenated_and_erroneous_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let read = |p: &str| std::fs::read(common::root().join(p)).unwrap();
+    let s000 = read("tests/data/seed-000/crash-session.txt");
+    let s001 = read("tests/data/seed-001/crash-session.txt");
+    let s002 = read("tests/data/seed-002/crash-session.txt");
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    // Cut inside CPU 1's register block: CPU 1's wait is still read.
+    let cut = write("cut.txt", &s001[..2500]);
+    let v = analyze(&cut);
+    assert_eq!(stuck(&v, 1)["wait"]["kind"], "csd_ipi");
+    // Seed 001 then seed 002: two dumps, two incidents, each with its own root.
+    let two = write("two.txt", &[s001.as_slice(), s002.as_slice()].concat());
+    let v = analyze(&two);
+    let incidents = v["incidents"].as_array().unwrap();
+    assert_eq!(incidents.len(), 2, "{:#}", v["incidents"]);
+    let roots: Vec<(Option<u64>, Option<u64>)> =
+        incidents.iter().map(|i| (i["root"]["cpu"].as_u64(), i["root"]["task"]["pid"].as_u64())).collect();
+    assert!(roots.contains(&(Some(3), Some(2818))) && roots.contains(&(None, Some(24194))), "{roots:?}");
+    // The quoted session without a `RELEASE:` line, then another: still read.
+    let quoted = write("quoted.txt", &[s000.as_slice(), s002.as_slice()].concat());
+    assert!(analyze(&quoted)["incidents"].as_array().unwrap().len() >= 2);
+    // crash's errors are not reports.
+    let err = write(
+        "err.txt",
+        b"crash> bt 99999\nbt: invalid task or pid value: 99999\ncrash> bt -c 7\nbt: invalid cpu number: 7\n",
+    );
+    let (out, stderr, code) = run(&["analyze", &err]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.contains("0 event(s)"), "{out}");
+}

@@ -118,6 +118,8 @@ pub const TRIGGERS: &[&str] = &[
     "PCIe Bus Error",
     "DPC: containment",
     "Linux version",
+    // crash's `sys`: a new session, a new dump.
+    "RELEASE: ",
     // `CPU: N PID: N Comm: X` of a register dump whose headline is missing.
     "PID: ",
     "held by",
@@ -176,6 +178,11 @@ pub fn parse_headline(text: &str) -> Option<Headline> {
         None => s,
     };
     if let Some(rest) = s.strip_prefix("Linux version ") {
+        let release = rest.split_whitespace().next()?.to_string();
+        return Some(Headline::Boot { release });
+    }
+    // crash's `sys` names the dumped kernel: what follows is another machine's session.
+    if let Some(rest) = s.strip_prefix("RELEASE: ") {
         let release = rest.split_whitespace().next()?.to_string();
         return Some(Headline::Boot { release });
     }
