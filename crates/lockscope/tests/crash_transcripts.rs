@@ -158,3 +158,21 @@ fn cut_concatenated_and_erroneous_sessions() {
     assert_eq!(code, 0, "{stderr}");
     assert!(out.contains("0 event(s)"), "{out}");
 }
+
+/// A lockup report cut to its headline (seed 001's `log | grep BUG` line alone): what the CPU
+/// runs is unknown, said as unknown — never "nothing (running) [certain]".
+#[test]
+fn a_cpu_whose_stack_the_input_does_not_show_waits_for_the_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("grep.txt");
+    std::fs::write(&p, "[ 1552.035262] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [kworker/1:1:61]\n").unwrap();
+    let v = analyze(p.to_str().unwrap());
+    let s = stuck(&v, 1);
+    assert_eq!((s["wait"]["kind"].as_str(), s["wait"]["confidence"].as_str()), (Some("unknown"), Some("possible")));
+    assert_eq!(
+        (v["diagnosis"]["root"]["kind"].as_str(), v["diagnosis"]["root"]["confidence"].as_str()),
+        (Some("unknown"), Some("possible"))
+    );
+    let (text, _, _) = run(&["analyze", p.to_str().unwrap()]);
+    assert!(text.contains("runs code the input does not show") && !text.contains("runs ?"), "{text}");
+}

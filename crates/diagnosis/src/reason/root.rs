@@ -149,6 +149,13 @@ pub(super) fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
                     guilty(&events[s.stack_event]).map(|g| format!(" under {g}")).unwrap_or_default()
                 ),
             ),
+            // A CPU reported stuck whose stack the input does not show.
+            WaitKind::Unknown if s.wait.function.is_none() && s.subject.cpu.is_some() => (
+                RootKind::Unknown,
+                format!(
+                    "{node} is reported stuck, but the input shows none of its stack: what it runs, and why, is unknown"
+                ),
+            ),
             WaitKind::Sleep | WaitKind::Unknown | WaitKind::IoWait => {
                 let slept = sleeping_while_atomic(inc, events)
                     .into_iter()

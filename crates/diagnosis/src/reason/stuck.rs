@@ -144,6 +144,13 @@ pub(super) fn wait_of<'a>(
     mem: Option<(&lockscope_facts::machine::MachineState, Option<u32>)>,
 ) -> Wait {
     let StackWait { kind, frame } = waits::classify(&best.stack);
+    // No frame at all (a report cut to its headline, a `log | grep`): what it runs is
+    // unknown, not "nothing".
+    let (kind, unseen) = if stack_of(best, events).is_empty() && kind == WaitKind::Running {
+        (WaitKind::Unknown, true)
+    } else {
+        (kind, false)
+    };
     let mut w = Wait {
         kind,
         function: frame.map(|f| f.function),
@@ -153,6 +160,10 @@ pub(super) fn wait_of<'a>(
         confidence: Confidence::Certain,
         reasoning: Vec::new(),
     };
+    if unseen {
+        w.confidence = Confidence::Possible;
+        w.reasoning.push("the input shows no stack for it: what it runs or waits for is unknown".to_string());
+    }
     let all: Vec<&Event> = all.collect();
     // The hung-task detector says the task is in I/O wait (`blocked in I/O wait`): a
     // folio/bit wait under it is waiting for I/O, not for a lock holder.

@@ -7,6 +7,9 @@ pub(super) fn describe_stuck(s: &Stuck) -> String {
     match s.wait.kind {
         WaitKind::Running => d.push_str(&format!(" runs {}", s.wait.function.as_deref().unwrap_or("?"))),
         WaitKind::Sleep => d.push_str(&format!(" sleeps in {}", s.wait.function.as_deref().unwrap_or("?"))),
+        WaitKind::Unknown if s.wait.function.is_none() && s.subject.cpu.is_some() => {
+            d.push_str(" runs code the input does not show")
+        }
         WaitKind::Unknown => {
             d.push_str(&format!(" is blocked in {}", s.wait.function.as_deref().unwrap_or("schedule")))
         }
