@@ -132,6 +132,21 @@ fn holder_link(
     })
 }
 
+/// The lock of one of `kinds` that the stuck task sleeps on (and that passes `also`), with
+/// how it wants it (`read`, `write`, `lock`, `wait`).
+fn waited_lock<'m>(
+    s: &'m Stuck,
+    m: &'m MachineState,
+    kinds: &[&str],
+    also: impl Fn(&LockState) -> bool,
+) -> Option<(&'m TaskRef, &'m LockState, &'m String)> {
+    let me = s.subject.task.as_ref()?;
+    m.locks.iter().filter(|l| kinds.contains(&l.kind.as_str()) && also(l)).find_map(|l| {
+        let (_, mode) = l.task_waiters.iter().find(|(t, _)| t.pid == me.pid)?;
+        Some((me, l, mode))
+    })
+}
+
 /// A link from a task sleeping on an rwsem or mutex to whom the lock records: its owner
 /// (a writer, a mutex owner: certain), the writer queued ahead of a reader, or the last
 /// reader of a read-held rwsem (a hint: likely).
@@ -141,11 +156,7 @@ pub(crate) fn sleeping_owner(
     m: &MachineState,
     source: usize,
 ) -> Option<ChainLink> {
-    let me = s.subject.task.as_ref()?;
-    let l = m.locks.iter().find(|l| {
-        matches!(l.kind.as_str(), "rwsem" | "mutex") && l.task_waiters.iter().any(|(t, _)| t.pid == me.pid)
-    })?;
-    let mode = &l.task_waiters.iter().find(|(t, _)| t.pid == me.pid)?.1;
+    let (me, l, mode) = waited_lock(s, m, &["rwsem", "mutex"], |_| true)?;
     let via = match (l.kind.as_str(), mode.as_str()) {
         ("rwsem", "read") => WaitKind::RwsemRead,
         ("rwsem", _) => WaitKind::RwsemWrite,
@@ -213,12 +224,7 @@ pub(crate) fn bit_lock_holder(
     m: &MachineState,
     source: usize,
 ) -> Option<ChainLink> {
-    let me = s.subject.task.as_ref()?;
-    let l = m.locks.iter().find(|l| {
-        matches!(l.kind.as_str(), "bit_lock" | "page_lock" | "semaphore")
-            && l.locked == Some(true)
-            && l.task_waiters.iter().any(|(t, _)| t.pid == me.pid)
-    })?;
+    let (me, l, _) = waited_lock(s, m, &["bit_lock", "page_lock", "semaphore"], |l| l.locked == Some(true))?;
     let others: Vec<_> = l.candidate_holders.iter().filter(|h| h.task.pid != me.pid).collect();
     let bit = l.bit.unwrap_or(0);
     let word = l.value.unwrap_or(0);
@@ -289,8 +295,7 @@ pub(crate) fn completion_link(
     m: &MachineState,
     source: usize,
 ) -> Option<ChainLink> {
-    let me = s.subject.task.as_ref()?;
-    let l = m.locks.iter().find(|l| l.kind == "completion" && l.task_waiters.iter().any(|(t, _)| t.pid == me.pid))?;
+    let (me, l, _) = waited_lock(s, m, &["completion"], |_| true)?;
     let others: Vec<_> = l.candidate_holders.iter().filter(|h| h.task.pid != me.pid).collect();
     let done = match l.locked {
         Some(true) => "not done (done = 0)",
