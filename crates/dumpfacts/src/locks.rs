@@ -24,6 +24,8 @@ const SPIN_SLOWPATHS: &[&str] = &[
 const RWLOCK_SLOWPATHS: &[&str] = &["queued_read_lock_slowpath", "queued_write_lock_slowpath"];
 /// The register of a function's first argument, per architecture.
 const FIRST_ARGUMENT: &[&str] = &["rdi", "x0"];
+/// A task's kernel stack when the symbols do not give its size (x86_64 and arm64 without KASAN).
+pub(crate) const DEFAULT_STACK: u64 = 16 << 10;
 /// Candidate holders listed at most per lock.
 const MAX_CANDIDATES: usize = 16;
 
@@ -218,7 +220,7 @@ pub fn bit_spinlocks(k: &Kernel, cpus: &[CpuState], unknown: &mut Vec<String>) -
 /// Tasks (other than the waiters) whose kernel stack holds `address`, innermost word first.
 pub(crate) fn holders(k: &Kernel, address: u64, waiting_pids: &[u32]) -> Vec<HolderCandidate> {
     let Ok((tasks, _)) = k.tasks() else { return Vec::new() };
-    let size = 16 << 10;
+    let size = k.thread_size().unwrap_or(DEFAULT_STACK) as usize;
     let mut out = Vec::new();
     for t in tasks.iter().filter(|t| !waiting_pids.contains(&t.pid) && t.stack != 0) {
         let Ok(words) = k.memory().read_vec(t.stack, size) else { continue };

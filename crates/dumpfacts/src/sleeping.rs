@@ -48,16 +48,16 @@ const WAITERS: [WaiterKind; 3] = [
 /// The lock each D-state task waits for, merged per lock.
 pub fn sleeping_locks(k: &Kernel, unknown: &mut Vec<String>) -> Vec<LockState> {
     let Ok((tasks, _)) = k.tasks() else { return Vec::new() };
-    let stacks: Vec<(u64, u64)> =
-        tasks.iter().filter(|t| t.stack != 0).map(|t| (t.stack, t.stack + (16 << 10))).collect();
+    let size = k.thread_size().unwrap_or(crate::locks::DEFAULT_STACK);
+    let stacks: Vec<(u64, u64)> = tasks.iter().filter(|t| t.stack != 0).map(|t| (t.stack, t.stack + size)).collect();
     let task_addresses: HashSet<u64> = tasks.iter().map(|t| t.address).collect();
     let mut locks: BTreeMap<(u64, Option<u32>), LockState> = BTreeMap::new();
     for t in tasks.iter().filter(|t| t.state_code == "UN" && t.current_on.is_none()) {
-        let Ok(words) = k.memory().read_vec(t.stack, 16 << 10) else {
+        let Ok(words) = k.memory().read_vec(t.stack, size as usize) else {
             unknown.push(format!("stack of pid {}: not in the dump", t.pid));
             continue;
         };
-        let from = t.thread_sp.saturating_sub(t.stack).min(16 << 10) as usize & !7;
+        let from = t.thread_sp.saturating_sub(t.stack).min(size) as usize & !7;
         let me = TaskRef { comm: t.comm.clone(), pid: t.pid };
         for (i, w) in words[from..].chunks_exact(8).enumerate() {
             if u64::from_le_bytes(w.try_into().expect("8")) != t.address {

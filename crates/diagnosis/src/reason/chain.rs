@@ -90,7 +90,7 @@ pub(super) fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
 }
 
 /// Frames a switched-out task's trace starts with: the scheduler itself.
-fn is_scheduler_frame(name: &str) -> bool {
+pub(super) fn is_scheduler_frame(name: &str) -> bool {
     let n = name.split('.').next().unwrap_or(name);
     matches!(
         n,

@@ -247,8 +247,8 @@ fn switched_out(inc: &Incident, events: &[Event], node: &Node) -> Option<(String
     }
     inc.events.iter().map(|&i| &events[i]).filter(|e| e.task.as_ref().is_some_and(|t| t.pid == pid)).find_map(|e| {
         let frames: Vec<&lockscope_facts::Frame> = e.stack.iter().filter(|f| f.reliable).collect();
-        let top = frames.first().filter(|f| f.function.trim_start_matches('_').starts_with("schedule"))?;
-        let below = frames.iter().find(|f| !f.function.trim_start_matches('_').starts_with("schedule"))?;
+        let top = frames.first().filter(|f| super::chain::is_scheduler_frame(&f.function))?;
+        let below = frames.iter().find(|f| !super::chain::is_scheduler_frame(&f.function))?;
         Some((top.function.clone(), below.function.clone()))
     })
 }

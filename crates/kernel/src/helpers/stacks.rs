@@ -116,6 +116,15 @@ impl Kernel {
     }
 
     /// The trace of every CPU that left registers.
+    /// The size of a task's kernel stack, when the symbols show it: the first task's stack
+    /// runs from `init_stack` to `__end_init_task`, and every other has the same size.
+    pub fn thread_size(&self) -> Option<u64> {
+        match (self.symbol("init_stack"), self.symbol("__end_init_task")) {
+            (Ok(s), Ok(e)) if e > s && (e - s).is_power_of_two() && e - s <= 1 << 20 => Some(e - s),
+            _ => None,
+        }
+    }
+
     pub fn cpu_traces(&self) -> Vec<CpuTrace> {
         self.cpus_with_registers().into_iter().map(|(cpu, _, _)| self.cpu_trace(cpu)).collect()
     }

@@ -104,13 +104,9 @@ impl Kernel {
         self.stack_owner(address)
     }
 
-    /// The task whose kernel stack holds `address`. Every task's stack has the size of the
-    /// first task's, `init_stack` to `__end_init_task`.
+    /// The task whose kernel stack holds `address`.
     fn stack_owner(&self, address: u64) -> Option<AddressOwner> {
-        let size = match (self.symbol("init_stack"), self.symbol("__end_init_task")) {
-            (Ok(s), Ok(e)) if e > s && e - s <= 1 << 20 => e - s,
-            _ => return None,
-        };
+        let size = self.thread_size()?;
         let (tasks, _) = self.tasks().ok()?;
         let t = tasks.iter().find(|t| t.stack != 0 && address >= t.stack && address < t.stack + size)?;
         Some(AddressOwner::Stack { pid: t.pid, comm: t.comm.clone(), offset: address - t.stack })

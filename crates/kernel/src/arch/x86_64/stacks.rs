@@ -9,13 +9,10 @@ use crate::unwind::{Stack, StackKind};
 const DEFAULT_THREAD_SIZE: u64 = 16 << 10;
 const EXCEPTION_STACKS: [&str; 6] = ["DF", "NMI", "DB", "MCE", "VC", "VC2"];
 
-/// The size of a task's stack: the kernel's first task's stack runs from `init_stack` to
-/// `__end_init_task`, and every other has the same size (larger with KASAN).
+/// The size of a task's stack ([`Kernel::thread_size`], larger with KASAN), 16 KiB when the
+/// symbols do not show it.
 pub fn thread_size(k: &Kernel) -> u64 {
-    match (k.symbol("init_stack"), k.symbol("__end_init_task")) {
-        (Ok(s), Ok(e)) if e > s && (e - s).is_power_of_two() && e - s <= 1 << 20 => e - s,
-        _ => DEFAULT_THREAD_SIZE,
-    }
+    k.thread_size().unwrap_or(DEFAULT_THREAD_SIZE)
 }
 
 pub fn stacks(k: &Kernel, task: u64, cpu: Option<u32>) -> Vec<Stack> {
