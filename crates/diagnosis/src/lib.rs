@@ -76,9 +76,9 @@ impl Evidence {
         Evidence { source, line, text, memory: None }
     }
 
-    /// A read of a vmcore's memory.
+    /// A read of a vmcore's memory, or one a pasted crash session shows (then its line).
     pub fn memory(source: usize, read: &MemoryRead, text: String) -> Evidence {
-        Evidence { source, line: 0, text, memory: Some(read.clone()) }
+        Evidence { source, line: read.line.unwrap_or(0), text, memory: Some(read.clone()) }
     }
 }
 
@@ -174,6 +174,9 @@ pub struct Wait {
     pub function: Option<String>,
     #[serde(serialize_with = "lockscope_facts::hex::optional")]
     pub lock_address: Option<u64>,
+    /// For a bit lock: the bit of the word at `lock_address`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock_bit: Option<u32>,
     /// CPUs a cross-CPU call waits for.
     pub target_cpus: Vec<u32>,
     /// CPUs it may wait for, when the registers suggest but cannot prove it.

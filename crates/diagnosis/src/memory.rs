@@ -30,6 +30,7 @@ pub(crate) fn csd_targets(w: &mut Wait, cpu: Option<u32>, m: &MachineState) -> b
 /// the lock word says.
 pub(crate) fn spinlock(w: &mut Wait, cpu: Option<u32>, m: &MachineState) {
     let found = m.locks.iter().find(|l| spins_on(l) && cpu.is_some_and(|c| l.waiters.contains(&c)));
+    let found = found.or_else(|| m.locks.iter().find(|l| spins_on(l) && Some(l.address) == w.lock_address));
     let Some(l) = found else { return };
     if w.lock_address.is_none() {
         w.lock_address = Some(l.address);
@@ -40,7 +41,106 @@ pub(crate) fn spinlock(w: &mut Wait, cpu: Option<u32>, m: &MachineState) {
         && let Some(v) = l.value
     {
         let held = if l.locked == Some(true) { "held" } else { "not held any more" };
-        w.reasoning.push(format!("the lock word in memory is {v:#x}: {held}{}", symbol(l)));
+        let name = lock_name(m, &l.kind, l.address).map(|s| format!(" ({s})")).unwrap_or_default();
+        w.reasoning.push(format!("the lock word {} is {v:#x}: {held}{name}", where_read(&l.origin[0])));
+    }
+}
+
+/// Where a value was read: memory, or a crash session's line.
+pub(crate) fn where_read(r: &MemoryRead) -> String {
+    match (r.line, r.crash.as_deref()) {
+        (Some(line), Some(cmd)) => format!("crash printed (line {line}, `{cmd}`)"),
+        (Some(line), None) => format!("crash printed (line {line})"),
+        _ => "in memory".to_string(),
+    }
+}
+
+/// What a lock is, as far as the facts tell: its symbol, the page flag a bit lock is, or the
+/// printed object it lies in.
+pub(crate) fn lock_name(m: &MachineState, kind: &str, address: u64) -> Option<String> {
+    m.locks.iter().find(|x| x.address == address).and_then(|x| x.symbol.clone()).or_else(|| match kind {
+        "bit_spinlock" => page_lock_name(m, address),
+        _ => containing_object(m, address),
+    })
+}
+
+/// The read of a lock word, as evidence.
+pub(crate) fn lock_word_evidence(m: &MachineState, address: u64, source: usize) -> Option<Evidence> {
+    let l = m.locks.iter().find(|l| l.address == address)?;
+    let v = l.value?;
+    let held = if l.locked == Some(true) { "held" } else { "free" };
+    Some(Evidence::memory(source, l.origin.first()?, format!("lock word {v:#x} at {address:#x}: {held}")))
+}
+
+/// Names the page flag a bit lock is, when a crash session printed the page (`kmem`,
+/// `struct page`): the word is a page's flags, the bit is set, and the lock flags `kmem`
+/// names among those set.
+pub(crate) fn page_flag_lock(m: &MachineState, word: u64, bit: u32) -> Vec<String> {
+    let Some(p) = m.objects.iter().find(|o| o.address == word && o.type_name == "page") else { return Vec::new() };
+    let Some(flags) = p.member("flags") else { return Vec::new() };
+    let line = p.origin.line.map(|l| format!("line {l}: ")).unwrap_or_default();
+    let set = if flags >> bit & 1 == 1 { "set" } else { "clear" };
+    let mut out = vec![format!("{line}the word is page {word:#x}'s flags, {flags:#x}: bit {bit} is {set}")];
+    let locks: Vec<&String> = p.flags.iter().filter(|f| PAGE_LOCK_FLAGS.contains(&f.as_str())).collect();
+    match locks.as_slice() {
+        [one] if flags >> bit & 1 == 1 => out.push(format!(
+            "of the flags kmem names set ({}), the only lock is {one}: the CPU spins on PG_{one} of page {word:#x}",
+            p.flags.join(",")
+        )),
+        [] => {}
+        many => out.push(format!(
+            "kmem names these lock flags set: {}",
+            many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        )),
+    }
+    out
+}
+
+/// Page flags that are locks (kmem's names for PG_locked, PG_compound_lock).
+const PAGE_LOCK_FLAGS: &[&str] = &["locked", "compound_lock"];
+
+/// What a bit lock is when a crash session printed its word as a page's flags and named one
+/// lock flag set: `PG_compound_lock of page 0x…`.
+pub(crate) fn page_lock_name(m: &MachineState, word: u64) -> Option<String> {
+    let p = m.objects.iter().find(|o| o.address == word && o.type_name == "page")?;
+    let [one] = p.flags.iter().filter(|f| PAGE_LOCK_FLAGS.contains(&f.as_str())).collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    Some(format!("PG_{one} of page {word:#x}"))
+}
+
+/// Bytes past an object's start a lock is still taken to be inside it.
+const OBJECT_SPAN: u64 = 4096;
+
+/// The printed object a lock lies in: one a crash session printed with a lock member
+/// (`zone.name,lock.rlock.raw_lock.val.counter ADDR`), starting at most a page before the
+/// lock, whose printed lock value agrees with the lock word.
+pub(crate) fn containing_object(m: &MachineState, address: u64) -> Option<String> {
+    let o = container(m, address)?;
+    let name = o.name.as_deref().map(|n| format!(" \"{n}\"")).unwrap_or_default();
+    Some(format!("+{:#x} in struct {} {:#x}{name}", address - o.address, o.type_name, o.address))
+}
+
+fn container(m: &MachineState, address: u64) -> Option<&lockscope_facts::machine::ObjectState> {
+    let word = m.locks.iter().find(|l| l.address == address).and_then(|l| l.value);
+    m.objects.iter().find(|o| {
+        let lock = o.members.iter().find(|(p, _)| p.split('.').any(|x| x == "lock" || x.ends_with("_lock")));
+        address > o.address
+            && address - o.address < OBJECT_SPAN
+            && lock.is_some_and(|&(_, v)| word.is_none_or(|w| w == v))
+    })
+}
+
+/// A register of the spinning CPU pointing at the object its lock lies in: the code that
+/// spins works on that object.
+pub(crate) fn container_in_register(w: &mut Wait, regs: &lockscope_facts::Registers, m: &MachineState) {
+    let Some(o) = w.lock_address.and_then(|a| container(m, a)) else { return };
+    if let Some((name, v)) = regs.values.iter().find(|(n, v)| *v == o.address && n != "rdi") {
+        w.reasoning.push(format!(
+            "{} = {v:#x} points at that struct {}: the code that takes the lock works on it",
+            name.to_ascii_uppercase(),
+            o.type_name
+        ));
     }
 }
 
@@ -123,7 +223,7 @@ fn holder_link(
             l.value.unwrap_or(0),
             symbol(l),
             h.task,
-            h.origin.address
+            h.origin.address.unwrap_or(0)
         ),
         evidence: vec![
             Evidence::memory(source, &l.origin[0], format!("lock word {:#x}", l.value.unwrap_or(0))),

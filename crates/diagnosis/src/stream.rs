@@ -59,6 +59,12 @@ impl Streamer {
         self
     }
 
+    /// Adds the machine state a log input showed (a crash session's command output), before
+    /// that input's segment is pushed.
+    pub fn add_machine(&mut self, source: usize, machine: lockscope_facts::machine::MachineState) {
+        self.machine.push((source, machine));
+    }
+
     /// Takes one segment: events that refer only to each other (`repeat_of` counts from the
     /// segment's start) and the lockdep listings printed among them.
     pub fn push(&mut self, events: Vec<Event>, held_locks: Vec<HeldLocks>) {

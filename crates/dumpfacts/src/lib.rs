@@ -72,5 +72,5 @@ pub fn machine_state(k: &Kernel) -> MachineState {
     locks.extend(sleeping::sleeping_locks(k, &mut unknown));
     let rcu = rcu::rcu_state(k, &mut unknown);
     let blocked_tasks = tasks::blocked_tasks(k, &mut unknown);
-    MachineState { cpus, ipi_waits, pending_calls, locks, rcu, blocked_tasks, unknown }
+    MachineState { cpus, ipi_waits, pending_calls, locks, rcu, blocked_tasks, unknown, ..Default::default() }
 }

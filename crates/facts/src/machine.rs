@@ -17,20 +17,30 @@ pub enum Origin {
 }
 
 /// One read of kernel memory: where, and what it is (`runqueues[3].clock`,
-/// `cfd_data[1].cpumask`), so the same value can be found with crash or drgn.
+/// `cfd_data[1].cpumask`), so the same value can be found with crash or drgn. A read crash
+/// made and a transcript shows names the transcript line instead of (or beside) an address.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MemoryRead {
-    #[serde(serialize_with = "crate::hex::address")]
-    pub address: u64,
+    /// None when the transcript does not print it (`runq -T` reads each run queue's clock).
+    #[serde(serialize_with = "crate::hex::optional")]
+    pub address: Option<u64>,
     pub what: String,
     /// The crash command that shows the same memory (`struct rw_semaphore 0x…`, `runq -T`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crash: Option<String>,
+    /// The line of a pasted crash session that printed the value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
 }
 
 impl MemoryRead {
     pub fn new(address: u64, what: impl Into<String>) -> MemoryRead {
-        MemoryRead { address, what: what.into(), crash: None }
+        MemoryRead { address: Some(address), what: what.into(), crash: None, line: None }
+    }
+
+    /// A read a crash session printed on `line` of a transcript, by `command`.
+    pub fn shown(line: u64, command: impl Into<String>, address: Option<u64>, what: impl Into<String>) -> MemoryRead {
+        MemoryRead { address, what: what.into(), crash: Some(command.into()), line: Some(line) }
     }
 
     /// The crash command that reproduces the read.
@@ -54,9 +64,75 @@ pub struct MachineState {
     pub rcu: Option<RcuState>,
     /// Tasks blocked in D state (uninterruptible), longest blocked first.
     pub blocked_tasks: Vec<TaskState>,
+    /// Tasks ready to run that no CPU runs (a pasted `ps -m` of RU tasks), longest waiting
+    /// first: a CPU that does not schedule keeps them waiting (its watchdog thread, say).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub runnable_tasks: Vec<TaskState>,
+    /// Kernel objects a crash session printed (`struct zone.name,lock… ADDR`, `kmem PAGE`):
+    /// what a lock address may belong to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<ObjectState>,
+    /// Code as crash's `dis` printed it in a transcript (a dump's own code is read where it
+    /// is needed): runs of instructions, by address.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub code: Vec<CodeListing>,
     /// Facts that could not be read, and why (a page not in the dump, a structure that does
     /// not parse).
     pub unknown: Vec<String>,
+}
+
+/// A kernel object as a crash session printed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObjectState {
+    #[serde(serialize_with = "crate::hex::address")]
+    pub address: u64,
+    /// Its type (`zone`, `page`, `qspinlock`).
+    pub type_name: String,
+    /// Its `name` member when printed as a string (`"DMA32"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Numeric members by path (`lock.rlock.raw_lock.val.counter`, `flags`).
+    pub members: Vec<(String, u64)>,
+    /// Flag names `kmem` printed for a page (`head`, `compound_lock`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    pub origin: MemoryRead,
+}
+
+impl ObjectState {
+    pub fn member(&self, path: &str) -> Option<u64> {
+        self.members.iter().find(|(p, _)| p == path).map(|&(_, v)| v)
+    }
+}
+
+/// One run of consecutive instructions as `dis` printed them (AT&T syntax): nothing missing
+/// between two of its lines.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CodeListing {
+    pub lines: Vec<CodeLine>,
+}
+
+/// One instruction of a listing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CodeLine {
+    #[serde(serialize_with = "crate::hex::address")]
+    pub address: u64,
+    /// `put_compound_page+336`, as printed.
+    pub location: String,
+    /// The instruction, AT&T syntax (`mov 0x18(%rdx),%ecx`).
+    pub text: String,
+    /// The source line `dis -l` printed above it (`include/linux/bit_spinlock.h: 30`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Where the transcript printed it.
+    pub line: u64,
+}
+
+impl CodeListing {
+    /// Whether the listing shows the instruction at `address`.
+    pub fn contains(&self, address: u64) -> bool {
+        self.lines.iter().any(|l| l.address == address)
+    }
 }
 
 /// One CPU.

@@ -227,7 +227,10 @@ fn stream_logs(
             let mut streamer = Streamer::new(has_external).with_machine(machine);
             for work in rx.into_iter().flatten() {
                 match work {
-                    Work::Segment(seg) => {
+                    Work::Segment(mut seg) => {
+                        if let Some((source, m)) = seg.take_machine() {
+                            streamer.add_machine(source, m);
+                        }
                         let (events, held) = seg.into_parts();
                         streamer.push(events, held);
                     }
@@ -300,7 +303,12 @@ fn scan_input(
         }
         Some(Ok(f)) => {
             summary.notes.extend(f.notes);
-            g.machines.push(MachineReport { input: idx, name: inp.name.clone(), state: f.machine });
+            g.machines.push(MachineReport {
+                input: idx,
+                name: inp.name.clone(),
+                crash_session: false,
+                state: f.machine,
+            });
             if args.no_log {
                 summary
                     .notes
@@ -370,6 +378,10 @@ fn scan_input(
     }
     match scanned {
         Ok(Ok(info)) => {
+            if let Some(m) = info.transcript.clone() {
+                summary.notes.push("a crash session: its command output read as machine state".into());
+                g.machines.push(MachineReport { input: idx, name: inp.name.clone(), crash_session: true, state: m });
+            }
             summary.bytes = info.bytes;
             summary.lines = info.lines;
             summary.events = count;

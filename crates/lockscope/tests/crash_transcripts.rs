@@ -26,9 +26,11 @@ fn stuck(v: &Value, cpu: u64) -> &Value {
 }
 
 /// Seeds 000 and 001 (one dump, two sessions): CPU 1 waits in smp_call_function_many for a
-/// cross-CPU call; CPU 3 spins with interrupts off on the lock in RDI of its exception frame;
-/// the call's target is CPU 3 by the only evidence the transcript has (interrupts off), said
-/// as possible; the root is CPU 3's spin, its holder unknown.
+/// cross-CPU call; CPU 3 spins with interrupts off on the lock in RDI of its exception frame.
+/// The call's target is CPU 3 by the `dis` listing of the wait loop read with CPU 1's
+/// registers (RAX indexes the per-CPU offsets); the lock word crash printed is 1 (held); in
+/// seed 000, `runq -T` shows CPU 3's clock 27.95 s behind and the lock lies in the zone
+/// "DMA32" that R14 points at. The root is CPU 3's spin, its holder unknown.
 #[test]
 fn seeds_000_and_001_cpu_1_waits_for_cpu_3_spinning_on_the_zone_lock() {
     for seed in ["tests/data/seed-000/crash-session.txt", "tests/data/seed-001/crash-session.txt"] {
@@ -46,24 +48,37 @@ fn seeds_000_and_001_cpu_1_waits_for_cpu_3_spinning_on_the_zone_lock() {
             (Some("csd_ipi"), Some("smp_call_function_many")),
             "{seed}"
         );
+        assert_eq!(cpu1["wait"]["target_cpus"], serde_json::json!([3]), "{seed}");
         let cpu3 = stuck(&v, 3);
         assert_eq!(cpu3["subject"]["task"]["comm"], "yum", "{seed}");
         assert_eq!(cpu3["irqs_enabled"], false, "{seed}: RFLAGS 0x2");
         assert_eq!(cpu3["wait"]["kind"], "spinlock", "{seed}");
         assert_eq!(cpu3["wait"]["lock_address"], "0xffff8f6f7ffd2bc0", "{seed}");
+        let why3 = cpu3["wait"]["reasoning"].to_string();
+        assert!(why3.contains("RFLAGS = 0x2"), "{seed}: {why3}");
+        assert!(why3.contains("is 0x1: held"), "{seed}: the qspinlock crash printed: {why3}");
         let chain = v["diagnosis"]["chain"].as_array().unwrap();
         let ipi = chain.iter().find(|l| l["waiter"]["cpu"] == 1).unwrap();
-        assert_eq!(
-            (ipi["waits_for"]["cpu"].as_u64(), ipi["confidence"].as_str()),
-            (Some(3), Some("possible")),
-            "{seed}"
-        );
-        assert!(ipi["reasoning"].as_str().unwrap().contains("interrupts disabled"), "{seed}: say which evidence");
-        assert_eq!(v["diagnosis"]["root"]["cpu"], 3, "{seed}");
+        assert_eq!((ipi["waits_for"]["cpu"].as_u64(), ipi["confidence"].as_str()), (Some(3), Some("likely")), "{seed}");
+        let why = ipi["reasoning"].as_str().unwrap();
+        assert!(why.contains("`dis`") && why.contains("RAX = 0x3"), "{seed}: say which evidence: {why}");
+        let root = &v["diagnosis"]["root"];
+        assert_eq!(root["cpu"], 3, "{seed}");
+        assert!(root["reason"].as_str().unwrap().contains("holder the input does not show"), "{seed}");
         // The frames are named, never `?`.
         let (text, _, _) = run(&["analyze", seed]);
         assert!(!text.contains("runs ?"), "{seed}: {text}");
+        assert!(text.contains("FROM THE CRASH SESSION'S OUTPUT"), "{seed}");
     }
+    let v = analyze("tests/data/seed-000/crash-session.txt");
+    let root = &v["diagnosis"]["root"];
+    assert!(root["reason"].as_str().unwrap().contains("struct zone 0xffff8f6f7ffd2680 \"DMA32\""), "{root}");
+    assert!(stuck(&v, 3)["wait"]["reasoning"].to_string().contains("R14 = 0xffff8f6f7ffd2680"));
+    let ipi = &v["diagnosis"]["chain"][0];
+    assert!(ipi["reasoning"].as_str().unwrap().contains("27.95 s behind"), "runq -T: {ipi}");
+    let cpus = v["machine"][0]["cpus"].as_array().unwrap();
+    let lag: Vec<u64> = cpus.iter().map(|c| c["clock_lag_ns"].as_u64().unwrap()).collect();
+    assert_eq!(lag, vec![0, 70_000_000, 25_840_000_000, 27_950_000_000]);
 }
 
 /// Seed 002: CPU 10 spins in put_compound_page with interrupts off (the NMI watchdog's
@@ -76,12 +91,21 @@ fn seed_002_the_task_switched_out_inside_put_compound_page_holds_the_bit_lock() 
     assert_eq!(cpu10["subject"]["task"]["pid"], 24023);
     assert_eq!(cpu10["irqs_enabled"], false);
     assert_eq!(cpu10["wait"]["function"], "put_compound_page");
+    // The `dis` lines around RIP with R12: bit 24 of the head page's flags; `kmem` names it.
+    assert_eq!(
+        (cpu10["wait"]["kind"].as_str(), cpu10["wait"]["lock_address"].as_str(), cpu10["wait"]["lock_bit"].as_u64()),
+        (Some("bit_spinlock"), Some("0xffffea0123300000"), Some(24))
+    );
+    assert!(cpu10["wait"]["reasoning"].to_string().contains("PG_compound_lock of page 0xffffea0123300000"));
     let root = &v["diagnosis"]["root"];
     assert_eq!((root["task"]["pid"].as_u64(), root["kind"].as_str()), (Some(24194), Some("sleeps_holding_spinlock")));
     assert_eq!(root["confidence"], "likely");
     let link = &v["diagnosis"]["chain"][0];
     assert_eq!((link["waiter"]["cpu"].as_u64(), link["waits_for"]["task"]["pid"].as_u64()), (Some(10), Some(24194)));
-    assert!(link["reasoning"].as_str().unwrap().contains("switched out right inside put_compound_page"));
+    let why = link["reasoning"].as_str().unwrap();
+    assert!(why.contains("switched out right inside put_compound_page"), "{why}");
+    assert!(why.contains("lock btsl $0x18,(%r12)`: the code it stopped in takes the same bit"), "{why}");
+    assert_eq!(link["lock"]["symbol"], "PG_compound_lock of page 0xffffea0123300000");
     // The task's `CPU: 3` is where it last ran: CPU 3 is not reported stuck.
     assert!(v["incidents"][0]["stuck"].as_array().unwrap().iter().all(|s| s["subject"]["cpu"] != 3));
 }

@@ -17,10 +17,12 @@ pub mod lines;
 pub mod prefix;
 pub mod stack;
 pub mod title;
+pub mod transcript;
 
 mod events;
 
 use aho_corasick::AhoCorasick;
+use lockscope_facts::machine::MachineState;
 use lockscope_facts::{Event, EventKind, HeldLocks};
 use std::io::{self, Read};
 
@@ -44,6 +46,10 @@ pub struct SourceInfo {
     /// Wall time of the last line before each `Linux version` banner: when the previous
     /// boot went silent (syslog, journal).
     pub boot_ends: Vec<String>,
+    /// What a pasted crash session's command output showed (`runq -T`, `struct`, `kmem`,
+    /// `dis`…), when the input is one.
+    #[serde(skip)]
+    pub transcript: Option<MachineState>,
 }
 
 /// Everything one input gave.
@@ -56,9 +62,18 @@ pub struct Segment {
     /// thread rather than the reader's.
     needs_title: Vec<bool>,
     held_locks: Vec<HeldLocks>,
+    /// The input's index, and what its crash session output showed (the last segment of a
+    /// transcript carries it).
+    source: usize,
+    machine: Option<Box<MachineState>>,
 }
 
 impl Segment {
+    /// The machine state a crash session's output showed, with the input it came from.
+    pub fn take_machine(&mut self) -> Option<(usize, MachineState)> {
+        self.machine.take().map(|m| (self.source, *m))
+    }
+
     /// Number of events.
     pub fn len(&self) -> usize {
         self.events.len()
@@ -149,11 +164,12 @@ impl Scanner {
         reader: R,
         mut on_segment: impl FnMut(Segment),
     ) -> io::Result<SourceInfo> {
-        let mut emit = |events: Vec<Event>, needs_title: Vec<bool>, held_locks: Vec<HeldLocks>| {
-            if !events.is_empty() || !held_locks.is_empty() {
-                on_segment(Segment { events, needs_title, held_locks });
-            }
-        };
+        let mut emit =
+            |events: Vec<Event>, needs_title: Vec<bool>, held_locks: Vec<HeldLocks>, machine: Option<MachineState>| {
+                if !events.is_empty() || !held_locks.is_empty() || machine.is_some() {
+                    on_segment(Segment { events, needs_title, held_locks, source, machine: machine.map(Box::new) });
+                }
+            };
         let mut rd = lines::ChunkReader::new(reader);
         let mut parser = events::Parser::new(source);
         let mut info = SourceInfo { name: name.to_string(), ..Default::default() };
@@ -167,9 +183,14 @@ impl Scanner {
         // Where the triggers start in the chunk, found in one pass: used both to skip to
         // the next trigger line and to tell whether a processed line holds one.
         let mut hits: Vec<(usize, usize)> = Vec::new();
+        let mut transcript: Option<transcript::Transcript> = None;
         while let Some(chunk) = rd.next_chunk()? {
             if first {
                 info.binary = looks_binary(&chunk[..chunk.len().min(4096)]);
+                // A crash session: every line may hold a fact, not only report lines.
+                if looks_like_crash_session(chunk) {
+                    transcript = Some(transcript::Transcript::new());
+                }
                 first = false;
             }
             hits.clear();
@@ -180,7 +201,7 @@ impl Scanner {
                 while h < hits.len() && hits[h].0 < pos {
                     h += 1;
                 }
-                if parser.idle() {
+                if parser.idle() && transcript.is_none() {
                     // Skip straight to the line holding the next trigger.
                     let rest = &chunk[pos..];
                     match hits.get(h) {
@@ -221,7 +242,7 @@ impl Scanner {
                     if rec.kernel
                         && let Some((events, needs_title, held)) = parser.take_segment()
                     {
-                        emit(events, needs_title, held);
+                        emit(events, needs_title, held, None);
                     }
                 }
                 if let Some(w) = rec.wall {
@@ -240,6 +261,9 @@ impl Scanner {
                     _ => false,
                 };
                 parser.line(lineno, &rec, has_trigger);
+                if let Some(t) = transcript.as_mut() {
+                    t.line(lineno, rec.text);
+                }
                 pos = next;
             }
             let body = chunk.strip_suffix(b"\n").unwrap_or(chunk);
@@ -259,7 +283,8 @@ impl Scanner {
         info.hosts = std::mem::take(&mut parser.host_names);
         let held_locks = std::mem::take(&mut parser.held);
         let (events, needs_title) = parser.finish();
-        emit(events, needs_title, held_locks);
+        info.transcript = transcript.and_then(transcript::Transcript::finish);
+        emit(events, needs_title, held_locks, info.transcript.clone());
         Ok(info)
     }
 }
@@ -292,6 +317,13 @@ fn remember_wall(prev: &mut Vec<u8>, line: &[u8]) {
         prev.clear();
         prev.extend_from_slice(w);
     }
+}
+
+/// A crash prompt, or the `PID: … COMMAND: "…"` header crash prints for every task.
+fn looks_like_crash_session(chunk: &[u8]) -> bool {
+    memchr::memmem::find(chunk, b"crash> ").is_some()
+        || memchr::memmem::find(chunk, b"COMMAND: \"")
+            .is_some_and(|i| chunk[..i].ends_with(b" ") && memchr::memmem::find(chunk, b"TASK: ").is_some())
 }
 
 fn looks_binary(head: &[u8]) -> bool {

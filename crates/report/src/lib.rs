@@ -155,7 +155,12 @@ fn input_name(r: &Report<'_>, source: usize) -> String {
 /// Where a piece of evidence is: a line, or a read of a dump's memory.
 fn ev_loc(r: &Report<'_>, ev: &lockscope_diagnosis::Evidence) -> String {
     match &ev.memory {
-        Some(m) => format!("memory {:#x} ({})", m.address, m.what),
+        // A read a pasted crash session shows: its line, and what crash read.
+        Some(m) if m.line.is_some() => format!("{} ({})", loc(r, ev.source, ev.line), m.what),
+        Some(m) => match m.address {
+            Some(a) => format!("memory {a:#x} ({})", m.what),
+            None => format!("memory ({})", m.what),
+        },
         None => loc(r, ev.source, ev.line),
     }
 }
@@ -350,7 +355,7 @@ pub fn text(r: &Report<'_>, st: Style) -> String {
         }
     }
     for m in r.machines {
-        let _ = writeln!(out, "\n{}", st.bold(&format!("FROM THE DUMP'S MEMORY: {}", m.name)));
+        let _ = writeln!(out, "\n{}", st.bold(&m.title()));
         out.push_str(&machine::text(m));
     }
     // Text from the inputs must not reach a terminal raw; only our own colours pass.
@@ -447,7 +452,8 @@ pub fn markdown(r: &Report<'_>) -> String {
         out.push('\n');
     }
     for m in r.machines {
-        let _ = writeln!(out, "## From the dump's memory: `{}`\n\n```text\n{}```\n", m.name, machine::text(m));
+        let what = if m.crash_session { "From the crash session's output" } else { "From the dump's memory" };
+        let _ = writeln!(out, "## {what}: `{}`\n\n```text\n{}```\n", m.name, machine::text(m));
     }
     escape::output(&out).into_owned()
 }

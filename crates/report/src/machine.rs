@@ -12,8 +12,22 @@ pub struct MachineReport {
     /// Index of the input.
     pub input: usize,
     pub name: String,
+    /// The state is what a pasted crash session's command output showed, not a dump read.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub crash_session: bool,
     #[serde(flatten)]
     pub state: MachineState,
+}
+
+impl MachineReport {
+    /// The section title.
+    pub fn title(&self) -> String {
+        if self.crash_session {
+            format!("FROM THE CRASH SESSION'S OUTPUT: {}", self.name)
+        } else {
+            format!("FROM THE DUMP'S MEMORY: {}", self.name)
+        }
+    }
 }
 
 fn secs(ns: Option<u64>) -> String {
@@ -89,7 +103,9 @@ fn lock_lines(out: &mut String, l: &LockState) {
         let _ = writeln!(
             out,
             "      {who}: {} [{}]{on}: its stack holds the address at {:#x}{frame}",
-            h.task, h.state, h.origin.address
+            h.task,
+            h.state,
+            h.origin.address.unwrap_or(0)
         );
     }
 }
@@ -118,12 +134,49 @@ fn blocked_lines(out: &mut String, tasks: &[TaskState]) {
     }
 }
 
-/// The section for one dump.
+/// A CPU as a crash session showed it: only what it printed (`runq -T`, `ps -m`, `bt`).
+fn shown_cpu_line(c: &CpuState) -> String {
+    let mut line = format!("CPU {:<3}", c.cpu);
+    if let Some(t) = &c.task {
+        line.push_str(&format!(" {t}"));
+    }
+    if let Some(lag) = c.clock_lag_ns {
+        let note = if lag >= 2_000_000_000 { " (no timer tick for that long)" } else { "" };
+        line.push_str(&format!("  run-queue clock {} behind{note}", secs(Some(lag))));
+    }
+    if let Some(n) = c.running_for_ns {
+        line.push_str(&format!("  running for {}", secs(Some(n))));
+    }
+    line
+}
+
+/// Tasks ready to run that no CPU runs, and the objects a crash session printed.
+fn shown_lines(out: &mut String, s: &MachineState) {
+    for t in s.runnable_tasks.iter().take(BLOCKED_SHOWN) {
+        let _ = writeln!(out, "    {} runnable, not run for {}", t.task, secs(t.blocked_ns));
+    }
+    for o in &s.objects {
+        let name = o.name.as_deref().map(|n| format!(" \"{n}\"")).unwrap_or_default();
+        let members: Vec<String> = o.members.iter().map(|(p, v)| format!("{p} = {v:#x}")).collect();
+        let flags = if o.flags.is_empty() { String::new() } else { format!(" [{}]", o.flags.join(",")) };
+        let _ = writeln!(out, "    struct {} {:#x}{name}: {}{flags}", o.type_name, o.address, members.join(", "));
+    }
+    if !s.code.is_empty() {
+        let n: usize = s.code.iter().map(|c| c.lines.len()).sum();
+        let _ = writeln!(out, "    dis: {} listing(s), {n} instruction(s)", s.code.len());
+    }
+}
+
+/// The section for one dump (or crash session).
 pub fn text(m: &MachineReport) -> String {
     let mut out = String::new();
     let s = &m.state;
     for c in &s.cpus {
-        let _ = writeln!(out, "    {}", cpu_line(c));
+        let line = if m.crash_session { shown_cpu_line(c) } else { cpu_line(c) };
+        let _ = writeln!(out, "    {line}");
+    }
+    if m.crash_session {
+        shown_lines(&mut out, s);
     }
     for w in &s.ipi_waits {
         let targets: Vec<String> = w.targets.iter().map(|t| format!("CPU {t}")).collect();

@@ -10,9 +10,10 @@
 //! by 8 and a kernel-address displacement. Tracing the index back through register moves
 //! to a register that is not written again before RIP gives the CPU the loop waits on.
 
-use iced_x86::{
-    Decoder, DecoderOptions, Formatter, GasFormatter, Instruction, InstructionInfoFactory, OpAccess, OpKind, Register,
-};
+mod insn;
+
+use insn::{Class, Code, Insn, Operand, Reg};
+use lockscope_facts::machine::CodeLine;
 use lockscope_facts::{CodeBytes, Registers};
 
 /// The CPU a wait loop waits for, with the instructions that prove it.
@@ -23,95 +24,43 @@ pub struct LoopTarget {
     pub evidence: Vec<String>,
 }
 
-fn decode_synced(code: &CodeBytes) -> Option<Vec<(usize, Instruction)>> {
-    // The dump starts mid-instruction: find the first start offset whose decoding lands
-    // exactly on the instruction at RIP.
-    for start in 0..code.ip_index.min(code.bytes.len()) {
-        let mut dec = Decoder::with_ip(64, &code.bytes[start..], start as u64, DecoderOptions::NONE);
-        let mut out = Vec::new();
-        let mut ok = false;
-        while dec.can_decode() {
-            let ins = dec.decode();
-            let at = ins.ip() as usize;
-            if ins.is_invalid() {
-                break;
-            }
-            if at == code.ip_index {
-                ok = true;
-            }
-            if at > code.ip_index && !ok {
-                break;
-            }
-            out.push((at, ins));
-        }
-        if ok && out.iter().all(|(at, i)| *at >= code.ip_index || !i.is_invalid()) {
-            return Some(out);
-        }
-    }
-    None
-}
-
-fn writes(factory: &mut InstructionInfoFactory, ins: &Instruction, reg: Register) -> bool {
-    factory.info(ins).used_registers().iter().any(|u| {
-        u.register().full_register() == reg
-            && matches!(
-                u.access(),
-                OpAccess::Write | OpAccess::ReadWrite | OpAccess::CondWrite | OpAccess::ReadCondWrite
-            )
-    })
-}
-
-fn fmt(ins: &Instruction) -> String {
-    let mut f = GasFormatter::new();
-    let mut s = String::new();
-    f.format(ins, &mut s);
-    s
-}
-
-fn reg_name(r: Register) -> String {
-    format!("{r:?}").to_ascii_lowercase()
-}
-
 /// Finds the register holding the CPU index of a per-CPU wait loop at RIP, and its value.
 pub fn percpu_loop_target(code: &CodeBytes, regs: &Registers) -> Option<LoopTarget> {
-    let instrs = decode_synced(code)?;
-    let before: Vec<&(usize, Instruction)> = instrs.iter().filter(|(at, _)| *at < code.ip_index).collect();
-    let mut factory = InstructionInfoFactory::new();
+    percpu_target(&insn::decode(code)?, regs)
+}
+
+/// The same, on the instructions of a `dis` listing that shows the one at RIP.
+pub fn percpu_loop_target_in_listing(lines: &[CodeLine], rip: u64, regs: &Registers) -> Option<LoopTarget> {
+    percpu_target(&insn::from_listing(lines, rip)?, regs)
+}
+
+fn percpu_target(code: &Code, regs: &Registers) -> Option<LoopTarget> {
+    let before: Vec<&Insn> = code.insns.iter().filter(|i| i.at < code.ip).collect();
     // The per-CPU offset load: [disp + idx*8], no base, disp in the kernel image.
-    let (xi, x) = before.iter().enumerate().rev().find_map(|(i, (_, ins))| {
-        let mem = (0..ins.op_count()).any(|o| ins.op_kind(o) == OpKind::Memory);
-        (mem && ins.memory_base() == Register::None
-            && ins.memory_index() != Register::None
-            && ins.memory_index_scale() == 8
-            && ins.memory_displacement64() >= 0xffff_ffff_8000_0000)
-            .then_some((i, ins))
+    let (xi, x, idx) = before.iter().enumerate().rev().find_map(|(n, i)| {
+        let m = i.mem()?;
+        (m.base.is_none() && m.scale == 8 && m.disp >= 0xffff_ffff_8000_0000).then_some((n, *i, m.index?))
     })?;
-    let idx = x.memory_index().full_register();
-    let mut evidence = vec![format!("{}: per-CPU offset of the CPU in %{}", fmt(x), reg_name(x.memory_index()))];
-    let clobbered_after = |factory: &mut InstructionInfoFactory, from: usize, reg: Register| {
-        before[from + 1..].iter().any(|(_, i)| writes(factory, i, reg))
-    };
-    let chosen = if !clobbered_after(&mut factory, xi, idx) {
+    let mut evidence = vec![format!("{}: per-CPU offset of the CPU in %{idx}", x.text)];
+    let clobbered_after = |from: usize, reg: Reg| before[from + 1..].iter().any(|i| i.writes(reg));
+    let chosen = if !clobbered_after(xi, idx) {
         idx
     } else {
         // The index was overwritten after use: follow it back to the register it came from.
-        let (di, d) = before[..xi].iter().enumerate().rev().find(|(_, (_, i))| writes(&mut factory, i, idx))?;
-        let d = &d.1;
-        let is_move = matches!(format!("{:?}", d.mnemonic()).as_str(), "Mov" | "Movsxd" | "Movzx" | "Movsx");
-        if !is_move || d.op_count() != 2 || d.op_kind(1) != OpKind::Register {
+        let (di, d) = before[..xi].iter().enumerate().rev().find(|(_, i)| i.writes(idx))?;
+        let src = match (d.class, d.ops.as_slice()) {
+            (Class::Move | Class::MoveExtend, [_, Operand::Reg(src)]) => *src,
+            _ => return None,
+        };
+        if clobbered_after(di, src) {
             return None;
         }
-        let src = d.op1_register().full_register();
-        if clobbered_after(&mut factory, di, src) {
-            return None;
-        }
-        evidence.insert(0, format!("{}: the index comes from %{}", fmt(d), reg_name(d.op1_register())));
+        evidence.insert(0, format!("{}: the index comes from %{src}", d.text));
         src
     };
-    let name = reg_name(chosen);
-    let value = regs.get(&name)?;
-    evidence.push(format!("%{name} is not written again before RIP; {} = {value:#x}", name.to_ascii_uppercase()));
-    Some(LoopTarget { register: name, cpu: (value & 0xffff_ffff) as u32, evidence })
+    let value = regs.get(chosen)?;
+    evidence.push(format!("%{chosen} is not written again before RIP; {} = {value:#x}", chosen.to_ascii_uppercase()));
+    Some(LoopTarget { register: chosen.to_string(), cpu: (value & 0xffff_ffff) as u32, evidence })
 }
 
 /// A loop polling one bit of a word in memory, with RIP inside it: what an inlined
@@ -123,6 +72,9 @@ pub struct SpinBit {
     pub bit: u32,
     /// The loop goes on while the bit is set (a bit lock someone holds), else while clear.
     pub while_set: bool,
+    /// The branch back was seen; false when a listing stops before it (then a `pause`
+    /// before the load is what marks the loop).
+    pub branch_seen: bool,
     pub evidence: Vec<String>,
 }
 
@@ -131,111 +83,122 @@ const MAX_LOOP: u64 = 64;
 
 /// The conditional branch at or after RIP that jumps back to at or before it: the loop RIP
 /// spins in, as (index of the branch, index of the loop's first instruction).
-fn enclosing_loop(instrs: &[(usize, Instruction)], ip: u64) -> Option<(usize, usize)> {
-    let bi = instrs.iter().position(|(at, ins)| {
-        *at as u64 >= ip
-            && ins.is_jcc_short_or_near()
-            && ins.near_branch_target() <= ip
-            && ip - ins.near_branch_target() < MAX_LOOP
+fn enclosing_loop(code: &Code) -> Option<(usize, usize)> {
+    let ip = code.ip;
+    let bi = code.insns.iter().position(|i| {
+        i.at >= ip && matches!(i.class, Class::Branch(_)) && i.target.is_some_and(|t| t <= ip && ip - t < MAX_LOOP)
     })?;
-    let target = instrs[bi].1.near_branch_target();
-    let start = instrs.iter().position(|(at, _)| *at as u64 == target)?;
+    let target = code.insns[bi].target?;
+    let start = code.insns.iter().position(|i| i.at == target)?;
     Some((bi, start))
 }
 
-/// A bit test of `imm` (a single bit) in the loop: `test/and $imm` on a register or on
-/// memory, or `bt $n`. Its operand, and whether the branch keeps looping while the bit is set.
-fn bit_test(ins: &Instruction, branch: &Instruction) -> Option<(u32, bool)> {
-    use iced_x86::{ConditionCode, Mnemonic};
-    let imm_kind = matches!(
-        ins.op1_kind(),
-        OpKind::Immediate8
-            | OpKind::Immediate32
-            | OpKind::Immediate8to32
-            | OpKind::Immediate8to64
-            | OpKind::Immediate32to64
-            | OpKind::Immediate16
-            | OpKind::Immediate8to16
-    );
-    if ins.op_count() != 2 || !imm_kind {
+/// A listing cut right after RIP: `pause` shortly before RIP and no branch shown after it.
+/// The loop is taken to run from after the pause to the end of the listing.
+fn cut_loop(code: &Code) -> Option<(usize, usize)> {
+    let at_ip = code.insns.iter().position(|i| i.at == code.ip)?;
+    let after = &code.insns[at_ip + 1..];
+    if after.len() > 2 || after.iter().any(|i| matches!(i.class, Class::Branch(_) | Class::Jump)) {
         return None;
     }
-    let imm = ins.immediate(1);
-    let (bit, flag_set) = match ins.mnemonic() {
-        Mnemonic::Test | Mnemonic::And if imm.is_power_of_two() => (imm.trailing_zeros(), ConditionCode::ne),
-        Mnemonic::Bt if imm < 64 => (imm as u32, ConditionCode::b),
+    let pause = code.insns[..at_ip].iter().rposition(|i| i.class == Class::Pause).filter(|&p| at_ip - p <= 3)?;
+    Some((code.insns.len(), pause + 1))
+}
+
+/// A bit test of `imm` (a single bit): `test/and $imm` on a register or on memory, or
+/// `bt $n`. The bit, and whether a branch of condition `cc` keeps looping while it is set
+/// (no branch: assumed, as a lock wait loops while the bit is set).
+fn bit_test(ins: &Insn, cc: Option<&str>) -> Option<(u32, bool)> {
+    let [_, Operand::Imm(imm)] = ins.ops.as_slice() else { return None };
+    let (bit, flag_set, opposite) = match ins.class {
+        Class::Test | Class::And if imm.is_power_of_two() => (imm.trailing_zeros(), "ne", "e"),
+        Class::Bt if *imm < 64 => (*imm as u32, "b", "ae"),
         _ => return None,
     };
-    let cc = branch.condition_code();
-    let opposite = if flag_set == ConditionCode::ne { ConditionCode::e } else { ConditionCode::ae };
-    (cc == flag_set || cc == opposite).then_some((bit, cc == flag_set))
+    match cc {
+        None => Some((bit, true)),
+        Some(cc) => (cc == flag_set || cc == opposite).then_some((bit, cc == flag_set)),
+    }
 }
 
 /// The bit of a word a spin loop at RIP polls: a load from `disp(%base)` (or the test on
 /// memory itself) whose base is not written in the loop, a test of one bit, and the branch
 /// back. The word's address is the base register's value at RIP plus the displacement.
 pub fn spin_bit_loop(code: &CodeBytes, regs: &Registers) -> Option<SpinBit> {
-    let instrs = decode_synced(code)?;
-    let (bi, start) = enclosing_loop(&instrs, code.ip_index as u64)?;
-    let body = &instrs[start..bi];
-    let branch = &instrs[bi].1;
-    let mut factory = InstructionInfoFactory::new();
-    let written_in_loop =
-        |factory: &mut InstructionInfoFactory, reg: Register| body.iter().any(|(_, i)| writes(factory, i, reg));
+    spin_bit(&insn::decode(code)?, regs)
+}
+
+/// The same, on the instructions of a `dis` listing that shows the one at RIP.
+pub fn spin_bit_loop_in_listing(lines: &[CodeLine], rip: u64, regs: &Registers) -> Option<SpinBit> {
+    spin_bit(&insn::from_listing(lines, rip)?, regs)
+}
+
+fn spin_bit(code: &Code, regs: &Registers) -> Option<SpinBit> {
+    let (bi, start, branch_seen) = match enclosing_loop(code) {
+        Some((b, s)) => (b, s, true),
+        None => cut_loop(code).map(|(b, s)| (b, s, false))?,
+    };
+    let body = &code.insns[start..bi];
+    let branch = code.insns.get(bi).filter(|_| branch_seen);
+    let cc = branch.map(|b| match b.class {
+        Class::Branch(c) => c,
+        _ => "other",
+    });
+    let written_in_loop = |reg: Reg| body.iter().any(|i| i.writes(reg));
     // The last bit test before the branch decides it.
-    let (ti, test) = body.iter().enumerate().rev().find(|(_, (_, i))| {
-        matches!(i.mnemonic(), iced_x86::Mnemonic::Test | iced_x86::Mnemonic::And | iced_x86::Mnemonic::Bt)
-    })?;
-    let (bit, while_set) = bit_test(&test.1, branch)?;
+    let (ti, test) =
+        body.iter().enumerate().rev().find(|(_, i)| matches!(i.class, Class::Test | Class::And | Class::Bt))?;
+    let (bit, while_set) = bit_test(test, cc)?;
     let mut evidence = Vec::new();
     // The memory operand: the test's own, or the load into the register it tests.
-    let mem = if test.1.op0_kind() == OpKind::Memory {
-        &test.1
-    } else {
-        let tested = test.1.op0_register().full_register();
-        let (_, load) = body[..ti].iter().rev().find(|(_, i)| writes(&mut factory, i, tested))?;
-        let is_load = matches!(
-            load.mnemonic(),
-            iced_x86::Mnemonic::Mov
-                | iced_x86::Mnemonic::Movzx
-                | iced_x86::Mnemonic::Movsx
-                | iced_x86::Mnemonic::Movsxd
-        ) && load.op1_kind() == OpKind::Memory;
-        if !is_load {
-            return None;
+    let mem = match test.ops.first() {
+        Some(Operand::Mem(m)) => *m,
+        Some(Operand::Reg(tested)) => {
+            let load = body[..ti].iter().rev().find(|i| i.writes(tested))?;
+            let m = match (load.class, load.ops.as_slice()) {
+                (Class::Move | Class::MoveExtend, [_, Operand::Mem(m)]) => *m,
+                _ => return None,
+            };
+            evidence.push(format!("{}: loads the word into %{tested}", load.text));
+            m
         }
-        evidence.push(format!("{}: loads the word into %{}", fmt(load), reg_name(load.op0_register())));
-        load
+        _ => return None,
     };
-    if mem.memory_index() != Register::None
-        || mem.memory_base() == Register::None
-        || mem.segment_prefix() != Register::None
-    {
+    if mem.index.is_some() || mem.segment {
         return None;
     }
-    let address = if mem.memory_base() == Register::RIP {
-        // iced computed the target from the buffer offset: rebase on the real RIP.
-        let rip = regs.get("rip").or_else(|| regs.ip.as_ref()?.address)?;
-        mem.memory_displacement64().wrapping_sub(code.ip_index as u64).wrapping_add(rip)
-    } else {
-        let base = mem.memory_base().full_register();
-        if written_in_loop(&mut factory, base) {
-            return None;
+    let address = match mem.base {
+        // A RIP-relative operand names an address in the code's own address space: rebase it
+        // on the real RIP.
+        Some("rip") => {
+            let rip = regs.get("rip").or_else(|| regs.ip.as_ref()?.address)?;
+            mem.disp.wrapping_sub(code.ip).wrapping_add(rip)
         }
-        let name = reg_name(base);
-        let value = regs.get(&name)?;
-        evidence.push(format!("%{name} is not written in the loop; {} = {value:#x}", name.to_ascii_uppercase()));
-        value.wrapping_add(mem.memory_displacement64())
+        Some(base) => {
+            if written_in_loop(base) {
+                return None;
+            }
+            let value = regs.get(base)?;
+            evidence.push(format!("%{base} is not written in the loop; {} = {value:#x}", base.to_ascii_uppercase()));
+            value.wrapping_add(mem.disp)
+        }
+        None => return None,
     };
     let (word, bit) = (address & !7, bit + 8 * (address & 7) as u32);
-    evidence.push(format!("{}: tests bit {bit} of the word at {word:#x}", fmt(&test.1)));
-    evidence.push(format!(
-        "{} back {} bytes: loops while the bit is {}",
-        format!("{:?}", branch.mnemonic()).to_ascii_lowercase(),
-        code.ip_index as u64 - branch.near_branch_target() + (instrs[bi].0 - code.ip_index) as u64,
-        if while_set { "set" } else { "clear" }
-    ));
-    Some(SpinBit { word, bit, while_set, evidence })
+    evidence.push(format!("{}: tests bit {bit} of the word at {word:#x}", test.text));
+    match branch {
+        Some(b) => evidence.push(format!(
+            "{} back {} bytes: loops while the bit is {}",
+            b.text.split_whitespace().next().unwrap_or("branch"),
+            b.at - b.target.unwrap_or(b.at),
+            if while_set { "set" } else { "clear" }
+        )),
+        None => evidence.push(format!(
+            "the listing stops before the branch back; the pause at {:#x} marks the spin loop",
+            code.insns[start - 1].at
+        )),
+    }
+    Some(SpinBit { word, bit, while_set, branch_seen, evidence })
 }
 
 #[cfg(test)]
@@ -318,5 +281,71 @@ mod tests {
         );
         let regs = Registers::new(Arch::X86_64);
         assert_eq!(percpu_loop_target(&c, &regs), None);
+    }
+
+    fn listing(text: &str) -> Vec<CodeLine> {
+        text.lines()
+            .filter_map(|l| {
+                let (addr, rest) = l.trim().split_once(' ')?;
+                let (loc, ins) = rest.split_once(">:")?;
+                Some(CodeLine {
+                    address: u64::from_str_radix(addr.trim_start_matches("0x"), 16).ok()?,
+                    location: loc.trim_start_matches('<').to_string(),
+                    text: ins.trim().to_string(),
+                    source: None,
+                    line: 0,
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn seed_001_dis_listing_waits_for_cpu_3() {
+        // tests/data/seed-001/crash-session.txt: `dis -l smp_call_function_many` (tail) and
+        // CPU 1's exception frame, RIP smp_call_function_many+0x227, RAX 3.
+        let l = listing(
+            "0xffffffff8c13402b <smp_call_function_many+0x1fb>:      callq  0xffffffff8c87f290 <cpumask_next>
+0xffffffff8c134030 <smp_call_function_many+0x200>:      cmp    0x124746e(%rip),%eax        # 0xffffffff8d37b4a4
+0xffffffff8c134036 <smp_call_function_many+0x206>:      jae    0xffffffff8c133e9b <smp_call_function_many+0x6b>
+0xffffffff8c13403c <smp_call_function_many+0x20c>:      movslq %eax,%rcx
+0xffffffff8c13403f <smp_call_function_many+0x20f>:      mov    (%rbx),%rdx
+0xffffffff8c134042 <smp_call_function_many+0x212>:      add    -0x72eb2c00(,%rcx,8),%rdx
+0xffffffff8c13404a <smp_call_function_many+0x21a>:      mov    0x18(%rdx),%ecx
+0xffffffff8c13404d <smp_call_function_many+0x21d>:      and    $0x1,%ecx
+0xffffffff8c134050 <smp_call_function_many+0x220>:      je     0xffffffff8c13405c <smp_call_function_many+0x22c>
+0xffffffff8c134052 <smp_call_function_many+0x222>:      pause
+0xffffffff8c134054 <smp_call_function_many+0x224>:      mov    0x18(%rdx),%ecx
+0xffffffff8c134057 <smp_call_function_many+0x227>:      and    $0x1,%ecx
+0xffffffff8c13405a <smp_call_function_many+0x22a>:      jne    0xffffffff8c134052 <smp_call_function_many+0x222>
+0xffffffff8c13405c <smp_call_function_many+0x22c>:      jmp    0xffffffff8c134025 <smp_call_function_many+0x1f5>",
+        );
+        let mut regs = Registers::new(Arch::X86_64);
+        for (n, v) in [("rax", 3), ("rcx", 3), ("rdx", 0xffff8f6f7b2e69c0), ("rbx", 0xffff8f6f7b261cc0)] {
+            regs.set(n, v);
+        }
+        let t = percpu_loop_target_in_listing(&l, 0xffffffff8c134057, &regs).unwrap();
+        assert_eq!((t.register.as_str(), t.cpu), ("rax", 3), "{:?}", t.evidence);
+        assert!(t.evidence[0].starts_with("movslq %eax,%rcx"), "{:?}", t.evidence);
+        let s = spin_bit_loop_in_listing(&l, 0xffffffff8c134057, &regs).unwrap();
+        assert_eq!((s.word, s.bit, s.branch_seen), (0xffff8f6f7b2e69d8, 0, true));
+        // RIP outside the listing: nothing.
+        assert_eq!(percpu_loop_target_in_listing(&l, 0xffffffff8c134058, &regs), None);
+    }
+
+    #[test]
+    fn seed_002_cut_listing_polls_bit_24_of_the_head_page() {
+        // tests/data/seed-002/crash-session.txt: the three lines shown around CPU 10's RIP
+        // put_compound_page+336 (R12 ffffea0123300000); the branch back is not shown.
+        let l = listing(
+            "0xffffffff81178b5a <put_compound_page+330>:     pause
+0xffffffff81178b5c <put_compound_page+332>:     mov    (%r12),%rax
+0xffffffff81178b60 <put_compound_page+336>:     test   $0x1000000,%eax",
+        );
+        let mut regs = Registers::new(Arch::X86_64);
+        regs.set("r12", 0xffffea0123300000);
+        let s = spin_bit_loop_in_listing(&l, 0xffffffff81178b60, &regs).unwrap();
+        assert_eq!((s.word, s.bit, s.while_set, s.branch_seen), (0xffffea0123300000, 24, true, false));
+        // Without the pause it is not a spin loop.
+        assert_eq!(spin_bit_loop_in_listing(&l[1..], 0xffffffff81178b60, &regs), None);
     }
 }

@@ -61,7 +61,14 @@ pub(super) fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
     for s in inc.stuck.iter().filter(|s| {
         matches!(s.wait.kind, WaitKind::Spinlock | WaitKind::RwlockRead | WaitKind::RwlockWrite | WaitKind::BitSpinlock)
     }) {
-        chain.push(spinlock_link(&cx, s));
+        let l = spinlock_link(&cx, s);
+        // No holder found: a task switched out inside the function that takes the lock.
+        let switched = if l.waits_for.resource.is_some() { scheduled_out_holders(&cx, s) } else { Vec::new() };
+        if switched.is_empty() {
+            chain.push(l);
+        } else {
+            chain.extend(switched);
+        }
     }
     for s in inc
         .stuck
@@ -136,9 +143,47 @@ fn scheduled_out_holders(cx: &Ctx<'_, '_>, s: &Stuck) -> Vec<ChainLink> {
             );
             let mut ev = cx.ev(s);
             ev.push(evidence(e));
-            Some(link(stuck_node(s), cx.task_node(&t), format!("a lock taken in {f} (presumed)"), kind, conf, why, ev))
+            let (why, via) = match s.wait.lock_address {
+                Some(a) => (
+                    format!("{why}{}", code_at_return(cx, e, s)),
+                    format!("{} {a:#x}, taken in {f} (presumed)", kind.as_str()),
+                ),
+                None => (why, format!("a lock taken in {f} (presumed)")),
+            };
+            let mut l = link(stuck_node(s), cx.task_node(&t), via, kind, conf, why, ev);
+            l.lock = s.wait.lock_address.map(|a| LockRef::of_wait(kind, a));
+            Some(l)
         })
         .collect()
+}
+
+/// What the code a switched-out task returns to does, when a crash session disassembled it:
+/// a `lock bts` of the very bit the spinners poll ties the task to their lock.
+fn code_at_return(cx: &Ctx<'_, '_>, e: &Event, s: &Stuck) -> String {
+    let Some(m) = cx.mem else { return String::new() };
+    let Some(ret) =
+        e.stack.iter().filter(|x| x.reliable).find(|x| !is_scheduler_frame(&x.function)).and_then(|x| x.address)
+    else {
+        return String::new();
+    };
+    let Some(listing) = m.code.iter().find(|l| l.contains(ret)) else { return String::new() };
+    let from = listing.lines.iter().position(|l| l.address == ret).unwrap_or(0);
+    let bts = listing.lines[from..].iter().take(4).find(|l| l.text.contains("bts"));
+    let Some(b) = bts else { return String::new() };
+    let bit = b
+        .text
+        .split('$')
+        .nth(1)
+        .and_then(|x| x.split(',').next())
+        .and_then(|x| x.strip_prefix("0x").map_or_else(|| x.parse().ok(), |h| u32::from_str_radix(h, 16).ok()));
+    // `btsl $n` on the word: bit n of its first 32 bits, as the spinners' bit is counted.
+    let same = s.wait.lock_bit.zip(bit).is_some_and(|(a, b)| a == b);
+    format!(
+        "; the crash session's `dis` at its return address {ret:#x} (line {}) shows `{}`{}",
+        b.line,
+        b.text,
+        if same { ": the code it stopped in takes the same bit the spinning CPU polls" } else { "" }
+    )
 }
 
 /// Each lock a link names, with its symbol and kind as memory shows them.
@@ -148,6 +193,7 @@ fn name_locks(chain: &mut [ChainLink], mem: Option<&lockscope_facts::machine::Ma
         if let Some(st) = m.locks.iter().find(|x| x.address == lock.address) {
             lock.symbol = lock.symbol.take().or_else(|| st.symbol.clone());
         }
+        lock.symbol = lock.symbol.take().or_else(|| crate::memory::lock_name(m, &lock.kind, lock.address));
     }
 }
 
@@ -177,17 +223,24 @@ fn csd_links(cx: &Ctx<'_, '_>, s: &Stuck, chain: &mut Vec<ChainLink>) {
             chain.push(ipi(nobody, Confidence::Possible, s.wait.reasoning.join("; ")));
         }
         for o in irqs_off {
+            let lag = o.subject.cpu.and_then(|c| clock_lag(cx, c));
             let why = format!(
-                "the target CPU is not named in the input; {} has interrupts disabled and so cannot answer an IPI",
-                stuck_node(o)
+                "the target CPU is not named in the input; {} has interrupts disabled and so cannot answer an IPI{}",
+                stuck_node(o),
+                lag.as_ref().map(|(t, _)| format!("; {t}")).unwrap_or_default()
             );
-            chain.push(ipi(stuck_node(o), Confidence::Possible, why));
+            let mut l = ipi(stuck_node(o), Confidence::Possible, why);
+            l.evidence.extend(lag.map(|(_, e)| e));
+            chain.push(l);
         }
         return;
     }
     for &t in &s.wait.target_cpus {
-        let mut l = ipi(cx.cpu_node(t), s.wait.confidence, s.wait.reasoning.join("\n"));
+        let lag = clock_lag(cx, t);
+        let why = s.wait.reasoning.join("\n") + &lag.as_ref().map(|(t, _)| format!("\n{t}")).unwrap_or_default();
+        let mut l = ipi(cx.cpu_node(t), s.wait.confidence, why);
         l.evidence.extend(cx.mem.map(|m| csd_evidence(m, s.subject.cpu, t, cx.inc.source)).unwrap_or_default());
+        l.evidence.extend(lag.map(|(_, e)| e));
         chain.push(l);
         if cx.cpu(t).is_none()
             && let Some(l) = silent_target_link(cx, t)
@@ -195,6 +248,22 @@ fn csd_links(cx: &Ctx<'_, '_>, s: &Stuck, chain: &mut Vec<ChainLink>) {
             chain.push(l);
         }
     }
+}
+
+/// Run-queue clock lags this long and more mean the CPU took no timer tick: interrupts off.
+const SILENT_CLOCK_NS: u64 = 2_000_000_000;
+
+/// A CPU's run-queue clock far behind the others (crash's `runq -T`, from memory or as a
+/// crash session printed it): it took no timer interrupt for that long.
+fn clock_lag(cx: &Ctx<'_, '_>, cpu: u32) -> Option<(String, Evidence)> {
+    let c = cx.mem?.cpus.iter().find(|c| c.cpu == cpu)?;
+    let lag = c.clock_lag_ns.filter(|&l| l >= SILENT_CLOCK_NS)?;
+    let read = c.clock_read.as_ref()?;
+    let text = format!(
+        "CPU {cpu}'s run-queue clock is {:.2} s behind the most advanced one (runq -T): no timer tick on it for that long, as with interrupts off",
+        lag as f64 / 1e9
+    );
+    Some((text.clone(), Evidence::memory(cx.inc.source, read, text)))
 }
 
 /// The memory that shows a CPU's call to `target` still waiting: its `cfd_data` entry for
@@ -263,6 +332,13 @@ fn spinlock_link(cx: &Ctx<'_, '_>, s: &Stuck) -> ChainLink {
         Some(a) => format!("{} {a:#x}", s.wait.kind.as_str()),
         None => format!("a {}", s.wait.kind.as_str()),
     };
+    let named = s.wait.lock_address.and_then(|a| {
+        let kind = LockRef::of_wait(s.wait.kind, a).kind;
+        cx.mem.and_then(|m| crate::memory::lock_name(m, &kind, a))
+    });
+    let lock_named = named.map_or_else(|| lock.clone(), |n| format!("{lock} ({n})"));
+    let word =
+        s.wait.lock_address.and_then(|a| cx.mem.and_then(|m| crate::memory::lock_word_evidence(m, a, cx.inc.source)));
     let irq_note = if s.irqs_enabled == Some(false) { " with interrupts disabled" } else { "" };
     let via = format!("{lock}, spinning{irq_note}");
     let spin = |target: Node, conf: Confidence, why: String, ev: Vec<Evidence>| {
@@ -298,10 +374,10 @@ fn spinlock_link(cx: &Ctx<'_, '_>, s: &Stuck) -> ChainLink {
             spin(stuck_node(o), Confidence::Possible, why, cx.ev(s))
         }
         None => spin(
-            Node::resource(format!("{lock} (holder not shown)")),
+            Node::resource(format!("{lock_named} (holder not shown)")),
             s.wait.confidence,
             s.wait.reasoning.join("\n"),
-            cx.ev(s),
+            cx.ev(s).into_iter().chain(word).collect(),
         ),
     }
 }

@@ -36,7 +36,9 @@ pub(super) fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
         entry.4 = entry.4.max(steps);
         entry.1 = entry.1.min(conf);
         for x in ev {
-            if !entry.2.contains(&x) {
+            // One read cited once, however many links cite it.
+            let same_read = |y: &Evidence| y.memory.is_some() && y.memory == x.memory;
+            if !entry.2.iter().any(|y| *y == x || same_read(y)) {
                 entry.2.push(x);
             }
         }
@@ -194,7 +196,16 @@ pub(super) fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
                 (
                     // Spinning on a lock nobody is shown holding says nothing of its holder.
                     if k.spins() { RootKind::Unknown } else { RootKind::HolderBlocked },
-                    format!("{} waits for a {} whose holder the input does not show", node, k.as_str()),
+                    match next(&node).and_then(|l| l.lock.as_ref()) {
+                        Some(lk) => format!(
+                            "{} waits for the {} {:#x}{}, whose holder the input does not show",
+                            node,
+                            k.as_str(),
+                            lk.address,
+                            lk.symbol.as_deref().map(|s| format!(" ({s})")).unwrap_or_default()
+                        ),
+                        None => format!("{} waits for a {} whose holder the input does not show", node, k.as_str()),
+                    },
                 )
             }
         },
@@ -235,6 +246,14 @@ pub(super) fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
             }
         }
     };
+    // A root spinning on a lock nobody is shown holding: the lock's own evidence too.
+    if let Some(l) = next(&node).filter(|l| l.waits_for.resource.is_some()) {
+        for x in &l.evidence {
+            if !ev.iter().any(|y| y == x || (y.memory.is_some() && y.memory == x.memory)) {
+                ev.push(x.clone());
+            }
+        }
+    }
     Some(Root { cpu: node.cpu, task: node.task.clone(), kind, lock: None, reason, confidence: conf, evidence: ev })
 }
 

@@ -68,6 +68,9 @@ pub(super) fn stuck_subjects(inc: &Incident, input: &Input<'_>) -> Vec<Stuck> {
             && matches!(wait.kind, WaitKind::Spinlock | WaitKind::RwlockRead | WaitKind::RwlockWrite)
         {
             crate::memory::spinlock(&mut wait, cpu, m);
+            if let Some(r) = b.registers.as_ref() {
+                crate::memory::container_in_register(&mut wait, r, m);
+            }
         }
         out.push(Stuck {
             subject: Subject { cpu, task },
@@ -155,6 +158,7 @@ pub(super) fn wait_of<'a>(
         kind,
         function: frame.map(|f| f.function),
         lock_address: None,
+        lock_bit: None,
         target_cpus: Vec::new(),
         candidate_cpus: Vec::new(),
         confidence: Confidence::Certain,
@@ -184,7 +188,7 @@ pub(super) fn wait_of<'a>(
         WaitKind::Spinlock | WaitKind::RwlockRead | WaitKind::RwlockWrite => spinlock_address(&mut w, &all),
         // Memory names the targets outright; the log's registers only point at them.
         WaitKind::CsdIpi if mem.is_some_and(|(m, cpu)| crate::memory::csd_targets(&mut w, cpu, m)) => {}
-        WaitKind::CsdIpi => csd_targets(&mut w, &all, events, inc),
+        WaitKind::CsdIpi => csd_targets(&mut w, &all, events, inc, mem.map(|(m, _)| m)),
         WaitKind::Running if spin_bit(&mut w, &all, mem) => {}
         WaitKind::Running => {
             if let Some(f) = &w.function {
@@ -225,27 +229,69 @@ fn spin_bit(w: &mut Wait, all: &[&Event], mem: Option<(&lockscope_facts::machine
             l.value.map(|v| format!("; the word is {v:#x} now")).unwrap_or_default()
         ));
         (w.kind, w.lock_address, w.confidence) = (WaitKind::BitSpinlock, Some(l.address), Confidence::Likely);
+        w.lock_bit = l.bit;
         return true;
     }
     for e in all {
         let Some(regs) = e.registers.as_ref().filter(|r| r.arch == Arch::X86_64) else { continue };
-        let Some(s) = regs.code.as_ref().and_then(|c| lockscope_x86::spin_bit_loop(c, regs)).filter(|s| s.while_set)
-        else {
-            continue;
+        let from_bytes = regs.code.as_ref().and_then(|c| lockscope_x86::spin_bit_loop(c, regs)).map(|s| {
+            (
+                s,
+                format!(
+                    "RIP is in a loop that polls one bit of a word (line {}); decoding its Code: bytes:",
+                    e.lines.first
+                ),
+                None,
+            )
+        });
+        let from_listing = || {
+            let (l, rip) = listing_at(e, mem.map(|(m, _)| m))?;
+            let s = lockscope_x86::spin_bit_loop_in_listing(&l.lines, rip, regs)?;
+            let source = l.lines.iter().find(|x| x.address == rip).and_then(|x| x.source.clone());
+            let how = format!(
+                "RIP is in a loop that polls one bit of a word; the registers of line {} read with the crash session's `dis` ({}):",
+                e.lines.first,
+                listing_lines(l)
+            );
+            Some((s, how, source))
         };
-        w.reasoning.push(format!(
-            "RIP is in a loop that polls one bit of a word (line {}); decoding its Code: bytes:",
-            e.lines.first
-        ));
+        let Some((s, how, source)) = from_bytes.or_else(from_listing).filter(|(s, _, _)| s.while_set) else { continue };
+        w.reasoning.push(how);
         w.reasoning.extend(s.evidence.iter().map(|x| format!("  {x}")));
+        if let Some(src) = source.filter(|x| x.contains("bit_spinlock")) {
+            w.reasoning.push(format!("  `dis -l` places RIP in {}", src.rsplit('/').next().unwrap_or(&src)));
+        }
+        if let Some(m) = mem.map(|(m, _)| m) {
+            w.reasoning.extend(crate::memory::page_flag_lock(m, s.word, s.bit));
+        }
         w.reasoning.push(format!(
             "so the CPU spins until bit {} of {:#x} clears: a bit spinlock (bit_spin_lock, inlined)",
             s.bit, s.word
         ));
         (w.kind, w.lock_address, w.confidence) = (WaitKind::BitSpinlock, Some(s.word), Confidence::Likely);
+        w.lock_bit = Some(s.bit);
         return true;
     }
     false
+}
+
+/// The `dis` listing a crash session printed that shows the instruction at the event's RIP.
+fn listing_at<'m>(
+    e: &Event,
+    mem: Option<&'m lockscope_facts::machine::MachineState>,
+) -> Option<(&'m lockscope_facts::machine::CodeListing, u64)> {
+    let regs = e.registers.as_ref()?;
+    let rip = regs.get("rip").or_else(|| regs.ip.as_ref()?.address)?;
+    mem?.code.iter().find(|l| l.contains(rip)).map(|l| (l, rip))
+}
+
+/// `lines 80–120` of a listing.
+fn listing_lines(l: &lockscope_facts::machine::CodeListing) -> String {
+    match (l.lines.first(), l.lines.last()) {
+        (Some(a), Some(b)) if a.line != b.line => format!("lines {}–{}", a.line, b.line),
+        (Some(a), _) => format!("line {}", a.line),
+        _ => String::new(),
+    }
 }
 
 /// The lock address of a spinning CPU: the slowpath's first argument.
@@ -269,6 +315,9 @@ pub(super) fn spinlock_address(w: &mut Wait, all: &[&Event]) {
             "the CPU is inside {ip}; its first argument ({}) is the lock: {addr:#x}",
             reg.to_ascii_uppercase()
         ));
+        if let Some(f) = regs.get("eflags").filter(|_| regs.irqs_enabled() == Some(false)) {
+            w.reasoning.push(format!("RFLAGS = {f:#x}: IF clear, it spins with interrupts disabled"));
+        }
         if regs.arch == Arch::X86_64 && regs.get("rbx") == Some(addr) {
             w.reasoning.push(format!(
                 "RBX holds the same pointer ({addr:#x}): the slowpath keeps the lock there across the loop"
@@ -282,7 +331,13 @@ pub(super) fn spinlock_address(w: &mut Wait, all: &[&Event]) {
 
 /// The CPUs a cross-CPU call waits for: from CSD debug lines, else from the registers of
 /// the wait loop.
-pub(super) fn csd_targets(w: &mut Wait, all: &[&Event], events: &[Event], inc: &Incident) {
+pub(super) fn csd_targets(
+    w: &mut Wait,
+    all: &[&Event],
+    events: &[Event],
+    inc: &Incident,
+    mem: Option<&lockscope_facts::machine::MachineState>,
+) {
     let cpu = all.iter().find_map(|e| e.cpu);
     for &i in &inc.events {
         let e = &events[i];
@@ -310,16 +365,30 @@ pub(super) fn csd_targets(w: &mut Wait, all: &[&Event], events: &[Event], inc: &
         }
         match regs.arch {
             Arch::X86_64 => {
-                if let Some(t) = regs.code.as_ref().and_then(|c| lockscope_x86::percpu_loop_target(c, regs)) {
+                let from_bytes = regs.code.as_ref().and_then(|c| lockscope_x86::percpu_loop_target(c, regs)).map(|t| {
+                    (t, format!("RIP is in the wait loop of {ip} (line {}); decoding its Code: bytes:", e.lines.first))
+                });
+                let from_listing = || {
+                    let (l, rip) = listing_at(e, mem)?;
+                    let t = lockscope_x86::percpu_loop_target_in_listing(&l.lines, rip, regs)?;
+                    Some((
+                        t,
+                        format!(
+                            "RIP is in the wait loop of {ip}; the registers of line {} read with the crash session's `dis` of it ({}):",
+                            e.lines.first,
+                            listing_lines(l)
+                        ),
+                    ))
+                };
+                if let Some((t, how)) = from_bytes.or_else(from_listing) {
                     w.target_cpus.push(t.cpu);
                     w.confidence = Confidence::Likely;
                     w.reasoning.push(format!(
-                        "RIP is in the wait loop of {ip} (line {}); decoding its Code: bytes:",
-                        e.lines.first
+                        "the wait loop polls the call data of CPU {} (%{} indexes the per-CPU offsets): it waits for CPU {} to run the function and release its csd",
+                        t.cpu, t.register, t.cpu
                     ));
+                    w.reasoning.push(how);
                     w.reasoning.extend(t.evidence.iter().map(|s| format!("  {s}")));
-                    w.reasoning
-                        .push(format!("so the loop waits for CPU {} to run the function and release its csd", t.cpu));
                     if let Some(rcx) = regs.get("rcx").filter(|v| v & 1 == 1) {
                         w.reasoning
                             .push(format!("RCX = {rcx:#x}: the csd flags last read still have CSD_FLAG_LOCK set"));

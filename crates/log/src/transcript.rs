@@ -1,0 +1,521 @@
+//! A pasted crash session's command output, read as machine state: what `runq -T`, `ps -m`,
+//! `struct`/`p`, `kmem` and `dis` printed becomes the same [`MachineState`] facts a dump's
+//! memory gives (each naming the transcript line and the command that printed it), so the
+//! diagnosis rules written for dumps serve transcripts too. `bt` blocks are read as reports
+//! by the event parser; here they only say which task each CPU runs.
+//!
+//! Lines come already stripped of their log prefix (and of e-mail quoting, `> `); engineers'
+//! remarks glued to a line (`-----这个RIP`, `// (1)`) are cut off where a value ends.
+
+use lockscope_facts::TaskRef;
+use lockscope_facts::machine::{
+    CodeLine, CodeListing, CpuState, LockState, MachineState, MemoryRead, ObjectState, TaskState,
+};
+
+/// Commands of crash (and a few of the shell) that are not a structure print.
+const COMMANDS: &[&str] = &[
+    "alias", "ascii", "bpf", "bt", "btop", "dev", "dis", "eval", "exit", "extend", "files", "foreach", "fuser", "gdb",
+    "help", "ipcs", "irq", "kmem", "list", "log", "mach", "mod", "mount", "net", "ps", "pte", "ptob", "ptov", "q",
+    "rd", "repeat", "runq", "search", "set", "sig", "swap", "sym", "sys", "task", "timer", "tree", "union", "vm",
+    "vtop", "waitq", "whatis", "wr", "grep", "cat", "less", "wc",
+];
+
+/// Lock types whose word, printed, is a spinlock's value.
+const SPINLOCK_TYPES: &[&str] =
+    &["qspinlock", "arch_spinlock_t", "raw_spinlock_t", "raw_spinlock", "spinlock_t", "spinlock"];
+
+/// A structure print in progress: `struct zone.name,lock… ADDR` and its member lines.
+struct StructPrint {
+    command: String,
+    type_name: String,
+    address: u64,
+    path: Vec<String>,
+    name: Option<String>,
+    members: Vec<(String, u64)>,
+    /// The line each member was printed on.
+    member_lines: Vec<u64>,
+}
+
+/// A `bt` header waiting for its first frame, which tells a running task from a sleeping one.
+struct BtHeader {
+    task: TaskRef,
+    cpu: u32,
+}
+
+/// A `ps -m` line.
+struct PsLine {
+    line: u64,
+    task: TaskRef,
+    cpu: u32,
+    state: String,
+    ns: u64,
+}
+
+/// Reads crash command output line by line.
+#[derive(Default)]
+pub struct Transcript {
+    machine: MachineState,
+    command: Option<(u64, String)>,
+    print: Option<StructPrint>,
+    kmem_header: bool,
+    listing: Vec<CodeLine>,
+    source_line: Option<String>,
+    header: Option<BtHeader>,
+    /// Tasks a `bt` shows running on a CPU (their trace does not start in the scheduler).
+    running: Vec<(u32, TaskRef)>,
+    ps: Vec<PsLine>,
+}
+
+fn hex_prefix(s: &str) -> Option<u64> {
+    let s = s.strip_prefix("0x").unwrap_or(s);
+    let end = s.find(|c: char| !c.is_ascii_hexdigit()).unwrap_or(s.len());
+    u64::from_str_radix(&s[..end], 16).ok().filter(|_| end > 0)
+}
+
+/// A printed number: `0x1`, `74`, `0x6fffff00008000,` (remarks after it ignored).
+fn number(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if let Some(h) = s.strip_prefix("0x") {
+        return hex_prefix(h);
+    }
+    let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    s[..end].parse().ok()
+}
+
+/// The instruction text of a `dis` line without the engineer's remarks.
+fn instruction_text(s: &str) -> &str {
+    let mut end = s.find(|c: char| !c.is_ascii()).unwrap_or(s.len());
+    for mark in ["//", "--"] {
+        if let Some(i) = s[..end].find(mark) {
+            end = end.min(i);
+        }
+    }
+    s[..end].trim_end()
+}
+
+/// `0xffffffff8c134057 <smp_call_function_many+0x227>:  and $0x1,%ecx`.
+fn dis_line(t: &str) -> Option<(u64, &str, &str)> {
+    let rest = t.strip_prefix("0x")?;
+    let (addr, rest) = rest.split_once(' ')?;
+    let address = u64::from_str_radix(addr, 16).ok()?;
+    let rest = rest.trim_start().strip_prefix('<')?;
+    let (location, ins) = rest.split_once(">:")?;
+    Some((address, location, instruction_text(ins.trim())))
+}
+
+/// `/usr/src/…/kernel/smp.c: 405`: the source line `dis -l` prints above instructions.
+fn source_line(t: &str) -> Option<&str> {
+    let (path, n) = t.rsplit_once(": ")?;
+    (path.starts_with('/') && !path.contains(' ') && n.trim().parse::<u32>().is_ok()).then_some(t)
+}
+
+/// `CPU 3: 27.95 secs` (`runq -T`).
+fn runq_lag(t: &str) -> Option<(u32, u64)> {
+    let rest = t.strip_prefix("CPU ")?;
+    let (cpu, rest) = rest.split_once(':')?;
+    let secs = rest.trim().strip_suffix("secs")?.trim();
+    let s: f64 = secs.parse().ok()?;
+    Some((cpu.trim().parse().ok()?, (s * 1e9) as u64))
+}
+
+/// `PID: 61  TASK: ffff…  CPU: 1  COMMAND: "kworker/1:1"` (the tail of a `bt` or `ps` line).
+fn task_fields(t: &str) -> Option<(TaskRef, u32)> {
+    let pid = t.strip_prefix("PID:")?.split_whitespace().next()?.parse().ok()?;
+    let cpu = t.split_once("CPU:")?.1.split_whitespace().next()?.parse().ok()?;
+    let comm = t.split_once("COMMAND: \"")?.1.rsplit_once('"')?.0.to_string();
+    Some((TaskRef { comm, pid }, cpu))
+}
+
+/// `[0 00:00:27.782] [RU]  PID: 61 …` (`ps -m`): the time, the state and the task.
+fn ps_line(t: &str) -> Option<(u64, String, TaskRef, u32)> {
+    let rest = t.strip_prefix('[')?;
+    let (time, rest) = rest.split_once(']')?;
+    let (days, hms) = time.split_once(' ')?;
+    let mut parts = hms.split(':');
+    let (h, m, s): (u64, u64, f64) =
+        (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
+    let ns = ((days.parse::<u64>().ok()? * 86400 + h * 3600 + m * 60) as f64 * 1e9 + s * 1e9) as u64;
+    let rest = rest.trim_start().strip_prefix('[')?;
+    let (state, rest) = rest.split_once(']')?;
+    let (task, cpu) = task_fields(rest.trim_start())?;
+    Some((ns, state.to_string(), task, cpu))
+}
+
+/// A structure print command: `struct zone.name,lock ADDR`, `qspinlock ADDR`,
+/// `struct page -x ADDR`, `p ((struct page *)ADDR)`-like forms are left alone.
+fn struct_command(cmd: &str) -> Option<(String, u64)> {
+    let words: Vec<&str> = cmd.split_whitespace().filter(|w| !w.starts_with('-')).collect();
+    let (first, rest) = words.split_first()?;
+    let (spec, addr) = match *first {
+        "struct" | "union" => (*rest.first()?, *rest.get(1)?),
+        w if !COMMANDS.contains(&w) && !w.starts_with('$') && !w.starts_with('/') => (w, *rest.first()?),
+        _ => return None,
+    };
+    let address = hex_prefix(addr).filter(|&a| a >= 0xffff_0000_0000_0000)?;
+    let type_name = spec.split(['.', ',']).next()?.to_string();
+    type_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_').then_some((type_name, address))
+}
+
+impl Transcript {
+    pub fn new() -> Transcript {
+        Transcript::default()
+    }
+
+    /// One line of the session, its log prefix and quoting removed.
+    pub fn line(&mut self, lineno: u64, text: &[u8]) {
+        // Pages pasted from the web space with NBSP.
+        let owned = String::from_utf8_lossy(text).replace('\u{a0}', " ");
+        let t = owned.trim();
+        if self.struct_member(lineno, t) {
+            return;
+        }
+        if let Some((address, location, ins)) = dis_line(t) {
+            let source = self.source_line.take();
+            self.listing.push(CodeLine {
+                address,
+                location: location.to_string(),
+                text: ins.to_string(),
+                source,
+                line: lineno,
+            });
+            return;
+        }
+        if let Some(src) = source_line(t) {
+            self.source_line = Some(src.to_string());
+            return;
+        }
+        self.end_listing();
+        self.kmem_header = self.kmem_header && self.kmem_row(lineno, t);
+        if let Some(cmd) = t.strip_prefix("crash>") {
+            self.command(lineno, cmd.trim());
+        } else if let Some((cpu, lag)) = runq_lag(t) {
+            let c = self.cpu(cpu);
+            c.clock_lag_ns = Some(lag);
+            c.clock_read = Some(MemoryRead::shown(lineno, "runq -T", None, format!("CPU {cpu}'s run-queue clock lag")));
+        } else if let Some((ns, state, task, cpu)) = ps_line(t) {
+            self.ps.push(PsLine { line: lineno, task, cpu, state, ns });
+        } else if t.starts_with("PID:") {
+            self.header = task_fields(t).map(|(task, cpu)| BtHeader { task, cpu });
+        } else if t.starts_with('#') && t.contains("] ") {
+            self.first_frame(t);
+        } else if t.contains("PAGE") && t.contains("PHYSICAL") && t.contains("FLAGS") {
+            self.kmem_header = true;
+        }
+    }
+
+    fn cpu(&mut self, cpu: u32) -> &mut CpuState {
+        let i = match self.machine.cpus.iter().position(|c| c.cpu == cpu) {
+            Some(i) => i,
+            None => {
+                self.machine.cpus.push(CpuState {
+                    cpu,
+                    online: None,
+                    task: None,
+                    stack: Vec::new(),
+                    irqs_enabled: None,
+                    preempt_count: None,
+                    clock_lag_ns: None,
+                    running_for_ns: None,
+                    watchdog: None,
+                    clock_read: None,
+                    origin: Vec::new(),
+                });
+                self.machine.cpus.len() - 1
+            }
+        };
+        &mut self.machine.cpus[i]
+    }
+
+    fn command(&mut self, lineno: u64, cmd: &str) {
+        // A remark glued to the command (`kmem 0xffff…------确认`) is not part of it.
+        let cmd = cmd.split("--").next().unwrap_or(cmd).trim();
+        self.command = Some((lineno, cmd.to_string()));
+        self.print = struct_command(cmd).map(|(type_name, address)| StructPrint {
+            command: cmd.to_string(),
+            type_name,
+            address,
+            path: Vec::new(),
+            name: None,
+            members: Vec::new(),
+            member_lines: Vec::new(),
+        });
+    }
+
+    /// A member line of an open structure print (`counter = 0x1`, `val = {`, `}`, `struct
+    /// qspinlock {`); anything else closes the print.
+    fn struct_member(&mut self, lineno: u64, t: &str) -> bool {
+        let Some(p) = self.print.as_mut() else { return false };
+        if t.starts_with("struct ") && t.ends_with('{') {
+            return true;
+        }
+        if t.starts_with('}') {
+            p.path.pop();
+            return true;
+        }
+        let Some((member, value)) = t.split_once(" = ") else {
+            self.end_print();
+            return false;
+        };
+        if !member.chars().all(|c| c.is_ascii_alphanumeric() || "._[]".contains(c)) {
+            self.end_print();
+            return false;
+        }
+        let mut path = p.path.clone();
+        path.push(member.to_string());
+        let path = path.join(".");
+        let value = value.trim();
+        if value.starts_with('{') {
+            p.path.push(member.to_string());
+        } else if let Some(v) = number(value) {
+            if member == "name"
+                && let Some(q) = value.split('"').nth(1)
+            {
+                p.name = Some(q.to_string());
+            }
+            p.members.push((path, v));
+            p.member_lines.push(lineno);
+        }
+        true
+    }
+
+    fn end_print(&mut self) {
+        let Some(p) = self.print.take() else { return };
+        if p.members.is_empty() {
+            return;
+        }
+        let what = format!("struct {} at {:#x}", p.type_name, p.address);
+        let origin = MemoryRead::shown(p.member_lines[0], p.command.clone(), Some(p.address), what);
+        if SPINLOCK_TYPES.contains(&p.type_name.as_str())
+            && let Some(i) = p.members.iter().position(|(m, _)| m.ends_with("counter") || m.ends_with("val"))
+        {
+            let v = p.members[i].1;
+            let what = format!("{} {:#x}: {} = {v:#x}", p.type_name, p.address, p.members[i].0);
+            let read = MemoryRead::shown(p.member_lines[i], p.command.clone(), Some(p.address), what);
+            self.machine.locks.push(spinlock_state(p.address, v, read));
+        }
+        self.add_object(ObjectState {
+            address: p.address,
+            type_name: p.type_name,
+            name: p.name,
+            members: p.members,
+            flags: Vec::new(),
+            origin,
+        });
+    }
+
+    /// Objects printed twice (`struct page` then `kmem`) become one.
+    fn add_object(&mut self, o: ObjectState) {
+        match self.machine.objects.iter_mut().find(|x| x.address == o.address && x.type_name == o.type_name) {
+            Some(x) => {
+                for m in o.members {
+                    if !x.members.iter().any(|(p, _)| *p == m.0) {
+                        x.members.push(m);
+                    }
+                }
+                x.name = x.name.take().or(o.name);
+                if x.flags.is_empty() {
+                    x.flags = o.flags;
+                }
+            }
+            None => self.machine.objects.push(o),
+        }
+    }
+
+    /// A `kmem` page row: `PAGE PHYSICAL [MAPPING] INDEX CNT FLAGS names`.
+    fn kmem_row(&mut self, lineno: u64, t: &str) -> bool {
+        let words: Vec<&str> = t.split_whitespace().collect();
+        let Some(page) = words.first().and_then(|w| hex_prefix(w)).filter(|_| words.len() >= 5) else { return false };
+        let names_last = words.last().is_some_and(|w| {
+            w.chars().next().is_some_and(|c| c.is_ascii_alphabetic() && !c.is_ascii_hexdigit()) || w.contains(',')
+        });
+        let (flags_word, names) = if names_last {
+            (words[words.len() - 2], Some(words[words.len() - 1]))
+        } else {
+            (words[words.len() - 1], None)
+        };
+        let Some(flags) = hex_prefix(flags_word) else { return false };
+        let names: Vec<String> = names
+            .map(|n| {
+                let end = n.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ',')).unwrap_or(n.len());
+                n[..end].split(',').filter(|x| !x.is_empty()).map(str::to_string).collect()
+            })
+            .unwrap_or_default();
+        let command = self.command.as_ref().map_or("kmem".to_string(), |(_, c)| c.clone());
+        let origin = MemoryRead::shown(lineno, command, Some(page), format!("page {page:#x}: flags {flags:#x}"));
+        self.add_object(ObjectState {
+            address: page,
+            type_name: "page".into(),
+            name: None,
+            members: vec![("flags".into(), flags)],
+            flags: names,
+            origin,
+        });
+        true
+    }
+
+    fn first_frame(&mut self, t: &str) {
+        let Some(h) = self.header.take() else { return };
+        let func = t.split("] ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or("");
+        let func = func.split('+').next().unwrap_or(func);
+        if !(func == "__schedule" || func == "schedule" || func.starts_with("__switch_to")) {
+            self.running.retain(|(c, _)| *c != h.cpu);
+            self.running.push((h.cpu, h.task));
+        }
+    }
+
+    fn end_listing(&mut self) {
+        self.source_line = None;
+        if !self.listing.is_empty() {
+            let lines = std::mem::take(&mut self.listing);
+            self.machine.code.push(CodeListing { lines });
+        }
+    }
+
+    /// The machine state the session showed; None when it showed none.
+    pub fn finish(mut self) -> Option<MachineState> {
+        self.end_print();
+        self.end_listing();
+        let ps = std::mem::take(&mut self.ps);
+        for p in ps {
+            let origin = MemoryRead::shown(p.line, "ps -m", None, format!("{}: {} since it last ran", p.task, p.state));
+            let current = self.running.iter().any(|(c, t)| *c == p.cpu && t.pid == p.task.pid);
+            if current {
+                let c = self.cpu(p.cpu);
+                c.task = Some(p.task);
+                c.running_for_ns = Some(p.ns);
+                c.origin.push(origin);
+            } else {
+                let task = TaskState {
+                    task: p.task,
+                    state: p.state.clone(),
+                    blocked_ns: Some(p.ns),
+                    stack: Vec::new(),
+                    origin,
+                };
+                match p.state.as_str() {
+                    "RU" => self.machine.runnable_tasks.push(task),
+                    "UN" => self.machine.blocked_tasks.push(task),
+                    _ => {}
+                }
+            }
+        }
+        for (cpu, task) in std::mem::take(&mut self.running) {
+            let c = self.cpu(cpu);
+            c.task.get_or_insert(task);
+        }
+        let m = &mut self.machine;
+        m.cpus.sort_by_key(|c| c.cpu);
+        m.runnable_tasks.sort_by_key(|t| std::cmp::Reverse(t.blocked_ns));
+        m.blocked_tasks.sort_by_key(|t| std::cmp::Reverse(t.blocked_ns));
+        let shown = m.cpus.iter().any(|c| c.clock_lag_ns.is_some() || c.running_for_ns.is_some())
+            || !m.locks.is_empty()
+            || !m.objects.is_empty()
+            || !m.code.is_empty()
+            || !m.runnable_tasks.is_empty()
+            || !m.blocked_tasks.is_empty();
+        shown.then_some(self.machine)
+    }
+}
+
+/// A queued spinlock's word: locked byte, pending bit, tail (CPU + 1 in bits 18 and up).
+fn spinlock_state(address: u64, v: u64, origin: MemoryRead) -> LockState {
+    let tail = (v >> 18) & 0x3fff;
+    LockState {
+        address,
+        kind: "spinlock".into(),
+        bit: None,
+        value: Some(v),
+        locked: Some(v & 0xff != 0),
+        queued_cpu: tail.checked_sub(1).map(|c| c as u32),
+        pending: Some(v & 0x100 != 0),
+        queue: Vec::new(),
+        symbol: None,
+        waiters: Vec::new(),
+        task_waiters: Vec::new(),
+        owner: None,
+        candidate_holders: Vec::new(),
+        origin: vec![origin],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> MachineState {
+        let mut t = Transcript::new();
+        for (i, l) in text.lines().enumerate() {
+            t.line(i as u64 + 1, l.trim_start_matches("> ").as_bytes());
+        }
+        t.finish().expect("machine state")
+    }
+
+    #[test]
+    fn seed_000_runq_ps_and_structures() {
+        // tests/data/seed-000/crash-session.txt
+        let m = read(
+            "crash> runq -T
+  CPU 0: 0.00 secs
+  CPU 3: 27.95 secs
+crash> foreach RU kernel ps -m
+[0 00:00:27.782] [RU]  PID: 61     TASK: ffff8f6f76863e80  CPU: 1   COMMAND: \"kworker/1:1\"
+[0 00:00:27.998] [RU]  PID: 14     TASK: ffff8f6f7a083e80  CPU: 1   COMMAND: \"watchdog/1\"
+crash> bt
+PID: 61     TASK: ffff8f6f76863e80  CPU: 1   COMMAND: \"kworker/1:1\"
+ #0 [ffff8f6f7b243d68] machine_kexec at ffffffff8c0582ae
+> crash> qspinlock ffff8f6f7ffd2bc0
+> struct qspinlock {
+>   val = {
+>     counter = 0x1
+>   }
+> }
+>
+crash> zone.name,lock.rlock.raw_lock.val.counter ffff8f6f7ffd2680
+  name = 0xffffffff8d0a3961 \"DMA32\"
+  lock.rlock.raw_lock.val.counter = 0x1
+~~~",
+        );
+        let lag = |c: u32| m.cpus.iter().find(|x| x.cpu == c).and_then(|x| x.clock_lag_ns);
+        assert_eq!((lag(0), lag(3)), (Some(0), Some(27_950_000_000)));
+        let c1 = m.cpus.iter().find(|x| x.cpu == 1).unwrap();
+        assert_eq!((c1.task.as_ref().unwrap().pid, c1.running_for_ns), (61, Some(27_782_000_000)));
+        assert_eq!(m.runnable_tasks[0].task.comm, "watchdog/1");
+        let l = &m.locks[0];
+        assert_eq!((l.address, l.value, l.locked), (0xffff8f6f7ffd2bc0, Some(1), Some(true)));
+        assert_eq!(l.origin[0].line, Some(13));
+        let z = m.objects.iter().find(|o| o.type_name == "zone").unwrap();
+        assert_eq!((z.address, z.name.as_deref()), (0xffff8f6f7ffd2680, Some("DMA32")));
+        assert_eq!(z.member("lock.rlock.raw_lock.val.counter"), Some(1));
+    }
+
+    #[test]
+    fn seed_002_pages_and_a_cut_listing_with_remarks() {
+        // tests/data/seed-002/crash-session.txt
+        let m = read(
+            "  crash> kmem 0xffffea0123300000------------------确认当时head的标志如下:
+      PAGE         PHYSICAL      MAPPING       INDEX CNT FLAGS
+ffffea0123300000 48cc000000 ffff882f74a96701     a600 74 6016c60138402c referenced,uptodate,lru,head,swapbacked,unevictable,mlocked,compound_lock
+  crash> kmem ffffea0123302a40
+      PAGE         PHYSICAL      MAPPING       INDEX CNT FLAGS
+ffffea0123302a40 48cc0a9000                0        0  0 6fffff00008000 tail-----------------有tail标志
+  /usr/src/debug/kernel-3.10.0-327.22.2.el7/linux-3.10.0-327.22.2.el7.x86_64/arch/x86/include/asm/processor.h: 689
+0xffffffff81178b5a <put_compound_page+330>:     pause  
+0xffffffff81178b5c <put_compound_page+332>:     mov    (%r12),%rax
+/usr/src/debug/kernel-3.10.0-327.22.2.el7/linux-3.10.0-327.22.2.el7.x86_64/include/linux/bit_spinlock.h: 30
+0xffffffff81178b60 <put_compound_page+336>:     test   $0x1000000,%eax
+  说明调用了bit_spin_lock。
+0xffffffff81178af8 <put_compound_page+232>:     lock btsl $0x18,(%r12)  -----查看",
+        );
+        let head = m.objects.iter().find(|o| o.address == 0xffffea0123300000).unwrap();
+        assert_eq!(head.member("flags"), Some(0x6016c60138402c));
+        assert!(head.flags.contains(&"compound_lock".to_string()));
+        let tail = m.objects.iter().find(|o| o.address == 0xffffea0123302a40).unwrap();
+        assert_eq!(tail.flags, vec!["tail".to_string()]);
+        assert_eq!(m.code.len(), 2);
+        let run = &m.code[0].lines;
+        assert_eq!(run.len(), 3);
+        assert_eq!(run[2].text, "test   $0x1000000,%eax");
+        assert!(run[2].source.as_deref().unwrap().ends_with("bit_spinlock.h: 30"));
+        assert_eq!(m.code[1].lines[0].text, "lock btsl $0x18,(%r12)");
+    }
+}
