@@ -510,10 +510,34 @@ fn group(events: &[Event]) -> Vec<Incident> {
     out
 }
 
-/// Crashes that no lockup followed become incidents of their own (an oops and its panic).
+/// A backtrace crash printed (`bt -a` of a dump) showing a CPU spin — on a lock, for a
+/// cross-CPU call — or run with interrupts off outside the idle task.
+fn spinning_snapshot(e: &Event) -> bool {
+    let from_crash = e.stack.iter().any(|f| f.stack_pointer.is_some());
+    let idle = e.task.as_ref().is_some_and(|t| t.pid == 0) || waits::is_idle(&e.stack);
+    let irqs_off = e.registers.as_ref().and_then(|r| r.irqs_enabled()) == Some(false);
+    e.kind == EventKind::NmiBacktrace
+        && e.cpu.is_some()
+        && from_crash
+        && !idle
+        && (waits::classify(&e.stack).kind.spins() || irqs_off)
+}
+
+/// Crashes that no lockup followed become incidents of their own (an oops and its panic);
+/// so do crash backtraces alone that show CPUs spinning (a pasted `bt -a`, no report).
 fn flush_pending(out: &mut Vec<Incident>, pending: &mut Vec<usize>, events: &[Event]) {
     let crashes: Vec<usize> =
         pending.iter().copied().filter(|&p| matches!(events[p].kind, EventKind::Oops | EventKind::Panic)).collect();
+    if crashes.is_empty()
+        && let Some(&first) = pending.iter().find(|&&p| spinning_snapshot(&events[p]))
+    {
+        let mut inc = empty_incident(EventKind::NmiBacktrace, &events[first]);
+        inc.title = "CPUs spinning in crash backtraces (no lockup report in the input)".to_string();
+        inc.events = pending.iter().copied().filter(|&p| events[p].kind == EventKind::NmiBacktrace).collect();
+        out.push(inc);
+        pending.clear();
+        return;
+    }
     if let Some(&first) = crashes.first() {
         let e = &events[first];
         let mut inc = empty_incident(e.kind, e);

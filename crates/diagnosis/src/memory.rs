@@ -58,7 +58,10 @@ pub(crate) fn where_read(r: &MemoryRead) -> String {
 /// What a lock is, as far as the facts tell: its symbol, the page flag a bit lock is, or the
 /// printed object it lies in.
 pub(crate) fn lock_name(m: &MachineState, kind: &str, address: u64) -> Option<String> {
-    m.locks.iter().find(|x| x.address == address).and_then(|x| x.symbol.clone()).or_else(|| match kind {
+    let printed_symbol =
+        || m.objects.iter().find(|o| o.address == address && o.type_name == "symbol").and_then(|o| o.name.clone());
+    let symbol = m.locks.iter().find(|x| x.address == address).and_then(|x| x.symbol.clone());
+    symbol.or_else(printed_symbol).or_else(|| match kind {
         "bit_spinlock" => page_lock_name(m, address),
         _ => containing_object(m, address),
     })
@@ -94,6 +97,17 @@ pub(crate) fn page_flag_lock(m: &MachineState, word: u64, bit: u32) -> Vec<Strin
         )),
     }
     out
+}
+
+/// How many tasks named like `comm` a crash session counted with `function` in their traces
+/// (a `grep function … | grep comm | wc -l` over saved `bt -a` output).
+pub(crate) fn shared_trace_count(m: &MachineState, function: &str, comm: &str) -> Option<String> {
+    let c =
+        m.counts.iter().find(|c| c.patterns.iter().any(|p| p == function) && c.patterns.iter().any(|p| p == comm))?;
+    Some(format!(
+        "line {}: `{}` = {}: {} {comm} tasks have {function} in their traces",
+        c.line, c.command, c.count, c.count
+    ))
 }
 
 /// Page flags that are locks (kmem's names for PG_locked, PG_compound_lock).

@@ -72,6 +72,10 @@ pub struct MachineState {
     /// what a lock address may belong to.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub objects: Vec<ObjectState>,
+    /// Counts a shell pipeline over saved crash output printed (`grep put_compound_page
+    /// bt_all.txt | grep fas_readwriter | wc -l` → 34): how many tasks share a trace.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub counts: Vec<CountShown>,
     /// Code as crash's `dis` printed it in a transcript (a dump's own code is read where it
     /// is needed): runs of instructions, by address.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -103,6 +107,18 @@ impl ObjectState {
     pub fn member(&self, path: &str) -> Option<u64> {
         self.members.iter().find(|(p, _)| p == path).map(|&(_, v)| v)
     }
+}
+
+/// A `… | wc -l` pipeline and the count it printed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CountShown {
+    /// The pipeline as typed.
+    pub command: String,
+    /// The pattern of each `grep` in it, in order.
+    pub patterns: Vec<String>,
+    pub count: u64,
+    /// The line the count was printed on.
+    pub line: u64,
 }
 
 /// One run of consecutive instructions as `dis` printed them (AT&T syntax): nothing missing

@@ -106,6 +106,7 @@ fn seed_002_the_task_switched_out_inside_put_compound_page_holds_the_bit_lock() 
     assert!(why.contains("switched out right inside put_compound_page"), "{why}");
     assert!(why.contains("lock btsl $0x18,(%r12)`: the code it stopped in takes the same bit"), "{why}");
     assert_eq!(link["lock"]["symbol"], "PG_compound_lock of page 0xffffea0123300000");
+    assert!(why.contains("= 34: 34 fas_readwriter tasks have put_compound_page in their traces"), "{why}");
     // The task's `CPU: 3` is where it last ran: CPU 3 is not reported stuck.
     assert!(v["incidents"][0]["stuck"].as_array().unwrap().iter().all(|s| s["subject"]["cpu"] != 3));
 }
@@ -199,4 +200,34 @@ fn a_cpu_whose_stack_the_input_does_not_show_waits_for_the_unknown() {
     );
     let (text, _, _) = run(&["analyze", p.to_str().unwrap()]);
     assert!(text.contains("runs code the input does not show") && !text.contains("runs ?"), "{text}");
+}
+
+/// A `bt -a` alone, no report in it (what `lockscope bt -a` prints of the repo's real
+/// ipi_sleeping_holder dump, as a user would paste crash's): the CPUs it shows spinning make
+/// the incident — CPU 3 on the lock in RDI with interrupts off, CPU 1 in the cross-CPU call
+/// waiting for it — instead of "only informational reports".
+#[test]
+fn a_backtrace_only_session_shows_the_spinning_cpus() {
+    let dump = common::root().join("tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31");
+    let (bt, err, code) = run(&["bt", "-a", dump.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let dir = std::env::temp_dir().join(format!("lockscope-bt-only-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bt-a.txt");
+    std::fs::write(&path, &bt).unwrap();
+    let v = analyze(path.to_str().unwrap());
+    assert_eq!(v["incidents"].as_array().unwrap().len(), 1, "{}", v["diagnosis"]["summary"]);
+    assert_eq!(stuck(&v, 3)["wait"]["lock_address"], "0xffffffffc054e0a0");
+    assert_eq!(stuck(&v, 1)["wait"]["kind"], "csd_ipi");
+    let ipi = v["diagnosis"]["chain"].as_array().unwrap().iter().find(|l| l["waiter"]["cpu"] == 1).cloned().unwrap();
+    assert_eq!(ipi["waits_for"]["cpu"], 3);
+    assert_eq!(v["diagnosis"]["root"]["cpu"], 3);
+    // Idle CPUs stopped by the dump are not stuck.
+    assert!(v["incidents"][0]["stuck"].as_array().unwrap().iter().all(|s| s["subject"]["task"]["pid"] != 0));
+    // Only the idle CPUs: nothing spins, no incident.
+    let idle: String = bt.split("\n\n").filter(|b| b.starts_with("PID: 0 ")).collect::<Vec<_>>().join("\n\n");
+    std::fs::write(&path, idle).unwrap();
+    let v = analyze(path.to_str().unwrap());
+    assert!(v["incidents"].as_array().unwrap().is_empty(), "{}", v["diagnosis"]["summary"]);
+    let _ = std::fs::remove_dir_all(&dir);
 }

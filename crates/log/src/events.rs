@@ -219,6 +219,9 @@ pub struct Parser {
     unsettled: Vec<usize>,
     /// First occurrences by the hash of their repeat key: the latest one of each key.
     firsts: HashMap<u64, Vec<usize>>,
+    /// Switched-out tasks' traces (a crash `foreach bt`) by stack: tasks sharing one trace
+    /// keep it once.
+    shared_stacks: HashMap<u64, Vec<usize>>,
     /// Compacted repeats that had registers before (they do not lack them for
     /// [`Parser::merge_orphans`]).
     repeats_with_regs: HashSet<usize>,
@@ -255,6 +258,7 @@ impl Parser {
             settled: 0,
             unsettled: Vec::new(),
             firsts: HashMap::new(),
+            shared_stacks: HashMap::new(),
             repeats_with_regs: HashSet::new(),
             bare_rcu: Vec::new(),
         }
@@ -418,6 +422,10 @@ impl Parser {
         if !e.reliable_frames().any(|_| true) {
             return;
         }
+        if e.kind == EventKind::NmiBacktrace && e.cpu.is_none() && e.registers.is_none() {
+            self.share_stack(i);
+            return;
+        }
         let mut h = std::collections::hash_map::DefaultHasher::new();
         repeat_key(e).hash(&mut h);
         let firsts = self.firsts.entry(h.finish()).or_default();
@@ -454,6 +462,30 @@ impl Parser {
         if e.registers.take().is_some() {
             self.repeats_with_regs.insert(i);
         }
+        e.stack = Vec::new();
+        e.repeat_of = Some(first);
+    }
+
+    /// A task's trace identical to an earlier task's (same frames, same boot and host):
+    /// titled now, its stack dropped for the first one's (`repeat_of`). Thousands of idle
+    /// workers in a `foreach bt` then cost one stack.
+    fn share_stack(&mut self, i: usize) {
+        fn key(e: &Event) -> (u32, Option<&str>, Vec<(&str, Option<u64>, bool)>) {
+            let frames = e.stack.iter().map(|f| (f.function.as_str(), f.offset, f.reliable)).collect();
+            (e.boot, e.host.as_deref(), frames)
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key(&self.events[i]).hash(&mut h);
+        let slot = self.shared_stacks.entry(h.finish()).or_default();
+        let Some(&first) = slot.iter().find(|&&o| key(&self.events[o]) == key(&self.events[i])) else {
+            slot.push(i);
+            return;
+        };
+        if !self.titled.get(i).copied().unwrap_or(false) {
+            crate::set_title(&mut self.events[i]);
+            self.mark_titled(i);
+        }
+        let e = &mut self.events[i];
         e.stack = Vec::new();
         e.repeat_of = Some(first);
     }

@@ -61,6 +61,8 @@ pub struct Transcript {
     listing: Vec<CodeLine>,
     source_line: Option<String>,
     header: Option<BtHeader>,
+    /// A `… | wc -l` pipeline waiting for its count on the next line.
+    pipeline: Option<String>,
     /// Tasks a `bt` shows running on a CPU (their trace does not start in the scheduler).
     running: Vec<(u32, TaskRef)>,
     ps: Vec<PsLine>,
@@ -107,6 +109,54 @@ fn dis_line(t: &str) -> Option<(u64, &str, &str)> {
 fn source_line(t: &str) -> Option<&str> {
     let (path, n) = t.rsplit_once(": ")?;
     (path.starts_with('/') && !path.contains(' ') && n.trim().parse::<u32>().is_ok()).then_some(t)
+}
+
+/// The command after a crash prompt: `crash> bt -a`, or as a script logs it,
+/// `===== crash> runq -T =====`.
+fn prompt(t: &str) -> Option<&str> {
+    let t = t.trim_start_matches('=').trim_start();
+    let cmd = t.strip_prefix("crash>")?.trim();
+    Some(cmd.trim_end_matches('=').trim_end())
+}
+
+/// `ffffffffc054e0a0 (?) demo_zone [lockscen]` (`sym`): an address and the symbol there.
+fn sym_line(t: &str) -> Option<(u64, String)> {
+    let (addr, rest) = t.split_once(' ')?;
+    if addr.len() != 16 {
+        return None;
+    }
+    let address = u64::from_str_radix(addr, 16).ok()?;
+    let rest = rest.trim_start();
+    let (kind, name) = rest.strip_prefix('(')?.split_once(") ")?;
+    let plain = |w: &str| w.chars().all(|c| c.is_ascii_alphanumeric() || "_.$".contains(c));
+    let mut words = name.split_whitespace();
+    let symbol = words.next().filter(|w| plain(w))?;
+    let module = words.next().filter(|w| w.starts_with('[') && w.ends_with(']'));
+    (kind.len() == 1 && words.next().is_none())
+        .then(|| (address, module.map_or(symbol.to_string(), |m| format!("{symbol} {m}"))))
+}
+
+/// The pattern of each `grep` of a pipeline: its first word that is neither an option nor
+/// an option's argument.
+fn grep_patterns(cmd: &str) -> Vec<String> {
+    let with_arg = ["-A", "-B", "-C", "-m", "-e", "-f"];
+    cmd.split('|')
+        .filter_map(|seg| {
+            let mut words = seg.split_whitespace();
+            (words.next()? == "grep").then_some(())?;
+            let mut skip = false;
+            for w in words {
+                if skip {
+                    skip = false;
+                } else if w.starts_with('-') {
+                    skip = with_arg.contains(&w);
+                } else {
+                    return Some(w.trim_matches(['\'', '"']).to_string());
+                }
+            }
+            None
+        })
+        .collect()
 }
 
 /// `CPU 3: 27.95 secs` (`runq -T`).
@@ -185,9 +235,36 @@ impl Transcript {
             return;
         }
         self.end_listing();
+        if let Some(cmd) = self.pipeline.take()
+            && let Ok(count) = t.parse::<u64>()
+        {
+            let patterns = grep_patterns(&cmd);
+            self.machine.counts.push(lockscope_facts::machine::CountShown {
+                command: cmd,
+                patterns,
+                count,
+                line: lineno,
+            });
+            return;
+        }
+        if let Some(i) = t.find("grep ").filter(|_| t.trim_end().ends_with("wc -l")) {
+            self.pipeline = Some(t[i..].to_string());
+            return;
+        }
         self.kmem_header = self.kmem_header && self.kmem_row(lineno, t);
-        if let Some(cmd) = t.strip_prefix("crash>") {
-            self.command(lineno, cmd.trim());
+        if let Some(cmd) = prompt(t) {
+            self.command(lineno, cmd);
+        } else if let Some((address, name)) = sym_line(t) {
+            let origin = MemoryRead::shown(lineno, format!("sym {address:x}"), Some(address), format!("symbol {name}"));
+            let o = ObjectState {
+                address,
+                type_name: "symbol".into(),
+                name: Some(name),
+                members: Vec::new(),
+                flags: Vec::new(),
+                origin,
+            };
+            self.add_object(o);
         } else if let Some((cpu, lag)) = runq_lag(t) {
             let c = self.cpu(cpu);
             c.clock_lag_ns = Some(lag);
@@ -382,8 +459,12 @@ impl Transcript {
             if current {
                 let c = self.cpu(p.cpu);
                 c.task = Some(p.task);
-                c.running_for_ns = Some(p.ns);
+                // `ps -m` counts by the task's own CPU clock, which stops with the CPU: add
+                // how far that clock lags to get the time by the most advanced one.
+                c.running_for_ns = Some(p.ns + c.clock_lag_ns.unwrap_or(0));
                 c.origin.push(origin);
+            } else if p.task.pid == 0 {
+                // An idle task not running is not waiting for a CPU.
             } else {
                 let task = TaskState {
                     task: p.task,
@@ -411,6 +492,8 @@ impl Transcript {
             || !m.locks.is_empty()
             || !m.objects.is_empty()
             || !m.code.is_empty()
+            || !m.counts.is_empty()
+            || m.cpus.iter().any(|c| c.task.is_some())
             || !m.runnable_tasks.is_empty()
             || !m.blocked_tasks.is_empty();
         shown.then_some(self.machine)
@@ -517,5 +600,47 @@ ffffea0123302a40 48cc0a9000                0        0  0 6fffff00008000 tail----
         assert_eq!(run[2].text, "test   $0x1000000,%eax");
         assert!(run[2].source.as_deref().unwrap().ends_with("bit_spinlock.h: 30"));
         assert_eq!(m.code[1].lines[0].text, "lock btsl $0x18,(%r12)");
+    }
+
+    #[test]
+    fn scripted_prompts_symbols_counts_and_idle_tasks() {
+        // ../shared/corpus/ipi_sleeping_holder.live/crash.txt (a script's `===== crash> … =====`
+        // prompts) and seed 002's shell count.
+        let m = read(
+            "===== crash> runq -T =====
+  CPU 3: 33.81 secs
+===== crash> ps -m | head -50 =====
+[0 00:00:00.000] [RU]  PID: 136      TASK: ffff8bbb82b90000  CPU: 3    COMMAND: \"page_alloc\"
+[0 00:00:40.113] [RU]  PID: 0        TASK: ffff8bbb81276100  CPU: 1    COMMAND: \"swapper/1\"
+===== crash> sym demo_zone =====
+ffffffffc054e0a0 (?) demo_zone [lockscen]
+PID: 136      TASK: ffff8bbb82b90000  CPU: 3    COMMAND: \"page_alloc\"
+ #0 [ffffd31c80363ef0] _raw_spin_lock_irqsave at ffffffff8904f0b9
+[iyunv@host-10-229-143-10 127.0.0.1-2017-10-18-20:38:02]# grep put_compound_page -B 10 -A 5 caq_bt_all.txt |grep fas_readwriter |wc -l
+34",
+        );
+        let c3 = m.cpus.iter().find(|c| c.cpu == 3).unwrap();
+        // ps -m counts by CPU 3's stopped clock: the lag is added.
+        assert_eq!((c3.task.as_ref().unwrap().pid, c3.running_for_ns), (136, Some(33_810_000_000)));
+        assert!(m.runnable_tasks.is_empty(), "idle tasks do not wait: {:?}", m.runnable_tasks);
+        let sym = m.objects.iter().find(|o| o.type_name == "symbol").unwrap();
+        assert_eq!((sym.address, sym.name.as_deref()), (0xffffffffc054e0a0, Some("demo_zone [lockscen]")));
+        assert_eq!(m.counts.len(), 1);
+        assert_eq!(
+            (m.counts[0].count, m.counts[0].patterns.clone()),
+            (34, vec!["put_compound_page".to_string(), "fas_readwriter".to_string()])
+        );
+    }
+
+    #[test]
+    fn prose_and_other_output_give_no_state() {
+        let mut t = Transcript::new();
+        for (i, l) in ["crash> bt", "bt: invalid task or pid value: 99", "CPU 3 je zacyklené", "0x10 is not a dis line"]
+            .iter()
+            .enumerate()
+        {
+            t.line(i as u64 + 1, l.as_bytes());
+        }
+        assert_eq!(t.finish(), None);
     }
 }

@@ -155,7 +155,10 @@ fn shown_lines(out: &mut String, s: &MachineState) {
     for t in s.runnable_tasks.iter().take(BLOCKED_SHOWN) {
         let _ = writeln!(out, "    {} runnable, not run for {}", t.task, secs(t.blocked_ns));
     }
-    for o in &s.objects {
+    for o in s.objects.iter().filter(|o| o.type_name == "symbol") {
+        let _ = writeln!(out, "    symbol {:#x}: {}", o.address, o.name.as_deref().unwrap_or("?"));
+    }
+    for o in s.objects.iter().filter(|o| o.type_name != "symbol") {
         let name = o.name.as_deref().map(|n| format!(" \"{n}\"")).unwrap_or_default();
         let members: Vec<String> = o.members.iter().map(|(p, v)| format!("{p} = {v:#x}")).collect();
         let flags = if o.flags.is_empty() { String::new() } else { format!(" [{}]", o.flags.join(",")) };

@@ -9,6 +9,27 @@ struct Ctx<'a, 'i> {
     input: &'a Input<'i>,
     events: &'a [Event],
     mem: Option<&'a lockscope_facts::machine::MachineState>,
+    /// Tasks switched out (their trace starts in the scheduler), with the function right
+    /// below the scheduler: found once, asked by every spinner.
+    switched_out: Vec<(&'a str, &'a Event)>,
+}
+
+/// The incident's switched-out tasks and the function each was switched out in.
+fn switched_out_tasks<'a>(inc: &Incident, events: &'a [Event]) -> Vec<(&'a str, &'a Event)> {
+    inc.events
+        .iter()
+        .map(|&i| &events[i])
+        .filter(|e| e.cpu.is_none() && e.task.is_some())
+        .filter_map(|e| {
+            let mut frames = super::stuck::stack_of(e, events).iter().filter(|x| x.reliable);
+            let first = frames.next()?;
+            if !is_scheduler_frame(&first.function) {
+                return None;
+            }
+            let below = frames.find(|x| !is_scheduler_frame(&x.function))?;
+            Some((below.function.split('.').next().unwrap_or(&below.function), e))
+        })
+        .collect()
 }
 
 impl<'a> Ctx<'a, '_> {
@@ -53,7 +74,8 @@ fn linked(chain: &[ChainLink], s: &Stuck) -> bool {
 }
 
 pub(super) fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
-    let cx = Ctx { inc, input, events: input.events, mem: input.machine_of(inc.source) };
+    let switched_out = switched_out_tasks(inc, input.events);
+    let cx = Ctx { inc, input, events: input.events, mem: input.machine_of(inc.source), switched_out };
     let mut chain = Vec::new();
     for s in inc.stuck.iter().filter(|s| s.wait.kind == WaitKind::CsdIpi) {
         csd_links(&cx, s, &mut chain);
@@ -120,29 +142,32 @@ fn scheduled_out_holders(cx: &Ctx<'_, '_>, s: &Stuck) -> Vec<ChainLink> {
     else {
         return Vec::new();
     };
-    let switched_out_in_f = |e: &&Event| {
-        let frames: Vec<&Frame> = e.stack.iter().filter(|x| x.reliable).collect();
-        let below = frames.iter().position(|x| !is_scheduler_frame(&x.function));
-        e.cpu.is_none()
-            && e.task.is_some()
-            && frames.first().is_some_and(|x| is_scheduler_frame(&x.function))
-            && below.and_then(|i| frames.get(i)).is_some_and(|x| x.function.split('.').next() == Some(f))
-    };
-    let holders: Vec<&Event> = cx.inc.events.iter().map(|&i| &cx.events[i]).filter(switched_out_in_f).collect();
+    let holders: Vec<&Event> = cx.switched_out.iter().filter(|(g, _)| *g == f).map(|&(_, e)| e).collect();
     let conf = if holders.len() == 1 { Confidence::Likely } else { Confidence::Possible };
     let kind = if s.wait.kind == WaitKind::BitSpinlock { WaitKind::BitSpinlock } else { WaitKind::Spinlock };
     holders
         .into_iter()
         .filter_map(|e| {
             let t = e.task.clone()?;
+            let on = match (s.wait.lock_address, s.wait.lock_bit) {
+                (Some(a), Some(b)) => format!(" on bit {b} of {a:#x}, a lock its stack does not name"),
+                (Some(a), None) => format!(" on the lock at {a:#x}, which its stack does not name"),
+                _ => " and waits on nothing its stack names".to_string(),
+            };
             let why = format!(
-                "{} spins in {f}{} and waits on nothing its stack names; {t} was switched out right inside {f} ({} directly below the scheduler in its trace): preempted there, it most likely holds the lock {f} takes, and does not run to release it",
+                "{} spins in {f}{}{on}; {t} was switched out right inside {f} ({f} directly below the scheduler in its trace): preempted there, it most likely holds the lock {f} takes, and does not run to release it",
                 stuck_node(s),
                 if s.irqs_enabled == Some(false) { " with interrupts off" } else { "" },
-                f
             );
             let mut ev = cx.ev(s);
             ev.push(evidence(e));
+            let many = s.subject.task.as_ref().and_then(|me| {
+                cx.mem.and_then(|m| crate::memory::shared_trace_count(m, f, &me.comm)).map(|c| format!(" ({c})"))
+            });
+            let why = format!(
+                "{why}{}",
+                many.map(|c| format!("; the others that share the trace wait alike{c}")).unwrap_or_default()
+            );
             let (why, via) = match s.wait.lock_address {
                 Some(a) => (
                     format!("{why}{}", code_at_return(cx, e, s)),
@@ -218,9 +243,14 @@ fn csd_links(cx: &Ctx<'_, '_>, s: &Stuck, chain: &mut Vec<ChainLink>) {
             .iter()
             .filter(|o| o.subject.cpu.is_some() && o.subject != s.subject && o.irqs_enabled == Some(false))
             .collect();
-        if irqs_off.is_empty() {
-            let nobody = Node::resource("an unidentified CPU that does not answer the IPI".into());
-            chain.push(ipi(nobody, Confidence::Possible, s.wait.reasoning.join("; ")));
+        if irqs_off.is_empty() || irqs_off.len() > MAX_IPI_CANDIDATES {
+            let who = if irqs_off.is_empty() {
+                "an unidentified CPU that does not answer the IPI".to_string()
+            } else {
+                format!("one of {} CPUs with interrupts disabled", irqs_off.len())
+            };
+            chain.push(ipi(Node::resource(who), Confidence::Possible, s.wait.reasoning.join("; ")));
+            return;
         }
         for o in irqs_off {
             let lag = o.subject.cpu.and_then(|c| clock_lag(cx, c));
@@ -249,6 +279,10 @@ fn csd_links(cx: &Ctx<'_, '_>, s: &Stuck, chain: &mut Vec<ChainLink>) {
         }
     }
 }
+
+/// CPUs with interrupts off named one by one as a call's possible target; more than this
+/// and none of them is a better guess than another.
+const MAX_IPI_CANDIDATES: usize = 4;
 
 /// Run-queue clock lags this long and more mean the CPU took no timer tick: interrupts off.
 const SILENT_CLOCK_NS: u64 = 2_000_000_000;

@@ -71,7 +71,9 @@ pub(crate) fn analyze(inc: &mut Incident, input: &Input<'_>, hardware: &[&Event]
     let events = input.events;
     inc.stuck = stuck_subjects(inc, input);
     inc.groups = wait_groups(&inc.stuck);
-    if inc.kind.is_lockup() {
+    // Backtraces alone (a crash `bt -a`) that show CPUs spinning are reasoned about like a
+    // lockup report.
+    if inc.kind.is_lockup() || inc.kind == EventKind::NmiBacktrace {
         let chain = build_chain(inc, input);
         inc.chain = chain;
         inc.hardware = hardware_links(inc, input, hardware);

@@ -263,6 +263,9 @@ fn spin_bit(w: &mut Wait, all: &[&Event], mem: Option<(&lockscope_facts::machine
         }
         if let Some(m) = mem.map(|(m, _)| m) {
             w.reasoning.extend(crate::memory::page_flag_lock(m, s.word, s.bit));
+            let f = w.function.as_deref().unwrap_or("");
+            let comm = e.task.as_ref().map_or("", |t| t.comm.as_str());
+            w.reasoning.extend(crate::memory::shared_trace_count(m, f, comm));
         }
         w.reasoning.push(format!(
             "so the CPU spins until bit {} of {:#x} clears: a bit spinlock (bit_spin_lock, inlined)",

@@ -49,7 +49,9 @@ pub(super) fn summarize(inc: &Incident, events: &[Event]) -> String {
         (Some(a), Some(b)) if b - a >= 1.0 => format!(" over {:.0} s", b - a),
         _ => String::new(),
     };
-    parts.push(format!("{} ({}{}).", inc.title, kinds.join(", "), span));
+    let what = format!("{}{span}", kinds.join(", "));
+    let what = if what.is_empty() { String::new() } else { format!(" ({})", what.trim_start()) };
+    parts.push(format!("{}{what}.", inc.title));
     if !inc.stuck.is_empty() {
         // Tell the chain from its first waiter to its end.
         let steps = |s: &Stuck| {
