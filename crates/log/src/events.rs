@@ -470,7 +470,8 @@ impl Parser {
     /// titled now, its stack dropped for the first one's (`repeat_of`). Thousands of idle
     /// workers in a `foreach bt` then cost one stack.
     fn share_stack(&mut self, i: usize) {
-        fn key(e: &Event) -> (u32, Option<&str>, Vec<(&str, Option<u64>, bool)>) {
+        type Key<'e> = (u32, Option<&'e str>, Vec<(&'e str, Option<u64>, bool)>);
+        fn key(e: &Event) -> Key<'_> {
             let frames = e.stack.iter().map(|f| (f.function.as_str(), f.offset, f.reliable)).collect();
             (e.boot, e.host.as_deref(), frames)
         }

@@ -64,7 +64,9 @@ pub struct Transcript {
     /// A `… | wc -l` pipeline waiting for its count on the next line.
     pipeline: Option<String>,
     /// Tasks a `bt` shows running on a CPU (their trace does not start in the scheduler).
-    running: Vec<(u32, TaskRef)>,
+    running: std::collections::BTreeMap<u32, TaskRef>,
+    /// Where each CPU is in `machine.cpus`.
+    cpu_index: std::collections::HashMap<u32, usize>,
     ps: Vec<PsLine>,
 }
 
@@ -281,9 +283,10 @@ impl Transcript {
     }
 
     fn cpu(&mut self, cpu: u32) -> &mut CpuState {
-        let i = match self.machine.cpus.iter().position(|c| c.cpu == cpu) {
-            Some(i) => i,
+        let i = match self.cpu_index.get(&cpu) {
+            Some(&i) => i,
             None => {
+                self.cpu_index.insert(cpu, self.machine.cpus.len());
                 self.machine.cpus.push(CpuState {
                     cpu,
                     online: None,
@@ -435,8 +438,7 @@ impl Transcript {
         let func = t.split("] ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or("");
         let func = func.split('+').next().unwrap_or(func);
         if !(func == "__schedule" || func == "schedule" || func.starts_with("__switch_to")) {
-            self.running.retain(|(c, _)| *c != h.cpu);
-            self.running.push((h.cpu, h.task));
+            self.running.insert(h.cpu, h.task);
         }
     }
 
@@ -455,7 +457,7 @@ impl Transcript {
         let ps = std::mem::take(&mut self.ps);
         for p in ps {
             let origin = MemoryRead::shown(p.line, "ps -m", None, format!("{}: {} since it last ran", p.task, p.state));
-            let current = self.running.iter().any(|(c, t)| *c == p.cpu && t.pid == p.task.pid);
+            let current = self.running.get(&p.cpu).is_some_and(|t| t.pid == p.task.pid);
             if current {
                 let c = self.cpu(p.cpu);
                 c.task = Some(p.task);

@@ -2,6 +2,7 @@
 //! spinlocks, sleeping locks, page and bit locks, RCU), memory's facts first.
 
 use super::*;
+use std::collections::HashMap;
 
 /// What every rule looks at: the incident, the input, the dump's machine state.
 struct Ctx<'a, 'i> {
@@ -12,6 +13,13 @@ struct Ctx<'a, 'i> {
     /// Tasks switched out (their trace starts in the scheduler), with the function right
     /// below the scheduler: found once, asked by every spinner.
     switched_out: Vec<(&'a str, &'a Event)>,
+    /// Stuck CPUs with interrupts off, and every stuck CPU by number.
+    irqs_off: Vec<&'a Stuck>,
+    by_cpu: HashMap<u32, &'a Stuck>,
+    /// Tasks the log shows scheduling in atomic context.
+    sleepers: Vec<&'a Event>,
+    /// The first two CPUs that run without waiting (one may be the asker).
+    running: Vec<&'a Stuck>,
 }
 
 /// The incident's switched-out tasks and the function each was switched out in.
@@ -34,7 +42,7 @@ fn switched_out_tasks<'a>(inc: &Incident, events: &'a [Event]) -> Vec<(&'a str, 
 
 impl<'a> Ctx<'a, '_> {
     fn cpu(&self, c: u32) -> Option<&'a Stuck> {
-        self.inc.stuck.iter().find(|s| s.subject.cpu == Some(c))
+        self.by_cpu.get(&c).copied()
     }
     fn task(&self, pid: u32) -> Option<&'a Stuck> {
         self.inc.stuck.iter().find(|s| s.subject.task.as_ref().is_some_and(|t| t.pid == pid))
@@ -50,7 +58,7 @@ impl<'a> Ctx<'a, '_> {
         ev_of(s, self.events)
     }
     fn sleepers(&self) -> Vec<&'a Event> {
-        sleeping_while_atomic(self.inc, self.events)
+        self.sleepers.clone()
     }
     /// The log's sign that this link's holder slept in atomic context makes it certain.
     fn confirm_by_sleeper(&self, l: &mut ChainLink) {
@@ -70,12 +78,29 @@ impl<'a> Ctx<'a, '_> {
 }
 
 fn linked(chain: &[ChainLink], s: &Stuck) -> bool {
-    chain.iter().any(|l| l.waiter == stuck_node(s))
+    let n = stuck_node(s);
+    chain.iter().any(|l| l.waiter == n)
+}
+
+/// The waiters that already have a link: asked once per stuck subject.
+fn waiters(chain: &[ChainLink]) -> std::collections::HashSet<Node> {
+    chain.iter().map(|l| l.waiter.clone()).collect()
 }
 
 pub(super) fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
     let switched_out = switched_out_tasks(inc, input.events);
-    let cx = Ctx { inc, input, events: input.events, mem: input.machine_of(inc.source), switched_out };
+    let irqs_off = inc.stuck.iter().filter(|o| o.subject.cpu.is_some() && o.irqs_enabled == Some(false)).collect();
+    let mut by_cpu = HashMap::new();
+    for s in &inc.stuck {
+        if let Some(c) = s.subject.cpu {
+            by_cpu.entry(c).or_insert(s);
+        }
+    }
+    let mem = input.machine_of(inc.source);
+    let sleepers = sleeping_while_atomic(inc, input.events);
+    let running =
+        inc.stuck.iter().filter(|o| o.wait.kind == WaitKind::Running && o.subject.cpu.is_some()).take(2).collect();
+    let cx = Ctx { inc, input, events: input.events, mem, switched_out, irqs_off, by_cpu, sleepers, running };
     let mut chain = Vec::new();
     for s in inc.stuck.iter().filter(|s| s.wait.kind == WaitKind::CsdIpi) {
         csd_links(&cx, s, &mut chain);
@@ -92,13 +117,16 @@ pub(super) fn build_chain(inc: &Incident, input: &Input<'_>) -> Vec<ChainLink> {
             chain.extend(switched);
         }
     }
+    let mut has_link = waiters(&chain);
     for s in inc
         .stuck
         .iter()
         .filter(|s| s.subject.cpu.is_some() && matches!(s.wait.kind, WaitKind::Running | WaitKind::BitSpinlock))
     {
-        if !linked(&chain, s) {
-            chain.extend(scheduled_out_holders(&cx, s));
+        if !has_link.contains(&stuck_node(s)) {
+            let found = scheduled_out_holders(&cx, s);
+            has_link.extend(found.iter().map(|l| l.waiter.clone()));
+            chain.extend(found);
         }
     }
     for s in cx.tasks() {
@@ -237,12 +265,8 @@ fn csd_links(cx: &Ctx<'_, '_>, s: &Stuck, chain: &mut Vec<ChainLink>) {
         return;
     }
     if s.wait.target_cpus.is_empty() {
-        let irqs_off: Vec<&Stuck> = cx
-            .inc
-            .stuck
-            .iter()
-            .filter(|o| o.subject.cpu.is_some() && o.subject != s.subject && o.irqs_enabled == Some(false))
-            .collect();
+        let irqs_off: Vec<&Stuck> =
+            cx.irqs_off.iter().copied().filter(|o| o.subject != s.subject).take(MAX_IPI_CANDIDATES + 1).collect();
         if irqs_off.is_empty() || irqs_off.len() > MAX_IPI_CANDIDATES {
             let who = if irqs_off.is_empty() {
                 "an unidentified CPU that does not answer the IPI".to_string()
@@ -397,11 +421,7 @@ fn spinlock_link(cx: &Ctx<'_, '_>, s: &Stuck) -> ChainLink {
         );
         return spin(still.map(stuck_node).unwrap_or_else(|| Node::task(t.clone())), conf, why, ev);
     }
-    let running = cx
-        .inc
-        .stuck
-        .iter()
-        .find(|o| o.subject != s.subject && o.wait.kind == WaitKind::Running && o.subject.cpu.is_some());
+    let running = cx.running.iter().copied().find(|o| o.subject != s.subject);
     match running {
         Some(o) => {
             let why = format!("{} runs without waiting and may hold the lock", stuck_node(o));

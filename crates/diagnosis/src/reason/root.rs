@@ -6,7 +6,12 @@ use super::*;
 pub(super) fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
     let events = input.events;
     let chain = &inc.chain;
-    let next = |n: &Node| chain.iter().find(|l| &l.waiter == n);
+    // The first link out of each node.
+    let mut out: BTreeMap<&Node, &ChainLink> = BTreeMap::new();
+    for l in chain {
+        out.entry(&l.waiter).or_insert(l);
+    }
+    let next = |n: &Node| out.get(n).copied();
     // Follow each stuck subject's chain to its end; the end most reached is the root.
     let mut ends: BTreeMap<Node, (usize, Confidence, Vec<Evidence>, bool, usize)> = BTreeMap::new();
     for s in &inc.stuck {

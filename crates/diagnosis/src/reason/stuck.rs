@@ -342,7 +342,8 @@ pub(super) fn csd_targets(
     mem: Option<&lockscope_facts::machine::MachineState>,
 ) {
     let cpu = all.iter().find_map(|e| e.cpu);
-    for &i in &inc.events {
+    let has_timeouts = inc.counts.iter().any(|(k, _)| *k == EventKind::CsdLockTimeout);
+    for &i in inc.events.iter().filter(|_| has_timeouts) {
         let e = &events[i];
         if e.kind == EventKind::CsdLockTimeout
             && e.cpu == cpu

@@ -54,10 +54,14 @@ pub(super) fn summarize(inc: &Incident, events: &[Event]) -> String {
     parts.push(format!("{}{what}.", inc.title));
     if !inc.stuck.is_empty() {
         // Tell the chain from its first waiter to its end.
+        let mut out: BTreeMap<&Node, &ChainLink> = BTreeMap::new();
+        for l in &inc.chain {
+            out.entry(&l.waiter).or_insert(l);
+        }
         let steps = |s: &Stuck| {
             let mut n = stuck_node(s);
             let mut k = 0;
-            while let Some(l) = inc.chain.iter().find(|l| l.waiter == n) {
+            while let Some(l) = out.get(&n) {
                 n = l.waits_for.clone();
                 k += 1;
                 if k > inc.chain.len() {
