@@ -354,7 +354,15 @@ pub fn diagnose(input: Input<'_>) -> Diagnosis {
 
 /// Groups the events into incidents and reasons about each (ids not yet given).
 pub(crate) fn analyze_incidents(input: &Input<'_>) -> Vec<Incident> {
-    let mut incidents = group(input.events);
+    // Tasks a crash session shows blocked in D state (`foreach UN bt`, `ps` UN).
+    let blocked: std::collections::HashSet<(usize, u32)> = input
+        .machine
+        .iter()
+        .flat_map(|(src, m)| {
+            m.blocked_tasks.iter().filter(|t| t.origin.line.is_some()).map(move |t| (*src, t.task.pid))
+        })
+        .collect();
+    let mut incidents = group(input.events, &blocked);
     // Hardware errors are few; find them once, not once per incident.
     let hardware: Vec<&Event> = input.events.iter().filter(|e| e.kind == EventKind::HardwareError).collect();
     for inc in incidents.iter_mut() {
@@ -418,7 +426,7 @@ fn empty_incident(kind: EventKind, e: &Event) -> Incident {
 /// Merges events into incidents: per input, host and boot, lockup reports close in time
 /// form one incident; NMI backtraces and the ending panic join it; oopses and warnings
 /// shortly before are its precursors. A crash without lockup is an incident of its own.
-fn group(events: &[Event]) -> Vec<Incident> {
+fn group(events: &[Event], blocked: &std::collections::HashSet<(usize, u32)>) -> Vec<Incident> {
     let mut order: Vec<usize> = (0..events.len()).collect();
     order.sort_by(|&a, &b| {
         let (x, y) = (&events[a], &events[b]);
@@ -433,7 +441,7 @@ fn group(events: &[Event]) -> Vec<Incident> {
         let e = &events[i];
         let key = (e.lines.source, e.host.clone(), e.boot);
         if last_key.as_ref() != Some(&key) {
-            flush_pending(&mut out, &mut pending, events);
+            flush_pending(&mut out, &mut pending, events, blocked);
             open = None;
             last_key = Some(key);
         }
@@ -462,7 +470,7 @@ fn group(events: &[Event]) -> Vec<Incident> {
                         }
                     }
                     pending.retain(|p| !inc.events.contains(p) && !inc.precursors.contains(p));
-                    flush_pending(&mut out, &mut pending, events);
+                    flush_pending(&mut out, &mut pending, events, blocked);
                     out.push(inc);
                     open = Some(out.len() - 1);
                 }
@@ -488,7 +496,7 @@ fn group(events: &[Event]) -> Vec<Incident> {
             }
         }
     }
-    flush_pending(&mut out, &mut pending, events);
+    flush_pending(&mut out, &mut pending, events, blocked);
     for inc in &mut out {
         inc.events.sort_by_key(|&i| (events[i].lines.first, i));
         let times: Vec<f64> = inc.events.iter().filter_map(|&i| events[i].time).collect();
@@ -525,14 +533,30 @@ fn spinning_snapshot(e: &Event) -> bool {
 
 /// Crashes that no lockup followed become incidents of their own (an oops and its panic);
 /// so do crash backtraces alone that show CPUs spinning (a pasted `bt -a`, no report).
-fn flush_pending(out: &mut Vec<Incident>, pending: &mut Vec<usize>, events: &[Event]) {
+fn flush_pending(
+    out: &mut Vec<Incident>,
+    pending: &mut Vec<usize>,
+    events: &[Event],
+    blocked: &std::collections::HashSet<(usize, u32)>,
+) {
     let crashes: Vec<usize> =
         pending.iter().copied().filter(|&p| matches!(events[p].kind, EventKind::Oops | EventKind::Panic)).collect();
+    let blocked_task = |e: &Event| {
+        e.kind == EventKind::NmiBacktrace
+            && e.cpu.is_none()
+            && e.task.as_ref().is_some_and(|t| blocked.contains(&(e.lines.source, t.pid)))
+    };
+    let spinning = pending.iter().find(|&&p| spinning_snapshot(&events[p]));
+    let sleeping = pending.iter().find(|&&p| blocked_task(&events[p]));
     if crashes.is_empty()
-        && let Some(&first) = pending.iter().find(|&&p| spinning_snapshot(&events[p]))
+        && let Some(&first) = spinning.or(sleeping)
     {
         let mut inc = empty_incident(EventKind::NmiBacktrace, &events[first]);
-        inc.title = "CPUs spinning in crash backtraces (no lockup report in the input)".to_string();
+        inc.title = if spinning.is_some() {
+            "CPUs spinning in crash backtraces (no lockup report in the input)".to_string()
+        } else {
+            "tasks blocked in D state in crash backtraces (no hung-task report in the input)".to_string()
+        };
         inc.events = pending.iter().copied().filter(|&p| events[p].kind == EventKind::NmiBacktrace).collect();
         out.push(inc);
         pending.clear();

@@ -46,6 +46,14 @@ pub(crate) fn spinlock(w: &mut Wait, cpu: Option<u32>, m: &MachineState) {
     }
 }
 
+/// How a link says where its fact comes from: memory, or a crash session's output.
+pub(crate) fn read_from(r: &MemoryRead) -> String {
+    match r.line {
+        Some(line) => format!("as the crash session printed it (line {line})"),
+        None => "read from memory".to_string(),
+    }
+}
+
 /// Where a value was read: memory, or a crash session's line.
 pub(crate) fn where_read(r: &MemoryRead) -> String {
     match (r.line, r.crash.as_deref()) {
@@ -288,7 +296,8 @@ pub(crate) fn sleeping_owner(
             lock: lock_ref(l),
             confidence: Confidence::Likely,
             reasoning: format!(
-                "read from memory: {writer} waits to write on the same rwsem at {:#x}{}, so {me} queues behind it",
+                "{}: {writer} waits to write on the same rwsem at {:#x}{}, so {me} queues behind it",
+                read_from(&l.origin[0]),
                 l.address,
                 symbol(l)
             ),
@@ -313,7 +322,8 @@ pub(crate) fn sleeping_owner(
         lock: lock_ref(l),
         confidence: conf,
         reasoning: format!(
-            "read from memory: the {} at {:#x}{} records {} as its {}{hint}",
+            "{}: the {} at {:#x}{} records {} as its {}{hint}",
+            read_from(&owner.origin),
             l.kind,
             l.address,
             symbol(l),

@@ -231,3 +231,38 @@ fn a_backtrace_only_session_shows_the_spinning_cpus() {
     assert!(v["incidents"].as_array().unwrap().is_empty(), "{}", v["diagnosis"]["summary"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A session on the corpus's hung_rwsem_chain dump (tests/data/crash-sessions: crash's own
+/// `sys`, `sym` and `struct rw_semaphore`, with the `foreach UN bt` that crash misses on this
+/// dump taken from `lockscope foreach`): the struct print's owner word names the last reader
+/// (`owner & ~7` is ksmd_demo's TASK), its wait list points into the frames of the writer
+/// and the reader queued behind it, and the root is ksmd_demo's self-deadlock, as on the
+/// dump itself.
+#[test]
+fn a_struct_print_of_the_rwsem_gives_its_owner_and_waiters() {
+    let v = analyze("tests/data/crash-sessions/hung_rwsem_chain.session.txt");
+    let chain = v["diagnosis"]["chain"].as_array().unwrap();
+    let link = |from: u64| chain.iter().find(|l| l["waiter"]["task"]["pid"] == from).cloned().unwrap();
+    assert_eq!(link(137)["waits_for"]["task"]["pid"], 136, "the reader queues behind the writer");
+    assert_eq!(link(136)["waits_for"]["task"]["pid"], 135, "the writer waits for the last reader");
+    let why = link(136)["reasoning"].as_str().unwrap().to_string();
+    assert!(why.contains("as the crash session printed it (line 55)"), "{why}");
+    assert_eq!(link(136)["lock"]["symbol"], "demo_mm [lockscen]");
+    let root = &v["diagnosis"]["root"];
+    assert_eq!((root["task"]["pid"].as_u64(), root["kind"].as_str()), (Some(135), Some("self_deadlock")), "{root}");
+    // Without the struct print the owner is only inferred (blocked first on something else),
+    // with no lock address.
+    let text =
+        std::fs::read_to_string(common::root().join("tests/data/crash-sessions/hung_rwsem_chain.session.txt")).unwrap();
+    let cut = text.split("crash> struct rw_semaphore").next().unwrap();
+    let dir = std::env::temp_dir().join(format!("lockscope-rwsem-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("cut.txt");
+    std::fs::write(&path, cut).unwrap();
+    let v = analyze(path.to_str().unwrap());
+    let chain = v["diagnosis"]["chain"].as_array().unwrap();
+    let inferred = chain.iter().find(|l| l["waiter"]["task"]["pid"] == 136).unwrap();
+    assert_eq!(inferred["lock"], Value::Null, "{inferred}");
+    assert!(!inferred["reasoning"].as_str().unwrap().contains("crash session printed"), "{inferred}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -36,10 +36,13 @@ struct StructPrint {
     member_lines: Vec<u64>,
 }
 
-/// A `bt` header waiting for its first frame, which tells a running task from a sleeping one.
+/// A `bt` header: its first frame tells a running task from a sleeping one.
 struct BtHeader {
     task: TaskRef,
     cpu: u32,
+    /// The task the frames that follow belong to.
+    current: TaskRef,
+    line: u64,
 }
 
 /// A `ps -m` line.
@@ -61,6 +64,15 @@ pub struct Transcript {
     listing: Vec<CodeLine>,
     source_line: Option<String>,
     header: Option<BtHeader>,
+    /// Tasks by `task_struct` address (every `PID: … TASK: …` line).
+    tasks: std::collections::HashMap<u64, TaskRef>,
+    /// The frames (stack pointer, function) of the task whose `bt` is being read, and of
+    /// every task whose trace waits in a sleeping lock's slow path: a lock's wait list points
+    /// into their stacks.
+    frames: Vec<(u64, String)>,
+    lock_waiters: Vec<(TaskRef, Vec<(u64, String)>)>,
+    /// Rwsems and mutexes printed, read at the end (their waiters' traces may come later).
+    sleeping_locks: Vec<ObjectState>,
     /// A `… | wc -l` pipeline waiting for its count on the next line.
     pipeline: Option<String>,
     /// Tasks a `bt` shows running on a CPU (their trace does not start in the scheduler).
@@ -78,12 +90,18 @@ fn hex_prefix(s: &str) -> Option<u64> {
 
 /// A printed number: `0x1`, `74`, `0x6fffff00008000,` (remarks after it ignored).
 fn number(s: &str) -> Option<u64> {
-    let s = s.trim();
+    let s = s.trim().trim_start_matches('"');
     if let Some(h) = s.strip_prefix("0x") {
         return hex_prefix(h);
     }
+    // crash prints an `atomic_long_t` signed: `counter = -131285316270013`.
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s),
+    };
     let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    s[..end].parse().ok()
+    let v: u64 = s[..end].parse().ok()?;
+    Some(if neg { v.wrapping_neg() } else { v })
 }
 
 /// The instruction text of a `dis` line without the engineer's remarks.
@@ -272,11 +290,19 @@ impl Transcript {
             c.clock_lag_ns = Some(lag);
             c.clock_read = Some(MemoryRead::shown(lineno, "runq -T", None, format!("CPU {cpu}'s run-queue clock lag")));
         } else if let Some((ns, state, task, cpu)) = ps_line(t) {
+            if let Some(addr) = task_address(t.split_once("PID:").map_or("", |x| x.1)) {
+                self.tasks.insert(addr, task.clone());
+            }
             self.ps.push(PsLine { line: lineno, task, cpu, state, ns });
         } else if t.starts_with("PID:") {
-            self.header = task_fields(t).map(|(task, cpu)| BtHeader { task, cpu });
+            self.end_trace();
+            self.header =
+                task_fields(t).map(|(task, cpu)| BtHeader { task: task.clone(), cpu, current: task, line: lineno });
+            if let (Some(addr), Some(h)) = (task_address(t), self.header.as_ref()) {
+                self.tasks.insert(addr, h.task.clone());
+            }
         } else if t.starts_with('#') && t.contains("] ") {
-            self.first_frame(t);
+            self.frame(t);
         } else if t.contains("PAGE") && t.contains("PHYSICAL") && t.contains("FLAGS") {
             self.kmem_header = true;
         }
@@ -309,6 +335,8 @@ impl Transcript {
     fn command(&mut self, lineno: u64, cmd: &str) {
         // A remark glued to the command (`kmem 0xffff…------确认`) is not part of it.
         let cmd = cmd.split("--").next().unwrap_or(cmd).trim();
+        self.end_trace();
+        self.header = None;
         self.command = Some((lineno, cmd.to_string()));
         self.print = struct_command(cmd).map(|(type_name, address)| StructPrint {
             command: cmd.to_string(),
@@ -332,6 +360,11 @@ impl Transcript {
             p.path.pop();
             return true;
         }
+        // An anonymous union or struct: `{` alone (crash) or `(anonymous) = {`.
+        if t == "{" || t.starts_with("(anonymous) = {") {
+            p.path.push(String::new());
+            return true;
+        }
         let Some((member, value)) = t.split_once(" = ") else {
             self.end_print();
             return false;
@@ -340,8 +373,7 @@ impl Transcript {
             self.end_print();
             return false;
         }
-        let mut path = p.path.clone();
-        path.push(member.to_string());
+        let path: Vec<&str> = p.path.iter().map(String::as_str).chain([member]).filter(|x| !x.is_empty()).collect();
         let path = path.join(".");
         let value = value.trim();
         if value.starts_with('{') {
@@ -372,6 +404,16 @@ impl Transcript {
             let what = format!("{} {:#x}: {} = {v:#x}", p.type_name, p.address, p.members[i].0);
             let read = MemoryRead::shown(p.member_lines[i], p.command.clone(), Some(p.address), what);
             self.machine.locks.push(spinlock_state(p.address, v, read));
+        }
+        if SLEEPING_LOCK_TYPES.contains(&p.type_name.as_str()) {
+            self.sleeping_locks.push(ObjectState {
+                address: p.address,
+                type_name: p.type_name.clone(),
+                name: None,
+                members: p.members.clone(),
+                flags: Vec::new(),
+                origin: origin.clone(),
+            });
         }
         self.add_object(ObjectState {
             address: p.address,
@@ -433,12 +475,46 @@ impl Transcript {
         true
     }
 
-    fn first_frame(&mut self, t: &str) {
-        let Some(h) = self.header.take() else { return };
+    /// A frame line `#N [sp] func at addr`: the first of a trace tells whether the task runs.
+    fn frame(&mut self, t: &str) {
+        let sp = t.split_once('[').and_then(|(_, r)| r.split_once(']')).and_then(|(x, _)| hex_prefix(x));
         let func = t.split("] ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or("");
         let func = func.split('+').next().unwrap_or(func);
-        if !(func == "__schedule" || func == "schedule" || func.starts_with("__switch_to")) {
-            self.running.insert(h.cpu, h.task);
+        let Some(h) = self.header.as_mut() else { return };
+        if self.frames.is_empty() && !(func == "__schedule" || func == "schedule" || func.starts_with("__switch_to")) {
+            self.running.insert(h.cpu, h.task.clone());
+        }
+        if let Some(sp) = sp {
+            self.frames.push((sp, func.to_string()));
+        }
+    }
+
+    /// The end of a `bt`: its frames are kept when it waits in a sleeping lock's slow path.
+    fn end_trace(&mut self) {
+        let frames = std::mem::take(&mut self.frames);
+        // `foreach UN bt`: every trace is a task blocked in D state.
+        let un = self.command.as_ref().is_some_and(|(_, c)| {
+            let w: Vec<&str> = c.split_whitespace().collect();
+            w.first() == Some(&"foreach") && w.contains(&"UN") && w.contains(&"bt")
+        });
+        if let Some(h) = self.header.as_ref().filter(|_| un && !frames.is_empty())
+            && !self.machine.blocked_tasks.iter().any(|t| t.task.pid == h.current.pid)
+        {
+            let cmd = self.command.as_ref().map_or(String::new(), |(_, c)| c.clone());
+            let origin = MemoryRead::shown(h.line, cmd, None, format!("{} in D state", h.current));
+            let stack = frames.iter().map(|(_, f)| lockscope_facts::Frame::named(f)).collect();
+            self.machine.blocked_tasks.push(TaskState {
+                task: h.current.clone(),
+                state: "D".into(),
+                blocked_ns: None,
+                stack,
+                origin,
+            });
+        }
+        if let Some(h) = self.header.as_ref()
+            && frames.iter().any(|(_, f)| SLEEPING_LOCK_SLOWPATHS.iter().any(|p| f.starts_with(p)))
+        {
+            self.lock_waiters.push((h.current.clone(), frames));
         }
     }
 
@@ -454,6 +530,23 @@ impl Transcript {
     pub fn finish(mut self) -> Option<MachineState> {
         self.end_print();
         self.end_listing();
+        self.end_trace();
+        for o in std::mem::take(&mut self.sleeping_locks) {
+            if let Some(l) = self.sleeping_lock(&o) {
+                self.machine.locks.push(l);
+            }
+        }
+        // A lock whose address `sym` printed is that symbol.
+        let symbols: Vec<(u64, String)> = self
+            .machine
+            .objects
+            .iter()
+            .filter(|o| o.type_name == "symbol")
+            .filter_map(|o| Some((o.address, o.name.clone()?)))
+            .collect();
+        for l in self.machine.locks.iter_mut().filter(|l| l.symbol.is_none()) {
+            l.symbol = symbols.iter().find(|(a, _)| *a == l.address).map(|(_, n)| n.clone());
+        }
         let ps = std::mem::take(&mut self.ps);
         for p in ps {
             let origin = MemoryRead::shown(p.line, "ps -m", None, format!("{}: {} since it last ran", p.task, p.state));
@@ -477,7 +570,10 @@ impl Transcript {
                 };
                 match p.state.as_str() {
                     "RU" => self.machine.runnable_tasks.push(task),
-                    "UN" => self.machine.blocked_tasks.push(task),
+                    "UN" => match self.machine.blocked_tasks.iter_mut().find(|t| t.task.pid == task.task.pid) {
+                        Some(t) => t.blocked_ns = task.blocked_ns,
+                        None => self.machine.blocked_tasks.push(TaskState { state: "D".into(), ..task }),
+                    },
                     _ => {}
                 }
             }
@@ -499,6 +595,76 @@ impl Transcript {
             || !m.runnable_tasks.is_empty()
             || !m.blocked_tasks.is_empty();
         shown.then_some(self.machine)
+    }
+}
+
+/// Sleeping locks whose owner and wait list a structure print shows.
+const SLEEPING_LOCK_TYPES: &[&str] = &["rw_semaphore", "mutex"];
+
+/// Slow paths a task sleeps in waiting for one of them: its `rwsem_waiter`/`mutex_waiter`
+/// is in their frame.
+const SLEEPING_LOCK_SLOWPATHS: &[&str] =
+    &["rwsem_down_read_slowpath", "rwsem_down_write_slowpath", "__rwsem_down_", "__mutex_lock", "mutex_lock"];
+
+/// `TASK: ffff8d8f82c01840` in a `bt` or `ps` line.
+fn task_address(t: &str) -> Option<u64> {
+    hex_prefix(t.split_once("TASK:")?.1.trim_start())
+}
+
+impl Transcript {
+    /// An rwsem or mutex as its structure print shows it: the owner the lock records (the
+    /// task at `owner & ~7`, named by a `PID: … TASK:` line), and the tasks its wait list
+    /// points at (the first and last waiters: `wait_list.next`/`prev` lie in the frame of
+    /// their slow path).
+    fn sleeping_lock(&self, o: &ObjectState) -> Option<LockState> {
+        let rwsem = o.type_name == "rw_semaphore";
+        let owner_word = o.member("owner.counter").or_else(|| o.member("owner"))?;
+        let count = if rwsem { o.member("count.counter").or_else(|| o.member("count")) } else { Some(owner_word) };
+        let owner = self.tasks.get(&(owner_word & !7)).map(|t| lockscope_facts::machine::LockOwner {
+            task: t.clone(),
+            how: match (rwsem, owner_word & 1) {
+                (false, _) => "owner".into(),
+                (true, 1) => "last reader".into(),
+                (true, _) => "writer".into(),
+            },
+            origin: o.origin.clone(),
+        });
+        let mut task_waiters: Vec<(TaskRef, String)> = Vec::new();
+        for end in ["wait_list.next", "wait_list.prev"] {
+            let Some(at) = o.member(end).filter(|&a| a != o.address) else { continue };
+            let found = self.lock_waiters.iter().find_map(|(t, frames)| {
+                let i = frames.windows(2).position(|w| w[0].0 <= at && at < w[1].0)?;
+                Some((t.clone(), frames[i].1.clone()))
+            });
+            if let Some((t, f)) = found
+                && !task_waiters.iter().any(|(x, _)| x.pid == t.pid)
+            {
+                let mode = if f.contains("read") {
+                    "read"
+                } else if f.contains("write") {
+                    "write"
+                } else {
+                    "lock"
+                };
+                task_waiters.push((t, mode.to_string()));
+            }
+        }
+        Some(LockState {
+            address: o.address,
+            kind: if rwsem { "rwsem".into() } else { "mutex".into() },
+            bit: None,
+            value: count,
+            locked: count.map(|c| c != 0),
+            queued_cpu: None,
+            pending: None,
+            queue: Vec::new(),
+            symbol: None,
+            waiters: Vec::new(),
+            task_waiters,
+            owner,
+            candidate_holders: Vec::new(),
+            origin: vec![o.origin.clone()],
+        })
     }
 }
 

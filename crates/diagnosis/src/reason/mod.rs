@@ -54,6 +54,8 @@ fn key_of(e: &Event) -> Option<Key> {
     match (cpu_of(e), &e.task) {
         (Some(c), _) if is_cpu_report(e.kind) => Some(Key::Cpu(c)),
         (_, Some(t)) if matches!(e.kind, EventKind::HungTask | EventKind::RcuStall) => Some(Key::Task(t.pid)),
+        // A switched-out task's trace (crash `bt`): kept only when it is shown blocked.
+        (None, Some(t)) if e.kind == EventKind::NmiBacktrace => Some(Key::Task(t.pid)),
         _ => None,
     }
 }

@@ -24,12 +24,18 @@ pub(super) fn stuck_subjects(inc: &Incident, input: &Input<'_>) -> Vec<Stuck> {
     // all-CPU dumps a detector prints (the hung-task thread's own CPU, idle CPUs).
     // The idle task (pid 0) with interrupts off is a CPU stopped while idle (a crash `bt -a`
     // of a panicked machine), not a stuck one.
+    // A task a crash session shows blocked in D state is stuck like a hung-task report's.
+    let blocked_pid = |e: &Event| -> Option<&lockscope_facts::machine::TaskState> {
+        let pid = e.task.as_ref()?.pid;
+        mem?.blocked_tasks.iter().find(|t| t.task.pid == pid && t.origin.line.is_some())
+    };
     by_key.retain(|_, idxs| {
         idxs.iter().any(|&i| events[i].kind != EventKind::NmiBacktrace) || {
             let e = &events[idxs[0]];
             let idle_task = e.task.as_ref().is_some_and(|t| t.pid == 0);
-            waits::classify(&e.stack).kind.spins()
+            waits::classify(stack_of(e, events)).kind.spins()
                 || (!idle_task && e.registers.as_ref().and_then(|r| r.irqs_enabled()) == Some(false))
+                || (e.cpu.is_none() && blocked_pid(e).is_some())
         }
     });
     let mut out = Vec::new();
@@ -61,8 +67,12 @@ pub(super) fn stuck_subjects(inc: &Incident, input: &Input<'_>) -> Vec<Stuck> {
                 mem.and_then(|m| m.cpus.iter().find(|c| cpu == Some(c.cpu))).and_then(|c| c.irqs_enabled)
             })
         };
-        let state =
-            idxs.iter().rev().find_map(|&i| events[i].task_state.clone()).or_else(|| cpu.map(|_| "R".to_string()));
+        let state = idxs
+            .iter()
+            .rev()
+            .find_map(|&i| events[i].task_state.clone())
+            .or_else(|| cpu.map(|_| "R".to_string()))
+            .or_else(|| blocked_pid(b).map(|t| t.state.clone()));
         let mut wait = wait_of(b, idxs.iter().map(|&i| &events[i]), events, inc, mem.map(|m| (m, cpu)));
         if let Some(m) = mem
             && matches!(wait.kind, WaitKind::Spinlock | WaitKind::RwlockRead | WaitKind::RwlockWrite)
