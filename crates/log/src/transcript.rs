@@ -127,6 +127,9 @@ fn dis_line(t: &str) -> Option<(u64, &str, &str)> {
 
 /// `/usr/src/…/kernel/smp.c: 405`: the source line `dis -l` prints above instructions.
 fn source_line(t: &str) -> Option<&str> {
+    if !t.starts_with('/') {
+        return None;
+    }
     let (path, n) = t.rsplit_once(": ")?;
     (path.starts_with('/') && !path.contains(' ') && n.trim().parse::<u32>().is_ok()).then_some(t)
 }
@@ -233,8 +236,11 @@ impl Transcript {
 
     /// One line of the session, its log prefix and quoting removed.
     pub fn line(&mut self, lineno: u64, text: &[u8]) {
-        // Pages pasted from the web space with NBSP.
-        let owned = String::from_utf8_lossy(text).replace('\u{a0}', " ");
+        // Pages pasted from the web space with NBSP; most lines need no copy.
+        let owned: std::borrow::Cow<str> = match std::str::from_utf8(text) {
+            Ok(s) if !s.contains('\u{a0}') => s.into(),
+            _ => String::from_utf8_lossy(text).replace('\u{a0}', " ").into(),
+        };
         let t = owned.trim();
         if self.struct_member(lineno, t) {
             return;
@@ -267,7 +273,7 @@ impl Transcript {
             });
             return;
         }
-        if let Some(i) = t.find("grep ").filter(|_| t.trim_end().ends_with("wc -l")) {
+        if let Some(i) = t.ends_with("wc -l").then(|| t.find("grep ")).flatten() {
             self.pipeline = Some(t[i..].to_string());
             return;
         }
@@ -484,19 +490,26 @@ impl Transcript {
         if self.frames.is_empty() && !(func == "__schedule" || func == "schedule" || func.starts_with("__switch_to")) {
             self.running.insert(h.cpu, h.task.clone());
         }
+        // Names are kept where they are needed (a blocked task's stack, a lock slow path):
+        // a `foreach bt` of thousands of tasks then allocates little.
+        let named = self.un_command() || SLEEPING_LOCK_SLOWPATHS.iter().any(|p| func.starts_with(p));
         if let Some(sp) = sp {
-            self.frames.push((sp, func.to_string()));
+            self.frames.push((sp, if named { func.to_string() } else { String::new() }));
         }
+    }
+
+    /// The current command is `foreach UN bt`: every trace is a task blocked in D state.
+    fn un_command(&self) -> bool {
+        self.command.as_ref().is_some_and(|(_, c)| {
+            let w: Vec<&str> = c.split_whitespace().collect();
+            w.first() == Some(&"foreach") && w.contains(&"UN") && w.contains(&"bt")
+        })
     }
 
     /// The end of a `bt`: its frames are kept when it waits in a sleeping lock's slow path.
     fn end_trace(&mut self) {
         let frames = std::mem::take(&mut self.frames);
-        // `foreach UN bt`: every trace is a task blocked in D state.
-        let un = self.command.as_ref().is_some_and(|(_, c)| {
-            let w: Vec<&str> = c.split_whitespace().collect();
-            w.first() == Some(&"foreach") && w.contains(&"UN") && w.contains(&"bt")
-        });
+        let un = self.un_command();
         if let Some(h) = self.header.as_ref().filter(|_| un && !frames.is_empty())
             && !self.machine.blocked_tasks.iter().any(|t| t.task.pid == h.current.pid)
         {
@@ -634,7 +647,7 @@ impl Transcript {
             let Some(at) = o.member(end).filter(|&a| a != o.address) else { continue };
             let found = self.lock_waiters.iter().find_map(|(t, frames)| {
                 let i = frames.windows(2).position(|w| w[0].0 <= at && at < w[1].0)?;
-                Some((t.clone(), frames[i].1.clone()))
+                Some((t.clone(), frames[i].1.clone())).filter(|(_, f)| !f.is_empty())
             });
             if let Some((t, f)) = found
                 && !task_waiters.iter().any(|(x, _)| x.pid == t.pid)
