@@ -191,6 +191,54 @@ pub(crate) fn spinlock_holder(
     holder_link(Node::subject(&s.subject), s.wait.kind, s.irqs_enabled, l, node, source)
 }
 
+/// A spinning CPU's lock found among the stack words a crash session's `bt -f` printed: the
+/// one task (not among the `waiting` pids, which wait for it themselves) whose stack holds the lock's address is its likely
+/// holder; several are each possible (only the first is linked, the others named).
+pub(crate) fn stack_word_holder(
+    s: &Stuck,
+    waiting: &[u32],
+    node: &dyn Fn(&TaskRef) -> Node,
+    m: &MachineState,
+    source: usize,
+) -> Option<ChainLink> {
+    let addr = s.wait.lock_address?;
+    let found: Vec<(&lockscope_facts::machine::StackWords, u64, &str)> = m
+        .stack_words
+        .iter()
+        .filter(|w| !waiting.contains(&w.task.pid))
+        .filter_map(|w| {
+            let &(at, _, f) = w.words.iter().find(|(_, v, _)| *v == addr)?;
+            Some((w, at, w.frames.get(usize::from(f)).map_or("", String::as_str)))
+        })
+        .collect();
+    let (w, at, frame) = *found.first()?;
+    let conf = if found.len() == 1 { Confidence::Likely } else { Confidence::Possible };
+    let others: Vec<String> = found[1..].iter().map(|(o, _, _)| o.task.to_string()).collect();
+    let frame = if frame.is_empty() { String::new() } else { format!(", in the frame of {frame}") };
+    let irq = if s.irqs_enabled == Some(false) { " with interrupts disabled" } else { "" };
+    let reasoning = format!(
+        "the crash session's `bt -f` of {} (line {}) shows the lock's address {addr:#x} on its stack at {at:#x}{frame}{}: it took the lock and keeps it there (crash's `search -t` reasoning; a hint, not proof)",
+        w.task,
+        w.line,
+        if others.is_empty() {
+            "; no other stack shown holds it".to_string()
+        } else {
+            format!("; so do the stacks of {}", others.join(", "))
+        }
+    );
+    let read = MemoryRead::shown(w.line, "bt -f", Some(at), format!("{addr:#x} on the stack of {}", w.task));
+    Some(ChainLink {
+        waiter: Node::subject(&s.subject),
+        waits_for: node(&w.task),
+        via: format!("{} {addr:#x}, spinning{irq}", s.wait.kind.as_str()),
+        wait: s.wait.kind,
+        lock: Some(LockRef::of_wait(s.wait.kind, addr)),
+        confidence: conf,
+        reasoning,
+        evidence: vec![Evidence::memory(source, &read, format!("{} holds {addr:#x} on its stack at {at:#x}", w.task))],
+    })
+}
+
 /// The same for a CPU the log printed nothing about (a target of a cross-CPU call): memory
 /// shows it spinning on a held lock.
 pub(crate) fn silent_cpu_holder(

@@ -76,6 +76,10 @@ pub struct MachineState {
     /// bt_all.txt | grep fas_readwriter | wc -l` → 34): how many tasks share a trace.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub counts: Vec<CountShown>,
+    /// Stack words `bt -f` printed, per task: a lock's address on a task's stack makes it a
+    /// possible holder (crash's `search -t`), as a dump's stack search does.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stack_words: Vec<StackWords>,
     /// Code as crash's `dis` printed it in a transcript (a dump's own code is read where it
     /// is needed): runs of instructions, by address.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -107,6 +111,20 @@ impl ObjectState {
     pub fn member(&self, path: &str) -> Option<u64> {
         self.members.iter().find(|(p, _)| p == path).map(|&(_, v)| v)
     }
+}
+
+/// The kernel-address words of one task's stack as `bt -f` printed them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StackWords {
+    pub task: TaskRef,
+    /// The CPU its `bt` header names (where it runs or last ran).
+    pub cpu: Option<u32>,
+    /// The functions of its frames, in printed order.
+    pub frames: Vec<String>,
+    /// (stack address, word, index into `frames` of the frame the word belongs to).
+    pub words: Vec<(u64, u64, u16)>,
+    /// The line of its `bt` header.
+    pub line: u64,
 }
 
 /// A `… | wc -l` pipeline and the count it printed.

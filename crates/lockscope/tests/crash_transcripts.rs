@@ -266,3 +266,30 @@ fn a_struct_print_of_the_rwsem_gives_its_owner_and_waiters() {
     assert!(!inferred["reasoning"].as_str().unwrap().contains("crash session printed"), "{inferred}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The corpus's crash session on ipi_sleeping_holder.live (crash.txt, whose tasks list lacks
+/// the holder) with a `bt -f` of the sleeping task added: the spinning CPU's lock address
+/// (RDI) is on zone_drain's stack, in msleep's frame, and on no other stack shown — the same
+/// root as `analyze` on the dump itself, which finds it by searching every stack.
+#[test]
+fn bt_f_stack_words_name_the_sleeping_holder() {
+    let v = analyze("tests/data/crash-sessions/ipi_sleeping_holder.session.txt");
+    let root = &v["diagnosis"]["root"];
+    assert_eq!(
+        (root["task"]["pid"].as_u64(), root["kind"].as_str()),
+        (Some(135), Some("sleeps_holding_spinlock")),
+        "{root}"
+    );
+    let link = v["diagnosis"]["chain"].as_array().unwrap().iter().find(|l| l["waiter"]["cpu"] == 3).cloned().unwrap();
+    assert_eq!((link["waits_for"]["task"]["pid"].as_u64(), link["confidence"].as_str()), (Some(135), Some("likely")));
+    let why = link["reasoning"].as_str().unwrap();
+    assert!(why.contains("at 0xffffd31c8035bef8, in the frame of msleep; no other stack shown holds it"), "{why}");
+    let truth: Value = match corpus::shared() {
+        Some(shared) => {
+            serde_json::from_slice(&std::fs::read(shared.join("corpus/ipi_sleeping_holder.live/truth.json")).unwrap())
+                .unwrap()
+        }
+        None => return,
+    };
+    assert_eq!(root["task"]["pid"], truth["expected"]["root_cause"]["pid"]);
+}

@@ -68,6 +68,7 @@ golden!(seed_000_crash_session, "tests/data/seed-000/crash-session.txt");
 golden!(seed_001_crash_session, "tests/data/seed-001/crash-session.txt");
 golden!(seed_002_crash_session, "tests/data/seed-002/crash-session.txt");
 golden!(crash_session_hung_rwsem_chain, "tests/data/crash-sessions/hung_rwsem_chain.session.txt");
+golden!(crash_session_ipi_sleeping_holder, "tests/data/crash-sessions/ipi_sleeping_holder.session.txt");
 golden!(dump_ipi_sleeping_holder_live, "tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31");
 golden!(dump_ipi_sleeping_holder_live_memory, "--no-log", "tests/data/dumps/ipi_sleeping_holder.live.mkd-zlib-d31");
 golden!(dump_hung_rwsem_chain_live, "tests/data/dumps/hung_rwsem_chain.live.mkd-zlib-d31");

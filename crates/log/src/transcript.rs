@@ -182,6 +182,25 @@ fn grep_patterns(cmd: &str) -> Vec<String> {
         .collect()
 }
 
+/// `ffffd31c8035bef8: ffffffffc054e0a0 ffffffffc054c0d0` (`bt -f`): the address of the
+/// first word and the words.
+fn stack_words(t: &str) -> Option<(u64, Vec<u64>)> {
+    let (at, rest) = t.split_once(": ")?;
+    if at.len() != 16 {
+        return None;
+    }
+    let at = u64::from_str_radix(at, 16).ok()?;
+    let words: Option<Vec<u64>> =
+        rest.split_whitespace().take_while(|w| w.len() == 16).map(|w| u64::from_str_radix(w, 16).ok()).collect();
+    words.filter(|w| !w.is_empty()).map(|w| (at, w))
+}
+
+/// Kernel addresses start here; other stack words cannot be a lock's address.
+const KERNEL_SPACE: u64 = 0xffff_8000_0000_0000;
+
+/// Stack words kept in all: a lock's holder is searched among them.
+const MAX_STACK_WORDS: usize = 1 << 20;
+
 /// `CPU 3: 27.95 secs` (`runq -T`).
 fn runq_lag(t: &str) -> Option<(u32, u64)> {
     let rest = t.strip_prefix("CPU ")?;
@@ -300,6 +319,8 @@ impl Transcript {
                 self.tasks.insert(addr, task.clone());
             }
             self.ps.push(PsLine { line: lineno, task, cpu, state, ns });
+        } else if let Some(words) = stack_words(t) {
+            self.words(&words);
         } else if t.starts_with("PID:") {
             self.end_trace();
             self.header =
@@ -492,9 +513,39 @@ impl Transcript {
         }
         // Names are kept where they are needed (a blocked task's stack, a lock slow path):
         // a `foreach bt` of thousands of tasks then allocates little.
-        let named = self.un_command() || SLEEPING_LOCK_SLOWPATHS.iter().any(|p| func.starts_with(p));
+        let with_words = self.command.as_ref().is_some_and(|(_, c)| c.split_whitespace().any(|w| w == "-f"));
+        let named = with_words || self.un_command() || SLEEPING_LOCK_SLOWPATHS.iter().any(|p| func.starts_with(p));
         if let Some(sp) = sp {
             self.frames.push((sp, if named { func.to_string() } else { String::new() }));
+        }
+    }
+
+    /// Words of a `bt -f` frame: kept, for the current task, where they are kernel addresses.
+    fn words(&mut self, (at, words): &(u64, Vec<u64>)) {
+        let Some(h) = self.header.as_ref() else { return };
+        let kept: usize = self.machine.stack_words.iter().map(|w| w.words.len()).sum();
+        if kept >= MAX_STACK_WORDS {
+            return;
+        }
+        let frame = self.frames.len().saturating_sub(1) as u16;
+        let fresh = self.machine.stack_words.last().is_none_or(|w| w.line != h.line);
+        if fresh {
+            self.machine.stack_words.push(lockscope_facts::machine::StackWords {
+                task: h.current.clone(),
+                cpu: Some(h.cpu),
+                frames: Vec::new(),
+                words: Vec::new(),
+                line: h.line,
+            });
+        }
+        let w = self.machine.stack_words.last_mut().expect("pushed above");
+        while w.frames.len() < self.frames.len() {
+            w.frames.push(self.frames[w.frames.len()].1.clone());
+        }
+        for (i, &v) in words.iter().enumerate() {
+            if v >= KERNEL_SPACE {
+                w.words.push((at + 8 * i as u64, v, frame));
+            }
         }
     }
 
@@ -604,6 +655,7 @@ impl Transcript {
             || !m.objects.is_empty()
             || !m.code.is_empty()
             || !m.counts.is_empty()
+            || !m.stack_words.is_empty()
             || m.cpus.iter().any(|c| c.task.is_some())
             || !m.runnable_tasks.is_empty()
             || !m.blocked_tasks.is_empty();
@@ -822,6 +874,30 @@ PID: 136      TASK: ffff8bbb82b90000  CPU: 3    COMMAND: \"page_alloc\"
         {
             t.line(i as u64 + 1, l.as_bytes());
         }
+        assert_eq!(t.finish(), None);
+    }
+
+    #[test]
+    fn bt_f_words_belong_to_their_task_and_frame() {
+        // `lockscope bt -f` of zone_drain on tests/data/dumps/ipi_sleeping_holder.live (crash's layout).
+        let m = read(
+            "crash> bt -f 135
+PID: 135      TASK: ffff8bbb82b948c0  CPU: 2    COMMAND: \"zone_drain\"
+ #2 [ffffd31c8035bea0] schedule_timeout at ffffffff8904dc84
+    ffffd31c8035bea8: 0000000000000000 ffff8bbb8b9214d0
+ #3 [ffffd31c8035bef0] msleep at ffffffff88754409
+    ffffd31c8035bef8: ffffffffc054e0a0 ffffffffc054c0d0
+ #4 [ffffd31c8035bf00] drain_zone_pages_sleep_demo at ffffffffc054c0d0 [lockscen]",
+        );
+        let w = &m.stack_words[0];
+        assert_eq!((w.task.pid, w.cpu, w.line), (135, Some(2), 2));
+        // Only kernel addresses are kept: 0 is not.
+        assert_eq!(w.words[0], (0xffffd31c8035beb0, 0xffff8bbb8b9214d0, 0));
+        let &(at, _, f) = w.words.iter().find(|x| x.1 == 0xffffffffc054e0a0).unwrap();
+        assert_eq!((at, w.frames[usize::from(f)].as_str()), (0xffffd31c8035bef8, "msleep"));
+        // Words with no `bt` header before them belong to no task.
+        let mut t = Transcript::new();
+        t.line(1, b"    ffff882f10c47db8: ffff885f706ae400 01ffc9004039e688");
         assert_eq!(t.finish(), None);
     }
 }

@@ -381,7 +381,18 @@ fn silent_target_link(cx: &Ctx<'_, '_>, t: u32) -> Option<ChainLink> {
 /// else the lock itself.
 fn spinlock_link(cx: &Ctx<'_, '_>, s: &Stuck) -> ChainLink {
     let task_node = |t: &lockscope_facts::TaskRef| cx.task_node(t);
-    if let Some(mut l) = cx.mem.and_then(|m| crate::memory::spinlock_holder(s, &task_node, m, cx.inc.source)) {
+    let waiting: Vec<u32> = cx
+        .inc
+        .stuck
+        .iter()
+        .filter(|o| o.wait.lock_address.is_some() && o.wait.lock_address == s.wait.lock_address)
+        .filter_map(|o| o.subject.task.as_ref().map(|t| t.pid))
+        .collect();
+    let from_memory = cx.mem.and_then(|m| {
+        crate::memory::spinlock_holder(s, &task_node, m, cx.inc.source)
+            .or_else(|| crate::memory::stack_word_holder(s, &waiting, &task_node, m, cx.inc.source))
+    });
+    if let Some(mut l) = from_memory {
         cx.confirm_by_sleeper(&mut l);
         l.evidence.extend(cx.ev(s));
         return l;
