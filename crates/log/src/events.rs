@@ -980,6 +980,21 @@ impl Parser {
             r.regs = Regs::Done;
         }
         let t = text.trim_start();
+        // crash's `sys` names the panic task on the lines after PANIC: `PID: 61`,
+        // `COMMAND: "kworker/1:1"`.
+        let e = &mut self.events[target];
+        if e.kind == EventKind::Panic && e.headline.starts_with("PANIC: ") {
+            if let Some(pid) = t.strip_prefix("PID: ").and_then(|p| p.trim().parse().ok()) {
+                e.task = Some(TaskRef { comm: String::new(), pid });
+                return;
+            }
+            if let (Some(c), Some(task)) =
+                (t.strip_prefix("COMMAND: \"").and_then(|c| c.strip_suffix('"')), e.task.as_mut())
+            {
+                task.comm = c.to_string();
+                return;
+            }
+        }
         if let Some(cl) = headers::parse_cpu_line(t) {
             r.gap = 0;
             let twin = r.twin;

@@ -262,7 +262,7 @@ impl Scanner {
                 };
                 parser.line(lineno, &rec, has_trigger);
                 if let Some(t) = transcript.as_mut() {
-                    t.line(lineno, rec.text);
+                    t.quoted_line(lineno, line, rec.text);
                 }
                 pos = next;
             }

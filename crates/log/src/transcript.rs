@@ -73,6 +73,13 @@ pub struct Transcript {
     lock_waiters: Vec<(TaskRef, Vec<(u64, String)>)>,
     /// Rwsems and mutexes printed, read at the end (their waiters' traces may come later).
     sleeping_locks: Vec<ObjectState>,
+    /// How many `>` quote the current line, and quoted the last `ps` header: a row with one
+    /// more is a running task.
+    quote_depth: usize,
+    ps_header_depth: Option<usize>,
+    /// The CPU whose `runq` block is being read, and the tasks queued on run queues.
+    runq_cpu: Option<u32>,
+    queued: Vec<(u64, TaskRef, u32)>,
     /// A `… | wc -l` pipeline waiting for its count on the next line.
     pipeline: Option<String>,
     /// Tasks a `bt` shows running on a CPU (their trace does not start in the scheduler).
@@ -201,6 +208,55 @@ const KERNEL_SPACE: u64 = 0xffff_8000_0000_0000;
 /// Stack words kept in all: a lock's holder is searched among them.
 const MAX_STACK_WORDS: usize = 1 << 20;
 
+/// `CPU 1 RUNQUEUE: ffff8f6f7b2a1680` (`runq`).
+fn runq_header(t: &str) -> Option<u32> {
+    let (cpu, rest) = t.strip_prefix("CPU ")?.split_once(' ')?;
+    rest.starts_with("RUNQUEUE:").then(|| cpu.parse().ok()).flatten()
+}
+
+/// `PID: 61  TASK: ffff…  COMMAND: "kworker/1:1"` (a `runq` line: no CPU field).
+fn task_fields_no_cpu(t: &str) -> Option<(TaskRef, u64)> {
+    let pid = t.strip_prefix("PID:")?.split_whitespace().next()?.parse().ok()?;
+    let comm = t.split_once("COMMAND: \"")?.1.rsplit_once('"')?.0.to_string();
+    Some((TaskRef { comm, pid }, task_address(t)?))
+}
+
+/// `[120] PID: 14  TASK: ffff…  COMMAND: "watchdog/1"`: a task queued on a run queue.
+fn queued_task(t: &str) -> Option<TaskRef> {
+    let rest = t.strip_prefix('[')?.split_once(']')?.1.trim_start();
+    task_fields_no_cpu(rest).map(|(task, _)| task)
+}
+
+/// A `ps` row: `>  61  2  1  ffff8f6f76863e80  RU  0.0  0  0  [kworker/1:1]`.
+struct PsRow {
+    current: bool,
+    task: TaskRef,
+    cpu: u32,
+    address: u64,
+    state: String,
+}
+
+fn ps_row(t: &str) -> Option<PsRow> {
+    let (current, rest) = match t.strip_prefix('>') {
+        Some(r) => (true, r),
+        None => (false, t),
+    };
+    let w: Vec<&str> = rest.split_whitespace().collect();
+    let [pid, ppid, cpu, task, state, ..] = w.as_slice() else { return None };
+    const STATES: &[&str] = &["RU", "IN", "UN", "ZO", "ST", "TR", "DE", "SW", "WA", "PA", "ID", "NE"];
+    if task.len() != 16 || !STATES.contains(state) || ppid.parse::<u32>().is_err() {
+        return None;
+    }
+    let comm = w.last()?.trim_start_matches('[').trim_end_matches(']').to_string();
+    Some(PsRow {
+        current,
+        task: TaskRef { comm, pid: pid.parse().ok()? },
+        cpu: cpu.parse().ok()?,
+        address: u64::from_str_radix(task, 16).ok()?,
+        state: state.to_string(),
+    })
+}
+
 /// `CPU 3: 27.95 secs` (`runq -T`).
 fn runq_lag(t: &str) -> Option<(u32, u64)> {
     let rest = t.strip_prefix("CPU ")?;
@@ -255,6 +311,13 @@ impl Transcript {
 
     /// One line of the session, its log prefix and quoting removed.
     pub fn line(&mut self, lineno: u64, text: &[u8]) {
+        self.quoted_line(lineno, text, text);
+    }
+
+    /// One line, as read (`raw`, with its e-mail quoting) and without its prefix (`text`):
+    /// crash marks the running tasks of a `ps` with a `>` that quoting strips too.
+    pub fn quoted_line(&mut self, lineno: u64, raw: &[u8], text: &[u8]) {
+        self.quote_depth = raw.iter().take_while(|&&b| b == b'>' || b == b' ').filter(|&&b| b == b'>').count();
         // Pages pasted from the web space with NBSP; most lines need no copy.
         let owned: std::borrow::Cow<str> = match std::str::from_utf8(text) {
             Ok(s) if !s.contains('\u{a0}') => s.into(),
@@ -297,9 +360,15 @@ impl Transcript {
             return;
         }
         self.kmem_header = self.kmem_header && self.kmem_row(lineno, t);
-        if let Some(cmd) = prompt(t) {
-            self.command(lineno, cmd);
-        } else if let Some((address, name)) = sym_line(t) {
+        match prompt(t) {
+            Some(cmd) => self.command(lineno, cmd),
+            None => self.output(lineno, t),
+        }
+    }
+
+    /// A line of a command's output (or prose, which matches none of them).
+    fn output(&mut self, lineno: u64, t: &str) {
+        if let Some((address, name)) = sym_line(t) {
             let origin = MemoryRead::shown(lineno, format!("sym {address:x}"), Some(address), format!("symbol {name}"));
             let o = ObjectState {
                 address,
@@ -319,6 +388,19 @@ impl Transcript {
                 self.tasks.insert(addr, task.clone());
             }
             self.ps.push(PsLine { line: lineno, task, cpu, state, ns });
+        } else if let Some(cpu) = runq_header(t) {
+            self.runq_cpu = Some(cpu);
+        } else if let Some(rest) = t.strip_prefix("CURRENT: ") {
+            if let (Some((task, _)), Some(cpu)) = (task_fields_no_cpu(rest), self.runq_cpu) {
+                self.running.insert(cpu, task);
+            }
+        } else if let Some((task, cpu)) = self.runq_cpu.and_then(|c| queued_task(t).map(|x| (x, c))) {
+            self.queued.push((lineno, task, cpu));
+        } else if t.starts_with("PID") && t.contains("PPID") && t.contains("TASK") {
+            self.ps_header_depth = Some(self.quote_depth);
+        } else if let Some(mut p) = ps_row(t) {
+            p.current |= self.ps_header_depth.is_some_and(|d| self.quote_depth == d + 1);
+            self.ps_row(lineno, p);
         } else if let Some(words) = stack_words(t) {
             self.words(&words);
         } else if t.starts_with("PID:") {
@@ -364,6 +446,7 @@ impl Transcript {
         let cmd = cmd.split("--").next().unwrap_or(cmd).trim();
         self.end_trace();
         self.header = None;
+        self.runq_cpu = None;
         self.command = Some((lineno, cmd.to_string()));
         self.print = struct_command(cmd).map(|(type_name, address)| StructPrint {
             command: cmd.to_string(),
@@ -549,6 +632,25 @@ impl Transcript {
         }
     }
 
+    /// A `ps` row: the task's address; the running task of its CPU (`>`); a task in D state.
+    fn ps_row(&mut self, lineno: u64, p: PsRow) {
+        self.tasks.insert(p.address, p.task.clone());
+        if p.current && p.task.pid != 0 {
+            self.running.insert(p.cpu, p.task.clone());
+        }
+        if p.state == "UN" && !self.machine.blocked_tasks.iter().any(|t| t.task.pid == p.task.pid) {
+            let cmd = self.command.as_ref().map_or("ps".to_string(), |(_, c)| c.clone());
+            let origin = MemoryRead::shown(lineno, cmd, Some(p.address), format!("{} in D state", p.task));
+            self.machine.blocked_tasks.push(TaskState {
+                task: p.task,
+                state: "D".into(),
+                blocked_ns: None,
+                stack: Vec::new(),
+                origin,
+            });
+        }
+    }
+
     /// The current command is `foreach UN bt`: every trace is a task blocked in D state.
     fn un_command(&self) -> bool {
         self.command.as_ref().is_some_and(|(_, c)| {
@@ -640,6 +742,19 @@ impl Transcript {
                     },
                     _ => {}
                 }
+            }
+        }
+        for (line, task, cpu) in std::mem::take(&mut self.queued) {
+            let known = self.machine.runnable_tasks.iter().any(|t| t.task.pid == task.pid);
+            if !known && task.pid != 0 {
+                let origin = MemoryRead::shown(line, "runq", None, format!("{task} queued on CPU {cpu}'s run queue"));
+                self.machine.runnable_tasks.push(TaskState {
+                    task,
+                    state: "RU".into(),
+                    blocked_ns: None,
+                    stack: Vec::new(),
+                    origin,
+                });
             }
         }
         for (cpu, task) in std::mem::take(&mut self.running) {
@@ -761,7 +876,7 @@ mod tests {
     fn read(text: &str) -> MachineState {
         let mut t = Transcript::new();
         for (i, l) in text.lines().enumerate() {
-            t.line(i as u64 + 1, l.trim_start_matches("> ").as_bytes());
+            t.quoted_line(i as u64 + 1, l.as_bytes(), l.trim_start_matches("> ").as_bytes());
         }
         t.finish().expect("machine state")
     }
@@ -899,5 +1014,46 @@ PID: 135      TASK: ffff8bbb82b948c0  CPU: 2    COMMAND: \"zone_drain\"
         let mut t = Transcript::new();
         t.line(1, b"    ffff882f10c47db8: ffff885f706ae400 01ffc9004039e688");
         assert_eq!(t.finish(), None);
+    }
+
+    #[test]
+    fn runq_and_ps_rows() {
+        // crash's `runq` and `ps` layouts (the PIDs and addresses of seed 000's machine).
+        let m = read(
+            "crash> runq
+CPU 1 RUNQUEUE: ffff8f6f7b2a1680
+  CURRENT: PID: 61     TASK: ffff8f6f76863e80  COMMAND: \"kworker/1:1\"
+  RT PRIO_ARRAY: ffff8f6f7b2a18c0
+     [  0] PID: 14     TASK: ffff8f6f7a083e80  COMMAND: \"watchdog/1\"
+  CFS RB_ROOT: ffff8f6f7b2a1730
+     [no tasks queued]
+crash> ps
+   PID    PPID  CPU       TASK        ST  %MEM     VSZ    RSS  COMM
+>  2818      1   3  ffff8f6f76f0be80  RU   1.2  400000  50000  yum
+    135      2   1  ffff8d8f82c01840  UN   0.0       0      0  [ksmd_demo]",
+        );
+        // The `>` of a running task survives e-mail quoting: one level more than the header.
+        let mut t = Transcript::new();
+        for (i, raw) in [
+            "> crash> ps",
+            ">    PID    PPID  CPU       TASK        ST  COMM",
+            "> >  2818      1   3  ffff8f6f76f0be80  RU  yum",
+            ">     136      2   2  ffff8f6f76f0be81  RU  other",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let text = raw.trim_start_matches(['>', ' ']);
+            t.quoted_line(i as u64 + 1, raw.as_bytes(), text.as_bytes());
+        }
+        let q = t.finish().unwrap();
+        assert_eq!(
+            q.cpus.iter().map(|c| (c.cpu, c.task.as_ref().map(|t| t.pid))).collect::<Vec<_>>(),
+            vec![(3, Some(2818))]
+        );
+        let task = |c: u32| m.cpus.iter().find(|x| x.cpu == c).and_then(|x| x.task.clone()).map(|t| t.pid);
+        assert_eq!((task(1), task(3)), (Some(61), Some(2818)));
+        assert_eq!(m.runnable_tasks[0].task.comm, "watchdog/1");
+        assert_eq!((m.blocked_tasks[0].task.pid, m.blocked_tasks[0].state.as_str()), (135, "D"));
     }
 }
