@@ -292,6 +292,16 @@ fn ps_line(t: &str) -> Option<(u64, String, TaskRef, u32)> {
 /// A structure print command: `struct zone.name,lock ADDR`, `qspinlock ADDR`,
 /// `struct page -x ADDR`, `p ((struct page *)ADDR)`-like forms are left alone.
 fn struct_command(cmd: &str) -> Option<(String, u64)> {
+    // `p *(struct rw_semaphore *)0xffff…` (also `p/x`): a typed address.
+    if let Some(rest) =
+        cmd.strip_prefix("p ").or_else(|| cmd.strip_prefix("p/x ")).or_else(|| cmd.strip_prefix("print "))
+    {
+        let inner = rest.trim().strip_prefix("*(struct ")?;
+        let (type_name, addr) = inner.split_once('*')?;
+        let address = hex_prefix(addr.trim_start_matches(')').trim()).filter(|&a| a >= 0xffff_0000_0000_0000)?;
+        let type_name = type_name.trim().to_string();
+        return type_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_').then_some((type_name, address));
+    }
     let words: Vec<&str> = cmd.split_whitespace().filter(|w| !w.starts_with('-')).collect();
     let (first, rest) = words.split_first()?;
     let (spec, addr) = match *first {
@@ -463,7 +473,8 @@ impl Transcript {
     /// qspinlock {`); anything else closes the print.
     fn struct_member(&mut self, lineno: u64, t: &str) -> bool {
         let Some(p) = self.print.as_mut() else { return false };
-        if t.starts_with("struct ") && t.ends_with('{') {
+        // The print's opening: `struct qspinlock {`, or `p`'s `$1 = {`.
+        if (t.starts_with("struct ") || t.starts_with('$')) && t.ends_with('{') {
             return true;
         }
         if t.starts_with('}') {
@@ -1055,5 +1066,43 @@ crash> ps
         assert_eq!((task(1), task(3)), (Some(61), Some(2818)));
         assert_eq!(m.runnable_tasks[0].task.comm, "watchdog/1");
         assert_eq!((m.blocked_tasks[0].task.pid, m.blocked_tasks[0].state.as_str()), (135, "D"));
+    }
+
+    #[test]
+    fn a_p_of_a_cast_address_is_a_structure_print() {
+        // crash 8 on ../shared/corpus/hung_rwsem_chain.live: `p/x *(struct rw_semaphore *)…`.
+        let m = read(
+            "crash> p/x *(struct rw_semaphore *)0xffffffffc0467060
+$2 = {
+  count = {
+    counter = 0x102
+  },
+  owner = {
+    counter = 0xffff8d8f82c01843
+  },
+  wait_lock = {
+    raw_lock = {
+      {
+        val = {
+          counter = 0x0
+        },
+      }
+    }
+  },
+  wait_list = {
+    next = 0xffffd42200343e90,
+    prev = 0xffffd42200373e80
+  }
+}",
+        );
+        let o = m.objects.iter().find(|o| o.type_name == "rw_semaphore").unwrap();
+        assert_eq!(o.address, 0xffffffffc0467060);
+        assert_eq!(
+            (o.member("owner.counter"), o.member("wait_list.prev")),
+            (Some(0xffff8d8f82c01843), Some(0xffffd42200373e80))
+        );
+        assert_eq!(o.member("wait_lock.raw_lock.val.counter"), Some(0));
+        let l = &m.locks[0];
+        assert_eq!((l.kind.as_str(), l.value, l.locked), ("rwsem", Some(0x102), Some(true)));
     }
 }
