@@ -708,12 +708,30 @@ impl Transcript {
         self.end_print();
         self.end_listing();
         self.end_trace();
+        self.finish_locks();
+        self.finish_tasks();
+        let m = &mut self.machine;
+        m.cpus.sort_by_key(|c| c.cpu);
+        m.runnable_tasks.sort_by_key(|t| std::cmp::Reverse(t.blocked_ns));
+        m.blocked_tasks.sort_by_key(|t| std::cmp::Reverse(t.blocked_ns));
+        let shown = m.cpus.iter().any(|c| c.clock_lag_ns.is_some() || c.running_for_ns.is_some() || c.task.is_some())
+            || !m.locks.is_empty()
+            || !m.objects.is_empty()
+            || !m.code.is_empty()
+            || !m.counts.is_empty()
+            || !m.stack_words.is_empty()
+            || !m.runnable_tasks.is_empty()
+            || !m.blocked_tasks.is_empty();
+        shown.then_some(self.machine)
+    }
+
+    /// The sleeping locks printed, now that every trace is read; locks named by `sym`.
+    fn finish_locks(&mut self) {
         for o in std::mem::take(&mut self.sleeping_locks) {
             if let Some(l) = self.sleeping_lock(&o) {
                 self.machine.locks.push(l);
             }
         }
-        // A lock whose address `sym` printed is that symbol.
         let symbols: Vec<(u64, String)> = self
             .machine
             .objects
@@ -724,68 +742,53 @@ impl Transcript {
         for l in self.machine.locks.iter_mut().filter(|l| l.symbol.is_none()) {
             l.symbol = symbols.iter().find(|(a, _)| *a == l.address).map(|(_, n)| n.clone());
         }
-        let ps = std::mem::take(&mut self.ps);
-        for p in ps {
-            let origin = MemoryRead::shown(p.line, "ps -m", None, format!("{}: {} since it last ran", p.task, p.state));
-            let current = self.running.get(&p.cpu).is_some_and(|t| t.pid == p.task.pid);
-            if current {
-                let c = self.cpu(p.cpu);
-                c.task = Some(p.task);
-                // `ps -m` counts by the task's own CPU clock, which stops with the CPU: add
-                // how far that clock lags to get the time by the most advanced one.
-                c.running_for_ns = Some(p.ns + c.clock_lag_ns.unwrap_or(0));
-                c.origin.push(origin);
-            } else if p.task.pid == 0 {
-                // An idle task not running is not waiting for a CPU.
-            } else {
-                let task = TaskState {
-                    task: p.task,
-                    state: p.state.clone(),
-                    blocked_ns: Some(p.ns),
-                    stack: Vec::new(),
-                    origin,
-                };
-                match p.state.as_str() {
-                    "RU" => self.machine.runnable_tasks.push(task),
-                    "UN" => match self.machine.blocked_tasks.iter_mut().find(|t| t.task.pid == task.task.pid) {
-                        Some(t) => t.blocked_ns = task.blocked_ns,
-                        None => self.machine.blocked_tasks.push(TaskState { state: "D".into(), ..task }),
-                    },
-                    _ => {}
-                }
-            }
+    }
+
+    /// `ps -m` lines and run queues, now that the running task of each CPU is known.
+    fn finish_tasks(&mut self) {
+        for p in std::mem::take(&mut self.ps) {
+            self.ps_m(p);
         }
         for (line, task, cpu) in std::mem::take(&mut self.queued) {
             let known = self.machine.runnable_tasks.iter().any(|t| t.task.pid == task.pid);
             if !known && task.pid != 0 {
                 let origin = MemoryRead::shown(line, "runq", None, format!("{task} queued on CPU {cpu}'s run queue"));
-                self.machine.runnable_tasks.push(TaskState {
-                    task,
-                    state: "RU".into(),
-                    blocked_ns: None,
-                    stack: Vec::new(),
-                    origin,
-                });
+                let t = TaskState { task, state: "RU".into(), blocked_ns: None, stack: Vec::new(), origin };
+                self.machine.runnable_tasks.push(t);
             }
         }
         for (cpu, task) in std::mem::take(&mut self.running) {
-            let c = self.cpu(cpu);
-            c.task.get_or_insert(task);
+            self.cpu(cpu).task.get_or_insert(task);
         }
-        let m = &mut self.machine;
-        m.cpus.sort_by_key(|c| c.cpu);
-        m.runnable_tasks.sort_by_key(|t| std::cmp::Reverse(t.blocked_ns));
-        m.blocked_tasks.sort_by_key(|t| std::cmp::Reverse(t.blocked_ns));
-        let shown = m.cpus.iter().any(|c| c.clock_lag_ns.is_some() || c.running_for_ns.is_some())
-            || !m.locks.is_empty()
-            || !m.objects.is_empty()
-            || !m.code.is_empty()
-            || !m.counts.is_empty()
-            || !m.stack_words.is_empty()
-            || m.cpus.iter().any(|c| c.task.is_some())
-            || !m.runnable_tasks.is_empty()
-            || !m.blocked_tasks.is_empty();
-        shown.then_some(self.machine)
+    }
+
+    /// One `ps -m` line: how long the running task of a CPU has run, or how long a task has
+    /// waited to run or slept in D state.
+    fn ps_m(&mut self, p: PsLine) {
+        let origin = MemoryRead::shown(p.line, "ps -m", None, format!("{}: {} since it last ran", p.task, p.state));
+        if self.running.get(&p.cpu).is_some_and(|t| t.pid == p.task.pid) {
+            let c = self.cpu(p.cpu);
+            c.task = Some(p.task);
+            // `ps -m` counts by the task's own CPU clock, which stops with the CPU: add how
+            // far that clock lags to get the time by the most advanced one.
+            c.running_for_ns = Some(p.ns + c.clock_lag_ns.unwrap_or(0));
+            c.origin.push(origin);
+            return;
+        }
+        // An idle task not running is not waiting for a CPU.
+        if p.task.pid == 0 {
+            return;
+        }
+        let task =
+            TaskState { task: p.task, state: p.state.clone(), blocked_ns: Some(p.ns), stack: Vec::new(), origin };
+        match p.state.as_str() {
+            "RU" => self.machine.runnable_tasks.push(task),
+            "UN" => match self.machine.blocked_tasks.iter_mut().find(|t| t.task.pid == task.task.pid) {
+                Some(t) => t.blocked_ns = task.blocked_ns,
+                None => self.machine.blocked_tasks.push(TaskState { state: "D".into(), ..task }),
+            },
+            _ => {}
+        }
     }
 }
 
