@@ -390,7 +390,7 @@ fn scan_input(
             }
             if info.bytes == 0 {
                 g.errors.push(format!("{}: empty file", inp.name));
-            } else if count == 0 && !inp.looks_like_kernel_log {
+            } else if count == 0 && !inp.looks_like_kernel_log && info.transcript.is_none() {
                 g.errors
                     .push(format!("{}: no kernel log lines found (not a dmesg, console, syslog or journal)", inp.name));
             } else {

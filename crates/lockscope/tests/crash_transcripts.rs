@@ -293,3 +293,26 @@ fn bt_f_stack_words_name_the_sleeping_holder() {
     };
     assert_eq!(root["task"]["pid"], truth["expected"]["root_cause"]["pid"]);
 }
+
+/// A session holding only command output, no report and no trace (seed 000's `runq -T`):
+/// read, its machine state shown, not rejected as "not a kernel log".
+#[test]
+fn a_session_of_command_output_alone_is_read() {
+    let text = std::fs::read_to_string(common::root().join("tests/data/seed-000/crash-session.txt")).unwrap();
+    let runq: String = text
+        .lines()
+        .filter(|l| l.starts_with("crash> runq") || l.trim_start().starts_with("CPU "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(runq.contains("27.95 secs"), "{runq}");
+    let dir = std::env::temp_dir().join(format!("lockscope-runq-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("runq.txt");
+    std::fs::write(&path, &runq).unwrap();
+    let v = analyze(path.to_str().unwrap());
+    let lags: Vec<u64> =
+        v["machine"][0]["cpus"].as_array().unwrap().iter().map(|c| c["clock_lag_ns"].as_u64().unwrap()).collect();
+    assert_eq!(lags, vec![0, 70_000_000, 25_840_000_000, 27_950_000_000]);
+    assert_eq!(v["machine"][0]["crash_session"], true);
+    let _ = std::fs::remove_dir_all(&dir);
+}
