@@ -4,6 +4,7 @@
 //! module (the unwinding loop in [`crate::unwind`], the helpers, the commands) is
 //! arch-neutral. x86_64 now; arm64 comes in through the same trait.
 
+pub mod arm64;
 pub mod x86_64;
 
 use crate::unwind::{Frame, Stack, Stop};
