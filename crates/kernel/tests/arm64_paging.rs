@@ -51,3 +51,56 @@ fn the_walk_agrees_with_the_image_and_linear_formulas() {
         assert!(p.translate(&dump, sp).is_ok(), "stack pointer {sp:#x}");
     }
 }
+
+/// Through the walk, the dump's own kallsyms decode (text symbols only: this kernel has no
+/// `CONFIG_KALLSYMS_ALL`), and each CPU's saved PC names the function truth.json says it ran.
+#[test]
+fn kallsyms_through_the_walk_names_each_cpus_pc() {
+    let Some(path) = dump_path() else {
+        eprintln!("note: ../shared not found; arm64 kallsyms test skipped");
+        return;
+    };
+    let dump = lockscope_dump::Dump::open(&path).unwrap();
+    let info = dump.vmcoreinfo().unwrap().clone();
+    let p = Paging::new(
+        info.symbol("swapper_pg_dir").unwrap(),
+        info.page_size().unwrap(),
+        info.number("VA_BITS").unwrap() as u32,
+        info.number("PHYS_OFFSET").unwrap() as u64,
+        info.number("kimage_voffset").unwrap() as u64,
+    );
+    let cpus: Vec<(u32, u64, u64, u64)> = dump
+        .notes()
+        .prstatus
+        .iter()
+        .filter_map(|n| match n.regs {
+            lockscope_dump::Registers::Aarch64(r) => Some((n.cpu, r.pc, r.x[30], r.pstate)),
+            _ => None,
+        })
+        .collect();
+    let mem = lockscope_kernel::memory::KernelMemory::new(dump, std::sync::Arc::new(p));
+    let tables = lockscope_kernel::kallsyms::Tables::from_vmcoreinfo(&info).unwrap();
+    let syms = lockscope_kernel::kallsyms::Symbols::load(&mem, &tables).unwrap();
+    assert!(syms.len() > 10_000, "{} symbols", syms.len());
+    let func = |pc: u64| syms.lookup(pc).map(|s| s.format(pc)).unwrap_or_default();
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path.with_file_name("truth.json")).unwrap()).unwrap();
+    let module_text = u64::from_str_radix(
+        truth["kernel"]["lockscen_module_sections"][".text"].as_str().unwrap().trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    let cpu = |c: u32| *cpus.iter().find(|x| x.0 == c).unwrap();
+    // CPU 1 waits for the cross-CPU call; CPU 3 spins on the lock with IRQs masked (PSTATE.I),
+    // called straight from the module (its LR is in the module's text); 0 and 2 are idle.
+    let (_, pc1, _, pstate1) = cpu(1);
+    assert!(func(pc1).starts_with("smp_call_function_many_cond+"), "{}", func(pc1));
+    assert_eq!(pstate1 >> 7 & 1, 0, "CPU 1 takes interrupts");
+    let (_, pc3, lr3, pstate3) = cpu(3);
+    assert!(func(pc3).starts_with("queued_spin_lock_slowpath+"), "{}", func(pc3));
+    assert_eq!(pstate3 >> 7 & 1, 1, "CPU 3 has IRQs masked");
+    assert!((module_text..module_text + 0x10000).contains(&lr3), "LR {lr3:#x}");
+    for c in [0, 2] {
+        assert!(func(cpu(c).1).starts_with("cpu_do_idle+"), "CPU {c}: {}", func(cpu(c).1));
+    }
+}
