@@ -104,3 +104,62 @@ fn kallsyms_through_the_walk_names_each_cpus_pc() {
         assert!(func(cpu(c).1).starts_with("cpu_do_idle+"), "CPU {c}: {}", func(cpu(c).1));
     }
 }
+
+/// CPU 1's frame records (from x29 in its note) give truth.json's frames above the
+/// interrupted function: on_each_cpu_cond_mask, the module's flush_cpu_caches_demo and
+/// text_poke_fn, then kthread and ret_from_fork, where x29 ends at 0.
+#[test]
+fn frame_records_walk_cpu_1_to_ret_from_fork() {
+    use lockscope_kernel::arch::arm64::frames::{End, frame_records};
+    let Some(path) = dump_path() else {
+        eprintln!("note: ../shared not found; arm64 frame-record test skipped");
+        return;
+    };
+    let dump = lockscope_dump::Dump::open(&path).unwrap();
+    let info = dump.vmcoreinfo().unwrap().clone();
+    let p = Paging::new(
+        info.symbol("swapper_pg_dir").unwrap(),
+        info.page_size().unwrap(),
+        info.number("VA_BITS").unwrap() as u32,
+        info.number("PHYS_OFFSET").unwrap() as u64,
+        info.number("kimage_voffset").unwrap() as u64,
+    );
+    let fp = dump
+        .notes()
+        .prstatus
+        .iter()
+        .find(|n| n.cpu == 1)
+        .and_then(|n| match n.regs {
+            lockscope_dump::Registers::Aarch64(r) => Some(r.x[29]),
+            _ => None,
+        })
+        .unwrap();
+    let pac = info.number("KERNELPACMASK").map_or(0, |m| m as u64);
+    let mem = lockscope_kernel::memory::KernelMemory::new(dump, std::sync::Arc::new(p));
+    let syms = lockscope_kernel::kallsyms::Symbols::load(
+        &mem,
+        &lockscope_kernel::kallsyms::Tables::from_vmcoreinfo(&info).unwrap(),
+    )
+    .unwrap();
+    let (records, end) = frame_records(&mem, fp, pac);
+    assert_eq!(end, End::Outermost, "{records:x?}");
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path.with_file_name("truth.json")).unwrap()).unwrap();
+    let module_text = u64::from_str_radix(
+        truth["kernel"]["lockscen_module_sections"][".text"].as_str().unwrap().trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    // Core-kernel return addresses by name, module ones as "[module]".
+    let names: Vec<String> = records
+        .iter()
+        .map(|r| {
+            if (module_text..module_text + 0x10000).contains(&r.lr) {
+                "[module]".to_string()
+            } else {
+                syms.lookup(r.lr).map(|s| s.name.to_string()).unwrap_or_default()
+            }
+        })
+        .collect();
+    assert_eq!(names, ["on_each_cpu_cond_mask", "[module]", "[module]", "kthread", "ret_from_fork"], "{records:x?}");
+}
