@@ -41,6 +41,16 @@ impl Paging {
         }
     }
 
+    /// From a dump's VMCOREINFO; the name of the first key missing, if one is.
+    pub fn from_vmcoreinfo(info: &lockscope_dump::VmcoreInfo) -> Result<Paging, &'static str> {
+        let pgd = info.symbol("swapper_pg_dir").ok_or("SYMBOL(swapper_pg_dir)")?;
+        let page = info.page_size().ok_or("PAGESIZE")?;
+        let va_bits = info.number("VA_BITS").ok_or("NUMBER(VA_BITS)")? as u32;
+        let phys_offset = info.number("PHYS_OFFSET").ok_or("NUMBER(PHYS_OFFSET)")? as u64;
+        let voffset = info.number("kimage_voffset").ok_or("NUMBER(kimage_voffset)")? as u64;
+        Ok(Paging::new(pgd, page, va_bits, phys_offset, voffset))
+    }
+
     /// `PAGE_OFFSET`: the start of the linear map, the bottom of the kernel half.
     pub fn page_offset(&self) -> u64 {
         0u64.wrapping_sub(1 << self.va_bits)
@@ -234,5 +244,11 @@ mod tests {
         let mut p = paging(65536, 48);
         p.pa_52 = true;
         assert_eq!(p.output_address(0x0000_1234_5678_0000 | (0xa << 12) | 3), 0x000a_1234_5678_0000);
+    }
+
+    #[test]
+    fn a_missing_vmcoreinfo_key_is_named() {
+        let info = lockscope_dump::VmcoreInfo::parse(b"PAGESIZE=4096\nSYMBOL(swapper_pg_dir)=ffffba4f06c53000\n");
+        assert_eq!(Paging::from_vmcoreinfo(&info).err(), Some("NUMBER(VA_BITS)"));
     }
 }
