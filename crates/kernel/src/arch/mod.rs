@@ -57,6 +57,13 @@ impl std::fmt::Display for TranslateError {
     }
 }
 
+/// The 8-byte page-table entry at physical `at`, read on the way through `level`.
+pub(crate) fn table_entry(mem: &dyn PhysRead, at: u64, level: u8) -> Result<u64, TranslateError> {
+    let mut raw = [0u8; 8];
+    mem.read_phys(at, &mut raw).map_err(|e| TranslateError::TableUnreadable { level, paddr: at, kind: e.kind })?;
+    Ok(u64::from_le_bytes(raw))
+}
+
 /// An architecture's kernel address space.
 pub trait AddressSpace: Send + Sync {
     /// Translates a kernel virtual address through the kernel page tables.

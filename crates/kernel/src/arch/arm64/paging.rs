@@ -89,14 +89,7 @@ impl Paging {
             let shift = self.granule_shift + per * (levels - 1 - i);
             let bits = if i == 0 { self.va_bits - shift } else { per };
             let index = (vaddr >> shift) & ((1 << bits) - 1);
-            let at = table + index * 8;
-            let mut raw = [0u8; 8];
-            mem.read_phys(at, &mut raw).map_err(|e| TranslateError::TableUnreadable {
-                level,
-                paddr: at,
-                kind: e.kind,
-            })?;
-            let entry = u64::from_le_bytes(raw);
+            let entry = crate::arch::table_entry(mem, table + index * 8, level)?;
             let last = i + 1 == levels;
             match entry & 3 {
                 0 | 2 => return Err(TranslateError::NotMapped { level }),

@@ -67,14 +67,7 @@ impl AddressSpace for Paging {
         for &level in levels {
             let shift = 12 + 9 * (u32::from(level) - 1);
             let index = (vaddr >> shift) & 0x1ff;
-            let at = table + index * 8;
-            let mut entry = [0u8; 8];
-            mem.read_phys(at, &mut entry).map_err(|e| TranslateError::TableUnreadable {
-                level,
-                paddr: at,
-                kind: e.kind,
-            })?;
-            let entry = u64::from_le_bytes(entry) & !self.sme_mask;
+            let entry = crate::arch::table_entry(mem, table + index * 8, level)? & !self.sme_mask;
             if entry & PRESENT == 0 {
                 return Err(TranslateError::NotMapped { level });
             }
