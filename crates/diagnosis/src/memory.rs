@@ -35,7 +35,8 @@ pub(crate) fn spinlock(w: &mut Wait, cpu: Option<u32>, m: &MachineState) {
     if w.lock_address.is_none() {
         w.lock_address = Some(l.address);
         w.confidence = Confidence::Likely;
-        w.reasoning.push(format!("read from memory: RDI of the spinning slow path is the lock, {:#x}", l.address));
+        let how = l.found_by.as_deref().unwrap_or("the first argument of the spinning slow path");
+        w.reasoning.push(format!("read from memory: {how} is the lock, {:#x}", l.address));
     }
     if w.lock_address == Some(l.address)
         && let Some(v) = l.value

@@ -537,6 +537,10 @@ impl KdumpFile {
             notes.vmcoreinfo = Some(text.into_owned());
         }
         notes::number_cpus(&mut notes);
+        let arch = match arch {
+            Arch::Other if layout.sub_header == SubHeaderLayout::Lp64 => Arch::from_notes(&notes),
+            a => a,
+        };
 
         // A flattened stream's bitmaps are copied out; records must really carry them (a
         // stream names its length itself, so a small one could claim a huge file).

@@ -2,7 +2,7 @@
 //! VMCOREINFO text. The same note blob appears in ELF cores (PT_NOTE) and after the
 //! kdump sub-header.
 
-use crate::raw::notes::{NOTE_HEADER_LEN, NT_PRSTATUS, prstatus, qemu_cpu_state};
+use crate::raw::notes::{NOTE_HEADER_LEN, NT_PRFPREG, NT_PRSTATUS, prstatus, qemu_cpu_state};
 use crate::raw::{Endian, i32_at, u32_at, u64_at};
 
 /// The machine the dump came from, as far as register layouts are concerned.
@@ -14,6 +14,21 @@ pub enum Arch {
 }
 
 impl Arch {
+    /// The architecture a dump's notes show when its header does not name one (QEMU's
+    /// kdump files leave utsname empty): the register layout of its CPU notes, else the
+    /// VMCOREINFO keys only one architecture writes.
+    pub fn from_notes(notes: &Notes) -> Arch {
+        if let Some(p) = notes.prstatus.first() {
+            return p.regs.arch();
+        }
+        let info = notes.vmcoreinfo.as_deref().map(crate::VmcoreInfo::parse);
+        match info {
+            Some(i) if i.number("kimage_voffset").is_some() => Arch::Aarch64,
+            Some(i) if i.symbol("init_top_pgt").is_some() || i.number("phys_base").is_some() => Arch::X86_64,
+            _ => Arch::Other,
+        }
+    }
+
     pub fn from_machine_name(machine: &str) -> Arch {
         match machine {
             "x86_64" => Arch::X86_64,
@@ -113,6 +128,14 @@ pub enum Registers {
 }
 
 impl Registers {
+    /// The architecture whose layout these are.
+    pub fn arch(&self) -> Arch {
+        match self {
+            Registers::X86_64(_) => Arch::X86_64,
+            Registers::Aarch64(_) => Arch::Aarch64,
+        }
+    }
+
     /// Instruction pointer (rip / pc).
     pub fn ip(&self) -> u64 {
         match self {
@@ -178,13 +201,23 @@ pub struct Notes {
     pub numbering: CpuNumbering,
     /// The VMCOREINFO note's text, when there was one.
     pub vmcoreinfo: Option<Vec<u8>>,
+    /// `NT_PRFPREG` notes: QEMU writes one after each CPU's `NT_PRSTATUS` on arm64 (with
+    /// no QEMU note there to tell its notes apart); a kernel's crash path writes none.
+    pub fp_regs: u32,
     /// Notes of other names and types, counted.
     pub other: u32,
 }
 
 impl Notes {
     pub(crate) fn empty() -> Notes {
-        Notes { prstatus: Vec::new(), qemu: Vec::new(), numbering: CpuNumbering::None, vmcoreinfo: None, other: 0 }
+        Notes {
+            prstatus: Vec::new(),
+            qemu: Vec::new(),
+            numbering: CpuNumbering::None,
+            vmcoreinfo: None,
+            fp_regs: 0,
+            other: 0,
+        }
     }
 
     /// The notes of a blob found elsewhere than the dump's note area: a CPU's `crash_notes`
@@ -272,6 +305,7 @@ pub(crate) fn collect(notes: &mut Notes, blob: &[u8], endian: Endian, arch: Arch
                 None => notes.other += 1,
             },
             (b"VMCOREINFO", 0) => notes.vmcoreinfo = Some(n.desc.to_vec()),
+            (b"CORE", NT_PRFPREG) => notes.fp_regs += 1,
             _ => notes.other += 1,
         }
     }
@@ -284,9 +318,11 @@ pub(crate) fn number_cpus(notes: &mut Notes) {
         notes.numbering = CpuNumbering::None;
         return;
     }
-    // QEMU writes a CORE note for every vCPU with pr_pid = index + 1, and its QEMU notes in
-    // the same order; a kernel writes the current task's pid instead.
-    let qemu_written = notes.qemu.len() == notes.prstatus.len()
+    // QEMU writes a CORE note for every vCPU with pr_pid = index + 1, and its QEMU notes (x86)
+    // or an NT_PRFPREG note (arm64) in the same order; a kernel writes the current task's pid
+    // instead, and no FP registers.
+    let n = notes.prstatus.len();
+    let qemu_written = (notes.qemu.len() == n || notes.fp_regs as usize == n)
         && notes.prstatus.iter().enumerate().all(|(i, p)| p.pid == i as i32 + 1);
     if qemu_written {
         for p in &mut notes.prstatus {

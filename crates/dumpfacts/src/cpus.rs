@@ -8,9 +8,6 @@ use lockscope_facts::machine::{CpuState, MemoryRead, WatchdogState};
 use lockscope_kernel::Kernel;
 use lockscope_kernel::unwind::{StackKind, StackTrace};
 
-/// x86_64 RFLAGS.IF.
-const X86_IF: u64 = 1 << 9;
-
 pub fn cpu_states(k: &Kernel, unknown: &mut Vec<String>) -> Vec<CpuState> {
     let cpus = match k.cpus() {
         Ok(c) => c,
@@ -58,11 +55,8 @@ pub fn cpu_states(k: &Kernel, unknown: &mut Vec<String>) -> Vec<CpuState> {
 /// saved on the task's own stack (what a panic's stop NMI or IPI interrupted), else the
 /// registers the CPU had at the dump.
 fn irqs_enabled(k: &Kernel, t: &StackTrace) -> Option<bool> {
-    let names = k.arch().register_names();
-    let flags_reg = names.iter().position(|n| *n == "rflags")?;
     let interrupted = t.frames.iter().rev().find(|f| f.exception.is_some() && f.stack == StackKind::Task);
-    let regs = interrupted.or(t.frames.first())?.regs;
-    regs.get(flags_reg).map(|f| f & X86_IF != 0)
+    k.arch().irqs_enabled(&interrupted.or(t.frames.first())?.regs)
 }
 
 /// The per-CPU preemption counter: `__preempt_count` (to 6.1 and from 6.15) or

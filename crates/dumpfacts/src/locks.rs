@@ -29,31 +29,48 @@ pub(crate) const DEFAULT_STACK: u64 = 16 << 10;
 /// Candidate holders listed at most per lock.
 const MAX_CANDIDATES: usize = 16;
 
-/// The lock a spinning CPU waits for, and its kind: the first argument of its innermost
-/// slow-path frame, when all its registers are known there (the CPU's note, or the NMI's
-/// saved frame). A spinlock slow path called from an rwlock's is on that rwlock's
-/// `wait_lock`.
-fn spun_lock(k: &Kernel, c: &CpuState) -> Option<(u64, &'static str)> {
+/// The lock a spinning CPU waits for, its kind, and which register gave it: the address its
+/// innermost slow-path frame's spin loop polls where the architecture decodes that (arm64,
+/// whose slow path moves its argument out of x0), else that frame's first argument — when
+/// all its registers are known there (the CPU's note, or the NMI's saved frame). A spinlock
+/// slow path called from an rwlock's is on that rwlock's `wait_lock`.
+fn spun_lock(k: &Kernel, c: &CpuState) -> Option<(u64, &'static str, String)> {
     let is = |f: &Frame, names: &[&str]| names.contains(&f.function.as_str());
     let i = c.stack.iter().position(|f| is(f, SPIN_SLOWPATHS) || is(f, RWLOCK_SLOWPATHS))?;
     let f = &c.stack[i];
-    let arg = f.registers.iter().find(|r| FIRST_ARGUMENT.contains(&r.0.as_str()))?.1;
+    let (arg, found_by) = lock_register(k, f)?;
     if is(f, RWLOCK_SLOWPATHS) {
-        return Some((arg, "rwlock"));
+        return Some((arg, "rwlock", found_by));
     }
     let caller = c.stack[i + 1..].iter().find(|f| f.reliable);
     if caller.is_some_and(|f| is(f, RWLOCK_SLOWPATHS)) {
         let wait_lock = k.offset_of("qrwlock", "wait_lock").ok()?;
-        return Some((arg.checked_sub(wait_lock)?, "rwlock"));
+        return Some((arg.checked_sub(wait_lock)?, "rwlock", found_by));
     }
-    Some((arg, "spinlock"))
+    Some((arg, "spinlock", found_by))
+}
+
+/// The register of a slow-path frame that holds the lock, its value, and how it was chosen.
+fn lock_register(k: &Kernel, f: &Frame) -> Option<(u64, String)> {
+    let names = k.arch().register_names();
+    let reg = |n: usize| names.get(n).and_then(|name| f.registers.iter().find(|r| r.0 == *name)).map(|r| r.1);
+    if let Some(pc) = f.address
+        && let Some((v, r)) = k.arch().polled_address(k, pc, &reg)
+    {
+        let name = names.get(r).map_or_else(|| format!("register {r}"), |n| n.to_ascii_uppercase());
+        return Some((v, format!("{name} of the spinning slow path, the address its spin loop polls")));
+    }
+    let (name, v) = f.registers.iter().find(|r| FIRST_ARGUMENT.contains(&r.0.as_str()))?;
+    Some((*v, format!("{} of the spinning slow path", name.to_ascii_uppercase())))
 }
 
 pub fn spinlocks(k: &Kernel, cpus: &[CpuState], unknown: &mut Vec<String>) -> Vec<LockState> {
     let mut by_lock: BTreeMap<(u64, &'static str), Vec<u32>> = BTreeMap::new();
+    let mut found_by: BTreeMap<u64, String> = BTreeMap::new();
     for c in cpus {
-        if let Some(lock) = spun_lock(k, c) {
-            by_lock.entry(lock).or_default().push(c.cpu);
+        if let Some((address, kind, how)) = spun_lock(k, c) {
+            by_lock.entry((address, kind)).or_default().push(c.cpu);
+            found_by.entry(address).or_insert(how);
         }
     }
     by_lock
@@ -74,6 +91,7 @@ pub fn spinlocks(k: &Kernel, cpus: &[CpuState], unknown: &mut Vec<String>) -> Ve
                 bit: None,
                 task_waiters: Vec::new(),
                 owner: None,
+                found_by: found_by.get(&address).cloned(),
                 value,
                 locked: word.locked,
                 queued_cpu: word.tail,
@@ -207,6 +225,7 @@ pub fn bit_spinlocks(k: &Kernel, cpus: &[CpuState], unknown: &mut Vec<String>) -
                 waiters: spinning.iter().map(|c| c.cpu).collect(),
                 task_waiters: Vec::new(),
                 owner: None,
+                found_by: None,
                 candidate_holders: holders(k, word, &waiting_tasks),
                 origin: vec![
                     MemoryRead::new(word, format!("the word the spin loop polls (bit {bit})"))

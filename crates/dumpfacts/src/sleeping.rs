@@ -116,6 +116,7 @@ impl Found {
             waiters: Vec::new(),
             task_waiters: Vec::new(),
             owner,
+            found_by: None,
             candidate_holders: Vec::new(),
             origin: vec![self.origin.clone()],
         }

@@ -299,6 +299,10 @@ pub struct LockState {
     pub task_waiters: Vec<(TaskRef, String)>,
     /// Who holds it, where the lock itself records it.
     pub owner: Option<LockOwner>,
+    /// How the address was found, when a spinning CPU's registers gave it: which register
+    /// of which function ("RDI of the spinning slow path").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found_by: Option<String>,
     /// Tasks that may hold it: the lock's address is in their saved registers or on their
     /// stack, and they are not among the waiters (crash's `search -t`). A guess, not proof.
     pub candidate_holders: Vec<HolderCandidate>,

@@ -27,7 +27,7 @@ mod query;
 mod types;
 
 pub use error::{BtfError, BtfErrorKind, TypeError};
-pub use query::{MemberInfo, VarInfo};
+pub use query::{MemberInfo, SectionVar, VarInfo};
 pub use types::{ArrayInfo, Enumerator, IntEncoding, Kind, Linkage, Member, Param, Type, VarSecInfo};
 
 use std::borrow::Cow;

@@ -9,6 +9,7 @@
 
 pub mod arch;
 pub mod btf;
+pub mod datasyms;
 pub mod dwarf;
 pub mod helpers;
 pub mod kallsyms;
@@ -166,6 +167,8 @@ pub struct Kernel {
     task_list: OnceLock<(Vec<tasks::Task>, Vec<u64>)>,
     /// The vmlinux's `.debug_frame` and the KASLR shift to its link addresses.
     cfi: OnceLock<Option<(dwarf::cfi::CallFrameInfo, u64)>>,
+    /// Data symbols found from BTF and code when kallsyms lists code only.
+    found: OnceLock<datasyms::FoundSymbols>,
     /// Every damaged structure met so far, once each.
     damage: std::sync::Mutex<Vec<helpers::Damage>>,
 }
@@ -194,6 +197,7 @@ impl Kernel {
             task_states: OnceLock::new(),
             task_list: OnceLock::new(),
             cfi: OnceLock::new(),
+            found: OnceLock::new(),
             damage: Default::default(),
         })
     }
@@ -291,8 +295,19 @@ impl Kernel {
             .map_err(|e| KernelError::NoTypes(e.clone()))
     }
 
-    /// Address of a kernel symbol: VMCOREINFO first (no decoding needed), then kallsyms.
+    /// Address of a kernel symbol: VMCOREINFO first (no decoding needed), then kallsyms, then
+    /// the data symbols found from BTF and code when kallsyms lists code only.
     pub fn symbol(&self, name: &str) -> Result<u64, KernelError> {
+        match self.listed_symbol(name) {
+            Err(KernelError::NoSymbol(_)) => {
+                self.found_symbols().get(name).ok_or_else(|| KernelError::NoSymbol(name.to_string()))
+            }
+            other => other,
+        }
+    }
+
+    /// Address of a symbol VMCOREINFO or kallsyms lists (what finding the others stands on).
+    pub(crate) fn listed_symbol(&self, name: &str) -> Result<u64, KernelError> {
         if let Some(a) = self.info.symbol(name) {
             return Ok(a);
         }
@@ -375,8 +390,12 @@ impl Kernel {
 
     /// The BTF blob in the dump, between `__start_BTF` and `__stop_BTF`.
     fn btf_from_dump(&self) -> Result<btf::Btf<'static>, String> {
-        let start = self.symbol("__start_BTF").map_err(|e| e.to_string())?;
-        let stop = self.symbol("__stop_BTF").map_err(|e| e.to_string())?;
+        let (start, stop) = match (self.listed_symbol("__start_BTF"), self.listed_symbol("__stop_BTF")) {
+            (Ok(start), Ok(stop)) => (start, stop),
+            (Err(e), _) | (_, Err(e)) => {
+                self.btf_in_image().ok_or_else(|| format!("{e}, and no BTF header after the kernel's text"))?
+            }
+        };
         let len = stop.checked_sub(start).filter(|&l| l > 0 && l < 1 << 28).ok_or_else(|| {
             format!(
                 "__start_BTF {start:#x} .. __stop_BTF {stop:#x} is not a plausible blob (kernel built without BTF?)"
@@ -385,6 +404,38 @@ impl Kernel {
         let bytes =
             self.mem.read_vec(start, len as usize).map_err(|e| format!("the BTF blob is not in the dump: {e}"))?;
         btf::Btf::parse(bytes).map_err(|e| e.to_string())
+    }
+}
+
+impl Kernel {
+    /// Where the BTF blob lies when kallsyms does not list `__start_BTF` (no
+    /// `CONFIG_KALLSYMS_ALL`): the first BTF header (magic 0xeb9f, version 1, a 24-byte header,
+    /// types first) in the read-only data after the kernel's text.
+    fn btf_in_image(&self) -> Option<(u64, u64)> {
+        const CHUNK: u64 = 1 << 20;
+        const HEADER: [u8; 8] = [0x9f, 0xeb, 1, 0, 0x18, 0, 0, 0];
+        // `_etext` where kallsyms keeps it (init text, also listed, lies beyond the data).
+        let text_end = match self.listed_symbol("_etext") {
+            Ok(e) => e,
+            Err(_) => self.symbols().ok()?.iter().filter(|s| matches!(s.1, 't' | 'T')).map(|s| s.0).max()?,
+        };
+        let mut at = text_end & !0xfff;
+        for _ in 0..96 {
+            let Ok(chunk) = self.mem.read_vec(at, CHUNK as usize + 32) else {
+                at += CHUNK;
+                continue;
+            };
+            for pos in memchr::memmem::find_iter(&chunk[..CHUNK as usize + 8], &HEADER) {
+                let w = |i: usize| u32::from_le_bytes(chunk[pos + i..pos + i + 4].try_into().unwrap_or_default());
+                let (type_off, type_len, str_off, str_len) = (w(8), w(12), w(16), w(20));
+                if type_off == 0 && str_off == type_len && type_len > 0 && str_len > 0 && str_len < 1 << 26 {
+                    let start = at + pos as u64;
+                    return Some((start, start + 24 + u64::from(type_len) + u64::from(str_len)));
+                }
+            }
+            at += CHUNK;
+        }
+        None
     }
 }
 

@@ -133,7 +133,8 @@ impl Kernel {
             kthread: flags & PF_KTHREAD != 0,
             last_arrival: t.member("sched_info.last_arrival")?.read_int()?,
             stack: t.member("stack")?.read_u64()?,
-            thread_sp: t.member("thread.sp")?.read_u64()?,
+            // x86_64 keeps it in `thread.sp`, arm64 in `thread.cpu_context.sp`.
+            thread_sp: t.member("thread.sp").or_else(|_| t.member("thread.cpu_context.sp"))?.read_u64()?,
         })
     }
 

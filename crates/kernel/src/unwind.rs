@@ -3,7 +3,8 @@
 //! A trace starts from registers — a CPU's dump note, or the frame a sleeping task saved
 //! when it was switched out — and asks the architecture for one step at a time
 //! ([`crate::arch::Architecture::unwind_step`]). The loop owns the rules that keep a walk
-//! over damaged memory finite and honest: the stack pointer grows within one stack, moves
+//! over damaged memory finite and honest: the stack pointer grows within one stack (or stays,
+//! once, from a frame caught with whole registers to its caller), moves
 //! only to a stack not visited before (IRQ or exception stack → the task stack), return
 //! addresses are kernel text, and the depth is bounded. Every trace ends with the reason it
 //! stopped.
@@ -242,7 +243,10 @@ impl Kernel {
         if next.stack == StackKind::Unknown || left.contains(&next.stack) {
             return Err(Stop::OffStack { sp: next.sp });
         }
-        if next.stack == cur.stack && next.sp <= cur.sp && next.exception.is_none() {
+        // The caller of a frame caught with whole registers may share its stack pointer (an
+        // arm64 leaf function's caller, known from the link register alone).
+        let shrinks = next.sp < cur.sp || next.sp == cur.sp && !cur.exact_pc;
+        if next.stack == cur.stack && shrinks && next.exception.is_none() {
             return Err(Stop::NotGrowing { sp: cur.sp, next_sp: next.sp });
         }
         Ok(())

@@ -140,7 +140,7 @@ fn frames_text(s: &mut String, k: &Kernel, t: &StackTrace, o: BtOptions) {
         }
         let prev = i.checked_sub(1).map(|p| &t.frames[p]);
         let switched = prev.filter(|p| p.stack != f.stack);
-        if f.exception.is_some() || i == 0 && f.regs.count_known() > 8 {
+        if f.exception.is_some() || i == 0 && k.arch().irqs_enabled(&f.regs).is_some() {
             exception_block(s, k, f);
         }
         if let Some(p) = switched {
@@ -168,37 +168,23 @@ fn frames_text(s: &mut String, k: &Kernel, t: &StackTrace, o: BtOptions) {
     }
 }
 
-/// crash's register block of an exception frame (or of a CPU's note).
+/// crash's register block of an exception frame (or of a CPU's note), in the rows the
+/// architecture gives.
 fn exception_block(s: &mut String, k: &Kernel, f: &Frame) {
     let names = k.arch().register_names();
-    let _ = writeln!(s, "    [exception RIP: {}]", name_of(k, f, true));
-    let reg = |n: &str| {
-        names.iter().position(|x| *x == n).and_then(|i| f.regs.get(i)).map_or("?".repeat(16), |v| format!("{v:016x}"))
+    let rows = k.arch().crash_register_rows();
+    let pc_label = rows.first().and_then(|r| r.first()).map_or("PC", |c| c.0.trim());
+    let _ = writeln!(s, "    [exception {pc_label}: {}]", name_of(k, f, true));
+    let reg = |n: &str, digits: usize| {
+        let v = names.iter().position(|x| *x == n).and_then(|i| f.regs.get(i));
+        v.map_or("?".repeat(digits), |v| format!("{:0digits$x}", v & (u64::MAX >> (64 - 4 * digits))))
     };
-    let rows: [&[(&str, &str)]; 6] = [
-        &[("RIP", "rip"), ("RSP", "rsp"), ("RFLAGS", "rflags")],
-        &[("RAX", "rax"), ("RBX", "rbx"), ("RCX", "rcx")],
-        &[("RDX", "rdx"), ("RSI", "rsi"), ("RDI", "rdi")],
-        &[("RBP", "rbp"), ("R8", "r8"), ("R9", "r9")],
-        &[("R10", "r10"), ("R11", "r11"), ("R12", "r12")],
-        &[("R13", "r13"), ("R14", "r14"), ("R15", "r15")],
-    ];
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .map(|(label, n)| {
-                let v = reg(n);
-                if *label == "RFLAGS" { format!("{label}: {}", &v[8..]) } else { format!("{label:>3}: {v}") }
-            })
-            .collect();
-        let _ = writeln!(s, "    {}", cells.join("  "));
+    let last = rows.len().saturating_sub(1);
+    for (i, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row.iter().map(|(label, n, digits)| format!("{label}: {}", reg(n, *digits))).collect();
+        let partial = if i == last && f.exception.is_some_and(|e| e.partial) { "  (iret frame only)" } else { "" };
+        let _ = writeln!(s, "    {}{partial}", cells.join("  "));
     }
-    let short = |n: &str| {
-        let v = reg(n);
-        v[12..].to_string()
-    };
-    let partial = if f.exception.is_some_and(|e| e.partial) { "  (iret frame only)" } else { "" };
-    let _ = writeln!(s, "    ORIG_RAX: {}  CS: {}  SS: {}{partial}", reg("orig_rax"), short("cs"), short("ss"));
 }
 
 /// `bt -f`: the words of a frame, two per line.

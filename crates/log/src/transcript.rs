@@ -856,6 +856,7 @@ impl Transcript {
             waiters: Vec::new(),
             task_waiters,
             owner,
+            found_by: None,
             candidate_holders: Vec::new(),
             origin: vec![o.origin.clone()],
         })
@@ -878,6 +879,7 @@ fn spinlock_state(address: u64, v: u64, origin: MemoryRead) -> LockState {
         waiters: Vec::new(),
         task_waiters: Vec::new(),
         owner: None,
+        found_by: None,
         candidate_holders: Vec::new(),
         origin: vec![origin],
     }

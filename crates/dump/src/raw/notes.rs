@@ -4,6 +4,8 @@
 /// `Elf_Nhdr`: namesz, descsz, type (u32 each); name and descriptor padded to 4 bytes.
 pub const NOTE_HEADER_LEN: usize = 12;
 pub const NT_PRSTATUS: u32 = 1;
+/// Floating-point registers (QEMU writes them for arm64 vCPUs).
+pub const NT_PRFPREG: u32 = 2;
 
 /// `struct elf_prstatus` fields shared by the 64-bit architectures.
 pub mod prstatus {

@@ -2,7 +2,7 @@
 //! translation, the registers of a CPU from its dump note, the registers of a task that is
 //! not running, the stacks a CPU may be on, and one unwinding step. Everything above this
 //! module (the unwinding loop in [`crate::unwind`], the helpers, the commands) is
-//! arch-neutral. x86_64 now; arm64 comes in through the same trait.
+//! arch-neutral: x86_64 ([`x86_64`]) and arm64 ([`arm64`]) implement it.
 
 pub mod arm64;
 pub mod x86_64;
@@ -139,6 +139,11 @@ pub trait Architecture: AddressSpace {
     fn pc_sp_registers(&self) -> (usize, usize);
     /// The registers of a CPU's dump note.
     fn registers_from_note(&self, regs: &lockscope_dump::Registers) -> Option<RegisterSet>;
+    /// Whether interrupts were enabled in a saved context (x86_64 RFLAGS.IF, arm64 PSTATE.I
+    /// clear); `None` when the flags register is not among those known.
+    fn irqs_enabled(&self, regs: &RegisterSet) -> Option<bool>;
+    /// How crash prints a register frame: rows of (label, register name, hex digits).
+    fn crash_register_rows(&self) -> &'static [&'static [(&'static str, &'static str, usize)]];
     /// Where a task that is not running resumes: its saved registers (x86_64: `thread.sp`
     /// → `struct inactive_task_frame`) as the first frame of its stack.
     fn sleeping_task_frame(&self, k: &Kernel, task: u64) -> Result<Frame, KernelError>;
@@ -149,6 +154,18 @@ pub trait Architecture: AddressSpace {
     /// Whether `pc` can be a return address: the instruction before it is a call (the test
     /// a stack scan uses to tell return addresses from other code pointers).
     fn follows_call(&self, k: &Kernel, pc: u64) -> bool;
+    /// The data addresses the code at `address` builds and reaches (what
+    /// [`crate::datasyms`] reads to find data symbols kallsyms lacks); none where the
+    /// architecture does not decode them.
+    fn code_references(&self, _code: &[u8], _address: u64) -> Vec<CodeRef> {
+        Vec::new()
+    }
+    /// The address a spin loop at `pc` polls, and the register holding it (`reg` gives the
+    /// registers known there); `None` where the architecture leaves it to the calling
+    /// convention (x86_64's slow paths keep their argument in RDI).
+    fn polled_address(&self, _k: &Kernel, _pc: u64, _reg: &dyn Fn(usize) -> Option<u64>) -> Option<(u64, usize)> {
+        None
+    }
     /// Decodes machine code at `address`, at most `count` instructions; branch and
     /// memory targets named by `symbolize`.
     fn disassemble(
@@ -159,6 +176,29 @@ pub trait Architecture: AddressSpace {
         syntax: Syntax,
         symbolize: &dyn Fn(u64) -> Option<String>,
     ) -> Vec<Instruction>;
+}
+
+/// One data address a function's code builds or reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CodeRef {
+    /// The instruction that completes it.
+    pub at: u64,
+    pub target: u64,
+    pub kind: RefKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefKind {
+    /// The address itself is made (`adrp` + `add`, `adr`).
+    Address,
+    /// A load of this many bytes from it.
+    Load(u8),
+    /// A store of this many bytes to it.
+    Store(u8),
+    /// Added to the CPU's per-CPU offset: a per-CPU variable.
+    PerCpu,
+    /// The base of an array indexed by a register, elements of this many bytes.
+    Indexed(u8),
 }
 
 /// Assembly syntax for `dis`.
@@ -185,6 +225,7 @@ pub struct Instruction {
 pub fn for_dump(dump: &Dump, info: &VmcoreInfo) -> Result<Arc<dyn Architecture>, KernelError> {
     match dump.metadata().arch {
         lockscope_dump::Arch::X86_64 => Ok(Arc::new(x86_64::X86_64::from_vmcoreinfo(info)?)),
+        lockscope_dump::Arch::Aarch64 => Ok(Arc::new(arm64::Arm64::from_vmcoreinfo(info)?)),
         other => Err(KernelError::UnsupportedArch(other.name().to_string())),
     }
 }

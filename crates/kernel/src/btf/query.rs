@@ -32,6 +32,9 @@ impl MemberInfo {
     }
 }
 
+/// A variable a DATASEC lists: its name, offset in the section and size.
+pub type SectionVar<'b> = (&'b str, u32, u32);
+
 /// A global variable BTF describes (`VAR`), with its place when a DATASEC lists it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VarInfo {
@@ -414,6 +417,18 @@ impl<'a> Btf<'a> {
         let t = self.ty(var).ok()?;
         let section = self.datasec_of(var);
         Some(VarInfo { var, ty: t.target()?, linkage: t.linkage()?, section })
+    }
+
+    /// The variables a DATASEC (`.data..percpu`, …) of this blob lists: (name, offset in the
+    /// section, size), and the section's size; `None` when no DATASEC has that name.
+    pub fn section_vars(&self, section: &str) -> Option<(Vec<SectionVar<'_>>, u32)> {
+        let sec = self.names().datasecs.iter().map(|&i| self.type_at(i as usize)).find(|t| t.name() == section)?;
+        let vars = sec
+            .datasec_vars()
+            .filter_map(|v| Some((self.ty(v.var).ok()?.name(), v.offset, v.size)))
+            .filter(|(name, _, _)| !name.is_empty())
+            .collect();
+        Some((vars, sec.size().unwrap_or(0)))
     }
 
     /// The DATASEC entry listing `var`, searching this blob and its bases.

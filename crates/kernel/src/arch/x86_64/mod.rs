@@ -188,6 +188,14 @@ impl Architecture for X86_64 {
         }
     }
 
+    fn irqs_enabled(&self, r: &RegisterSet) -> Option<bool> {
+        r.get(regs::RFLAGS).map(|f| f & regs::RFLAGS_IF != 0)
+    }
+
+    fn crash_register_rows(&self) -> &'static [&'static [(&'static str, &'static str, usize)]] {
+        regs::CRASH_ROWS
+    }
+
     fn sleeping_task_frame(&self, k: &Kernel, task: u64) -> Result<Frame, KernelError> {
         regs::sleeping_task_frame(k, task)
     }

@@ -24,6 +24,21 @@ pub const CS: usize = 18;
 pub const SS: usize = 19;
 pub const ORIG_RAX: usize = 20;
 
+/// RFLAGS.IF: interrupts enabled.
+pub const RFLAGS_IF: u64 = 1 << 9;
+
+/// crash's `[exception RIP: …]` block: (label, register, hex digits) by row, labels padded
+/// as crash pads them.
+pub const CRASH_ROWS: &[&[(&str, &str, usize)]] = &[
+    &[("RIP", "rip", 16), ("RSP", "rsp", 16), ("RFLAGS", "rflags", 8)],
+    &[("RAX", "rax", 16), ("RBX", "rbx", 16), ("RCX", "rcx", 16)],
+    &[("RDX", "rdx", 16), ("RSI", "rsi", 16), ("RDI", "rdi", 16)],
+    &[("RBP", "rbp", 16), (" R8", "r8", 16), (" R9", "r9", 16)],
+    &[("R10", "r10", 16), ("R11", "r11", 16), ("R12", "r12", 16)],
+    &[("R13", "r13", 16), ("R14", "r14", 16), ("R15", "r15", 16)],
+    &[("ORIG_RAX", "orig_rax", 16), ("CS", "cs", 4), ("SS", "ss", 4)],
+];
+
 pub const NAMES: &[&str] = &[
     "rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
     "rip", "rflags", "cs", "ss", "orig_rax",
