@@ -36,7 +36,7 @@ pub(crate) fn spinlock(w: &mut Wait, cpu: Option<u32>, m: &MachineState) {
         w.lock_address = Some(l.address);
         w.confidence = Confidence::Likely;
         let how = l.found_by.as_deref().unwrap_or("the first argument of the spinning slow path");
-        w.reasoning.push(format!("read from memory: {how} is the lock, {:#x}", l.address));
+        w.reasoning.push(format!("read from memory: the lock is {:#x}, {how}", l.address));
     }
     if w.lock_address == Some(l.address)
         && let Some(v) = l.value

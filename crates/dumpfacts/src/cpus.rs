@@ -17,7 +17,8 @@ pub fn cpu_states(k: &Kernel, unknown: &mut Vec<String>) -> Vec<CpuState> {
         }
     };
     let newest = cpus.iter().map(|c| c.clock).max().unwrap_or(0);
-    cpus.iter()
+    let mut states: Vec<CpuState> = cpus
+        .iter()
         .map(|c| {
             let t = k.cpu_trace(c.cpu);
             let trace = t.trace.map_err(|e| unknown.push(format!("stack of CPU {}: {e}", c.cpu))).ok();
@@ -48,7 +49,26 @@ pub fn cpu_states(k: &Kernel, unknown: &mut Vec<String>) -> Vec<CpuState> {
                 origin,
             }
         })
-        .collect()
+        .collect();
+    uncounted_preemption(&mut states, unknown);
+    states
+}
+
+/// A kernel without `CONFIG_PREEMPT_COUNT` never counts: a CPU inside a spinlock's slow path
+/// (preemption off by taking the lock) that reads 0 shows it, and then no count means anything.
+fn uncounted_preemption(states: &mut [CpuState], unknown: &mut Vec<String>) {
+    let spinning_at_zero = states.iter().find(|c| {
+        c.preempt_count == Some(0) && c.stack.first().is_some_and(|f| crate::locks::is_spin_slowpath(&f.function))
+    });
+    if let Some(c) = spinning_at_zero {
+        unknown.push(format!(
+            "preemption counts: CPU {} reads 0 inside {}, where taking the lock disabled preemption: this kernel does not count it (no CONFIG_PREEMPT_COUNT)",
+            c.cpu, c.stack[0].function
+        ));
+        for c in states.iter_mut() {
+            c.preempt_count = None;
+        }
+    }
 }
 
 /// The interrupt flag of the context the CPU was caught in: the outermost register frame
@@ -59,8 +79,8 @@ fn irqs_enabled(k: &Kernel, t: &StackTrace) -> Option<bool> {
     k.arch().irqs_enabled(&interrupted.or(t.frames.first())?.regs)
 }
 
-/// The per-CPU preemption counter: `__preempt_count` (to 6.1 and from 6.15) or
-/// `pcpu_hot.preempt_count` (6.2–6.14).
+/// The preemption counter: per CPU, `__preempt_count` (x86_64 to 6.1 and from 6.15) or
+/// `pcpu_hot.preempt_count` (6.2–6.14); else the running task's `thread_info.preempt_count`.
 fn preempt_count(k: &Kernel, cpu: u32, origin: &mut Vec<MemoryRead>) -> Option<u64> {
     let read = |name: &str, path: Option<&str>| -> Option<(u64, u64)> {
         let mut o = k.global(name).ok()?.per_cpu(cpu).ok()?;
@@ -69,12 +89,27 @@ fn preempt_count(k: &Kernel, cpu: u32, origin: &mut Vec<MemoryRead>) -> Option<u
         }
         Some((o.address, o.read_int().ok()?))
     };
-    let ((at, v), what) = match read("__preempt_count", None) {
-        Some(r) => (r, "__preempt_count"),
-        None => (read("pcpu_hot", Some("preempt_count"))?, "pcpu_hot.preempt_count"),
+    let per_cpu = match read("__preempt_count", None) {
+        Some(r) => Some((r, "__preempt_count")),
+        None => read("pcpu_hot", Some("preempt_count")).map(|r| (r, "pcpu_hot.preempt_count")),
     };
-    let var = what.split('.').next().unwrap_or(what);
-    origin.push(MemoryRead::new(at, format!("{what}[{cpu}]")).crash(format!("p {var}:{cpu}")));
+    let (at, v) = match per_cpu {
+        Some(((at, v), what)) => {
+            let var = what.split('.').next().unwrap_or(what);
+            origin.push(MemoryRead::new(at, format!("{what}[{cpu}]")).crash(format!("p {var}:{cpu}")));
+            (at, v)
+        }
+        // arm64 and others keep it in the running task's thread_info.
+        None => {
+            let task = k.current_task(cpu).ok()?;
+            let o = k.object(task, "struct task_struct").ok()?.member("thread_info.preempt_count").ok()?;
+            let v = o.read_int().ok()?;
+            let what = format!("thread_info.preempt_count of CPU {cpu}'s task");
+            origin.push(MemoryRead::new(o.address, what).crash(format!("struct thread_info.preempt_count {task:#x}")));
+            (o.address, v)
+        }
+    };
+    let _ = at;
     // An `int`: read_int sign-extends it.
     Some(v & 0xffff_ffff)
 }

@@ -20,6 +20,11 @@ const SPIN_SLOWPATHS: &[&str] = &[
     "__pv_queued_spin_lock_slowpath",
     "pv_queued_spin_lock_slowpath",
 ];
+/// Whether a function is a queued spinlock's slow path.
+pub(crate) fn is_spin_slowpath(function: &str) -> bool {
+    SPIN_SLOWPATHS.contains(&function)
+}
+
 /// The queued-rwlock slow paths.
 const RWLOCK_SLOWPATHS: &[&str] = &["queued_read_lock_slowpath", "queued_write_lock_slowpath"];
 /// The register of a function's first argument, per architecture.
@@ -50,6 +55,17 @@ fn spun_lock(k: &Kernel, c: &CpuState) -> Option<(u64, &'static str, String)> {
     Some((arg, "spinlock", found_by))
 }
 
+/// What the read of a spun lock's word says of where the address came from.
+fn lock_word_read(found_by: Option<&String>) -> String {
+    match found_by {
+        Some(how) if how.contains(POLLED) => format!("the lock word ({how})"),
+        _ => "the lock word (first argument of the spinning slow path)".into(),
+    }
+}
+
+/// How a lock address found from a spin loop's loads is described.
+const POLLED: &str = "the address its spin loop polls";
+
 /// The register of a slow-path frame that holds the lock, its value, and how it was chosen.
 fn lock_register(k: &Kernel, f: &Frame) -> Option<(u64, String)> {
     let names = k.arch().register_names();
@@ -58,7 +74,7 @@ fn lock_register(k: &Kernel, f: &Frame) -> Option<(u64, String)> {
         && let Some((v, r)) = k.arch().polled_address(k, pc, &reg)
     {
         let name = names.get(r).map_or_else(|| format!("register {r}"), |n| n.to_ascii_uppercase());
-        return Some((v, format!("{name} of the spinning slow path, the address its spin loop polls")));
+        return Some((v, format!("{name} of the spinning slow path, {POLLED}")));
     }
     let (name, v) = f.registers.iter().find(|r| FIRST_ARGUMENT.contains(&r.0.as_str()))?;
     Some((*v, format!("{} of the spinning slow path", name.to_ascii_uppercase())))
@@ -101,7 +117,7 @@ pub fn spinlocks(k: &Kernel, cpus: &[CpuState], unknown: &mut Vec<String>) -> Ve
                 candidate_holders: holders(k, address, &waiting_tasks),
                 waiters,
                 origin: vec![
-                    MemoryRead::new(address, "the lock word (first argument of the spinning slow path)")
+                    MemoryRead::new(address, lock_word_read(found_by.get(&address)))
                         .crash(format!("struct {crash_type} {address:#x}")),
                 ],
             }

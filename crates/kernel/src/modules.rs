@@ -23,6 +23,11 @@ pub struct Module {
     pub address: u64,
     /// Memory regions of the module (`[start, end)`): text, data, ...
     pub regions: Vec<(u64, u64)>,
+    /// Where its code ends (a function symbol names nothing beyond).
+    pub text_end: Option<u64>,
+    /// Its ELF sections and where they were loaded (`sect_attrs`, as
+    /// /sys/module/NAME/sections shows them): names data no symbol covers.
+    pub sections: Vec<(String, u64)>,
     /// Its symbols by address.
     pub symbols: Vec<ModuleSymbol>,
     /// Where its split BTF is (`btf_data`, `btf_data_size`), when the kernel keeps it.
@@ -42,7 +47,20 @@ impl Module {
         let at = self.symbols[i].address;
         let same = self.symbols[..=i].iter().rev().take_while(|s| s.address == at);
         let s = same.clone().find(|s| addr < s.address.saturating_add(s.size)).or_else(|| same.last())?;
-        (addr < s.address + s.size.max(1) || self.contains(addr)).then_some(s)
+        let inside = addr < s.address + s.size.max(1);
+        // A function does not reach past the module's code (its data has no symbols of its
+        // own when kallsyms keeps code only).
+        let code_past_text = matches!(s.kind, 't' | 'T') && self.text_end.is_some_and(|end| addr >= end);
+        (inside || self.contains(addr) && !code_past_text).then_some(s)
+    }
+
+    /// The loaded section an address lies in (the nearest section start below it), for an
+    /// address no symbol covers: (section name, its start).
+    pub fn section_of(&self, addr: u64) -> Option<(&str, u64)> {
+        if !self.contains(addr) {
+            return None;
+        }
+        self.sections.iter().filter(|(_, a)| *a <= addr).max_by_key(|(_, a)| *a).map(|(n, a)| (n.as_str(), *a))
     }
 }
 
@@ -78,9 +96,12 @@ impl Kernel {
     fn read_module(&self, m: crate::object::Object<'_>) -> Result<Module, KernelError> {
         let name = String::from_utf8_lossy(&m.member("name")?.read_string(64)?).into_owned();
         let mut regions = Vec::new();
+        let mut text_end = None;
         // Up to 6.3: core_layout/init_layout {base, size}; 6.4+: mem[MOD_MEM_NUM_TYPES].
         if let Ok(core) = m.member("core_layout") {
-            regions.push((core.member("base")?.read_u64()?, core.member("size")?.read_int()?));
+            let base = core.member("base")?.read_u64()?;
+            regions.push((base, core.member("size")?.read_int()?));
+            text_end = core.member("text_size").and_then(|t| t.read_int()).ok().map(|t| base + t);
         } else if let Ok(mem) = m.member("mem") {
             for i in 0..7 {
                 let Ok(r) = mem.index(i) else { break };
@@ -132,7 +153,29 @@ impl Kernel {
             // Freed after loading; the BPF subsystem keeps its own copy.
             _ => self.registered_module_btf(m.address),
         };
-        Ok(Module { name, address: m.address, regions, symbols, btf })
+        let sections = self.module_sections(m);
+        Ok(Module { name, address: m.address, regions, text_end, sections, symbols, btf })
+    }
+
+    /// A module's loaded sections: `sect_attrs->attrs[i]` = { `battr.attr.name`, `address` }.
+    fn module_sections(&self, m: crate::object::Object<'_>) -> Vec<(String, u64)> {
+        let read = || -> Result<Vec<(String, u64)>, KernelError> {
+            let attrs = m.member("sect_attrs")?.deref()?;
+            let n = attrs.member("nsections")?.read_int()?.min(256);
+            let list = attrs.member("attrs")?;
+            let mut out = Vec::new();
+            for i in 0..n {
+                let a = list.index(i)?;
+                let name = a.member("battr.attr.name")?.read_u64()?;
+                let name = self
+                    .memory()
+                    .read_cstr(name, 64)
+                    .map_err(|err| KernelError::Memory { what: "section name".into(), err })?;
+                out.push((String::from_utf8_lossy(&name).into_owned(), a.member("address")?.read_u64()?));
+            }
+            Ok(out)
+        };
+        read().unwrap_or_default()
     }
 
     /// The copy of a module's BTF the BPF subsystem keeps: the `btf_modules` list of
@@ -184,14 +227,17 @@ impl Kernel {
         }
         let mods = self.modules().ok()?;
         let m = mods.iter().find(|m| m.contains(addr) || m.lookup(addr).is_some_and(|s| addr < s.address + s.size))?;
-        let s = m.lookup(addr)?;
-        Some(crate::kallsyms::SymbolRef {
-            name: &s.name,
-            address: s.address,
-            kind: s.kind,
-            size: Some(s.size),
-            module: Some(&m.name),
-        })
+        if let Some(s) = m.lookup(addr) {
+            return Some(crate::kallsyms::SymbolRef {
+                name: &s.name,
+                address: s.address,
+                kind: s.kind,
+                size: Some(s.size),
+                module: Some(&m.name),
+            });
+        }
+        let (section, start) = m.section_of(addr)?;
+        Some(crate::kallsyms::SymbolRef { name: section, address: start, kind: 'd', size: None, module: Some(&m.name) })
     }
 
     /// `name+0xoff/0xsize [module]` for any kernel or module address.
@@ -199,7 +245,7 @@ impl Kernel {
         self.lookup_address(addr).map(|s| s.format(addr))
     }
 
-    /// Every symbol of that name: the kernel's, else the modules' (reading the modules needs
+    /// Every symbol of that name: the kernel's (listed, else found), else the modules' (reading the modules needs
     /// the types, so a kernel name does not pay for them): (address, type, module).
     pub fn find_symbols(&self, name: &str) -> Vec<(u64, char, Option<String>)> {
         let mut out: Vec<(u64, char, Option<String>)> = Vec::new();
@@ -208,6 +254,10 @@ impl Kernel {
         }
         if !out.is_empty() {
             return out;
+        }
+        // A data symbol kallsyms leaves out, found from BTF and code (its letter unknown).
+        if let Some(a) = self.found_symbols().get(name) {
+            return vec![(a, 'D', None)];
         }
         if let Ok(mods) = self.modules() {
             for m in mods {
@@ -224,6 +274,24 @@ impl Kernel {
 mod tests {
     use super::*;
 
+    #[test]
+    fn data_past_the_code_is_named_by_its_section_not_the_last_function() {
+        let m = Module {
+            name: "m".into(),
+            address: 0,
+            regions: vec![(0x1000, 0x3000)],
+            text_end: Some(0x2000),
+            sections: vec![(".text".into(), 0x1000), (".data".into(), 0x2140), (".bss".into(), 0x2580)],
+            symbols: vec![ModuleSymbol { address: 0x1f00, size: 0x40, kind: 't', name: "last_fn".into() }],
+            btf: None,
+        };
+        assert_eq!(m.lookup(0x1f10).unwrap().name, "last_fn");
+        assert!(m.lookup(0x21e0).is_none());
+        assert_eq!(m.section_of(0x21e0), Some((".data", 0x2140)));
+        assert_eq!(m.section_of(0x2590), Some((".bss", 0x2580)));
+        assert_eq!(m.section_of(0x4000), None);
+    }
+
     fn sym(address: u64, size: u64, name: &str) -> ModuleSymbol {
         ModuleSymbol { address, size, kind: 'd', name: name.into() }
     }
@@ -235,7 +303,14 @@ mod tests {
                 .iter()
                 .map(|&n| if n == "demo_zone" { sym(0x1000, 0x40, n) } else { sym(0x1000, 0, n) })
                 .collect();
-            let m = Module { name: "m".into(), address: 0, regions: vec![(0x1000, 0x2000)], symbols, btf: None };
+            let m = Module {
+                name: "m".into(),
+                address: 0,
+                regions: vec![(0x1000, 0x2000)],
+                text_end: None,
+                sections: Vec::new(),
+                btf: None,
+            };
             assert_eq!(m.lookup(0x1000).unwrap().name, "demo_zone");
             assert_eq!(m.lookup(0x1020).unwrap().name, "demo_zone");
         }

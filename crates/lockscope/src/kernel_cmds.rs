@@ -557,6 +557,9 @@ fn sym(k: &Kernel, d: &DumpArg, what: &str) -> Result<ExitCode, KernelError> {
     for (a, n, kind, m, _) in &found {
         let module = m.as_ref().map(|m| format!(" [{m}]")).unwrap_or_default();
         let _ = writeln!(s, "{a:016x} ({kind}) {n}{module}");
+        if let Some(f) = k.found_symbols().symbols.get(n.as_str()).filter(|f| f.address == *a) {
+            let _ = writeln!(s, "    (not in kallsyms; found: {})", f.how);
+        }
     }
     Ok(emit(&s))
 }

@@ -76,6 +76,21 @@ golden!(dump_hung_rwsem_chain_live_memory, "--no-log", "tests/data/dumps/hung_rw
 golden!(dump_rcu_reader_spin_live, "tests/data/dumps/rcu_reader_spin.live.mkd-zlib-d31");
 golden!(dump_rcu_reader_spin_live_memory, "--no-log", "tests/data/dumps/rcu_reader_spin.live.mkd-zlib-d31");
 golden!(dump_ipi_6_12_memory, "--no-log", "tests/data/dumps/ipi_sleeping_holder.live.6.12.mkd1.7.2-zlib-d31");
+golden!(dump_arm64_ipi_sleeping_holder_live, "tests/data/dumps/ipi_sleeping_holder.live.arm64.qemu-kdump-zlib");
+golden!(
+    dump_arm64_ipi_sleeping_holder_live_memory,
+    "--no-log",
+    "tests/data/dumps/ipi_sleeping_holder.live.arm64.qemu-kdump-zlib"
+);
+
+/// crash's `bt -a` on the arm64 dump: frame records, the leaf caller from LR, the register
+/// block of each CPU's note.
+#[test]
+fn arm64_bt_a() {
+    let (out, err, code) = run(&["bt", "-a", "tests/data/dumps/ipi_sleeping_holder.live.arm64.qemu-kdump-zlib"]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!("arm64_bt_a", out);
+}
 
 #[test]
 fn markdown_and_json_say_what_text_says() {

@@ -218,6 +218,7 @@ pub(super) fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
             let slept = sleeping_while_atomic(inc, events)
                 .into_iter()
                 .find(|e| e.task.as_ref().map(|t| t.pid) == node.task.as_ref().map(|t| t.pid));
+            let asleep = asleep_in_memory(inc, input, &node);
             match (slept, &node.resource) {
                 (Some(sl), _) => (
                     RootKind::SleepsHoldingSpinlock,
@@ -236,6 +237,7 @@ pub(super) fn find_root(inc: &Incident, input: &Input<'_>) -> Option<Root> {
                         ),
                     )
                 }
+                (None, None) if asleep.is_some() => asleep_root(&node, asleep, inc.source, &mut ev),
                 (None, None) if node.task.is_some() => {
                     let via = inc.chain.iter().find(|l| l.waits_for == node).map(|l| l.via.clone()).unwrap_or_default();
                     (
@@ -275,6 +277,46 @@ fn switched_out(inc: &Incident, events: &[Event], node: &Node) -> Option<(String
         let below = frames.iter().find(|f| !super::chain::is_scheduler_frame(&f.function))?;
         Some((top.function.clone(), below.function.clone()))
     })
+}
+
+/// A task others spin on that memory shows asleep (blocked in D state, no report of it):
+/// its state and the first function of its stack that is not the scheduler's.
+fn asleep_in_memory<'a>(
+    inc: &Incident,
+    input: &Input<'a>,
+    node: &Node,
+) -> Option<(&'a lockscope_facts::machine::TaskState, String)> {
+    let pid = node.task.as_ref()?.pid;
+    if !inc.chain.iter().any(|l| &l.waits_for == node && l.wait.spins()) {
+        return None;
+    }
+    let m = input.machine_of(inc.source)?;
+    let t = m.blocked_tasks.iter().find(|t| t.task.pid == pid)?;
+    // The frame that says how it sleeps (msleep, a mutex …), else the first outside the scheduler.
+    let wait = waits::classify(&t.stack).frame.map(|f| f.function);
+    let func = wait.or_else(|| {
+        let f = t.stack.iter().filter(|f| f.reliable).find(|f| !super::chain::is_scheduler_frame(&f.function))?;
+        Some(f.function.clone())
+    })?;
+    Some((t, func))
+}
+
+/// The root a task asleep in memory makes, with the read that shows it.
+fn asleep_root(
+    node: &Node,
+    asleep: Option<(&lockscope_facts::machine::TaskState, String)>,
+    source: usize,
+    ev: &mut Vec<Evidence>,
+) -> (RootKind, String) {
+    let Some((t, func)) = asleep else { return (RootKind::Unknown, format!("{node} holds what the others wait for")) };
+    ev.push(Evidence::memory(source, &t.origin, format!("{node} is in state {} in {func}", t.state)));
+    (
+        RootKind::SleepsHoldingSpinlock,
+        format!(
+            "{node} sleeps (state {} in {func}, read from memory) while CPUs spin on a spinlock it holds: a spinlock holder must never sleep, so the lock is not released until it wakes",
+            t.state
+        ),
+    )
 }
 
 pub(super) fn crash_root(inc: &Incident, events: &[Event]) -> Option<Root> {
