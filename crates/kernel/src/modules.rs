@@ -309,6 +309,7 @@ mod tests {
                 regions: vec![(0x1000, 0x2000)],
                 text_end: None,
                 sections: Vec::new(),
+                symbols,
                 btf: None,
             };
             assert_eq!(m.lookup(0x1000).unwrap().name, "demo_zone");
