@@ -181,9 +181,14 @@ impl Kernel {
 
     /// As [`Kernel::new`], with debuginfo files to use where the dump lacks something.
     pub fn with_options(dump: Dump, options: KernelOptions) -> Result<Kernel, KernelError> {
+        // A note whose text is gone (zeroed, cut) is no VMCOREINFO: look in memory then too.
+        let usable = |v: &VmcoreInfo| v.symbol("_stext").is_some() && v.page_size().is_some();
         let info = match dump.vmcoreinfo() {
-            Some(v) => v.clone(),
-            None => vmcoreinfo_in_memory(&dump).ok_or(KernelError::NoVmcoreInfo)?,
+            Some(v) if usable(v) => v.clone(),
+            noted => match vmcoreinfo_in_memory(&dump) {
+                Some(found) => found,
+                None => noted.cloned().ok_or(KernelError::NoVmcoreInfo)?,
+            },
         };
         let arch = arch::for_dump(&dump, &info)?;
         Ok(Kernel {
