@@ -55,7 +55,7 @@ for d in "$x86" "$arm" "$arm_elf"; do
     if python3 "$drgn_script" "$VMLINUX_ARM64" "$d" > /dev/null 2>&1; then
       drgn_t=$(measure python3 "$drgn_script" "$VMLINUX_ARM64" "$d")
     else
-      drgn_t="fails: $(python3 "$drgn_script" "$VMLINUX_ARM64" "$d" 2>&1 | tail -1 | cut -c1-60)"
+      drgn_t="fails: $( (python3 "$drgn_script" "$VMLINUX_ARM64" "$d" 2>&1 || true) | tail -1 | cut -c1-60)"
     fi
   fi
   echo "| $name | ${size} MB | $ours | $mem | $bt | $drgn_t |"
