@@ -12,29 +12,7 @@ shared=${LOCKSCOPE_SHARED:-../shared}
 runs=${RUNS:-7}
 source scripts/bench-lib.sh
 
-drgn_script=$(mktemp /tmp/drgn-walk.XXXX.py)
-cat > "$drgn_script" <<'PY'
-import sys, drgn
-from drgn.helpers.linux.pid import for_each_task
-from drgn.helpers.linux.cpumask import for_each_online_cpu
-from drgn.helpers.linux.sched import cpu_curr
-from drgn.helpers.linux.printk import get_printk_records
-prog = drgn.Program()
-prog.set_core_dump(sys.argv[2])
-prog.load_debug_info([sys.argv[1]], default=False, main=True)
-n = 0
-for cpu in range(4):
-    try:
-        n += len(prog.stack_trace(cpu_curr(prog, cpu)))
-    except Exception:
-        pass
-for t in for_each_task(prog):
-    if t.__state.value_() & 2:
-        n += len(prog.stack_trace(t))
-n += len(get_printk_records(prog))
-print(n)
-PY
-trap 'rm -f "$drgn_script"' EXIT
+drgn_script=scripts/drgn-walk.py
 
 echo
 echo "| dump | lockscope analyze (log + memory) | lockscope analyze --no-log | crash bt -a; runq -T; foreach UN bt; log (DWARF) | drgn: CPU and D-task stacks, log (DWARF) |"

@@ -18,28 +18,7 @@ x86=$shared/corpus/ipi_sleeping_holder.live/vmcore.qemu-kdump-zlib
 # The ELF core is stored xz-compressed: unpacked once into /tmp for the run.
 arm_elf=${ARM64_ELF:-/tmp/lockscope-bench-arm64.elf}
 [ -f "$arm_elf" ] || xz -dc "$shared/corpus-arm64/ipi_sleeping_holder.live/vmcore.qemu-elf.xz" > "$arm_elf"
-drgn_script=$(mktemp /tmp/drgn-walk.XXXX.py)
-cat > "$drgn_script" <<'PY'
-import sys, drgn
-from drgn.helpers.linux.pid import for_each_task
-from drgn.helpers.linux.sched import cpu_curr
-from drgn.helpers.linux.printk import get_printk_records
-prog = drgn.Program()
-prog.set_core_dump(sys.argv[2])
-prog.load_debug_info([sys.argv[1]], default=False, main=True)
-n = 0
-for cpu in range(4):
-    try:
-        n += len(prog.stack_trace(cpu_curr(prog, cpu)))
-    except Exception:
-        pass
-for t in for_each_task(prog):
-    if t.__state.value_() & 2:
-        n += len(prog.stack_trace(t))
-n += len(get_printk_records(prog))
-print(n)
-PY
-trap 'rm -f "$drgn_script"' EXIT
+drgn_script=scripts/drgn-walk.py
 
 echo
 echo "| dump (ipi_sleeping_holder.live) | size | lockscope analyze | lockscope analyze --no-log | lockscope bt -a | drgn: CPU and D-task stacks, log (DWARF) |"
