@@ -148,6 +148,11 @@ impl std::fmt::Display for Stop {
 }
 
 impl Stop {
+    /// A stack or unwind word that could not be read.
+    pub fn unreadable(address: u64, err: crate::MemError) -> Stop {
+        Stop::Unreadable { address, why: err.to_string() }
+    }
+
     /// Whether the trace reached a natural end (not damage, not missing data).
     pub fn is_end(&self) -> bool {
         matches!(self, Stop::End | Stop::UserMode { .. })
@@ -162,6 +167,20 @@ pub struct StackTrace {
     pub stop: Stop,
     /// How many of the last frames come from the stack scan.
     pub scanned: usize,
+}
+
+/// One word of a stack, for an unwinding step.
+pub(crate) fn read_word(k: &Kernel, address: u64) -> Result<u64, Stop> {
+    k.memory().read_u64(address).map_err(|err| Stop::unreadable(address, err))
+}
+
+/// `N` words at `address` (a register frame saved on a stack).
+pub(crate) fn read_words<const N: usize>(k: &Kernel, address: u64) -> Result<[u64; N], Stop> {
+    let mut out = [0u64; N];
+    for (i, w) in out.iter_mut().enumerate() {
+        *w = read_word(k, address + 8 * i as u64)?;
+    }
+    Ok(out)
 }
 
 /// Whose stack a trace is.

@@ -18,7 +18,7 @@ pub mod stacks;
 use crate::arch::{
     AddressSpace, Architecture, CodeRef, Instruction, Mapping, PhysRead, RegisterSet, Syntax, TranslateError,
 };
-use crate::unwind::{ExceptionFrame, Frame, Stack, StackKind, Stop};
+use crate::unwind::{ExceptionFrame, Frame, Stack, StackKind, Stop, read_word as read_u64, read_words};
 use crate::{Kernel, KernelError};
 use lockscope_dump::VmcoreInfo;
 pub use paging::Paging;
@@ -60,10 +60,7 @@ impl Arm64 {
     fn exception_step(&self, k: &Kernel, record: u64) -> Result<Frame, Stop> {
         let off = k.offset_of("pt_regs", "stackframe").unwrap_or(PT_REGS_STACKFRAME);
         let at = record.wrapping_sub(off);
-        let mut words = [0u64; regs::PT_REGS_WORDS];
-        for (i, w) in words.iter_mut().enumerate() {
-            *w = read_u64(k, at + 8 * i as u64)?;
-        }
+        let words: [u64; regs::PT_REGS_WORDS] = read_words(k, at)?;
         let r = regs::from_words(&words);
         if regs::user_mode(&r) {
             return Err(Stop::UserMode { pc: words[PC] });
@@ -104,10 +101,6 @@ impl Arm64 {
     fn is_exception_entry(&self, k: &Kernel, pc: u64) -> bool {
         k.lookup_address(pc).is_some_and(|s| s.module.is_none() && EXCEPTION_ENTRIES.contains(&s.name))
     }
-}
-
-fn read_u64(k: &Kernel, address: u64) -> Result<u64, Stop> {
-    k.memory().read_u64(address).map_err(|err| Stop::Unreadable { address, why: err.to_string() })
 }
 
 impl AddressSpace for Arm64 {

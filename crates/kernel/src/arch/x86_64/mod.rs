@@ -8,7 +8,7 @@ pub mod regs;
 pub mod stacks;
 
 use crate::arch::{AddressSpace, Architecture, Instruction, Mapping, PhysRead, RegisterSet, Syntax, TranslateError};
-use crate::unwind::{ExceptionFrame, Frame, Stack, StackKind, Stop};
+use crate::unwind::{ExceptionFrame, Frame, Stack, StackKind, Stop, read_word as read_u64, read_words};
 use crate::{Kernel, KernelError};
 use lockscope_dump::VmcoreInfo;
 use orc::{Orc, OrcEntry, OrcReg, OrcType};
@@ -63,11 +63,11 @@ impl X86_64 {
         let cfa = self.cfa(k, f, e)?;
         let mut next = match e.kind {
             OrcType::Regs => {
-                let words: [u64; 21] = regs::read_words(k, cfa).map_err(|err| unreadable(cfa, err))?;
+                let words: [u64; 21] = read_words(k, cfa)?;
                 exception_frame(regs::from_pt_regs(&words), cfa, false)
             }
             OrcType::RegsPartial => {
-                let words: [u64; 5] = regs::read_words(k, cfa).map_err(|err| unreadable(cfa, err))?;
+                let words: [u64; 5] = read_words(k, cfa)?;
                 exception_frame(regs::from_iret_frame(&words), cfa - regs::IRET_FRAME_OFFSET, true)
             }
             _ => {
@@ -147,14 +147,6 @@ fn exception_frame(r: RegisterSet, at: u64, partial: bool) -> Frame {
         stack: StackKind::Unknown,
         reliable: true,
     }
-}
-
-fn unreadable(address: u64, err: crate::MemError) -> Stop {
-    Stop::Unreadable { address, why: err.to_string() }
-}
-
-fn read_u64(k: &Kernel, address: u64) -> Result<u64, Stop> {
-    k.memory().read_u64(address).map_err(|err| unreadable(address, err))
 }
 
 impl AddressSpace for X86_64 {

@@ -82,17 +82,6 @@ pub fn user_mode(r: &RegisterSet) -> bool {
     r.get(CS).is_some_and(|cs| cs & 3 == 3)
 }
 
-/// Reads `n` words at `address` (a register frame on a stack).
-pub fn read_words<const N: usize>(k: &Kernel, address: u64) -> Result<[u64; N], crate::MemError> {
-    let mut buf = [0u8; 8];
-    let mut out = [0u64; N];
-    for (i, w) in out.iter_mut().enumerate() {
-        k.memory().read(address + 8 * i as u64, &mut buf)?;
-        *w = u64::from_le_bytes(buf);
-    }
-    Ok(out)
-}
-
 /// Where a task that is not running resumes: `thread.sp` points at the `struct
 /// inactive_task_frame` that `__switch_to_asm` pushed (callee-saved registers, then the
 /// return address into `__schedule`); the task's stack continues above it.
