@@ -60,6 +60,8 @@ enum Check {
     SmallMask,
     /// An `atomic_t` that holds -1 or a CPU number.
     CpuOrNone,
+    /// A CPU mask of possible CPUs that holds every CPU running a task other than its idle one.
+    OnlineMask,
 }
 
 /// A global found from code: the functions that use it, the member (if any) they reach it
@@ -126,6 +128,15 @@ const RECIPES: &[Recipe] = &[
         member: None,
         kinds: ANY,
         check: Check::SmallMask,
+    },
+    Recipe {
+        name: "__cpu_online_mask",
+        aliases: &[],
+        // The bitmap's word indexed by cpu / 64 (`__num_online_cpus`, next to it, is not).
+        functions: &["set_cpu_online"],
+        member: None,
+        kinds: &[RefKind::Indexed(8)],
+        check: Check::OnlineMask,
     },
     Recipe {
         name: "panic_cpu",
@@ -269,6 +280,7 @@ fn init_task(k: &Kernel, found: &mut FoundSymbols) {
     let read = |a: u64| k.memory().read_u64(a).ok();
     let Some(task) = (|| read(rq.wrapping_add(read(offs)?) + k.offset_of("rq", "idle").ok()?))() else { return };
     found.add("init_task", task, "runqueues[0].idle (the boot CPU's idle task)");
+    init_stack(k, task, found);
     let ns = (|| {
         let pid = read(task + k.offset_of("task_struct", "thread_pid").ok()?)?;
         read(pid + k.offset_of("pid", "numbers").ok()? + k.offset_of("upid", "ns").ok()?)
@@ -276,6 +288,22 @@ fn init_task(k: &Kernel, found: &mut FoundSymbols) {
     if let Some(ns) = ns {
         found.add("init_pid_ns", ns, "init_task.thread_pid->numbers[0].ns");
     }
+}
+
+/// `init_stack` (and `__end_init_task`, THREAD_SIZE above it): `init_task.stack`, when the
+/// boot CPU's idle task still runs on it (its saved stack pointer lies within).
+fn init_stack(k: &Kernel, task: u64, found: &mut FoundSymbols) {
+    let Ok(t) = k.object(task, "struct task_struct") else { return };
+    let Ok(stack) = t.member("stack").and_then(|m| m.read_u64()) else { return };
+    let sp = ["thread.cpu_context.sp", "thread.sp"].iter().find_map(|p| t.member(p).and_then(|m| m.read_u64()).ok());
+    // THREAD_SIZE: the power of two from 16 KiB whose upper half holds the saved stack pointer
+    // (an idle task's stack is shallow).
+    let Some(size) = sp.and_then(|sp| (14..=16).map(|b| 1u64 << b).find(|s| sp >= stack + s / 2 && sp < stack + s))
+    else {
+        return;
+    };
+    found.add("init_stack", stack, "init_task.stack");
+    found.add("__end_init_task", stack + size, "init_task.stack + the stack size its saved stack pointer shows");
 }
 
 /// A recipe's global: the candidate referenced most often that passes its check.
@@ -317,6 +345,7 @@ fn check(k: &Kernel, c: Check, a: u64, found: &FoundSymbols) -> bool {
         Check::SmallMask => mem.read_u64(a).is_ok_and(|v| v < 1 << 20),
         Check::CpuOrNone => mem.read_u32(a).is_ok_and(|v| v == u32::MAX || v < 4096),
         Check::ModuleList => module_list(k, a),
+        Check::OnlineMask => mem.read_u64(a).is_ok_and(|m| online_mask_fits(k, m, found)),
         Check::RcuState => rcu_state(k, a),
     }
 }
@@ -325,6 +354,27 @@ fn check(k: &Kernel, c: Check, a: u64, found: &FoundSymbols) -> bool {
 fn possible_cpus(k: &Kernel, found: &FoundSymbols) -> Option<u64> {
     let offs = found.get("__per_cpu_offset")?;
     Some((0..8192u64).take_while(|&c| k.memory().read_u64(offs + 8 * c).is_ok_and(|v| v != 0)).count() as u64)
+}
+
+/// A mask within the possible CPUs, holding each CPU whose run queue runs a task that is
+/// not its idle task (a CPU running one is online).
+fn online_mask_fits(k: &Kernel, mask: u64, found: &FoundSymbols) -> bool {
+    let (Some(n), Some(rq), Some(offs)) =
+        (possible_cpus(k, found), found.get("runqueues"), found.get("__per_cpu_offset"))
+    else {
+        return false;
+    };
+    let (Ok(curr), Ok(idle)) = (k.offset_of("rq", "curr"), k.offset_of("rq", "idle")) else { return false };
+    if mask == 0 || n < 64 && mask >> n != 0 {
+        return false;
+    }
+    (0..n.min(64)).all(|c| {
+        let busy = (|| {
+            let at = rq.wrapping_add(k.memory().read_u64(offs + 8 * c).ok()?);
+            Some(k.memory().read_u64(at + curr).ok()? != k.memory().read_u64(at + idle).ok()?)
+        })();
+        busy != Some(true) || mask & (1 << c) != 0
+    })
 }
 
 /// jiffies since boot (from `INITIAL_JIFFIES`, five minutes before the 32-bit wrap) agree

@@ -196,6 +196,18 @@ pub fn stack_of(stacks: &[Stack], sp: u64) -> StackKind {
     stacks.iter().find(|s| sp >= s.start && sp < s.end).map_or(StackKind::Unknown, |s| s.kind)
 }
 
+/// An unreadable stack word named with the stack it lies on (what a reader needs to know
+/// which part of the dump is missing).
+fn name_the_stack(stop: Stop, stacks: &[Stack]) -> Stop {
+    match stop {
+        Stop::Unreadable { address, why } => match stack_of(stacks, address) {
+            StackKind::Unknown => Stop::Unreadable { address, why },
+            kind => Stop::Unreadable { address, why: format!("{why} (on the {})", kind.crash_name()) },
+        },
+        other => other,
+    }
+}
+
 impl Kernel {
     /// Unwinds from a first frame over the given stacks.
     pub fn unwind(&self, first: Frame, stacks: &[Stack]) -> StackTrace {
@@ -223,6 +235,7 @@ impl Kernel {
             }
             cur = next;
         };
+        let stop = name_the_stack(stop, stacks);
         let mut scanned = Vec::new();
         if !stop.is_end() && stop != Stop::DepthLimit {
             scanned = self.scan(&cur, stacks);
@@ -242,7 +255,7 @@ impl Kernel {
         let mut out = Vec::new();
         let mut at = (from.sp + 7) & !7;
         while at + 8 <= stack.end && out.len() < MAX_SCANNED {
-            if let Ok(w) = self.memory().read_u64(at)
+            if let Ok(w) = self.memory().read_u64(at).map(|w| self.arch().return_address(w))
                 && self.is_kernel_text(w)
                 && self.arch().follows_call(self, w)
             {

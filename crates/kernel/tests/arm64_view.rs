@@ -62,6 +62,9 @@ fn data_symbols_found_without_kallsyms_match_the_system_map() {
         "panic_cpu",
         "rcu_data",
         "qnodes",
+        "__cpu_online_mask",
+        "init_stack",
+        "__end_init_task",
     ];
     for (name, address) in &map {
         match k.symbol(name) {

@@ -154,6 +154,11 @@ pub trait Architecture: AddressSpace {
     /// Whether `pc` can be a return address: the instruction before it is a call (the test
     /// a stack scan uses to tell return addresses from other code pointers).
     fn follows_call(&self, k: &Kernel, pc: u64) -> bool;
+    /// A word saved as a return address, as the CPU would return to it (arm64 strips the
+    /// pointer-authentication code); a stack scan reads words through this.
+    fn return_address(&self, word: u64) -> u64 {
+        word
+    }
     /// The data addresses the code at `address` builds and reaches (what
     /// [`crate::datasyms`] reads to find data symbols kallsyms lacks); none where the
     /// architecture does not decode them.

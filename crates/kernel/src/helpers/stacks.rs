@@ -115,7 +115,6 @@ impl Kernel {
             .collect()
     }
 
-    /// The trace of every CPU that left registers.
     /// The size of a task's kernel stack, when the symbols show it: the first task's stack
     /// runs from `init_stack` to `__end_init_task`, and every other has the same size.
     pub fn thread_size(&self) -> Option<u64> {
@@ -125,6 +124,7 @@ impl Kernel {
         }
     }
 
+    /// The trace of every CPU that left registers.
     pub fn cpu_traces(&self) -> Vec<CpuTrace> {
         self.cpus_with_registers().into_iter().map(|(cpu, _, _)| self.cpu_trace(cpu)).collect()
     }

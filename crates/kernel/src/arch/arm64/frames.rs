@@ -29,10 +29,18 @@ pub enum End {
     TooDeep,
 }
 
-/// A return address with its pointer-authentication code removed (`pac_mask`, from
-/// VMCOREINFO's `NUMBER(KERNELPACMASK)`; 0 when the kernel signs nothing).
+/// A return address with its pointer-authentication code removed. `pac_mask` is
+/// VMCOREINFO's `NUMBER(KERNELPACMASK)`, or bits 63 down to the VA size when the dump does
+/// not say. Only kernel pointers (bit 55 set: the signing keeps it) get their top bits set
+/// back; anything else is left as read, so a garbage word stays recognisably garbage.
 pub fn strip_pac(lr: u64, pac_mask: u64) -> u64 {
-    if pac_mask != 0 && lr & pac_mask != pac_mask { lr | pac_mask } else { lr }
+    if lr & (1 << 55) != 0 { lr | pac_mask } else { lr }
+}
+
+/// The PAC bits of a kernel pointer when VMCOREINFO has no `KERNELPACMASK`: every bit above
+/// the virtual address (what `ptrauth_kernel_pac_mask()` is, `GENMASK(63, vabits_actual)`).
+pub fn default_pac_mask(va_bits: u32) -> u64 {
+    !0u64 << va_bits.clamp(36, 63)
 }
 
 /// The frame records from `fp` up: (caller's fp, return address) each, and why it ended.
@@ -66,9 +74,14 @@ mod tests {
 
     #[test]
     fn pac_bits_are_set_back() {
-        let mask = 0xff7f_0000_0000_0000;
-        assert_eq!(strip_pac(0x0023_ba4f_0578_28b8, mask), 0xff7f_ba4f_0578_28b8 | 0x0023_0000_0000_0000);
+        // A signed kernel return address keeps bit 55; the code sits above it and below 48.
+        let mask = 0xffff_0000_0000_0000;
+        assert_eq!(strip_pac(0x3aa3_ba4f_0578_28b8, mask), 0xffff_ba4f_0578_28b8);
         assert_eq!(strip_pac(0xffff_ba4f_0578_28b8, mask), 0xffff_ba4f_0578_28b8);
-        assert_eq!(strip_pac(0x0023_ba4f_0578_28b8, 0), 0x0023_ba4f_0578_28b8);
+        // Not a kernel pointer (bit 55 clear): left alone, to fail the kernel-text test.
+        assert_eq!(strip_pac(0x0023_3a4f_0578_28b8, mask), 0x0023_3a4f_0578_28b8);
+        assert_eq!(strip_pac(0, mask), 0);
+        assert_eq!(default_pac_mask(48), mask);
+        assert_eq!(default_pac_mask(52), 0xfff0_0000_0000_0000);
     }
 }

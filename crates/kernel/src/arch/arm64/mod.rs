@@ -46,14 +46,23 @@ const PT_REGS_STACKFRAME: u64 = 0x130;
 
 pub struct Arm64 {
     pub paging: Paging,
-    /// `NUMBER(KERNELPACMASK)`: the pointer-authentication bits of a signed return address.
+    /// The pointer-authentication bits of a signed return address: `NUMBER(KERNELPACMASK)`,
+    /// or every bit above the virtual address.
     pac_mask: u64,
 }
 
 impl Arm64 {
     pub fn from_vmcoreinfo(info: &VmcoreInfo) -> Result<Arm64, KernelError> {
         let paging = Paging::from_vmcoreinfo(info).map_err(|key| KernelError::MissingInfo(key.into()))?;
-        Ok(Arm64 { paging, pac_mask: info.number("KERNELPACMASK").unwrap_or(0) as u64 })
+        let va_bits = match info.number("TCR_EL1_T1SZ") {
+            Some(t1sz) if (12..=28).contains(&t1sz) => 64 - t1sz as u32,
+            _ => paging.va_bits,
+        };
+        // 0 (a CPU without pointer authentication) is taken as "not said": stripping changes
+        // nothing in an unsigned kernel address, and a dump edited or mislabelled still unwinds.
+        let pac_mask =
+            info.number("KERNELPACMASK").filter(|&m| m != 0).map_or(frames::default_pac_mask(va_bits), |m| m as u64);
+        Ok(Arm64 { paging, pac_mask })
     }
 
     /// The frame a `struct pt_regs` describes: the interrupted context, whole.
@@ -169,6 +178,10 @@ impl Architecture for Arm64 {
         let mut r = RegisterSet::default();
         r.set(X29, next_fp);
         Ok(Frame::call(frames::strip_pac(lr, self.pac_mask), fp + 8, r, (PC, SP), true))
+    }
+
+    fn return_address(&self, word: u64) -> u64 {
+        frames::strip_pac(word, self.pac_mask)
     }
 
     fn follows_call(&self, k: &Kernel, pc: u64) -> bool {

@@ -85,10 +85,19 @@ fn step(w: u32, pc: u64, now: usize, regs: &mut Regs, out: &mut Vec<CodeRef>) {
         };
         regs.set(rd, v, now);
     } else if w & 0xff20_0000 == 0x8b00_0000 {
-        // add xd, xn, xm{, shift}
-        let v = per_cpu_pair(regs.get(rn, now), regs.get(rm, now));
-        if let Some(a) = v {
+        // add xd, xn, xm{, shift}: a per-CPU address, or an element of an array (a bitmap's
+        // word, `add x2, x4, x3, lsl #3`)
+        let (base, index) = (regs.get(rn, now), regs.get(rm, now));
+        let lsl = (w >> 22) & 3 == 0;
+        let amount = (w >> 10) & 0x3f;
+        if let Some(a) = per_cpu_pair(base, index) {
             push(a, RefKind::PerCpu);
+        } else if let Value::Address(a) = base
+            && index == Value::Unknown
+            && lsl
+            && (1..=4).contains(&amount)
+        {
+            push(a, RefKind::Indexed(1 << amount));
         }
         regs.set(rd, Value::Unknown, now);
     } else if w & 0xffe0_ffe0 == 0xaa00_03e0 {
