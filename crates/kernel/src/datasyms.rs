@@ -324,10 +324,9 @@ fn from_code(k: &Kernel, r: &Recipe, found: &mut FoundSymbols) {
     let hit = counts.iter().find(|(a, _, _)| check(k, r.check, *a, found));
     match hit {
         Some(&(a, n, f)) => {
-            let how = format!(
-                "referenced {n}× by the code of {f} and others of {}; it holds a plausible value",
-                r.functions.join(", ")
-            );
+            let others: Vec<&str> = r.functions.iter().copied().filter(|g| *g != f).collect();
+            let also = if others.is_empty() { String::new() } else { format!(" (also read: {})", others.join(", ")) };
+            let how = format!("referenced {n}× by the code of {f}{also}; it holds a plausible value");
             for name in std::iter::once(&r.name).chain(r.aliases) {
                 found.add(name, a, how.clone());
             }
