@@ -14,6 +14,7 @@
 use lockscope_facts::machine::{CpuState, MachineState, MemoryRead};
 use lockscope_facts::{Arch, CodeLocation, Event, EventKind, Frame, FrameContext, LineRange, Registers};
 use lockscope_kernel::Kernel;
+use lockscope_log::title::TitleKind;
 
 const NS: f64 = 1e9;
 
@@ -150,12 +151,8 @@ fn hung_tasks(k: &Kernel, m: &MachineState, source: usize) -> Vec<Event> {
         e.duration_s = Some(blocked);
         e.stack = t.stack.clone();
         e.memory = Some(t.origin.clone());
-        let waits_in = e
-            .stack
-            .iter()
-            .map(|f| f.function.as_str())
-            .find(|f| !f.starts_with("__schedule") && !f.starts_with("schedule"))
-            .unwrap_or("?");
+        // The frame syzkaller's rules name for a hung task's trace, as the log path does.
+        let waits_in = lockscope_log::title::guilty_frame(TitleKind::HungTask, &e.stack).unwrap_or_else(|| "?".into());
         e.title = format!("task hung in {waits_in} (from memory)");
         out.push(e);
     }

@@ -60,6 +60,8 @@ enum Check {
     SmallMask,
     /// An `atomic_t` that holds -1 or a CPU number.
     CpuOrNone,
+    /// A number of seconds a sysctl holds (at most `LONG_MAX / HZ`; 0 turns the check off).
+    Seconds,
     /// A CPU mask of possible CPUs that holds every CPU running a task other than its idle one.
     OnlineMask,
 }
@@ -137,6 +139,16 @@ const RECIPES: &[Recipe] = &[
         member: None,
         kinds: &[RefKind::Indexed(8)],
         check: Check::OnlineMask,
+    },
+    Recipe {
+        name: "sysctl_hung_task_timeout_secs",
+        aliases: &[],
+        // The khungtaskd loop reads the timeout, then the check interval beside it (0 unless
+        // set): the first word that holds seconds is the timeout.
+        functions: &["watchdog"],
+        member: None,
+        kinds: &[RefKind::Load(8)],
+        check: Check::Seconds,
     },
     Recipe {
         name: "panic_cpu",
@@ -344,6 +356,7 @@ fn check(k: &Kernel, c: Check, a: u64, found: &FoundSymbols) -> bool {
         Check::SmallMask => mem.read_u64(a).is_ok_and(|v| v < 1 << 20),
         Check::CpuOrNone => mem.read_u32(a).is_ok_and(|v| v == u32::MAX || v < 4096),
         Check::ModuleList => module_list(k, a),
+        Check::Seconds => mem.read_u64(a).is_ok_and(|v| v < 1 << 31),
         Check::OnlineMask => mem.read_u64(a).is_ok_and(|m| online_mask_fits(k, m, found)),
         Check::RcuState => rcu_state(k, a),
     }

@@ -261,6 +261,11 @@ impl Kernel {
                     .map_err(|e| e.to_string())
                     .and_then(|t| Symbols::load(&self.mem, &t).map_err(|e| e.to_string()));
                 match in_memory {
+                    // kallsyms of code only (no CONFIG_KALLSYMS_ALL): the user's files, checked
+                    // against the dump, name the data too.
+                    Ok(s) if s.address_of("init_task").is_none() && self.has_symbol_files() => {
+                        Ok(self.symbols_from_files().unwrap_or(s))
+                    }
                     Ok(s) => Ok(s),
                     Err(e) if self.options.vmlinux.is_none() && self.options.system_map.is_none() => Err(e),
                     Err(e) => self.symbols_from_files().map_err(|f| format!("{f} (and from the dump: {e})")),
@@ -338,6 +343,10 @@ impl Kernel {
         let vm = dwarf::Vmlinux::open(path).map_err(|e| e.to_string())?;
         vm.check_against(&self.info, &|a, l| self.read_bytes(a, l)).map_err(|e| e.to_string())?;
         Ok(vm)
+    }
+
+    fn has_symbol_files(&self) -> bool {
+        self.options.vmlinux.is_some() || self.options.system_map.is_some()
     }
 
     /// Symbols from the vmlinux's symbol table, else from the System.map, at run-time addresses.

@@ -65,6 +65,7 @@ fn data_symbols_found_without_kallsyms_match_the_system_map() {
         "__cpu_online_mask",
         "init_stack",
         "__end_init_task",
+        "sysctl_hung_task_timeout_secs",
     ];
     for (name, address) in &map {
         match k.symbol(name) {

@@ -51,6 +51,13 @@ pub struct AnalyzeArgs {
     /// waits-for graph, every incident's details) to FILE.
     #[arg(long, value_name = "FILE")]
     html: Option<std::path::PathBuf>,
+    /// For vmcores: a vmlinux with DWARF debuginfo of the dump's kernel build, for kernels
+    /// whose dump lacks BTF or kallsyms (symbols and types from it).
+    #[arg(long, value_name = "FILE")]
+    vmlinux: Option<std::path::PathBuf>,
+    /// For vmcores: the System.map of the dump's kernel, for symbols kallsyms lacks.
+    #[arg(long = "system-map", value_name = "FILE")]
+    system_map: Option<std::path::PathBuf>,
 }
 
 /// What the reading thread hands the diagnosing one.
@@ -112,11 +119,16 @@ pub fn run(args: AnalyzeArgs) -> ExitCode {
         read_sel(idx, inp, &mut g);
     }
     // A vmcore's memory is read first: its facts go to the diagnosis with its log.
+    let debuginfo = lockscope_kernel::KernelOptions {
+        vmlinux: args.vmlinux.clone(),
+        system_map: args.system_map.clone(),
+        ..Default::default()
+    };
     let mut dumps: HashMap<usize, Result<input::DumpFacts, String>> = inputs
         .iter()
         .enumerate()
         .filter(|(_, i)| i.kind == InputKind::Dump)
-        .map(|(idx, i)| (idx, i.dump_facts(idx)))
+        .map(|(idx, i)| (idx, i.dump_facts(idx, &debuginfo)))
         .collect();
     let machine: Vec<(usize, MachineState)> =
         dumps.iter().filter_map(|(&idx, f)| f.as_ref().ok().map(|f| (idx, f.machine.clone()))).collect();

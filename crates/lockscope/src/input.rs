@@ -81,8 +81,9 @@ impl Input {
 
     /// A vmcore's kernel log, as dmesg prints it with caller ids, how many records it has,
     /// what of it was damaged or unreadable, and the machine state its memory shows.
-    /// `index`: the input's position, which the events derived from memory name as theirs.
-    pub fn dump_facts(&self, index: usize) -> Result<DumpFacts, String> {
+    /// `index`: the input's position, which the events derived from memory name as theirs;
+    /// `options`: the debuginfo files the user gave.
+    pub fn dump_facts(&self, index: usize, options: &lockscope_kernel::KernelOptions) -> Result<DumpFacts, String> {
         let dump = lockscope_dump::Dump::open(&self.name).map_err(|e| format!("{}: {e}", self.name))?;
         let mut notes = Vec::new();
         if let Some(c) = dump.metadata().notes_cut {
@@ -94,7 +95,8 @@ impl Input {
         if dump.vmcoreinfo().is_none() {
             notes.push("no VMCOREINFO note: the kernel's own VMCOREINFO page was found in memory".into());
         }
-        let kernel = lockscope_kernel::Kernel::new(dump).map_err(|e| format!("{}: {e}", self.name))?;
+        let kernel = lockscope_kernel::Kernel::with_options(dump, options.clone())
+            .map_err(|e| format!("{}: {e}", self.name))?;
         let log = kernel.log().map_err(|e| format!("{}: kernel log: {e}", self.name))?;
         notes.extend(log.damage_note());
         let machine = lockscope_dumpfacts::machine_state(&kernel);

@@ -135,8 +135,33 @@ fn step(w: u32, pc: u64, now: usize, regs: &mut Regs, out: &mut Vec<CodeRef>) {
         if (w >> 22) & 3 != 0 {
             regs.set(rd, Value::Unknown, now);
         }
+    } else if w & 0x3c00_0000 == 0x2800_0000 && matches!(w >> 30, 0 | 2) && matches!((w >> 23) & 7, 1..=3) {
+        pair(w, now, regs, &mut push);
     } else if writes_rd(w) || w & 0xfff0_0000 == 0xd530_0000 {
         regs.set(rd, Value::Unknown, now);
+    }
+}
+
+/// ldp/stp of two 32- or 64-bit registers (signed offset, pre- or post-index): two
+/// neighbouring words (`ldp x25, x0, [x27, #8]` reads two globals a section anchor reaches).
+fn pair(w: u32, now: usize, regs: &mut Regs, push: &mut impl FnMut(u64, RefKind)) {
+    let (rt, rn, rt2) = (w & 31, (w >> 5) & 31, (w >> 10) & 31);
+    let size: u8 = if w >> 30 == 2 { 8 } else { 4 };
+    let variant = (w >> 23) & 7;
+    let load = (w >> 22) & 1 == 1;
+    if let Value::Page(p) | Value::Address(p) = regs.get(rn, now) {
+        let offset = sign_extend(u64::from((w >> 15) & 0x7f), 7) * i64::from(size);
+        let first = if variant == 1 { p } else { p.wrapping_add_signed(offset) };
+        for a in [first, first + u64::from(size)] {
+            push(a, if load { RefKind::Load(size) } else { RefKind::Store(size) });
+        }
+    }
+    if variant != 2 {
+        regs.set(rn, Value::Unknown, now);
+    }
+    if load {
+        regs.set(rt, Value::Unknown, now);
+        regs.set(rt2, Value::Unknown, now);
     }
 }
 
@@ -200,6 +225,17 @@ mod tests {
         let code = words(&[0x9000_0001, 0x9102_0021, 0xf860_d821]);
         let r = code_references(&code, 0x10_0000);
         assert!(r.contains(&CodeRef { at: 0x10_0008, target: 0x10_0080, kind: RefKind::Indexed(8) }), "{r:?}");
+    }
+
+    #[test]
+    fn a_load_pair_reaches_two_words() {
+        // adrp x6, page; add x27, x6, #0xb48; ldp x25, x0, [x27, #8] (hung_task.c's watchdog)
+        let code = words(&[0x9000_0006, 0x912d_20db, 0xa940_8379]);
+        let r = code_references(&code, 0x10_0000);
+        let loads: Vec<(u64, RefKind)> = r.iter().skip(1).map(|c| (c.target, c.kind)).collect();
+        assert_eq!(loads, vec![(0x10_0b50, RefKind::Load(8)), (0x10_0b58, RefKind::Load(8))]);
+        // stp x29, x30, [sp, #-16]!: no address known in sp
+        assert!(code_references(&words(&[0xa9bf_7bfd]), 0x10_0000).is_empty());
     }
 
     #[test]
