@@ -264,7 +264,10 @@ impl Kernel {
                     // kallsyms of code only (no CONFIG_KALLSYMS_ALL): the user's files, checked
                     // against the dump, name the data too.
                     Ok(s) if s.address_of("init_task").is_none() && self.has_symbol_files() => {
-                        Ok(self.symbols_from_files().unwrap_or(s))
+                        Ok(match self.symbols_from_files() {
+                            Ok(files) => files_fill_in(kallsyms_of(&s), &files),
+                            Err(_) => s,
+                        })
                     }
                     Ok(s) => Ok(s),
                     Err(e) if self.options.vmlinux.is_none() && self.options.system_map.is_none() => Err(e),
@@ -329,6 +332,18 @@ impl Kernel {
         let a = self.symbol(name)?;
         self.mem.read_u64(a).map_err(|err| KernelError::Memory { what: name.to_string(), err })
     }
+}
+
+fn kallsyms_of(s: &Symbols) -> Vec<(u64, char, String)> {
+    s.iter().map(|(a, k, n)| (a, k, n.to_string())).collect()
+}
+
+/// kallsyms' own entries, and the names a symbol file has that kallsyms lacks (its data
+/// symbols when the kernel has no `CONFIG_KALLSYMS_ALL`).
+fn files_fill_in(mut entries: Vec<(u64, char, String)>, files: &Symbols) -> Symbols {
+    let known: std::collections::HashSet<String> = entries.iter().map(|e| e.2.clone()).collect();
+    entries.extend(files.iter().filter(|(_, _, n)| !known.contains(*n)).map(|(a, k, n)| (a, k, n.to_string())));
+    Symbols::from_entries(entries)
 }
 
 /// Private helpers of the debuginfo path (`--vmlinux`, `--system-map`).

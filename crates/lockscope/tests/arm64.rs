@@ -100,3 +100,21 @@ fn without_the_vmcoreinfo_note_the_copy_in_memory_serves() {
     assert_eq!(v["diagnosis"]["root"]["kind"], "sleeps_holding_spinlock", "{}", v["diagnosis"]["root"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_system_map_adds_the_data_symbols_kallsyms_lacks() {
+    const MAP: &str = "tests/data/arm64/System.map-6.1.0-50-arm64.subset";
+    // linux_banner: neither in kallsyms (code only) nor among the symbols found from BTF and code.
+    let (_, err, code) = run(&["sym", DUMP, "linux_banner"]);
+    assert_ne!(code, 0, "{err}");
+    let banner = ok(&["sym", "--system-map", MAP, DUMP, "linux_banner"]);
+    let at = u64::from_str_radix(banner.split_whitespace().next().unwrap(), 16).unwrap();
+    let text = ok(&["rd", "--system-map", MAP, DUMP, &format!("{at:#x}"), "2"]);
+    assert!(text.contains("Linux ve"), "the map's address, moved by KASLR, holds the banner: {text}");
+    // kallsyms' code symbols stay (the 37-line map has none of them).
+    assert!(ok(&["sym", "--system-map", MAP, DUMP, "el1h_64_irq_handler"]).contains("(T) el1h_64_irq_handler"));
+    // analyze takes the map too and comes to the same diagnosis.
+    let with: serde_json::Value = serde_json::from_str(&ok(&["analyze", "--json", "--system-map", MAP, DUMP])).unwrap();
+    let without: serde_json::Value = serde_json::from_str(&ok(&["analyze", "--json", DUMP])).unwrap();
+    assert_eq!(with["diagnosis"]["root"], without["diagnosis"]["root"]);
+}
