@@ -207,6 +207,9 @@ pub struct Parser {
     /// An `INFO: task COMM` line whose comm held a newline: the rest of the headline
     /// (`COMM:PID blocked for more than N seconds.`) is on the next line.
     split_head: Option<(Key, u64, String)>,
+    /// The previous kernel line's number and key: a line with no prefix of its own right
+    /// after it continues it (a long line wrapped by mail or a bug tracker).
+    last_line: Option<(u64, Key)>,
     /// The line being parsed.
     lineno: u64,
     /// Events opened by a register dump whose headline is missing (a log cut, or a quote
@@ -253,6 +256,7 @@ impl Parser {
             rcu_titles: Vec::new(),
             titled: Vec::new(),
             split_head: None,
+            last_line: None,
             lineno: 0,
             orphans: Vec::new(),
             settled: 0,
@@ -277,7 +281,15 @@ impl Parser {
         }
         self.lineno = lineno;
         let host = rec.host.map(|h| self.host_id(h));
-        let key = Key { host, caller: rec.caller };
+        let mut key = Key { host, caller: rec.caller };
+        let bare = rec.time.is_none() && rec.wall.is_none() && rec.host.is_none() && rec.caller.is_none();
+        if let Some((l, k)) = self.last_line
+            && bare
+            && l + 1 == lineno
+        {
+            key = k;
+        }
+        self.last_line = Some((lineno, key));
         let text = lossy(rec.text);
         if let Some((k, l, head)) = self.split_head.take()
             && k == key
@@ -293,6 +305,9 @@ impl Parser {
                 }
                 return;
             }
+        }
+        if self.completes_wrapped_headline(lineno, rec, &key, &text) {
+            return;
         }
         if has_trigger {
             if let Some(h) = headers::parse_headline(&text) {
@@ -314,6 +329,36 @@ impl Parser {
         if self.open.contains_key(&key) {
             self.continuation(lineno, &key, &text);
         }
+    }
+
+    /// A headline wrapped onto the next line, as mail and bug trackers wrap long lines
+    /// (`BUG: soft lockup - CPU#45 stuck for 134s!` / `[kworker/u258:1:26886]`): the line
+    /// right after a report's headline, without the time stamp the headline has, is read
+    /// with it, and fills what the headline lacked (CPU, task, duration).
+    fn completes_wrapped_headline(&mut self, lineno: u64, rec: &Record<'_>, key: &Key, text: &str) -> bool {
+        let Some(t) = self.open.get(key).and_then(|r| r.target) else { return false };
+        let e = &self.events[t];
+        if e.lines.first + 1 != lineno || e.lines.last != e.lines.first || e.time.is_none() || rec.time.is_some() {
+            return false;
+        }
+        let joined = format!("{} {}", e.headline, text.trim());
+        let Some(Headline::Open(o)) = headers::parse_headline(&joined) else { return false };
+        if o.kind != Some(e.kind) {
+            return false;
+        }
+        let fills = e.cpu.is_none() && o.cpu.is_some()
+            || e.task.is_none() && o.task.is_some()
+            || e.duration_s.is_none() && o.duration_s.is_some();
+        if !fills {
+            return false;
+        }
+        let e = &mut self.events[t];
+        e.cpu = e.cpu.or(o.cpu);
+        e.task = e.task.take().or(o.task);
+        e.duration_s = e.duration_s.or(o.duration_s);
+        e.headline = joined;
+        e.lines.last = lineno;
+        true
     }
 
     /// The index of a syslog host name in `host_names`, added when new.
@@ -730,6 +775,10 @@ impl Parser {
                 let target = r.members.iter().copied().find(|&i| self.events[i].cpu == Some(cpu));
                 if target.is_some() {
                     r.target = target;
+                } else if r.target.and_then(|t| self.events[t].cpu).is_some_and(|c| c != cpu) {
+                    // Another CPU's task (a self-detected stall also dumps the CPUs it waits
+                    // on): not the task of the report's CPU.
+                    r.dest = Dest::Aside;
                 }
             }
             Headline::BlockedOn { task, primitive, owner } => {
@@ -1013,6 +1062,11 @@ impl Parser {
                     e.cpu = cl.cpu;
                 }
                 e.lines.last = lineno;
+            }
+            // The report's own CPU after another CPU's task dump: its trace is the event's.
+            let own = cl.cpu.is_some() && self.events[target].cpu == cl.cpu;
+            if let Some(r) = self.open.get_mut(key).filter(|r| own && r.dest == Dest::Aside) {
+                r.dest = Dest::Target;
             }
             return;
         }

@@ -85,7 +85,7 @@ pub const TRIGGERS: &[&str] = &[
     "starved for",
     "blocked for more than",
     // The start of a hung-task headline split in two by a newline in the comm.
-    "INFO: task ",
+    "INFO: task",
     "blocked in I/O wait",
     "can't die",
     "is blocked on",
@@ -296,7 +296,9 @@ fn crash_bt_header(s: &str) -> Option<Opening> {
 /// (syzkaller corpus file 1001).
 pub fn is_split_task_headline(text: &str) -> bool {
     let s = strip_facility(text.trim_start());
-    s.strip_prefix("INFO: task ")
+    let s = s.trim_end();
+    s.strip_prefix("INFO: task")
+        .filter(|rest| rest.is_empty() || rest.starts_with(' '))
         .is_some_and(|rest| !rest.contains(" for more than ") && !rest.contains(" is blocked on "))
 }
 
@@ -310,17 +312,18 @@ fn hung_task(rest: &str) -> Option<Headline> {
         let owner = after(tail, " by task ").and_then(|o| comm_pid(o.trim().trim_end_matches('.')));
         return Some(Headline::BlockedOn { task, primitive, owner });
     }
+    // The duration may be cut off (a headline wrapped after `than`).
     let (i, subkind) = [
-        (" blocked for more than ", None),
-        (" blocked in I/O wait for more than ", Some(Subkind::IoWait)),
-        (" can't die for more than ", Some(Subkind::CantDie)),
+        (" blocked for more than", None),
+        (" blocked in I/O wait for more than", Some(Subkind::IoWait)),
+        (" can't die for more than", Some(Subkind::CantDie)),
     ]
     .iter()
     .find_map(|(pat, sk)| rest.find(pat).map(|i| ((i, pat.len()), *sk)))?;
     let mut o = Opening::new(EventKind::HungTask);
     o.subkind = subkind;
     o.task = comm_pid(&rest[..i.0]);
-    o.duration_s = num::<u64>(&rest[i.0 + i.1..]).map(|v| v as f64);
+    o.duration_s = num::<u64>(rest[i.0 + i.1..].trim_start()).map(|v| v as f64);
     Some(Headline::Open(o))
 }
 

@@ -54,9 +54,19 @@ pub fn parse(line: &[u8]) -> Record<'_> {
     let trimmed = trim_start(line);
     let mut s = trimmed;
 
-    if let Some((wall, rest)) = syslog_time(s).or_else(|| rfc3339_time(s)) {
-        // `<date> host tag: message`
-        let rest = trim_start(rest);
+    let mut prefixed = false;
+    if let Some((wall, rest)) = syslog_time(s).or_else(|| rfc3339_time(s))
+        && let Some(printk) = capture_stamp(rest)
+    {
+        // A capture tool's time stamp before the kernel's (CI runners, serial loggers):
+        // `2025-01-24T02:15:03.9009694Z [  246.932163] msg`.
+        rec.wall = Some(wall);
+        s = printk;
+        prefixed = true;
+    } else if let Some((wall, rest)) = syslog_time(s).or_else(|| rfc3339_time(s)) {
+        // `<date> host tag: message`, or `<date> severity host tag: message` (rsyslog
+        // templates with the severity word)
+        let rest = skip_severity(trim_start(rest));
         let host_end = memchr::memchr(b' ', rest).unwrap_or(rest.len());
         let (host, after) = rest.split_at(host_end);
         let after = trim_start(after);
@@ -75,6 +85,11 @@ pub fn parse(line: &[u8]) -> Record<'_> {
                 return rec;
             }
         }
+    } else if let Some((wall, rest)) = bracketed_digits(s) {
+        // `[20170512182106]msg`: a logger's wall clock as one number.
+        rec.wall = Some(wall);
+        s = rest;
+        prefixed = true;
     } else if s.len() < line.len() && !s.starts_with(b"[") && !s.starts_with(b"<") {
         // Leading blanks that do not introduce a prefix belong to the message (frames).
         return rec;
@@ -108,13 +123,18 @@ pub fn parse(line: &[u8]) -> Record<'_> {
     } else if let Some((wall, rest)) = crash_wall_time(s) {
         rec.wall = Some(wall);
         s = rest;
+    } else if let Some(rest) = relative_time(s) {
+        // dmesg -H/--reltime: `[  +0.000014]` deltas and `[Aug25 18:36]` minute marks say
+        // nothing of the time since boot: a prefix, without a time.
+        s = rest;
+        prefixed = true;
     }
     if let Some((c, rest)) = caller(s).or_else(|| s.strip_prefix(b" ").and_then(caller)) {
         rec.caller = Some(c);
         s = rest;
     }
     // One blank separates the prefix from the message; more belong to the message.
-    if rec.time.is_some() || rec.wall.is_some() || rec.caller.is_some() {
+    if prefixed || rec.time.is_some() || rec.wall.is_some() || rec.caller.is_some() {
         s = s.strip_prefix(b" ").unwrap_or(s);
         if rec.level.is_none() {
             // crash `log -m`: `[ 12.3] <6>message`
@@ -270,6 +290,49 @@ fn decimal(int: &[u8], frac: &[u8]) -> Option<f64> {
 fn embedded_time(s: &[u8]) -> Option<usize> {
     let head = &s[..s.len().min(256)];
     memchr::memchr_iter(b'[', head).find(|&i| printk_time(&s[i..]).is_some())
+}
+
+/// After a capture tool's wall-clock stamp: the kernel's own `[ 1234.5678]` (the text
+/// from it), or nothing.
+fn capture_stamp(rest: &[u8]) -> Option<&[u8]> {
+    let t = trim_start(rest);
+    printk_time(t).map(|_| t)
+}
+
+/// A syslog severity (or `facility.severity`) word some rsyslog templates print before
+/// the host: skipped.
+fn skip_severity(s: &[u8]) -> &[u8] {
+    const WORDS: [&[u8]; 10] =
+        [b"emerg", b"alert", b"crit", b"err", b"error", b"warning", b"warn", b"notice", b"info", b"debug"];
+    let end = memchr::memchr(b' ', s).unwrap_or(s.len());
+    let word = &s[..end];
+    let level = word.iter().rposition(|&b| b == b'.').map_or(word, |i| &word[i + 1..]);
+    if end < s.len() && WORDS.contains(&level) { trim_start(&s[end..]) } else { s }
+}
+
+/// `[20170512182106]`: ten or more digits in brackets (a date and time run together).
+fn bracketed_digits(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let rest = s.strip_prefix(b"[")?;
+    let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    (n >= 10 && rest.get(n) == Some(&b']')).then(|| (&rest[..n], &rest[n + 1..]))
+}
+
+/// dmesg's relative stamps: `[  +0.000014]`, `[ +43.245062]`, and `[Aug25 18:36]`.
+fn relative_time(s: &[u8]) -> Option<&[u8]> {
+    let rest = s.strip_prefix(b"[")?;
+    let close = memchr::memchr(b']', &rest[..rest.len().min(24)])?;
+    let inner = trim_start(&rest[..close]);
+    let delta = inner.strip_prefix(b"+").is_some_and(|d| {
+        let (int, frac) = d.split_at(d.iter().position(|&b| b == b'.').unwrap_or(d.len()));
+        !int.is_empty() && int.iter().all(u8::is_ascii_digit) && frac.len() > 1 && frac[1..].iter().all(u8::is_ascii_digit)
+    });
+    // `Aug25 18:36`: a month, its day, hours and minutes.
+    let minute = inner.len() == 11
+        && inner[..3].iter().all(u8::is_ascii_alphabetic)
+        && inner[3..5].iter().all(u8::is_ascii_digit)
+        && inner[5] == b' '
+        && inner[8] == b':';
+    (delta || minute).then(|| &rest[close + 1..])
 }
 
 /// crash `log -T`: `[Sat Mar 28 00:12:31 CST 2024]`
