@@ -107,6 +107,9 @@ struct Report {
     /// The caller of the last arm32 `(f) from (caller)` line: printed again as the next
     /// line's function.
     pair_caller: Option<String>,
+    /// The last line was `Modules linked in:` or one of its continuation lines (a long
+    /// module list printed over several lines, each starting with a blank).
+    modules: bool,
 }
 
 impl Report {
@@ -123,6 +126,7 @@ impl Report {
             seg: Vec::new(),
             seg_rips: Vec::new(),
             pair_caller: None,
+            modules: false,
         }
     }
 }
@@ -338,7 +342,10 @@ impl Parser {
     fn completes_wrapped_headline(&mut self, lineno: u64, rec: &Record<'_>, key: &Key, text: &str) -> bool {
         let Some(t) = self.open.get(key).and_then(|r| r.target) else { return false };
         let e = &self.events[t];
-        if e.lines.first + 1 != lineno || e.lines.last != e.lines.first || e.time.is_none() || rec.time.is_some() {
+        let bare = rec.time.is_none() && rec.wall.is_none() && rec.host.is_none();
+        // Without time stamps to tell, a task bracket left open says the line was cut.
+        let headline_prefixed = e.time.is_some() || e.wall_time.is_some() || e.headline.rfind('[') > e.headline.rfind(']');
+        if e.lines.first + 1 != lineno || e.lines.last != e.lines.first || !headline_prefixed || !bare {
             return false;
         }
         let joined = format!("{} {}", e.headline, text.trim());
@@ -1055,7 +1062,7 @@ impl Parser {
                 e.taint = cl.taint.clone().or(e.taint.take());
                 e.release = cl.release.clone().or(e.release.take());
                 // Who runs on the CPU a report is about (NMI backtrace, panic, self-detected stall).
-                if e.task.is_none() && (e.cpu.is_none() || e.cpu == cl.cpu) {
+                if e.task.is_none() && (e.cpu.is_none() || cl.cpu.is_none() || e.cpu == cl.cpu) {
                     e.task = cl.task.clone();
                 }
                 if e.cpu.is_none() && matches!(e.kind, EventKind::Panic | EventKind::Oops | EventKind::Warning) {
@@ -1142,7 +1149,9 @@ impl Parser {
             }
             return;
         }
-        if is_report_line(t) || stack::is_trace_filler(t) {
+        let modules = t.starts_with("Modules linked in") || r.modules && text.starts_with(' ') && is_module_list(t);
+        r.modules = modules;
+        if modules || is_report_line(t) || stack::is_trace_filler(t) {
             r.gap = 0;
             return;
         }
@@ -1402,6 +1411,17 @@ fn severity_rank(s: &str) -> u8 {
         "corrected" => 1,
         _ => 0,
     }
+}
+
+/// A line of module names as `Modules linked in:` continues over lines: `nft_log
+/// nft_limit(E) sit dummy [last unloaded: x]`.
+fn is_module_list(t: &str) -> bool {
+    let t = t.split(" [last unloaded:").next().unwrap_or(t);
+    !t.is_empty()
+        && t.split_whitespace().all(|w| {
+            let name = w.split('(').next().unwrap_or(w);
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        })
 }
 
 /// Lines that belong to a report without carrying frames or registers.

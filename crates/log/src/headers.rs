@@ -202,6 +202,13 @@ pub fn parse_headline(text: &str) -> Option<Headline> {
         }
         return Some(Headline::Open(o));
     }
+    // 2.6–3.x x86: `BUG: NMI Watchdog detected LOCKUP on CPU1, ip ...`, 2.6.1x: `NMI Watchdog
+    // detected LOCKUP on CPU 1` (then `CPU 1` and `Pid: 284, comm: ...` lines).
+    if let Some(rest) = after(s, "NMI Watchdog detected LOCKUP on CPU") {
+        let mut o = Opening::new(EventKind::HardLockup);
+        o.cpu = num(rest.trim_start());
+        return Some(Headline::Open(o));
+    }
     if let Some(rest) = after(s, "Watchdog detected hard LOCKUP on cpu") {
         let cpu = num(rest.trim_start());
         if let Some(message) = s.strip_prefix("Kernel panic - not syncing: ") {
@@ -481,7 +488,16 @@ pub struct CpuLine {
 }
 
 pub fn parse_cpu_line(s: &str) -> Option<CpuLine> {
-    let rest = s.trim_start().strip_prefix("CPU: ")?;
+    let s = s.trim_start();
+    // 2.6–3.x: `Pid: 0, comm: swapper/0 Not tainted 3.8.9-200.fc18.x86_64 #1` (no CPU).
+    if let Some(rest) = s.strip_prefix("Pid: ") {
+        let pid: u32 = num(rest)?;
+        let c = after(rest, ", comm: ")?;
+        let end = [" Tainted:", " Not tainted", " Kdump:"].iter().filter_map(|m| c.find(m)).min().unwrap_or(c.len());
+        let (taint, release) = parse_taint(rest);
+        return Some(CpuLine { cpu: None, task: Some(TaskRef { comm: c[..end].trim().to_string(), pid }), taint, release });
+    }
+    let rest = s.strip_prefix("CPU: ")?;
     let mut l = CpuLine { cpu: num(rest), ..Default::default() };
     let pid: Option<u32> = after(rest, "PID: ").and_then(num);
     if let Some(c) = after(rest, "Comm: ") {
@@ -560,15 +576,11 @@ fn sched_show_task_4x(t: &str) -> Option<(TaskRef, String)> {
     let flags_at = |i: usize| words.get(i).is_some_and(|w| w.starts_with("0x"));
     for si in 1..words.len() {
         let w = words[si].as_bytes();
-        // `R running task <stack> <pid> <ppid> 0x..`
-        if w.len() == 1 && is_state(w[0]) && words.get(si + 1) == Some(&"running") && words.get(si + 2) == Some(&"task")
-        {
-            if digits(words.get(si + 3)?)
-                && digits(words.get(si + 4)?)
-                && digits(words.get(si + 5)?)
-                && flags_at(si + 6)
-            {
-                let pid = words[si + 4].parse().ok()?;
+        // `R running task <stack> <pid> <ppid> 0x..` (3.x: `R running <stack> <pid> ...`)
+        if w.len() == 1 && is_state(w[0]) && words.get(si + 1) == Some(&"running") {
+            let n = si + 2 + usize::from(words.get(si + 2) == Some(&"task"));
+            if digits(words.get(n)?) && digits(words.get(n + 1)?) && digits(words.get(n + 2)?) && flags_at(n + 3) {
+                let pid = words[n + 1].parse().ok()?;
                 return Some((TaskRef { comm: words[..si].join(" "), pid }, words[si].to_string()));
             }
             return None;
@@ -741,6 +753,8 @@ mod tests {
         assert_eq!((l.cpu, l.task.unwrap().comm.as_str()), (Some(65), "kcompactd4"));
         assert_eq!(l.taint.as_deref(), Some("G W OEL"));
         assert_eq!(l.release.as_deref(), Some("4.18.0-372.19.1.es8_10.aarch64"));
+        let l = parse_cpu_line("Pid: 0, comm: swapper/0 Not tainted 3.8.9-200.fc18.x86_64 #1").unwrap();
+        assert_eq!((l.cpu, l.task.unwrap().comm.as_str(), l.release.as_deref()), (None, "swapper/0", Some("3.8.9-200.fc18.x86_64")));
         let l = parse_cpu_line("CPU: 0 UID: 0 PID: 1 Comm: swapper/0 Not tainted 6.12.0 #1").unwrap();
         assert_eq!((l.task.unwrap().pid, l.release.as_deref(), l.taint), (1, Some("6.12.0"), None));
         assert_eq!(

@@ -77,12 +77,12 @@ pub fn parse(line: &[u8]) -> Record<'_> {
             Some((_, msg)) => {
                 rec.kernel = false;
                 rec.text = msg;
-                return rec;
+                return glued_kernel_record(line).unwrap_or(rec);
             }
             None => {
                 rec.kernel = false;
                 rec.text = after;
-                return rec;
+                return glued_kernel_record(line).unwrap_or(rec);
             }
         }
     } else if let Some((wall, rest)) = bracketed_digits(s) {
@@ -107,6 +107,15 @@ pub fn parse(line: &[u8]) -> Record<'_> {
     if let Some((t, rest)) = printk_time(s) {
         rec.time = Some(t);
         s = rest;
+        // A continuation fragment (a tab, blanks) cut short by the next record printed on
+        // the same console line: `[ 1034.802987] \t[ 1034.804831] INFO: rcu_sched ...`.
+        let inner = trim_start(s);
+        if inner.len() < s.len()
+            && let Some((t2, rest2)) = printk_time(inner)
+        {
+            rec.time = Some(t2);
+            s = rest2;
+        }
         // journalctl -o short-monotonic: `[ 12.345678] host kernel: msg`
         if let Some(sp) = memchr::memchr(b' ', s.get(1..).unwrap_or_default()) {
             let host = &s[1..1 + sp];
@@ -122,6 +131,10 @@ pub fn parse(line: &[u8]) -> Record<'_> {
         }
     } else if let Some((wall, rest)) = crash_wall_time(s) {
         rec.wall = Some(wall);
+        s = rest;
+    } else if let Some((t, rest)) = cut_printk_time(s) {
+        // A paste that begins inside the first line's time stamp: `40849.442492] BUG: ...`.
+        rec.time = Some(t);
         s = rest;
     } else if let Some(rest) = relative_time(s) {
         // dmesg -H/--reltime: `[  +0.000014]` deltas and `[Aug25 18:36]` minute marks say
@@ -292,6 +305,18 @@ fn embedded_time(s: &[u8]) -> Option<usize> {
     memchr::memchr_iter(b'[', head).find(|&i| printk_time(&s[i..]).is_some())
 }
 
+/// A kernel syslog record glued to the end of another program's line (line breaks lost
+/// when a log was pasted or captured): `... Test run will be stopped Sep 19 02:44:21 host
+/// kernel: INFO: task nvme:19919 blocked ...`.
+fn glued_kernel_record(line: &[u8]) -> Option<Record<'_>> {
+    let at = memchr::memmem::find_iter(line, b" kernel: ").find_map(|k| {
+        let from = k.saturating_sub(96);
+        (from..k).find(|&p| (p == 0 || line[p - 1] == b' ') && syslog_time(&line[p..]).is_some())
+    })?;
+    let rec = parse(&line[at..]);
+    rec.kernel.then_some(rec)
+}
+
 /// After a capture tool's wall-clock stamp: the kernel's own `[ 1234.5678]` (the text
 /// from it), or nothing.
 fn capture_stamp(rest: &[u8]) -> Option<&[u8]> {
@@ -315,6 +340,16 @@ fn bracketed_digits(s: &[u8]) -> Option<(&[u8], &[u8])> {
     let rest = s.strip_prefix(b"[")?;
     let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
     (n >= 10 && rest.get(n) == Some(&b']')).then(|| (&rest[..n], &rest[n + 1..]))
+}
+
+/// `40849.442492] `: a printk time stamp whose opening bracket was cut off.
+fn cut_printk_time(s: &[u8]) -> Option<(f64, &[u8])> {
+    let int = s.iter().take_while(|b| b.is_ascii_digit()).count();
+    let frac = s.get(int + 1..)?.iter().take_while(|b| b.is_ascii_digit()).count();
+    if int == 0 || s[int] != b'.' || frac < 3 || s.get(int + 1 + frac) != Some(&b']') {
+        return None;
+    }
+    Some((decimal(&s[..int], &s[int + 1..int + 1 + frac])?, &s[int + frac + 2..]))
 }
 
 /// dmesg's relative stamps: `[  +0.000014]`, `[ +43.245062]`, and `[Aug25 18:36]`.
