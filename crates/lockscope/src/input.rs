@@ -186,7 +186,8 @@ fn lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
 fn kernel_lines(head: &[u8]) -> usize {
     lines(head)
         .filter(|l| {
-            let r = lockscope_log::prefix::parse(l);
+            let l = lockscope_log::lines::plain_blanks(l);
+            let r = lockscope_log::prefix::parse(&l);
             (r.kernel && (r.time.is_some() || r.caller.is_some() || r.host.is_some() || r.level.is_some()))
                 || lockscope_log::stack::parse_trace_line(&String::from_utf8_lossy(r.text)).is_some()
                 || facility_message(r.text)

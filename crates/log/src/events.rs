@@ -214,6 +214,8 @@ pub struct Parser {
     /// The previous kernel line's number and key: a line with no prefix of its own right
     /// after it continues it (a long line wrapped by mail or a bug tracker).
     last_line: Option<(u64, Key)>,
+    /// The previous kernel line's text (to read a line wrapped onto the next whole).
+    last_text: Option<(u64, Key, String)>,
     /// The line being parsed.
     lineno: u64,
     /// Events opened by a register dump whose headline is missing (a log cut, or a quote
@@ -261,6 +263,7 @@ impl Parser {
             titled: Vec::new(),
             split_head: None,
             last_line: None,
+            last_text: None,
             lineno: 0,
             orphans: Vec::new(),
             settled: 0,
@@ -313,6 +316,31 @@ impl Parser {
         if self.completes_wrapped_headline(lineno, rec, &key, &text) {
             return;
         }
+        // Only a line with a prefix of its own is known to be cut by a wrap. The end of a
+        // wrapped line may also come glued before the next record's time stamp.
+        let prev = self.last_text.take();
+        if !bare {
+            self.last_text = Some((lineno, key, text.trim_end().to_string()));
+        }
+        let head = lossy(rec.glued_head);
+        let (tail, whole_line) = if bare { (text.as_ref(), true) } else { (head.as_ref(), false) };
+        if !tail.trim().is_empty()
+            && self.open.contains_key(&key)
+            && let Some((l, k, p)) = prev
+            && l + 1 == lineno
+            && k == key
+            && headers::parse_task_line(&p).is_none()
+        {
+            // A task line wrapped after its first fields (`kworker/1:1  R  running task  0  29  2`
+            // / `0x0000000a`): read whole.
+            let joined = format!("{p} {}", tail.trim());
+            if headers::parse_task_line(&joined).is_some() {
+                self.continuation(lineno, &key, &joined);
+                if whole_line {
+                    return;
+                }
+            }
+        }
         if has_trigger {
             if let Some(h) = headers::parse_headline(&text) {
                 self.headline(lineno, rec, key, &text, h);
@@ -332,6 +360,31 @@ impl Parser {
         }
         if self.open.contains_key(&key) {
             self.continuation(lineno, &key, &text);
+        }
+    }
+
+    /// A `CPU: N PID: P Comm: C` line printed inside another report (a CSD waiter's own
+    /// stack after the target's NMI backtrace, a stalled CPU's after the detector's) names
+    /// the task on CPU N: a lockup event about CPU N just before, still without a task,
+    /// takes it.
+    fn name_task_on_cpu(&mut self, target: usize, cpu: u32, task: &TaskRef, lineno: u64) {
+        const RECENT_LINES: u64 = 300;
+        let (boot, host) = (self.events[target].boot, self.events[target].host.clone());
+        let found = self
+            .events
+            .iter()
+            .rposition(|e| e.lines.first + RECENT_LINES < lineno || e.cpu == Some(cpu) && e.kind.is_lockup())
+            .filter(|&i| {
+                let e = &self.events[i];
+                i != target
+                    && e.cpu == Some(cpu)
+                    && e.task.is_none()
+                    && e.boot == boot
+                    && e.host == host
+                    && matches!(e.kind, EventKind::CsdLockTimeout | EventKind::SoftLockup | EventKind::HardLockup)
+            });
+        if let Some(i) = found {
+            self.events[i].task = Some(task.clone());
         }
     }
 
@@ -1070,6 +1123,9 @@ impl Parser {
                 }
                 e.lines.last = lineno;
             }
+            if let (Some(cpu), Some(task)) = (cl.cpu, cl.task.as_ref()) {
+                self.name_task_on_cpu(target, cpu, task, lineno);
+            }
             // The report's own CPU after another CPU's task dump: its trace is the event's.
             let own = cl.cpu.is_some() && self.events[target].cpu == cl.cpu;
             if let Some(r) = self.open.get_mut(key).filter(|r| own && r.dest == Dest::Aside) {
@@ -1545,7 +1601,7 @@ fn parse_held_lock(text: &str) -> Option<HeldLock> {
 fn link_rcu_to_nmi_backtraces(events: &mut [Event]) {
     for i in 0..events.len() {
         let e = &events[i];
-        if e.kind != EventKind::RcuStall || !e.stack.is_empty() {
+        if e.kind != EventKind::RcuStall || !e.stack.is_empty() && e.task.is_some() {
             continue;
         }
         let Some(cpu) = e.cpu else { continue };
@@ -1565,11 +1621,39 @@ fn link_rcu_to_nmi_backtraces(events: &mut [Event]) {
         if let Some(j) = found {
             let (stack, regs, task) = (events[j].stack.clone(), events[j].registers.clone(), events[j].task.clone());
             let e = &mut events[i];
-            e.stack = stack;
-            e.registers = regs;
+            if e.stack.is_empty() {
+                e.stack = stack;
+                e.registers = regs;
+            }
             if e.task.is_none() {
                 e.task = task;
             }
+        }
+    }
+    share_task_of_one_stall(events);
+}
+
+/// One stall printed as two reports at the same moment (a CPU's self-detected report and
+/// another CPU's "detected stalls" report, interleaved on one console): the task one of
+/// them names for a CPU is the other's too.
+fn share_task_of_one_stall(events: &mut [Event]) {
+    const SAME_MOMENT_S: f64 = 1.0;
+    for i in 0..events.len() {
+        let e = &events[i];
+        if e.kind != EventKind::RcuStall || e.task.is_some() || e.cpu.is_none() {
+            continue;
+        }
+        let Some(t) = e.time else { continue };
+        let twin = events.iter().find(|n| {
+            n.kind == EventKind::RcuStall
+                && n.cpu == e.cpu
+                && n.task.is_some()
+                && n.boot == e.boot
+                && n.host == e.host
+                && n.time.is_some_and(|nt| (nt - t).abs() <= SAME_MOMENT_S)
+        });
+        if let Some(task) = twin.and_then(|n| n.task.clone()) {
+            events[i].task = Some(task);
         }
     }
 }

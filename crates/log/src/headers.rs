@@ -133,7 +133,7 @@ pub const TRIGGERS: &[&str] = &[
 fn strip_facility(mut s: &str) -> &str {
     loop {
         let before = s;
-        for p in ["NMI watchdog: ", "watchdog: ", "rcu: ", "kernel: "] {
+        for p in ["NMI watchdog: ", "watchdog: ", "rcu: ", "kernel: ", "smp: "] {
             if let Some(r) = s.strip_prefix(p) {
                 s = r;
             }
@@ -335,7 +335,11 @@ fn hung_task(rest: &str) -> Option<Headline> {
 }
 
 fn rcu(s: &str) -> Option<Headline> {
-    let info = s.strip_prefix("INFO: ");
+    // Without `INFO: ` when a wrap left it on the line before (`rcu: INFO: ` /
+    // `rcu_sched detected stalls on CPUs/tasks:`): the flavor names it.
+    let bare_stall = s.starts_with("rcu") && (s.contains(" detected stall") || s.contains(" self-detected stall"))
+        || s.contains(" detected expedited stall");
+    let info = s.strip_prefix("INFO: ").or_else(|| bare_stall.then_some(s));
     if let Some(rest) = info {
         // `rcu_sched self-detected stall on CPU`, `rcu_preempt detected stalls on CPUs/tasks:`,
         // `rcu_preempt detected expedited stalls on CPUs/tasks: { 3-... } 21003 jiffies s: ..`,

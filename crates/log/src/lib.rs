@@ -233,7 +233,8 @@ impl Scanner {
                     line = &line[..lines::MAX_LINE];
                 }
                 lineno += 1;
-                let line = lines::trim_cr(line);
+                let line = lines::plain_blanks(lines::trim_cr(line));
+                let line = &line[..];
                 let rec = prefix::parse(line);
                 if rec.text.starts_with(b"Linux version ") {
                     if !prev_wall.is_empty() {

@@ -139,6 +139,24 @@ pub fn split_lines(chunk: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// No-break spaces (U+00A0) as plain blanks: a log copied from a web page has them for the
+/// blanks of `[   65.755230]` and of indented lines.
+pub fn plain_blanks(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    const NBSP: &[u8] = b"\xc2\xa0";
+    if memchr::memmem::find(line, NBSP).is_none() {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut out = Vec::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(i) = memchr::memmem::find(rest, NBSP) {
+        out.extend_from_slice(&rest[..i]);
+        out.push(b' ');
+        rest = &rest[i + 2..];
+    }
+    out.extend_from_slice(rest);
+    std::borrow::Cow::Owned(out)
+}
+
 pub fn trim_cr(mut line: &[u8]) -> &[u8] {
     while let [head @ .., b'\r'] = line {
         line = head;
@@ -148,6 +166,12 @@ pub fn trim_cr(mut line: &[u8]) -> &[u8] {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn no_break_spaces_are_blanks() {
+        assert_eq!(&*super::plain_blanks(b"[\xc2\xa0\xc2\xa0 65.7] rcu:"), b"[   65.7] rcu:");
+        assert!(matches!(super::plain_blanks(b"[ 1.0] x"), std::borrow::Cow::Borrowed(_)));
+    }
+
     use super::*;
 
     fn all_lines(data: &[u8]) -> Vec<Vec<u8>> {

@@ -38,19 +38,28 @@ pub struct Record<'a> {
     pub wall: Option<&'a [u8]>,
     /// False for syslog/journal lines of programs other than the kernel.
     pub kernel: bool,
+    /// Text before a printk time stamp found inside the line: console noise, or the end of
+    /// the previous line when a wrap or a lost line break glued them
+    /// (`pid:845641 ppid:842539 flags:0x00000002[13081.589388] Call trace:`).
+    pub glued_head: &'a [u8],
 }
 
-/// E-mail and Markdown quoting (`> `, `>> `) around a pasted log or crash session.
+/// E-mail and Markdown quoting (`> `, `>> `) around a pasted log or crash session, and the
+/// `| ` kernel commit messages put before a quoted log.
 fn strip_quote(mut line: &[u8]) -> &[u8] {
     while let Some(rest) = line.strip_prefix(b">") {
         line = rest.strip_prefix(b" ").unwrap_or(rest);
+    }
+    if let Some(rest) = line.strip_prefix(b"| ") {
+        line = rest;
     }
     line
 }
 
 pub fn parse(line: &[u8]) -> Record<'_> {
     let line = strip_quote(line);
-    let mut rec = Record { text: line, time: None, caller: None, level: None, host: None, wall: None, kernel: true };
+    let mut rec =
+        Record { text: line, time: None, caller: None, level: None, host: None, wall: None, kernel: true, glued_head: &[] };
     let trimmed = trim_start(line);
     let mut s = trimmed;
 
@@ -96,6 +105,7 @@ pub fn parse(line: &[u8]) -> Record<'_> {
     } else if !s.starts_with(b"[") && !s.starts_with(b"<") {
         // Serial-console noise (BIOS escape sequences) glued before a printk time stamp.
         if let Some(at) = embedded_time(s) {
+            rec.glued_head = &s[..at];
             s = &s[at..];
         }
     }
@@ -311,7 +321,8 @@ fn embedded_time(s: &[u8]) -> Option<usize> {
 fn glued_kernel_record(line: &[u8]) -> Option<Record<'_>> {
     let at = memchr::memmem::find_iter(line, b" kernel: ").find_map(|k| {
         let from = k.saturating_sub(96);
-        (from..k).find(|&p| (p == 0 || line[p - 1] == b' ') && syslog_time(&line[p..]).is_some())
+        // Not at 0: the record must follow other text (and parsing it cannot come back here).
+        (from.max(1)..k).find(|&p| line[p - 1] == b' ' && syslog_time(&line[p..]).is_some())
     })?;
     let rec = parse(&line[at..]);
     rec.kernel.then_some(rec)
