@@ -406,14 +406,16 @@ impl Parser {
         if o.kind != Some(e.kind) {
             return false;
         }
-        let fills = e.cpu.is_none() && o.cpu.is_some()
+        // An RCU headline's CPU list (`{ 10-... }`): its first CPU.
+        let cpu = o.cpu.or(o.cpus.first().copied());
+        let fills = e.cpu.is_none() && cpu.is_some()
             || e.task.is_none() && o.task.is_some()
             || e.duration_s.is_none() && o.duration_s.is_some();
         if !fills {
             return false;
         }
         let e = &mut self.events[t];
-        e.cpu = e.cpu.or(o.cpu);
+        e.cpu = e.cpu.or(cpu);
         e.task = e.task.take().or(o.task);
         e.duration_s = e.duration_s.or(o.duration_s);
         e.headline = joined;
@@ -1205,7 +1207,7 @@ impl Parser {
             }
             return;
         }
-        let modules = t.starts_with("Modules linked in") || r.modules && text.starts_with(' ') && is_module_list(t);
+        let modules = t.starts_with("Modules linked in") || r.modules && is_module_list(t);
         r.modules = modules;
         if modules || is_report_line(t) || stack::is_trace_filler(t) {
             r.gap = 0;
@@ -1614,7 +1616,7 @@ fn link_rcu_to_nmi_backtraces(events: &mut [Event]) {
                         && n.host == host
                         && n.kind == EventKind::NmiBacktrace
                         && n.cpu == Some(cpu)
-                        && !n.stack.is_empty())
+                        && (!n.stack.is_empty() || n.task.is_some()))
                     .then_some(j)
                 },
             );

@@ -82,6 +82,8 @@ pub const TRIGGERS: &[&str] = &[
     "LOCKUP",
     "watchdog_overflow_callback",
     "stall",
+    // RCU headlines wrapped before `stall`: `rcu: INFO: rcu_sched detected expedited`.
+    "INFO: rcu",
     "starved for",
     "blocked for more than",
     // The start of a hung-task headline split in two by a newline in the comm.
@@ -319,14 +321,20 @@ fn hung_task(rest: &str) -> Option<Headline> {
         let owner = after(tail, " by task ").and_then(|o| comm_pid(o.trim().trim_end_matches('.')));
         return Some(Headline::BlockedOn { task, primitive, owner });
     }
-    // The duration may be cut off (a headline wrapped after `than`).
+    // The headline may be cut anywhere after `blocked for` (a wrap): `... for more` / `than
+    // 120 seconds.`
     let (i, subkind) = [
-        (" blocked for more than", None),
-        (" blocked in I/O wait for more than", Some(Subkind::IoWait)),
-        (" can't die for more than", Some(Subkind::CantDie)),
+        (" blocked for", None),
+        (" blocked in I/O wait for", Some(Subkind::IoWait)),
+        (" can't die for", Some(Subkind::CantDie)),
     ]
     .iter()
-    .find_map(|(pat, sk)| rest.find(pat).map(|i| ((i, pat.len()), *sk)))?;
+    .find_map(|(pat, sk)| {
+        let i = rest.find(pat)?;
+        let tail = rest[i + pat.len()..].trim_end();
+        let fits = tail.starts_with(" more than") || " more than".starts_with(tail);
+        fits.then(|| ((i, pat.len() + tail.len().min(" more than".len())), *sk))
+    })?;
     let mut o = Opening::new(EventKind::HungTask);
     o.subkind = subkind;
     o.task = comm_pid(&rest[..i.0]);
@@ -350,7 +358,7 @@ fn rcu(s: &str) -> Option<Headline> {
         }
         let form: &'static str = if body.starts_with("self-detected stall") {
             "self_detected"
-        } else if body.starts_with("detected expedited stall") {
+        } else if body.starts_with("detected expedited") {
             "expedited"
         } else if body.starts_with("detected stall") {
             match flavor {
@@ -505,7 +513,13 @@ pub fn parse_cpu_line(s: &str) -> Option<CpuLine> {
     let mut l = CpuLine { cpu: num(rest), ..Default::default() };
     let pid: Option<u32> = after(rest, "PID: ").and_then(num);
     if let Some(c) = after(rest, "Comm: ") {
-        let end = [" Tainted:", " Not tainted", " Kdump:"].iter().filter_map(|m| c.find(m)).min().unwrap_or(c.len());
+        let mut end = [" Tainted:", " Not tainted", " Kdump:"].iter().filter_map(|m| c.find(m)).min().unwrap_or(c.len());
+        // A line wrapped inside `Not tainted`/`Tainted:` leaves its first word.
+        for cut in [" Not", " Tainted", " Kdump"] {
+            if c[..end].trim_end().ends_with(cut) {
+                end = c[..end].trim_end().len() - cut.len();
+            }
+        }
         if let Some(pid) = pid {
             l.task = Some(TaskRef { comm: c[..end].trim().to_string(), pid });
         }

@@ -139,22 +139,31 @@ pub fn split_lines(chunk: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// No-break spaces (U+00A0) as plain blanks: a log copied from a web page has them for the
-/// blanks of `[   65.755230]` and of indented lines.
+/// Blanks as they were printed: no-break spaces (U+00A0, in a log copied from a web page,
+/// for the blanks of `[   65.755230]` and of indented lines) as spaces, and rsyslog's
+/// escaped tab `#011` in a syslog line (`kernel: rcu: #0110-...0: (1 GPs behind)`) as a tab.
 pub fn plain_blanks(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     const NBSP: &[u8] = b"\xc2\xa0";
-    if memchr::memmem::find(line, NBSP).is_none() {
-        return std::borrow::Cow::Borrowed(line);
+    let mut out = std::borrow::Cow::Borrowed(line);
+    if memchr::memmem::find(line, NBSP).is_some() {
+        out = std::borrow::Cow::Owned(replace_all(&out, NBSP, b" "));
     }
+    if memchr::memmem::find(&out, b"#011").is_some() && memchr::memmem::find(&out, b"kernel: ").is_some() {
+        out = std::borrow::Cow::Owned(replace_all(&out, b"#011", b"\t"));
+    }
+    out
+}
+
+fn replace_all(line: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(line.len());
     let mut rest = line;
-    while let Some(i) = memchr::memmem::find(rest, NBSP) {
+    while let Some(i) = memchr::memmem::find(rest, from) {
         out.extend_from_slice(&rest[..i]);
-        out.push(b' ');
-        rest = &rest[i + 2..];
+        out.extend_from_slice(to);
+        rest = &rest[i + from.len()..];
     }
     out.extend_from_slice(rest);
-    std::borrow::Cow::Owned(out)
+    out
 }
 
 pub fn trim_cr(mut line: &[u8]) -> &[u8] {
@@ -170,6 +179,8 @@ mod tests {
     fn no_break_spaces_are_blanks() {
         assert_eq!(&*super::plain_blanks(b"[\xc2\xa0\xc2\xa0 65.7] rcu:"), b"[   65.7] rcu:");
         assert!(matches!(super::plain_blanks(b"[ 1.0] x"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(&*super::plain_blanks(b"Dec  9 19:08:31 kernel: rcu: #0110-...0: (1"), b"Dec  9 19:08:31 kernel: rcu: \t0-...0: (1");
+        assert_eq!(&*super::plain_blanks(b"csd: CSD lock (#0110)"), b"csd: CSD lock (#0110)");
     }
 
     use super::*;

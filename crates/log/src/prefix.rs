@@ -77,10 +77,12 @@ pub fn parse(line: &[u8]) -> Record<'_> {
         // templates with the severity word)
         let rest = skip_severity(trim_start(rest));
         let host_end = memchr::memchr(b' ', rest).unwrap_or(rest.len());
+        // No host (`Dec  9 19:08:31 kernel: ...`): the tag comes first.
+        let host_end = if rest[..host_end].ends_with(b":") { 0 } else { host_end };
         let (host, after) = rest.split_at(host_end);
         let after = trim_start(after);
         rec.wall = Some(wall);
-        rec.host = Some(host);
+        rec.host = (!host.is_empty()).then_some(host);
         match tag(after) {
             Some((t, msg)) if t == b"kernel" => s = msg,
             Some((_, msg)) => {
@@ -94,6 +96,10 @@ pub fn parse(line: &[u8]) -> Record<'_> {
                 return glued_kernel_record(line).unwrap_or(rec);
             }
         }
+    } else if let Some(rest) = s.strip_prefix(b"kernel: ") {
+        // Syslog lines whose date and host were cut away: ` kernel: [157282.128180] rcu: ...`.
+        s = rest;
+        prefixed = true;
     } else if let Some((wall, rest)) = bracketed_digits(s) {
         // `[20170512182106]msg`: a logger's wall clock as one number.
         rec.wall = Some(wall);
@@ -183,11 +189,17 @@ fn is_digit(b: Option<&u8>) -> bool {
     matches!(b, Some(b'0'..=b'9'))
 }
 
-/// `Mar 28 00:12:31` with optional `.123456` (journal short-precise).
+/// `Mar 28 00:12:31` with optional `.123456` (journal short-precise); the month as the
+/// locale names it (`set 01`, `nov 15`, `déc. 3`): letters, maybe a dot.
 fn syslog_time(s: &[u8]) -> Option<(&[u8], &[u8])> {
-    const MONTHS: [&[u8]; 12] =
-        [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
-    if s.len() < 16 || !MONTHS.contains(&&s[..3]) || s[3] != b' ' {
+    let m = s.iter().take(6).take_while(|&&b| b.is_ascii_alphabetic() || b >= 0x80).count();
+    if !(3..=5).contains(&m) {
+        return None;
+    }
+    let m = m + usize::from(s.get(m) == Some(&b'.'));
+    let s0 = s;
+    let s = &s[m - 3..];
+    if s.len() < 16 || s[3] != b' ' {
         return None;
     }
     let day = &s[4..6];
@@ -203,6 +215,7 @@ fn syslog_time(s: &[u8]) -> Option<(&[u8], &[u8])> {
     if s.get(15) == Some(&b'.') {
         end = 16 + s[16..].iter().take_while(|b| b.is_ascii_digit()).count();
     }
+    let (s, end) = (s0, end + m - 3);
     if s.get(end) != Some(&b' ') {
         return None;
     }
