@@ -1135,6 +1135,17 @@ impl Parser {
             }
             return;
         }
+        if t.starts_with("irq_soft_mask:")
+            && let Some(task) = headers::paca_current(t)
+        {
+            r.gap = 0;
+            let e = &mut self.events[target];
+            if e.kind == EventKind::NmiBacktrace && e.task.is_none() {
+                e.task = Some(task);
+                e.lines.last = lineno;
+            }
+            return;
+        }
         if let Some(hw) = t.strip_prefix("Hardware name: ") {
             r.gap = 0;
             for i in [Some(target), r.twin].into_iter().flatten() {

@@ -94,6 +94,8 @@ pub const TRIGGERS: &[&str] = &[
     "workqueue lockup",
     "CSD lock",
     "NMI backtrace",
+    // powerpc, for a CPU that ignores the backtrace IPI: its task comes from its paca.
+    "respond to backtrace IPI",
     "Kernel panic",
     "BUG",
     "Oops",
@@ -269,6 +271,16 @@ pub fn parse_headline(text: &str) -> Option<Headline> {
         if let Some(m) = after(rest, "skipped: ") {
             o.message = Some(m.trim().to_string());
         }
+        return Some(Headline::Open(o));
+    }
+    // powerpc: `CPU 40 didn't respond to backtrace IPI, inspecting paca.`, then
+    // `irq_soft_mask: 0x01 in_mce: 0 in_nmi: 0 current: 217 (kworker/40:0H)`: the backtrace
+    // of that CPU, as far as it goes.
+    if let Some(rest) = s.strip_prefix("CPU ")
+        && rest.contains(" respond to backtrace IPI")
+    {
+        let mut o = Opening::new(EventKind::NmiBacktrace);
+        o.cpu = num(rest);
         return Some(Headline::Open(o));
     }
     if let Some(rest) = s.strip_prefix("Task dump for CPU ") {
@@ -530,6 +542,14 @@ pub fn parse_cpu_line(s: &str) -> Option<CpuLine> {
     Some(l)
 }
 
+/// powerpc's paca line: `irq_soft_mask: 0x01 in_mce: 0 in_nmi: 0 current: 217 (kworker/40:0H)`.
+pub fn paca_current(s: &str) -> Option<TaskRef> {
+    let rest = after(s, " current: ")?;
+    let pid: u32 = num(rest)?;
+    let comm = after(rest, "(")?.strip_suffix(')')?;
+    Some(TaskRef { comm: comm.to_string(), pid })
+}
+
 /// The taint flags and release from `Tainted: G   W  OE   6.1.0-50-amd64 #1` or `Not tainted 6.1.0 #1`.
 pub fn parse_taint(s: &str) -> (Option<String>, Option<String>) {
     let (taint, rest) = if let Some(r) = after(s, "Tainted: ") {
@@ -771,6 +791,10 @@ mod tests {
         assert_eq!((l.cpu, l.task.unwrap().comm.as_str()), (Some(65), "kcompactd4"));
         assert_eq!(l.taint.as_deref(), Some("G W OEL"));
         assert_eq!(l.release.as_deref(), Some("4.18.0-372.19.1.es8_10.aarch64"));
+        assert_eq!(
+            paca_current("irq_soft_mask: 0x01 in_mce: 0 in_nmi: 0 current: 217 (kworker/40:0H)"),
+            Some(TaskRef { comm: "kworker/40:0H".into(), pid: 217 })
+        );
         let l = parse_cpu_line("Pid: 0, comm: swapper/0 Not tainted 3.8.9-200.fc18.x86_64 #1").unwrap();
         assert_eq!((l.cpu, l.task.unwrap().comm.as_str(), l.release.as_deref()), (None, "swapper/0", Some("3.8.9-200.fc18.x86_64")));
         let l = parse_cpu_line("CPU: 0 UID: 0 PID: 1 Comm: swapper/0 Not tainted 6.12.0 #1").unwrap();

@@ -1,0 +1,150 @@
+//! Agreement on real logs nobody here wrote (issue #13): `tests/data/realworld/*.log`, each a
+//! kernel log as a user posted it publicly, with a `.json` of the lockup and hang reports it
+//! holds, read by hand (kind, CPU, comm, pid where printed; rules in tests/data/README.md).
+//!
+//! An expected event is found when the scanner gives an event of its kind, not yet matched,
+//! whose CPU, comm and pid equal the expected ones where those are given. The scanner gives
+//! an RCU stall report that names several stalled CPUs one event per CPU (each from its CPU's
+//! detail line, with the report's headline), and the set lists one per report: those events
+//! (RCU stalls of other CPUs with the same headline within a few lines) count as one, found
+//! by any of them. Lockup reports the scanner gives beyond the expected ones (on a
+//! negative log: any) count against agreement. Agreement = found / (expected + extra), over
+//! the whole set; the test fails below 98%.
+
+use lockscope_facts::{Event, EventKind};
+use lockscope_log::Scanner;
+use std::path::{Path, PathBuf};
+
+/// What the whole set must reach.
+const REQUIRED: f64 = 0.98;
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/realworld")
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Expected {
+    kind: String,
+    cpu: Option<u32>,
+    comm: Option<String>,
+    pid: Option<u32>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Case {
+    source: String,
+    events: Vec<Expected>,
+}
+
+/// The lockup and hang kinds the set's files list (the others are context).
+fn counted(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::SoftLockup
+            | EventKind::HardLockup
+            | EventKind::RcuStall
+            | EventKind::HungTask
+            | EventKind::WorkqueueLockup
+            | EventKind::CsdLockTimeout
+    )
+}
+
+fn matches(want: &Expected, got: &Event) -> bool {
+    got.kind.as_str() == want.kind
+        && want.cpu.is_none_or(|c| got.cpu == Some(c))
+        && want.comm.as_ref().is_none_or(|c| got.task.as_ref().is_some_and(|t| &t.comm == c))
+        && want.pid.is_none_or(|p| got.task.as_ref().is_some_and(|t| t.pid == p))
+}
+
+fn describe(e: &Event) -> String {
+    let task = e.task.as_ref().map_or("-".into(), |t| format!("{}:{}", t.comm, t.pid));
+    let cpu = e.cpu.map_or("-".into(), |c| c.to_string());
+    format!("{} cpu {cpu} task {task}", e.kind.as_str())
+}
+
+/// Per file: (expected, found, extra, what went wrong).
+fn check(name: &str, log: &[u8], case: &Case) -> (usize, usize, usize, Vec<String>) {
+    let events: Vec<Event> =
+        Scanner::new().scan(0, name, log).expect("in-memory read").events.into_iter().filter(|e| counted(e.kind)).collect();
+    // Reports: an RCU stall's events of several CPUs are one.
+    const DETAIL_LINES: u64 = 20;
+    let mut reports: Vec<Vec<&Event>> = Vec::new();
+    for e in &events {
+        let same_report = |r: &Vec<&Event>| {
+            let last = r[r.len() - 1];
+            e.kind == EventKind::RcuStall
+                && last.kind == EventKind::RcuStall
+                && last.headline == e.headline
+                && e.lines.first <= last.lines.first + DETAIL_LINES
+                && r.iter().all(|m| m.cpu != e.cpu)
+        };
+        match reports.last_mut().filter(|r| same_report(r)) {
+            Some(r) => r.push(e),
+            None => reports.push(vec![e]),
+        }
+    }
+    let mut used = vec![false; reports.len()];
+    let mut problems = Vec::new();
+    let mut found = 0;
+    for want in &case.events {
+        match (0..reports.len()).find(|&i| !used[i] && reports[i].iter().any(|e| matches(want, e))) {
+            Some(i) => {
+                used[i] = true;
+                found += 1;
+            }
+            None => problems.push(format!("missed {want:?}")),
+        }
+    }
+    let extra: Vec<&Event> = reports.iter().zip(&used).filter(|(_, u)| !**u).map(|(r, _)| r[0]).collect();
+    problems.extend(extra.iter().map(|e| format!("extra {}", describe(e))));
+    (case.events.len(), found, extra.len(), problems)
+}
+
+#[test]
+fn real_world_logs_agree() {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir()) {
+        Ok(d) => d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "log")).collect(),
+        Err(e) => panic!("{}: {e}", dir().display()),
+    };
+    files.sort();
+    let mut unreadable = Vec::new();
+    let (mut expected, mut found, mut extra, mut negatives, mut clean) = (0, 0, 0, 0, 0);
+    let mut report = Vec::new();
+    for log in &files {
+        let name = log.file_name().unwrap().to_string_lossy().to_string();
+        let case = std::fs::read(log.with_extension("json"))
+            .map_err(|e| e.to_string())
+            .and_then(|j| serde_json::from_slice::<Case>(&j).map_err(|e| e.to_string()));
+        let case = match case {
+            Ok(c) => c,
+            Err(e) => {
+                unreadable.push(format!("{name}: its .json: {e}"));
+                continue;
+            }
+        };
+        assert!(!case.source.is_empty(), "{name}: no source");
+        let bytes = std::fs::read(log).unwrap();
+        let (e, f, x, problems) = check(&name, &bytes, &case);
+        if case.events.is_empty() {
+            negatives += 1;
+            clean += usize::from(x == 0);
+        }
+        (expected, found, extra) = (expected + e, found + f, extra + x);
+        if !problems.is_empty() {
+            report.push(format!("{name}: {}", problems.join("; ")));
+        }
+    }
+    let agreement = found as f64 / (expected + extra).max(1) as f64;
+    println!(
+        "{} logs: {found}/{expected} events found, {extra} extra; negatives clean {clean}/{negatives}; agreement {:.1}%",
+        files.len(),
+        100.0 * agreement
+    );
+    for r in &report {
+        println!("  {r}");
+    }
+    assert!(unreadable.is_empty(), "{unreadable:#?}");
+    assert!(files.len() >= 150, "{} real-world logs: the set needs at least 150", files.len());
+    assert!(negatives >= 20, "{negatives} negative logs: the set needs at least 20");
+    assert!(agreement >= REQUIRED, "agreement {:.1}% < {:.0}%", 100.0 * agreement, 100.0 * REQUIRED);
+}
