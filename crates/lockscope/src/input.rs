@@ -95,8 +95,8 @@ impl Input {
         if dump.vmcoreinfo().is_none() {
             notes.push("no VMCOREINFO note: the kernel's own VMCOREINFO page was found in memory".into());
         }
-        let kernel = lockscope_kernel::Kernel::with_options(dump, options.clone())
-            .map_err(|e| format!("{}: {e}", self.name))?;
+        let kernel =
+            lockscope_kernel::Kernel::with_options(dump, options.clone()).map_err(|e| format!("{}: {e}", self.name))?;
         let log = kernel.log().map_err(|e| format!("{}: kernel log: {e}", self.name))?;
         notes.extend(log.damage_note());
         let machine = lockscope_dumpfacts::machine_state(&kernel);

@@ -215,7 +215,8 @@ pub struct Parser {
     /// after it continues it (a long line wrapped by mail or a bug tracker).
     last_line: Option<(u64, Key)>,
     /// The previous kernel line's text (to read a line wrapped onto the next whole).
-    last_text: Option<(u64, Key, String)>,
+    /// (its number, its key, its text; the buffer is reused, as every line passes here).
+    last_text: (u64, Key, String),
     /// The line being parsed.
     lineno: u64,
     /// Events opened by a register dump whose headline is missing (a log cut, or a quote
@@ -263,7 +264,7 @@ impl Parser {
             titled: Vec::new(),
             split_head: None,
             last_line: None,
-            last_text: None,
+            last_text: (u64::MAX, Key::default(), String::new()),
             lineno: 0,
             orphans: Vec::new(),
             settled: 0,
@@ -318,27 +319,26 @@ impl Parser {
         }
         // Only a line with a prefix of its own is known to be cut by a wrap. The end of a
         // wrapped line may also come glued before the next record's time stamp.
-        let prev = self.last_text.take();
-        if !bare {
-            self.last_text = Some((lineno, key, text.trim_end().to_string()));
-        }
         let head = lossy(rec.glued_head);
         let (tail, whole_line) = if bare { (text.as_ref(), true) } else { (head.as_ref(), false) };
-        if !tail.trim().is_empty()
+        let joined = (!tail.trim().is_empty()
+            && self.last_text.0.wrapping_add(1) == lineno
+            && self.last_text.1 == key
             && self.open.contains_key(&key)
-            && let Some((l, k, p)) = prev
-            && l + 1 == lineno
-            && k == key
-            && headers::parse_task_line(&p).is_none()
-        {
-            // A task line wrapped after its first fields (`kworker/1:1  R  running task  0  29  2`
-            // / `0x0000000a`): read whole.
-            let joined = format!("{p} {}", tail.trim());
-            if headers::parse_task_line(&joined).is_some() {
-                self.continuation(lineno, &key, &joined);
-                if whole_line {
-                    return;
-                }
+            && headers::parse_task_line(&self.last_text.2).is_none())
+        .then(|| format!("{} {}", self.last_text.2, tail.trim()));
+        if !bare {
+            let (l, k, t) = &mut self.last_text;
+            (*l, *k) = (lineno, key);
+            t.clear();
+            t.push_str(text.trim_end());
+        }
+        // A task line wrapped after its first fields (`kworker/1:1  R  running task  0  29  2`
+        // / `0x0000000a`): read whole.
+        if let Some(joined) = joined.filter(|j| headers::parse_task_line(j).is_some()) {
+            self.continuation(lineno, &key, &joined);
+            if whole_line {
+                return;
             }
         }
         if has_trigger {
@@ -397,7 +397,8 @@ impl Parser {
         let e = &self.events[t];
         let bare = rec.time.is_none() && rec.wall.is_none() && rec.host.is_none();
         // Without time stamps to tell, a task bracket left open says the line was cut.
-        let headline_prefixed = e.time.is_some() || e.wall_time.is_some() || e.headline.rfind('[') > e.headline.rfind(']');
+        let headline_prefixed =
+            e.time.is_some() || e.wall_time.is_some() || e.headline.rfind('[') > e.headline.rfind(']');
         if e.lines.first + 1 != lineno || e.lines.last != e.lines.first || !headline_prefixed || !bare {
             return false;
         }
@@ -1651,13 +1652,18 @@ fn link_rcu_to_nmi_backtraces(events: &mut [Event]) {
 /// them names for a CPU is the other's too.
 fn share_task_of_one_stall(events: &mut [Event]) {
     const SAME_MOMENT_S: f64 = 1.0;
+    // Two reports printed together lie within this many lines (events are in line order).
+    const NEAR_LINES: u64 = 400;
     for i in 0..events.len() {
         let e = &events[i];
         if e.kind != EventKind::RcuStall || e.task.is_some() || e.cpu.is_none() {
             continue;
         }
         let Some(t) = e.time else { continue };
-        let twin = events.iter().find(|n| {
+        let line = e.lines.first;
+        let from = events[..i].iter().rposition(|n| n.lines.first + NEAR_LINES < line).map_or(0, |j| j + 1);
+        let mut near = events[from..].iter().take_while(|n| n.lines.first <= line + NEAR_LINES);
+        let twin = near.find(|n| {
             n.kind == EventKind::RcuStall
                 && n.cpu == e.cpu
                 && n.task.is_some()

@@ -519,13 +519,19 @@ pub fn parse_cpu_line(s: &str) -> Option<CpuLine> {
         let c = after(rest, ", comm: ")?;
         let end = [" Tainted:", " Not tainted", " Kdump:"].iter().filter_map(|m| c.find(m)).min().unwrap_or(c.len());
         let (taint, release) = parse_taint(rest);
-        return Some(CpuLine { cpu: None, task: Some(TaskRef { comm: c[..end].trim().to_string(), pid }), taint, release });
+        return Some(CpuLine {
+            cpu: None,
+            task: Some(TaskRef { comm: c[..end].trim().to_string(), pid }),
+            taint,
+            release,
+        });
     }
     let rest = s.strip_prefix("CPU: ")?;
     let mut l = CpuLine { cpu: num(rest), ..Default::default() };
     let pid: Option<u32> = after(rest, "PID: ").and_then(num);
     if let Some(c) = after(rest, "Comm: ") {
-        let mut end = [" Tainted:", " Not tainted", " Kdump:"].iter().filter_map(|m| c.find(m)).min().unwrap_or(c.len());
+        let mut end =
+            [" Tainted:", " Not tainted", " Kdump:"].iter().filter_map(|m| c.find(m)).min().unwrap_or(c.len());
         // A line wrapped inside `Not tainted`/`Tainted:` leaves its first word.
         for cut in [" Not", " Tainted", " Kdump"] {
             if c[..end].trim_end().ends_with(cut) {
@@ -796,7 +802,10 @@ mod tests {
             Some(TaskRef { comm: "kworker/40:0H".into(), pid: 217 })
         );
         let l = parse_cpu_line("Pid: 0, comm: swapper/0 Not tainted 3.8.9-200.fc18.x86_64 #1").unwrap();
-        assert_eq!((l.cpu, l.task.unwrap().comm.as_str(), l.release.as_deref()), (None, "swapper/0", Some("3.8.9-200.fc18.x86_64")));
+        assert_eq!(
+            (l.cpu, l.task.unwrap().comm.as_str(), l.release.as_deref()),
+            (None, "swapper/0", Some("3.8.9-200.fc18.x86_64"))
+        );
         let l = parse_cpu_line("CPU: 0 UID: 0 PID: 1 Comm: swapper/0 Not tainted 6.12.0 #1").unwrap();
         assert_eq!((l.task.unwrap().pid, l.release.as_deref(), l.taint), (1, Some("6.12.0"), None));
         assert_eq!(

@@ -58,8 +58,16 @@ fn strip_quote(mut line: &[u8]) -> &[u8] {
 
 pub fn parse(line: &[u8]) -> Record<'_> {
     let line = strip_quote(line);
-    let mut rec =
-        Record { text: line, time: None, caller: None, level: None, host: None, wall: None, kernel: true, glued_head: &[] };
+    let mut rec = Record {
+        text: line,
+        time: None,
+        caller: None,
+        level: None,
+        host: None,
+        wall: None,
+        kernel: true,
+        glued_head: &[],
+    };
     let trimmed = trim_start(line);
     let mut s = trimmed;
 
@@ -383,7 +391,10 @@ fn relative_time(s: &[u8]) -> Option<&[u8]> {
     let inner = trim_start(&rest[..close]);
     let delta = inner.strip_prefix(b"+").is_some_and(|d| {
         let (int, frac) = d.split_at(d.iter().position(|&b| b == b'.').unwrap_or(d.len()));
-        !int.is_empty() && int.iter().all(u8::is_ascii_digit) && frac.len() > 1 && frac[1..].iter().all(u8::is_ascii_digit)
+        !int.is_empty()
+            && int.iter().all(u8::is_ascii_digit)
+            && frac.len() > 1
+            && frac[1..].iter().all(u8::is_ascii_digit)
     });
     // `Aug25 18:36`: a month, its day, hours and minutes.
     let minute = inner.len() == 11

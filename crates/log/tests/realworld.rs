@@ -64,8 +64,13 @@ fn describe(e: &Event) -> String {
 
 /// Per file: (expected, found, extra, what went wrong).
 fn check(name: &str, log: &[u8], case: &Case) -> (usize, usize, usize, Vec<String>) {
-    let events: Vec<Event> =
-        Scanner::new().scan(0, name, log).expect("in-memory read").events.into_iter().filter(|e| counted(e.kind)).collect();
+    let events: Vec<Event> = Scanner::new()
+        .scan(0, name, log)
+        .expect("in-memory read")
+        .events
+        .into_iter()
+        .filter(|e| counted(e.kind))
+        .collect();
     // Reports: an RCU stall's events of several CPUs are one.
     const DETAIL_LINES: u64 = 20;
     let mut reports: Vec<Vec<&Event>> = Vec::new();
@@ -103,7 +108,9 @@ fn check(name: &str, log: &[u8], case: &Case) -> (usize, usize, usize, Vec<Strin
 #[test]
 fn real_world_logs_agree() {
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir()) {
-        Ok(d) => d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "log")).collect(),
+        Ok(d) => {
+            d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "log")).collect()
+        }
         Err(e) => panic!("{}: {e}", dir().display()),
     };
     files.sort();
