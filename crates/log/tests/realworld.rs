@@ -36,19 +36,6 @@ struct Case {
     events: Vec<Expected>,
 }
 
-/// The lockup and hang kinds the set's files list (the others are context).
-fn counted(kind: EventKind) -> bool {
-    matches!(
-        kind,
-        EventKind::SoftLockup
-            | EventKind::HardLockup
-            | EventKind::RcuStall
-            | EventKind::HungTask
-            | EventKind::WorkqueueLockup
-            | EventKind::CsdLockTimeout
-    )
-}
-
 fn matches(want: &Expected, got: &Event) -> bool {
     got.kind.as_str() == want.kind
         && want.cpu.is_none_or(|c| got.cpu == Some(c))
@@ -69,7 +56,7 @@ fn check(name: &str, log: &[u8], case: &Case) -> (usize, usize, usize, Vec<Strin
         .expect("in-memory read")
         .events
         .into_iter()
-        .filter(|e| counted(e.kind))
+        .filter(|e| e.kind.is_lockup())
         .collect();
     // Reports: an RCU stall's events of several CPUs are one.
     const DETAIL_LINES: u64 = 20;
