@@ -288,58 +288,13 @@ impl Parser {
             return;
         }
         self.lineno = lineno;
-        let host = rec.host.map(|h| self.host_id(h));
-        let mut key = Key { host, caller: rec.caller };
-        let bare = rec.time.is_none() && rec.wall.is_none() && rec.host.is_none() && rec.caller.is_none();
-        if let Some((l, k)) = self.last_line
-            && bare
-            && l + 1 == lineno
-        {
-            key = k;
-        }
-        self.last_line = Some((lineno, key));
+        let (key, bare) = self.source_key(lineno, rec);
         let text = lossy(rec.text);
-        if let Some((k, l, head)) = self.split_head.take()
-            && k == key
-            && l + 1 == lineno
-            && has_trigger
+        if self.joins_split_headline(lineno, rec, key, &text, has_trigger)
+            || self.completes_wrapped_headline(lineno, rec, &key, &text)
+            || self.reads_wrapped_task_line(lineno, rec, key, bare, &text)
         {
-            let joined = format!("{head} {}", text.trim_start());
-            if let Some(h @ Headline::Open(_)) = headers::parse_headline(&joined) {
-                let n = self.events.len();
-                self.headline(lineno, rec, key, &joined, h);
-                for e in &mut self.events[n..] {
-                    e.lines.first = l;
-                }
-                return;
-            }
-        }
-        if self.completes_wrapped_headline(lineno, rec, &key, &text) {
             return;
-        }
-        // Only a line with a prefix of its own is known to be cut by a wrap. The end of a
-        // wrapped line may also come glued before the next record's time stamp.
-        let head = lossy(rec.glued_head);
-        let (tail, whole_line) = if bare { (text.as_ref(), true) } else { (head.as_ref(), false) };
-        let joined = (!tail.trim().is_empty()
-            && self.last_text.0.wrapping_add(1) == lineno
-            && self.last_text.1 == key
-            && self.open.contains_key(&key)
-            && headers::parse_task_line(&self.last_text.2).is_none())
-        .then(|| format!("{} {}", self.last_text.2, tail.trim()));
-        if !bare {
-            let (l, k, t) = &mut self.last_text;
-            (*l, *k) = (lineno, key);
-            t.clear();
-            t.push_str(text.trim_end());
-        }
-        // A task line wrapped after its first fields (`kworker/1:1  R  running task  0  29  2`
-        // / `0x0000000a`): read whole.
-        if let Some(joined) = joined.filter(|j| headers::parse_task_line(j).is_some()) {
-            self.continuation(lineno, &key, &joined);
-            if whole_line {
-                return;
-            }
         }
         if has_trigger {
             if let Some(h) = headers::parse_headline(&text) {
@@ -360,6 +315,96 @@ impl Parser {
         }
         if self.open.contains_key(&key) {
             self.continuation(lineno, &key, &text);
+        }
+    }
+
+    /// A `CPU: N PID: P Comm: X` line inside the report of `target` (and its `twin`).
+    fn cpu_line(&mut self, key: &Key, target: usize, twin: Option<usize>, lineno: u64, cl: &headers::CpuLine) {
+        // A new CPU's dump (`CPU: N PID: ...`) starts a new trace.
+        self.end_trace(key);
+        for i in [Some(target), twin].into_iter().flatten() {
+            let e = &mut self.events[i];
+            e.reporter_cpu = cl.cpu;
+            e.taint = cl.taint.clone().or(e.taint.take());
+            e.release = cl.release.clone().or(e.release.take());
+            // Who runs on the CPU a report is about (NMI backtrace, panic, self-detected stall).
+            if e.task.is_none() && (e.cpu.is_none() || cl.cpu.is_none() || e.cpu == cl.cpu) {
+                e.task = cl.task.clone();
+            }
+            if e.cpu.is_none() && matches!(e.kind, EventKind::Panic | EventKind::Oops | EventKind::Warning) {
+                e.cpu = cl.cpu;
+            }
+            e.lines.last = lineno;
+        }
+        if let (Some(cpu), Some(task)) = (cl.cpu, cl.task.as_ref()) {
+            self.name_task_on_cpu(target, cpu, task, lineno);
+        }
+        // The report's own CPU after another CPU's task dump: its trace is the event's.
+        let own = cl.cpu.is_some() && self.events[target].cpu == cl.cpu;
+        if let Some(r) = self.open.get_mut(key).filter(|r| own && r.dest == Dest::Aside) {
+            r.dest = Dest::Target;
+        }
+    }
+
+    /// Whose line this is, and whether it has no prefix at all: a bare line right after a
+    /// prefixed one continues it (a long line wrapped by mail or a bug tracker), so it takes
+    /// that line's source.
+    fn source_key(&mut self, lineno: u64, rec: &Record<'_>) -> (Key, bool) {
+        let host = rec.host.map(|h| self.host_id(h));
+        let mut key = Key { host, caller: rec.caller };
+        let bare = rec.time.is_none() && rec.wall.is_none() && rec.host.is_none() && rec.caller.is_none();
+        if let Some((l, k)) = self.last_line
+            && bare
+            && l + 1 == lineno
+        {
+            key = k;
+        }
+        self.last_line = Some((lineno, key));
+        (key, bare)
+    }
+
+    /// The second half of a headline split in two by a newline in a comm (`INFO: task`),
+    /// read with its first.
+    fn joins_split_headline(&mut self, lineno: u64, rec: &Record<'_>, key: Key, text: &str, trigger: bool) -> bool {
+        let Some((k, l, head)) = self.split_head.take() else { return false };
+        if k != key || l + 1 != lineno || !trigger {
+            return false;
+        }
+        let joined = format!("{head} {}", text.trim_start());
+        let Some(h @ Headline::Open(_)) = headers::parse_headline(&joined) else { return false };
+        let n = self.events.len();
+        self.headline(lineno, rec, key, &joined, h);
+        for e in &mut self.events[n..] {
+            e.lines.first = l;
+        }
+        true
+    }
+
+    /// A task line wrapped after its first fields (`kworker/1:1  R  running task  0  29  2`
+    /// / `0x0000000a`), read whole. Only a line with a prefix of its own is known to be cut
+    /// by a wrap; its end may also come glued before the next record's time stamp. True
+    /// when the line was that end and nothing else.
+    fn reads_wrapped_task_line(&mut self, lineno: u64, rec: &Record<'_>, key: Key, bare: bool, text: &str) -> bool {
+        let head = lossy(rec.glued_head);
+        let tail = if bare { text } else { head.as_ref() };
+        let joined = (!tail.trim().is_empty()
+            && self.last_text.0.wrapping_add(1) == lineno
+            && self.last_text.1 == key
+            && self.open.contains_key(&key)
+            && headers::parse_task_line(&self.last_text.2).is_none())
+        .then(|| format!("{} {}", self.last_text.2, tail.trim()));
+        if !bare {
+            let (l, k, t) = &mut self.last_text;
+            (*l, *k) = (lineno, key);
+            t.clear();
+            t.push_str(text.trim_end());
+        }
+        match joined.filter(|j| headers::parse_task_line(j).is_some()) {
+            Some(joined) => {
+                self.continuation(lineno, &key, &joined);
+                bare
+            }
+            None => false,
         }
     }
 
@@ -1110,30 +1155,7 @@ impl Parser {
         if let Some(cl) = headers::parse_cpu_line(t) {
             r.gap = 0;
             let twin = r.twin;
-            // A new CPU's dump (`CPU: N PID: ...`) starts a new trace.
-            self.end_trace(key);
-            for i in [Some(target), twin].into_iter().flatten() {
-                let e = &mut self.events[i];
-                e.reporter_cpu = cl.cpu;
-                e.taint = cl.taint.clone().or(e.taint.take());
-                e.release = cl.release.clone().or(e.release.take());
-                // Who runs on the CPU a report is about (NMI backtrace, panic, self-detected stall).
-                if e.task.is_none() && (e.cpu.is_none() || cl.cpu.is_none() || e.cpu == cl.cpu) {
-                    e.task = cl.task.clone();
-                }
-                if e.cpu.is_none() && matches!(e.kind, EventKind::Panic | EventKind::Oops | EventKind::Warning) {
-                    e.cpu = cl.cpu;
-                }
-                e.lines.last = lineno;
-            }
-            if let (Some(cpu), Some(task)) = (cl.cpu, cl.task.as_ref()) {
-                self.name_task_on_cpu(target, cpu, task, lineno);
-            }
-            // The report's own CPU after another CPU's task dump: its trace is the event's.
-            let own = cl.cpu.is_some() && self.events[target].cpu == cl.cpu;
-            if let Some(r) = self.open.get_mut(key).filter(|r| own && r.dest == Dest::Aside) {
-                r.dest = Dest::Target;
-            }
+            self.cpu_line(key, target, twin, lineno, &cl);
             return;
         }
         if t.starts_with("irq_soft_mask:")
