@@ -10,6 +10,9 @@
 //! by any of them. Lockup reports the scanner gives beyond the expected ones (on a
 //! negative log: any) count against agreement. Agreement = found / (expected + extra), over
 //! the whole set; the test fails below 98%.
+//!
+//! The same logs, damaged (CRLF line ends; NULs, Latin-1 and a 1.5 MB line around them) and
+//! two machines interleaved line by line on one syslog, must give the same events.
 
 use lockscope_facts::{Event, EventKind};
 use lockscope_log::Scanner;
@@ -141,4 +144,98 @@ fn real_world_logs_agree() {
     assert!(files.len() >= 150, "{} real-world logs: the set needs at least 150", files.len());
     assert!(negatives >= 20, "{negatives} negative logs: the set needs at least 20");
     assert!(agreement >= REQUIRED, "agreement {:.1}% < {:.0}%", 100.0 * agreement, 100.0 * REQUIRED);
+}
+
+/// (kind, CPU, comm, pid) of every lockup event of a log, sorted.
+fn fingerprint(name: &str, log: &[u8]) -> Vec<(String, Option<u32>, Option<String>, Option<u32>)> {
+    let mut v: Vec<_> = Scanner::new()
+        .scan(0, name, log)
+        .expect("in-memory read")
+        .events
+        .into_iter()
+        .filter(|e| e.kind.is_lockup())
+        .map(|e| (e.kind.as_str().to_string(), e.cpu, e.task.as_ref().map(|t| t.comm.clone()), e.task.map(|t| t.pid)))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The set's time-stamped logs that hold events.
+fn dmesg_logs_with_events() -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir()).unwrap().filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    for log in files.iter().filter(|p| p.extension().is_some_and(|x| x == "log")) {
+        let Ok(json) = std::fs::read(log.with_extension("json")) else { continue };
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        if v["format"] == "dmesg" && v["events"].as_array().is_some_and(|e| !e.is_empty()) {
+            out.push((log.file_name().unwrap().to_string_lossy().to_string(), std::fs::read(log).unwrap()));
+        }
+    }
+    out
+}
+
+#[test]
+fn damaged_copies_of_real_logs_give_the_same_events() {
+    let logs = dmesg_logs_with_events();
+    assert!(logs.len() >= 40, "{} logs", logs.len());
+    // A serial console's garbage: NULs, a line of Latin-1, one line over 1 MiB.
+    let mut junk = b"\0\0\0\0\0\0\0\0\n\xe9t\xe9 \xff\xfe caf\xe9\n".to_vec();
+    junk.extend(std::iter::repeat_n(b'x', 1_500_000));
+    junk.push(b'\n');
+    for (name, log) in &logs {
+        let clean = fingerprint(name, log);
+        let crlf: Vec<u8> = log.iter().flat_map(|&b| if b == b'\n' { vec![b'\r', b'\n'] } else { vec![b] }).collect();
+        assert_eq!(fingerprint(name, &crlf), clean, "{name} with CRLF line ends");
+        let framed = [&junk[..], log, b"\n", &junk[..]].concat();
+        assert_eq!(fingerprint(name, &framed), clean, "{name} between NULs, Latin-1 and a 1.5 MB line");
+    }
+}
+
+#[test]
+fn two_machines_interleaved_on_one_syslog_keep_their_events() {
+    // Logs whose every line has its time stamp (a wrapped line, prefixed, would no longer
+    // read as the rest of the line before).
+    let stamped = |log: &[u8]| log.split(|&c| c == b'\n').all(|l| l.is_empty() || l.starts_with(b"["));
+    let logs: Vec<_> = dmesg_logs_with_events().into_iter().filter(|(_, l)| stamped(l)).collect();
+    assert!(logs.len() >= 20, "{} logs", logs.len());
+    // Pairs of logs, each line given its machine's syslog prefix, the two alternated line by line.
+    for pair in logs.chunks(2).filter(|p| p.len() == 2) {
+        let ((na, a), (nb, b)) = (&pair[0], &pair[1]);
+        let prefixed = |log: &[u8], host: &str| -> Vec<Vec<u8>> {
+            log.split(|&c| c == b'\n')
+                .map(|l| [format!("Mar  3 10:00:00 {host} kernel: ").as_bytes(), l].concat())
+                .collect()
+        };
+        let (la, lb) = (prefixed(a, "alpha"), prefixed(b, "beta"));
+        let mut mixed = Vec::new();
+        for i in 0..la.len().max(lb.len()) {
+            for l in [la.get(i), lb.get(i)].into_iter().flatten() {
+                mixed.extend_from_slice(l);
+                mixed.push(b'\n');
+            }
+        }
+        let events = Scanner::new().scan(0, "mixed", &mixed[..]).unwrap().events;
+        for (host, name, log) in [("alpha", na, a), ("beta", nb, b)] {
+            let mut got: Vec<_> = events
+                .iter()
+                .filter(|e| e.kind.is_lockup() && e.host.as_deref() == Some(host))
+                .map(|e| {
+                    (
+                        e.kind.as_str().to_string(),
+                        e.cpu,
+                        e.task.as_ref().map(|t| t.comm.clone()),
+                        e.task.as_ref().map(|t| t.pid),
+                    )
+                })
+                .collect();
+            got.sort();
+            assert_eq!(
+                got,
+                fingerprint(name, log),
+                "{name} interleaved with {}",
+                if host == "alpha" { nb } else { na }
+            );
+        }
+    }
 }
