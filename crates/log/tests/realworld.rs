@@ -1,6 +1,6 @@
 //! Agreement on real logs nobody here wrote (issue #13): `tests/data/realworld/*.log`, each a
 //! kernel log as a user posted it publicly, with a `.json` of the lockup and hang reports it
-//! holds, read by hand (kind, CPU, comm, pid where printed; rules in tests/data/README.md).
+//! holds, read by hand (kind, CPU, comm, pid where printed; rules in tests/data/realworld/README.md).
 //!
 //! An expected event is found when the scanner gives an event of its kind, not yet matched,
 //! whose CPU, comm and pid equal the expected ones where those are given. The scanner gives
@@ -146,16 +146,17 @@ fn real_world_logs_agree() {
     assert!(agreement >= REQUIRED, "agreement {:.1}% < {:.0}%", 100.0 * agreement, 100.0 * REQUIRED);
 }
 
-/// (kind, CPU, comm, pid) of every lockup event of a log, sorted.
-fn fingerprint(name: &str, log: &[u8]) -> Vec<(String, Option<u32>, Option<String>, Option<u32>)> {
-    let mut v: Vec<_> = Scanner::new()
-        .scan(0, name, log)
-        .expect("in-memory read")
-        .events
-        .into_iter()
-        .filter(|e| e.kind.is_lockup())
-        .map(|e| (e.kind.as_str().to_string(), e.cpu, e.task.as_ref().map(|t| t.comm.clone()), e.task.map(|t| t.pid)))
-        .collect();
+/// What an event says: kind, CPU, comm, pid.
+type Seen = (String, Option<u32>, Option<String>, Option<u32>);
+
+fn seen(e: &Event) -> Seen {
+    (e.kind.as_str().to_string(), e.cpu, e.task.as_ref().map(|t| t.comm.clone()), e.task.as_ref().map(|t| t.pid))
+}
+
+/// What every lockup event of a log says, sorted.
+fn fingerprint(name: &str, log: &[u8]) -> Vec<Seen> {
+    let events = Scanner::new().scan(0, name, log).expect("in-memory read").events;
+    let mut v: Vec<Seen> = events.iter().filter(|e| e.kind.is_lockup()).map(seen).collect();
     v.sort();
     v
 }
@@ -217,18 +218,8 @@ fn two_machines_interleaved_on_one_syslog_keep_their_events() {
         }
         let events = Scanner::new().scan(0, "mixed", &mixed[..]).unwrap().events;
         for (host, name, log) in [("alpha", na, a), ("beta", nb, b)] {
-            let mut got: Vec<_> = events
-                .iter()
-                .filter(|e| e.kind.is_lockup() && e.host.as_deref() == Some(host))
-                .map(|e| {
-                    (
-                        e.kind.as_str().to_string(),
-                        e.cpu,
-                        e.task.as_ref().map(|t| t.comm.clone()),
-                        e.task.as_ref().map(|t| t.pid),
-                    )
-                })
-                .collect();
+            let mut got: Vec<Seen> =
+                events.iter().filter(|e| e.kind.is_lockup() && e.host.as_deref() == Some(host)).map(seen).collect();
             got.sort();
             assert_eq!(
                 got,
