@@ -393,7 +393,8 @@ impl Parser {
             && self.open.contains_key(&key)
             && headers::parse_task_line(&self.last_text.2).is_none())
         .then(|| format!("{} {}", self.last_text.2, tail.trim()));
-        if !bare {
+        // Kept only inside a report (where a task line can be cut): every line passes here.
+        if !bare && self.open.contains_key(&key) {
             let (l, k, t) = &mut self.last_text;
             (*l, *k) = (lineno, key);
             t.clear();
