@@ -366,6 +366,14 @@ const SENSOR_TYPES: &[&str] = &[
 
 /// Parses `ipmitool sel list`/`elist` output and `sel get` blocks, in any mix. A `sel get`
 /// block is merged into the list record with the same id (and compatible time stamp).
+/// A line of an e-mail reply without its quote markers (`> `, `>> `).
+fn unquoted(mut line: &str) -> &str {
+    while let Some(rest) = line.strip_prefix('>') {
+        line = rest.trim_start();
+    }
+    line
+}
+
 pub fn parse_sel(input: &[u8]) -> SelParse {
     let mut out = SelParse::default();
     let mut details: Vec<SelRecord> = Vec::new();
@@ -373,7 +381,7 @@ pub fn parse_sel(input: &[u8]) -> SelParse {
     for (idx, raw) in input.split(|&b| b == b'\n').enumerate() {
         let line_no = idx as u64 + 1;
         let text = String::from_utf8_lossy(raw);
-        let line = text.trim();
+        let line = unquoted(text.trim());
         if line.is_empty() {
             continue; // `sel get` separates its two blocks with a blank line
         }
@@ -864,6 +872,19 @@ Sensor Type            : Memory (0x0c)
         assert_eq!(temp.to_hardware_record().component.as_deref(), Some("thermal"));
         assert!(ierr.is_error());
         assert_eq!(ierr.to_hardware_record().component.as_deref(), Some("cpu"));
+    }
+
+    #[test]
+    fn sel_rows_quoted_in_a_reply_are_read() {
+        // The seed's rows as an e-mail reply quotes them, twice deep for some.
+        let quoted: String =
+            SEED.lines().enumerate().map(|(i, l)| format!("{} {l}\n", if i % 2 == 0 { ">" } else { ">>" })).collect();
+        let doc = format!("Hi,\n\nthe BMC says:\n\n{quoted}\nThanks\n");
+        let (plain, mail) = (parse_sel(SEED.as_bytes()), parse_sel(doc.as_bytes()));
+        let ids = |p: &SelParse| p.records.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&mail), ids(&plain));
+        // Left over: what the seed's own text leaves, and the letter's three lines.
+        assert_eq!(mail.rejected.len(), plain.rejected.len() + 3, "{:?}", mail.rejected);
     }
 
     #[test]
