@@ -686,8 +686,8 @@ impl Parser {
         };
         let now = self.lineno;
         self.end_rcu_titles(|p| p.first_line + RCU_TITLE_LINES < now);
-        let t = title::lockup_title(TitleKind::RcuStall, &trace);
         let guilty = title::guilty_frame(TitleKind::RcuStall, &trace);
+        let t = title::title_with(TitleKind::RcuStall, guilty.as_deref());
         let mut i = 0;
         while i < self.rcu_titles.len() {
             if self.rcu_titles[i].covers(key) {

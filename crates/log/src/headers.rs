@@ -4,6 +4,7 @@
 //! the scanner skip uninteresting parts of a log without looking at each line.
 
 use lockscope_facts::{EventKind, Subkind, TaskRef};
+use crate::lines::{contains_str, find_str};
 
 /// What a headline says, before it becomes an [`lockscope_facts::Event`].
 #[derive(Clone, Debug, PartialEq)]
@@ -162,7 +163,7 @@ fn num<T: std::str::FromStr>(s: &str) -> Option<T> {
 }
 
 fn after<'a>(s: &'a str, pat: &str) -> Option<&'a str> {
-    s.find(pat).map(|i| &s[i + pat.len()..])
+    find_str(s, pat).map(|i| &s[i + pat.len()..])
 }
 
 /// `comm:pid` where comm may itself hold colons and blanks: the pid is after the last colon.
@@ -199,7 +200,7 @@ pub fn parse_headline(text: &str) -> Option<Headline> {
         if let Some(d) = after(rest, "stuck for ") {
             o.duration_s = num::<u64>(d).map(|v| v as f64);
         }
-        if let (Some(open), Some(close)) = (rest.find("! ["), rest.rfind(']'))
+        if let (Some(open), Some(close)) = (find_str(rest, "! ["), rest.rfind(']'))
             && open + 3 < close
         {
             o.task = comm_pid(&rest[open + 3..close]);
@@ -277,7 +278,7 @@ pub fn parse_headline(text: &str) -> Option<Headline> {
     // `irq_soft_mask: 0x01 in_mce: 0 in_nmi: 0 current: 217 (kworker/40:0H)`: the backtrace
     // of that CPU, as far as it goes.
     if let Some(rest) = s.strip_prefix("CPU ")
-        && rest.contains(" respond to backtrace IPI")
+        && contains_str(rest, " respond to backtrace IPI")
     {
         let mut o = Opening::new(EventKind::NmiBacktrace);
         o.cpu = num(rest);
@@ -320,12 +321,12 @@ pub fn is_split_task_headline(text: &str) -> bool {
     let s = s.trim_end();
     s.strip_prefix("INFO: task")
         .filter(|rest| rest.is_empty() || rest.starts_with(' '))
-        .is_some_and(|rest| !rest.contains(" for more than ") && !rest.contains(" is blocked on "))
+        .is_some_and(|rest| !contains_str(rest, " for more than ") && !contains_str(rest, " is blocked on "))
 }
 
 fn hung_task(rest: &str) -> Option<Headline> {
     // `A:1 is blocked on a mutex likely owned by task B:2.`
-    if let Some(i) = rest.find(" is blocked on ") {
+    if let Some(i) = find_str(rest, " is blocked on ") {
         let task = comm_pid(&rest[..i])?;
         let tail = &rest[i + " is blocked on ".len()..];
         let tail = tail.strip_prefix("a ").or_else(|| tail.strip_prefix("an ")).unwrap_or(tail);
@@ -342,7 +343,7 @@ fn hung_task(rest: &str) -> Option<Headline> {
     ]
     .iter()
     .find_map(|(pat, sk)| {
-        let i = rest.find(pat)?;
+        let i = find_str(rest, pat)?;
         let tail = rest[i + pat.len()..].trim_end();
         let fits = tail.starts_with(" more than") || " more than".starts_with(tail);
         fits.then(|| ((i, pat.len() + tail.len().min(" more than".len())), *sk))
@@ -357,15 +358,15 @@ fn hung_task(rest: &str) -> Option<Headline> {
 fn rcu(s: &str) -> Option<Headline> {
     // Without `INFO: ` when a wrap left it on the line before (`rcu: INFO: ` /
     // `rcu_sched detected stalls on CPUs/tasks:`): the flavor names it.
-    let bare_stall = s.starts_with("rcu") && (s.contains(" detected stall") || s.contains(" self-detected stall"))
-        || s.contains(" detected expedited stall");
+    let bare_stall = s.starts_with("rcu") && (contains_str(s, " detected stall") || contains_str(s, " self-detected stall"))
+        || contains_str(s, " detected expedited stall");
     let info = s.strip_prefix("INFO: ").or_else(|| bare_stall.then_some(s));
     if let Some(rest) = info {
         // `rcu_sched self-detected stall on CPU`, `rcu_preempt detected stalls on CPUs/tasks:`,
         // `rcu_preempt detected expedited stalls on CPUs/tasks: { 3-... } 21003 jiffies s: ..`,
         // `rcu_tasks detected stalls on tasks:`
         let (flavor, body) = rest.split_once(' ')?;
-        if !flavor.starts_with("rcu") && !flavor.contains("rcu") {
+        if !flavor.starts_with("rcu") && !contains_str(flavor, "rcu") {
             return None;
         }
         let form: &'static str = if body.starts_with("self-detected stall") {
@@ -377,7 +378,7 @@ fn rcu(s: &str) -> Option<Headline> {
                 "rcu_tasks" => "tasks",
                 "rcu_tasks_trace" => "tasks_trace",
                 "rcu_tasks_rude" => "tasks_rude",
-                _ if body.contains("on tasks") && !body.contains("CPUs") => "tasks",
+                _ if contains_str(body, "on tasks") && !contains_str(body, "CPUs") => "tasks",
                 _ => "detected",
             }
         } else {
@@ -412,18 +413,18 @@ fn rcu(s: &str) -> Option<Headline> {
     }
     // Per-CPU detail: `\t65-....: (3920456 ticks this GP) idle=...`, old `\t3: (1 GPs behind) idle=..`
     let t = s.trim_start();
-    if t.contains("ticks this GP") || t.contains("GPs behind") {
+    if contains_str(t, "ticks this GP") || contains_str(t, "GPs behind") {
         let digits = t.bytes().take_while(u8::is_ascii_digit).count();
         if digits > 0 {
             let rest = &t[digits..];
-            let colon = rest.find(": (")?;
+            let colon = find_str(rest, ": (")?;
             if colon <= 8 && (colon == 0 || rest.starts_with('-')) {
                 return Some(Headline::RcuCpuDetail { cpu: t[..digits].parse().ok()?, detail: t.to_string() });
             }
         }
     }
     // `(detected by 1, t=2506 jiffies, g=-807, q=13 ncpus=4)` / `(t=3930738 jiffies g=4128081 q=39909432)`
-    if t.starts_with('(') && (t.contains("detected by") || t.contains("jiffies")) {
+    if t.starts_with('(') && (contains_str(t, "detected by") || contains_str(t, "jiffies")) {
         return Some(Headline::RcuDetectedBy {
             by: after(t, "detected by ").and_then(num),
             jiffies: after(t, "t=").and_then(num),
@@ -494,7 +495,7 @@ fn oops_or_warning(s: &str) -> Option<Headline> {
             o.cpu = num(c);
             o.task = after(c, "PID: ").and_then(num).map(|pid| TaskRef { comm: String::new(), pid });
         }
-        if s.contains("watchdog_overflow_callback") {
+        if contains_str(s, "watchdog_overflow_callback") {
             o.subkind = Some(Subkind::HardLockupWarning);
         }
         return Some(Headline::Open(o));
@@ -517,7 +518,7 @@ pub fn parse_cpu_line(s: &str) -> Option<CpuLine> {
     if let Some(rest) = s.strip_prefix("Pid: ") {
         let pid: u32 = num(rest)?;
         let c = after(rest, ", comm: ")?;
-        let end = [" Tainted:", " Not tainted", " Kdump:"].iter().filter_map(|m| c.find(m)).min().unwrap_or(c.len());
+        let end = [" Tainted:", " Not tainted", " Kdump:"].iter().filter_map(|m| find_str(c, m)).min().unwrap_or(c.len());
         let (taint, release) = parse_taint(rest);
         return Some(CpuLine {
             cpu: None,
@@ -531,7 +532,7 @@ pub fn parse_cpu_line(s: &str) -> Option<CpuLine> {
     let pid: Option<u32> = after(rest, "PID: ").and_then(num);
     if let Some(c) = after(rest, "Comm: ") {
         let mut end =
-            [" Tainted:", " Not tainted", " Kdump:"].iter().filter_map(|m| c.find(m)).min().unwrap_or(c.len());
+            [" Tainted:", " Not tainted", " Kdump:"].iter().filter_map(|m| find_str(c, m)).min().unwrap_or(c.len());
         // A line wrapped inside `Not tainted`/`Tainted:` leaves its first word.
         for cut in [" Not", " Tainted", " Kdump"] {
             if c[..end].trim_end().ends_with(cut) {
@@ -576,7 +577,7 @@ pub fn parse_taint(s: &str) -> (Option<String>, Option<String>) {
 pub fn parse_task_line(s: &str) -> Option<(TaskRef, String)> {
     let t = s.trim_start();
     if let Some(rest) = t.strip_prefix("task:") {
-        let si = rest.find(" state:")?;
+        let si = find_str(rest, " state:")?;
         let comm = rest[..si].trim().to_string();
         let state = rest[si + 7..].split_whitespace().next()?.to_string();
         let pid = after(rest, " pid:").and_then(|p| num(p.trim_start()))?;

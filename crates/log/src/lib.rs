@@ -345,8 +345,16 @@ pub fn set_title(e: &mut Event) {
             e.stack.iter().filter(|f| f.context == lockscope_facts::FrameContext::Task).cloned().collect();
         std::mem::replace(&mut e.stack, task_frames)
     });
-    e.title = title_of(e);
-    e.guilty = title_kind(e).and_then(|k| title::guilty_frame(k, &e.stack));
+    match title_kind(e) {
+        Some(k) => {
+            e.guilty = title::guilty_frame(k, &e.stack);
+            e.title = title::title_with(k, e.guilty.as_deref());
+        }
+        None => {
+            e.title = title_of(e);
+            e.guilty = None;
+        }
+    }
     if let Some(stack) = full {
         e.stack = stack;
     }

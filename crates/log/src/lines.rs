@@ -175,8 +175,36 @@ pub fn trim_cr(mut line: &[u8]) -> &[u8] {
     line
 }
 
+/// Where `needle` first occurs in `hay`. For a line and a short needle this is cheaper
+/// than `str::find`, which sets up a Two-Way searcher on every call: the first byte is
+/// found with `memchr`, the rest compared in place.
+pub fn find_str(hay: &str, needle: &str) -> Option<usize> {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    let Some((&first, rest)) = n.split_first() else {
+        return Some(0);
+    };
+    let last_start = h.len().checked_sub(n.len())?;
+    memchr::memchr_iter(first, &h[..=last_start]).find(|&i| h[i + 1..].starts_with(rest))
+}
+
+/// Whether `hay` contains `needle` ([`find_str`]).
+pub fn contains_str(hay: &str, needle: &str) -> bool {
+    find_str(hay, needle).is_some()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn find_str_agrees_with_str_find() {
+        let hay = "[  123.456] CPU: 3 PID: 1234 Comm: kworker/3:1 Not tainted 6.1.0 #1";
+        for needle in ["", "C", "CPU: ", "PID: ", " Not tainted", "#1", "#2", "Comm: kworker/3:1 Not tainted 6.1.0 #1!", "é"] {
+            assert_eq!(super::find_str(hay, needle), hay.find(needle), "{needle:?}");
+        }
+        assert_eq!(super::find_str("", "x"), None);
+        assert_eq!(super::find_str("ab", "ab"), Some(0));
+        assert_eq!(super::find_str("aab", "ab"), Some(1));
+    }
+
     #[test]
     fn no_break_spaces_are_blanks() {
         assert_eq!(&*super::plain_blanks(b"[\xc2\xa0\xc2\xa0 65.7] rcu:"), b"[   65.7] rcu:");

@@ -95,7 +95,12 @@ pub fn guilty_frame(kind: TitleKind, stack: &[Frame]) -> Option<String> {
 
 /// The full title, e.g. "INFO: task hung in read_cache_folio".
 pub fn lockup_title(kind: TitleKind, stack: &[Frame]) -> String {
-    match guilty_frame(kind, stack) {
+    title_with(kind, guilty_frame(kind, stack).as_deref())
+}
+
+/// The title of `kind` blaming `guilty` (the bare family when there is none).
+pub fn title_with(kind: TitleKind, guilty: Option<&str>) -> String {
+    match guilty {
         Some(func) => format!("{} in {func}", kind.family()),
         None => kind.family().to_string(),
     }
@@ -150,7 +155,7 @@ fn strip_syscall_prefix(name: &str) -> &str {
 fn stall_frame(names: &[&str]) -> Option<String> {
     let mut prev = *names.first()?;
     for &name in names {
-        if matches_any(STALL_DISPATCHERS, name) {
+        if is_stall_dispatcher(name) {
             if name.contains("smp_call_function") {
                 return Some("smp_call_function".to_string());
             }
@@ -219,19 +224,39 @@ fn matches_any(pats: &[Pat], name: &str) -> bool {
     pats.iter().any(|p| p.matches(name))
 }
 
-/// `matches_any(NEVER_GUILTY, name)`, fast: it runs on every frame of every lockup, and
-/// the table holds hundreds of substrings, so those go through one automaton.
-fn never_guilty(name: &str) -> bool {
-    static TABLE: OnceLock<(AhoCorasick, Vec<&'static Pat>)> = OnceLock::new();
-    let (subs, others) = TABLE.get_or_init(|| {
-        let subs = NEVER_GUILTY.iter().filter_map(|p| match p {
+/// A pattern table made fast: its plain substrings go through one automaton, the rest
+/// are tried in turn. Frame names of every lockup go through these tables.
+struct PatTable {
+    subs: AhoCorasick,
+    others: Vec<&'static Pat>,
+}
+
+impl PatTable {
+    fn new(pats: &'static [Pat]) -> PatTable {
+        let subs = pats.iter().filter_map(|p| match p {
             Pat::Sub(s) => Some(*s),
             _ => None,
         });
-        let others = NEVER_GUILTY.iter().filter(|p| !matches!(p, Pat::Sub(_))).collect();
-        (AhoCorasick::new(subs).expect("static pattern table"), others)
-    });
-    subs.is_match(name) || others.iter().any(|p| p.matches(name))
+        let others = pats.iter().filter(|p| !matches!(p, Pat::Sub(_))).collect();
+        PatTable { subs: AhoCorasick::new(subs).expect("static pattern table"), others }
+    }
+
+    fn matches(&self, name: &str) -> bool {
+        self.subs.is_match(name) || self.others.iter().any(|p| p.matches(name))
+    }
+}
+
+/// `matches_any(NEVER_GUILTY, name)`, through a [`PatTable`]: the table holds hundreds
+/// of substrings.
+fn never_guilty(name: &str) -> bool {
+    static TABLE: OnceLock<PatTable> = OnceLock::new();
+    TABLE.get_or_init(|| PatTable::new(NEVER_GUILTY)).matches(name)
+}
+
+/// `matches_any(STALL_DISPATCHERS, name)`, through a [`PatTable`].
+fn is_stall_dispatcher(name: &str) -> bool {
+    static TABLE: OnceLock<PatTable> = OnceLock::new();
+    TABLE.get_or_init(|| PatTable::new(STALL_DISPATCHERS)).matches(name)
 }
 
 /// `atomic_inc`, `atomic64_try_cmpxchg`, `arch_atomic_read`...
@@ -675,6 +700,7 @@ mod tests {
         ];
         for n in names {
             assert_eq!(never_guilty(n), matches_any(NEVER_GUILTY, n), "{n}");
+            assert_eq!(is_stall_dispatcher(n), matches_any(STALL_DISPATCHERS, n), "{n}");
         }
     }
 
