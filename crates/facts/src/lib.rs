@@ -280,6 +280,11 @@ pub struct Event {
     /// is the evidence, no title heuristic stands between.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guilty: Option<String>,
+    /// syzkaller's alternative titles of a lockup report (`stall in F`, the title with the
+    /// guilty frame as printed): syzbot files a report under a known bug when its title or
+    /// one of these equals one of the bug's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alt_titles: Vec<String>,
     /// The line that opened the report, without prefix.
     pub headline: String,
     pub cpu: Option<u32>,
@@ -331,6 +336,7 @@ impl Event {
             subkind: None,
             title: headline.to_string(),
             guilty: None,
+            alt_titles: Vec::new(),
             headline: headline.to_string(),
             cpu: None,
             task: None,

@@ -163,8 +163,10 @@ impl RcuTitle {
     }
 }
 
+/// A timer-interrupt entry syzkaller sees: printed reliable and with an offset (an inlined
+/// `instr_sysvec_apic_timer_interrupt` is not a frame to it).
 fn is_interrupt_entry(f: &Frame) -> bool {
-    f.reliable && title::is_interrupt_entry(title::base_name(&f.function))
+    f.reliable && !title::is_inline(f) && title::is_interrupt_entry(title::base_name(&f.function))
 }
 
 /// A trace as syzkaller reads it for an RCU stall title, if it passes through a
@@ -686,36 +688,39 @@ impl Parser {
         };
         let now = self.lineno;
         self.end_rcu_titles(|p| p.first_line + RCU_TITLE_LINES < now);
-        let guilty = title::guilty_frame(TitleKind::RcuStall, &trace);
-        let t = title::title_with(TitleKind::RcuStall, guilty.as_deref());
+        let t = title::titled(TitleKind::RcuStall, &trace);
         let mut i = 0;
         while i < self.rcu_titles.len() {
             if self.rcu_titles[i].covers(key) {
                 let p = self.rcu_titles.remove(i);
-                self.set_titles(&p.members, &t, &guilty);
+                self.set_titles(&p.members, &t);
             } else {
                 i += 1;
             }
         }
     }
 
-    fn set_titles(&mut self, members: &[usize], t: &str, guilty: &Option<String>) {
+    fn set_titles(&mut self, members: &[usize], t: &title::Titled) {
         for &m in members {
-            self.events[m].title = t.to_string();
-            self.events[m].guilty = guilty.clone();
+            let e = &mut self.events[m];
+            (e.title, e.guilty, e.alt_titles) = (t.title.clone(), t.guilty.clone(), t.alt_titles.clone());
             self.mark_titled(m);
         }
     }
 
-    /// RCU stall reports whose extent ends without a trace through a timer interrupt get
-    /// the bare title, as syzkaller's `in corrupted`. `ends` says which pending reports end.
+    /// RCU stall reports whose extent ends without a trace through a timer interrupt are
+    /// titled `in corrupted`, as syzkaller does. `ends` says which pending reports end.
     fn end_rcu_titles(&mut self, ends: impl Fn(&RcuTitle) -> bool) {
-        let bare = TitleKind::RcuStall.family();
+        let corrupted = title::Titled {
+            title: title::title_with(TitleKind::RcuStall, None),
+            guilty: None,
+            alt_titles: title::alt_titles(TitleKind::RcuStall, None),
+        };
         let mut i = 0;
         while i < self.rcu_titles.len() {
             if ends(&self.rcu_titles[i]) {
                 let p = self.rcu_titles.remove(i);
-                self.set_titles(&p.members, bare, &None);
+                self.set_titles(&p.members, &corrupted);
             } else {
                 i += 1;
             }
@@ -730,8 +735,9 @@ impl Parser {
             r.members.push(i);
         }
         if self.titled.get(first).copied().unwrap_or(false) {
-            let (t, guilty) = (self.events[first].title.clone(), self.events[first].guilty.clone());
-            self.set_titles(&[i], &t, &guilty);
+            let f = &self.events[first];
+            let t = title::Titled { title: f.title.clone(), guilty: f.guilty.clone(), alt_titles: f.alt_titles.clone() };
+            self.set_titles(&[i], &t);
         }
         for p in &mut self.rcu_titles {
             if p.members.contains(&first) {
@@ -1248,7 +1254,11 @@ impl Parser {
             r.gap = 0;
             return;
         }
-        r.gap += 1;
+        // Blank lines do not count: mail and trackers show a console's empty records and
+        // cut continuation lines as blank lines inside a report.
+        if !t.trim().is_empty() {
+            r.gap += 1;
+        }
         if r.gap > MAX_GAP {
             self.close(key);
         }
@@ -1794,7 +1804,7 @@ mod tests {
         let ev = scan(&format!("{head}{send}{trace}"));
         assert_eq!(first(&ev, EventKind::RcuStall).title, "INFO: rcu detected stall in sys_exit_group");
         let ev = scan(&format!("{head}{trace}"));
-        assert_eq!(first(&ev, EventKind::RcuStall).title, "INFO: rcu detected stall");
+        assert_eq!(first(&ev, EventKind::RcuStall).title, "INFO: rcu detected stall in corrupted");
     }
 
     #[test]
@@ -1806,7 +1816,7 @@ mod tests {
         let trace = &rest[rest.find("[  246.496878]").unwrap()..];
         let lockup = "[  246.400000] watchdog: BUG: soft lockup - CPU#1 stuck for 134s! [syz-fuzzer:4356]\n";
         let ev = scan(&format!("{head}{lockup}{trace}"));
-        assert_eq!(first(&ev, EventKind::RcuStall).title, "INFO: rcu detected stall");
+        assert_eq!(first(&ev, EventKind::RcuStall).title, "INFO: rcu detected stall in corrupted");
         // A panic or an NMI backtrace does not end it.
         let panic = "[  246.400000] Kernel panic - not syncing: hung_task: blocked tasks\n";
         let ev = scan(&format!("{head}{panic}{trace}"));

@@ -346,9 +346,17 @@ pub fn set_title(e: &mut Event) {
         std::mem::replace(&mut e.stack, task_frames)
     });
     match title_kind(e) {
-        Some(k) => {
+        // A crash session's `bt` is whole: no frame to blame is not a corrupted report.
+        Some(k) if from_crash => {
             e.guilty = title::guilty_frame(k, &e.stack);
-            e.title = title::title_with(k, e.guilty.as_deref());
+            e.title = match &e.guilty {
+                Some(g) => title::title_with(k, Some(g)),
+                None => k.family().to_string(),
+            };
+        }
+        Some(k) => {
+            let t = title::titled(k, &e.stack);
+            (e.title, e.guilty, e.alt_titles) = (t.title, t.guilty, t.alt_titles);
         }
         None => {
             e.title = title_of(e);

@@ -8,8 +8,10 @@
 //! frames it never blames, how it reduces syscall wrapper names, and how it
 //! picks a representative frame out of a looping stack.
 //!
-//! When no frame survives the rules (syzkaller then writes `in corrupted`), the
-//! title is the bare family name, e.g. `BUG: soft lockup`.
+//! When no frame survives the rules, a console report is titled as syzkaller titles it,
+//! `FAMILY in corrupted` (`INFO: task hung in corrupted`): the report was cut, interleaved
+//! or printed only unreliable frames. A trace that did not come from a console (a crash
+//! session's `bt`, a dump) is not a corrupted report, so it keeps the bare family.
 
 use aho_corasick::AhoCorasick;
 use lockscope_facts::Frame;
@@ -28,6 +30,14 @@ pub enum TitleKind {
 }
 
 impl TitleKind {
+    /// The kind-neutral family of syzkaller's alternative title (`stall in F`).
+    pub fn alt_family(self) -> &'static str {
+        match self {
+            TitleKind::SoftLockup | TitleKind::RcuStall | TitleKind::HardLockup => "stall",
+            TitleKind::HungTask | TitleKind::TaskCantDie => "hang",
+        }
+    }
+
     /// The title without its `in FUNC` part.
     pub fn family(self) -> &'static str {
         match self {
@@ -65,7 +75,21 @@ impl TitleKind {
 /// Frames printed with `?` (`reliable == false`) are ignored, as syzkaller drops
 /// those lines.
 pub fn guilty_frame(kind: TitleKind, stack: &[Frame]) -> Option<String> {
-    let reliable: Vec<&str> = stack.iter().filter(|f| f.reliable).map(|f| base_name(&f.function)).collect();
+    guilty(kind, stack).map(|g| g.canonical)
+}
+
+/// The guilty frame as printed (`raw`: `__se_sys_io_uring_register`) and as the title
+/// names it (`canonical`: `io_uring_register`, the syscall wrapper prefix removed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Guilty {
+    pub raw: String,
+    pub canonical: String,
+}
+
+/// [`guilty_frame`], with the frame as printed.
+pub fn guilty(kind: TitleKind, stack: &[Frame]) -> Option<Guilty> {
+    let reliable: Vec<&str> =
+        stack.iter().filter(|f| f.reliable && !is_inline(f)).map(|f| base_name(&f.function)).collect();
     // A fault-injection dump (`should_fail`, `should_failslab`) printed at the
     // same time is interleaved with the trace: no frame can be trusted.
     if reliable.iter().any(|n| matches!(*n, "should_fail" | "should_failslab")) {
@@ -80,17 +104,66 @@ pub fn guilty_frame(kind: TitleKind, stack: &[Frame]) -> Option<String> {
         _ => &reliable,
     };
     let extra = kind.extra_skips();
-    let names: Vec<&str> = considered
-        .iter()
-        .copied()
-        .filter(|n| !n.is_empty() && !never_guilty(n) && !matches_any(extra, n))
-        .map(strip_syscall_prefix)
-        .collect();
-    match kind {
-        TitleKind::SoftLockup | TitleKind::HardLockup | TitleKind::RcuStall => stall_frame(&names),
-        TitleKind::HungTask => hung_frame(&names),
-        TitleKind::TaskCantDie => names.first().map(|n| n.to_string()),
+    let raw: Vec<&str> =
+        considered.iter().copied().filter(|n| !n.is_empty() && !never_guilty(n) && !matches_any(extra, n)).collect();
+    let names: Vec<&str> = raw.iter().map(|n| strip_syscall_prefix(n)).collect();
+    let (canonical, i) = match kind {
+        TitleKind::SoftLockup | TitleKind::HardLockup | TitleKind::RcuStall => stall_frame(&names)?,
+        TitleKind::HungTask => hung_frame(&names)?,
+        TitleKind::TaskCantDie => (names.first()?.to_string(), 0),
+    };
+    Some(Guilty { raw: raw[i].to_string(), canonical })
+}
+
+/// A lockup's title with the alternative titles syzbot matches known bugs by.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Titled {
+    pub title: String,
+    pub guilty: Option<String>,
+    pub alt_titles: Vec<String>,
+}
+
+/// The title of a console report of `kind` with this stack, and its alternatives.
+pub fn titled(kind: TitleKind, stack: &[Frame]) -> Titled {
+    let g = guilty(kind, stack);
+    Titled {
+        title: title_with(kind, g.as_ref().map(|g| g.canonical.as_str())),
+        alt_titles: alt_titles(kind, g.as_ref()),
+        guilty: g.map(|g| g.canonical),
     }
+}
+
+/// syzkaller's alternative titles: the kind-neutral `stall in F` / `hang in F` (so that a
+/// soft lockup and an RCU stall in one function are one bug), and the titles made from
+/// the frame as printed with each syscall prefix removed in turn (`INFO: task hung in
+/// sys_io_uring_register` for `__se_sys_io_uring_register`), under which older bugs were
+/// filed.
+pub fn alt_titles(kind: TitleKind, g: Option<&Guilty>) -> Vec<String> {
+    let canonical = g.map_or(CORRUPTED, |g| g.canonical.as_str());
+    let title = title_with(kind, Some(canonical));
+    let mut alts = vec![format!("{} in {canonical}", kind.alt_family())];
+    if let Some(g) = g {
+        let raw = g.raw.as_str();
+        let variants = std::iter::once(raw).chain(SYSCALL_PREFIXES.iter().filter_map(|p| raw.strip_prefix(p)));
+        for v in variants {
+            let full = title_with(kind, Some(v));
+            if full != title {
+                alts.push(full);
+            }
+            alts.push(format!("{} in {v}", kind.alt_family()));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    alts.retain(|a| seen.insert(a.clone()));
+    alts
+}
+
+/// A console frame printed without an offset: a function inlined into the next frame
+/// (`context_switch kernel/sched/core.c:5380 [inline]`). syzkaller reads a frame only
+/// where `+offset` follows the name, so the function it was inlined into stands for it.
+/// Frames unwound from memory (they carry a stack pointer) are real calls.
+pub(crate) fn is_inline(f: &Frame) -> bool {
+    f.offset.is_none() && f.stack_pointer.is_none()
 }
 
 /// The full title, e.g. "INFO: task hung in read_cache_folio".
@@ -98,13 +171,14 @@ pub fn lockup_title(kind: TitleKind, stack: &[Frame]) -> String {
     title_with(kind, guilty_frame(kind, stack).as_deref())
 }
 
-/// The title of `kind` blaming `guilty` (the bare family when there is none).
+/// The title of a console report of `kind` blaming `guilty`; without one, syzkaller's
+/// `FAMILY in corrupted`.
 pub fn title_with(kind: TitleKind, guilty: Option<&str>) -> String {
-    match guilty {
-        Some(func) => format!("{} in {func}", kind.family()),
-        None => kind.family().to_string(),
-    }
+    format!("{} in {}", kind.family(), guilty.unwrap_or(CORRUPTED))
 }
+
+/// The frame syzkaller names when it could extract none.
+pub const CORRUPTED: &str = "corrupted";
 
 /// The function name as syzkaller keys it: compiler suffixes (`.isra.0`,
 /// `.cold`, `.constprop.0`) removed.
@@ -152,16 +226,16 @@ fn strip_syscall_prefix(name: &str) -> &str {
 /// item, timer, softirq, VFS or socket entry point...): the handler that the
 /// dispatcher called. A CPU stuck in a cross-CPU call is blamed on
 /// `smp_call_function` itself, whatever the variant.
-fn stall_frame(names: &[&str]) -> Option<String> {
-    let mut prev = *names.first()?;
-    for &name in names {
+fn stall_frame(names: &[&str]) -> Option<(String, usize)> {
+    let mut prev = (*names.first()?, 0);
+    for (i, &name) in names.iter().enumerate() {
         if is_stall_dispatcher(name) {
             if name.contains("smp_call_function") {
-                return Some("smp_call_function".to_string());
+                return Some(("smp_call_function".to_string(), i));
             }
-            return Some(prev.to_string());
+            return Some((prev.0.to_string(), prev.1));
         }
-        prev = name;
+        prev = (name, i);
     }
     None
 }
@@ -169,16 +243,16 @@ fn stall_frame(names: &[&str]) -> Option<String> {
 /// Hung tasks show the victim, not the culprit. Waits on RTNL and on RCU grace
 /// periods are grouped into one title each; otherwise the first frame that is
 /// not a generic sleeping/locking primitive is blamed.
-fn hung_frame(names: &[&str]) -> Option<String> {
-    for &name in names {
+fn hung_frame(names: &[&str]) -> Option<(String, usize)> {
+    for (i, &name) in names.iter().enumerate() {
         if name.contains("rtnl_lock") {
-            return Some(name.to_string());
+            return Some((name.to_string(), i));
         }
         if ["synchronize_rcu", "synchronize_srcu", "synchronize_net", "synchronize_sched"]
             .iter()
             .any(|a| name.contains(a))
         {
-            return Some("synchronize_rcu".to_string());
+            return Some(("synchronize_rcu".to_string(), i));
         }
     }
     const WAITING: &[&str] = &[
@@ -196,7 +270,7 @@ fn hung_frame(names: &[&str]) -> Option<String> {
         "cancel_delayed_work",
         "rcu_barrier",
     ];
-    names.iter().find(|n| !WAITING.iter().any(|w| n.contains(w))).map(|n| n.to_string())
+    names.iter().position(|n| !WAITING.iter().any(|w| n.contains(w))).map(|i| (names[i].to_string(), i))
 }
 
 /// A name pattern. Plain substrings are the common case.
@@ -646,6 +720,7 @@ mod tests {
     use lockscope_facts::FrameContext;
 
     /// Frames from a trace as printed, one per line: `? name` for unreliable frames,
+    /// `name [inline]` for inlined ones (no offset), the others at offset 0x10,
     /// `<IRQ>`/`</IRQ>` (and NMI) markers switch the context like the kernel's.
     fn frames(spec: &str) -> Vec<Frame> {
         let mut context = FrameContext::Task;
@@ -660,7 +735,12 @@ mod tests {
                         Some(name) => (name, false),
                         None => (line, true),
                     };
+                    let (name, inline) = match name.strip_suffix(" [inline]") {
+                        Some(name) => (name, true),
+                        None => (name, false),
+                    };
                     let mut frame = Frame::named(name);
+                    frame.offset = (!inline).then_some(0x10);
                     frame.reliable = reliable;
                     frame.context = context;
                     out.push(frame);
@@ -740,12 +820,12 @@ mod tests {
     }
 
     #[test]
-    fn empty_stack_gives_bare_titles() {
-        assert_eq!(lockup_title(TitleKind::SoftLockup, &[]), "BUG: soft lockup");
-        assert_eq!(lockup_title(TitleKind::RcuStall, &[]), "INFO: rcu detected stall");
-        assert_eq!(lockup_title(TitleKind::HungTask, &[]), "INFO: task hung");
-        assert_eq!(lockup_title(TitleKind::TaskCantDie, &[]), "INFO: task can't die");
-        assert_eq!(lockup_title(TitleKind::HardLockup, &[]), "BUG: hard lockup");
+    fn empty_stack_gives_corrupted_titles() {
+        assert_eq!(lockup_title(TitleKind::SoftLockup, &[]), "BUG: soft lockup in corrupted");
+        assert_eq!(lockup_title(TitleKind::RcuStall, &[]), "INFO: rcu detected stall in corrupted");
+        assert_eq!(lockup_title(TitleKind::HungTask, &[]), "INFO: task hung in corrupted");
+        assert_eq!(lockup_title(TitleKind::TaskCantDie, &[]), "INFO: task can't die in corrupted");
+        assert_eq!(lockup_title(TitleKind::HardLockup, &[]), "BUG: hard lockup in corrupted");
     }
 
     #[test]
@@ -757,7 +837,7 @@ mod tests {
             ip6_input
             ",
         );
-        assert_eq!(lockup_title(TitleKind::SoftLockup, &stack), "BUG: soft lockup");
+        assert_eq!(lockup_title(TitleKind::SoftLockup, &stack), "BUG: soft lockup in corrupted");
     }
 
     // File 65. x86_64 4.x, kworker spinning in smp_call_function_single: the
@@ -1286,7 +1366,7 @@ mod tests {
             ret_from_fork_asm
             ",
         );
-        assert_eq!(lockup_title(TitleKind::RcuStall, &stack), "INFO: rcu detected stall");
+        assert_eq!(lockup_title(TitleKind::RcuStall, &stack), "INFO: rcu detected stall in corrupted");
     }
 
     // File 1000. arm64 hung task: schedule/wait frames skipped; do_read_cache_folio is
@@ -1460,7 +1540,7 @@ mod tests {
             ? entry_SYSCALL_64_after_hwframe
             ",
         );
-        assert_eq!(lockup_title(TitleKind::TaskCantDie, &stack), "INFO: task can't die");
+        assert_eq!(lockup_title(TitleKind::TaskCantDie, &stack), "INFO: task can't die in corrupted");
     }
 
     // File 178. One reliable frame, __schedule, which is skipped; the rest are `?` frames.
@@ -1475,7 +1555,7 @@ mod tests {
             ? insert_work
             ",
         );
-        assert_eq!(lockup_title(TitleKind::HungTask, &stack), "INFO: task hung");
+        assert_eq!(lockup_title(TitleKind::HungTask, &stack), "INFO: task hung in corrupted");
     }
 
     // File 235. Console without caller ids: a fault-injection dump is interleaved with the
@@ -1505,6 +1585,6 @@ mod tests {
             ? do_fast_syscall_32
             ",
         );
-        assert_eq!(lockup_title(TitleKind::HungTask, &stack), "INFO: task hung");
+        assert_eq!(lockup_title(TitleKind::HungTask, &stack), "INFO: task hung in corrupted");
     }
 }
