@@ -111,6 +111,15 @@ impl fmt::Display for Frame {
 pub enum Arch {
     X86_64,
     Arm64,
+    /// The architectures below are known from their logs only (`EIP is at`, `PC is at`,
+    /// `NIP [..]`, `Krnl PSW :`, `epc :`, `ERA:`): the interrupted function, no analysis.
+    I386,
+    Arm,
+    PowerPc,
+    S390,
+    RiscV,
+    Mips,
+    LoongArch,
 }
 
 /// Where the instruction pointer was (`RIP:`/`pc :` line), and on arm64 the link register.
@@ -162,12 +171,14 @@ impl Registers {
         }
     }
 
-    /// Whether maskable interrupts were enabled: EFLAGS.IF (bit 9) on x86_64,
+    /// Whether maskable interrupts were enabled: EFLAGS.IF (bit 9) on x86_64 and i386,
     /// PSTATE.I clear (bit 7) on arm64. `None` when the flags register was not printed.
     pub fn irqs_enabled(&self) -> Option<bool> {
         match self.arch {
             Arch::X86_64 => self.get("eflags").map(|f| f & (1 << 9) != 0),
             Arch::Arm64 => self.get("pstate").map(|p| p & (1 << 7) == 0),
+            Arch::I386 => self.get("eflags").map(|f| f & (1 << 9) != 0),
+            _ => None,
         }
     }
 }

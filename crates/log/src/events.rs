@@ -411,6 +411,33 @@ impl Parser {
         }
     }
 
+    /// A self-detected stall's detail line (`2-...!: (137 ticks this GP)`) printed after
+    /// another report opened on the same console (no caller ids) and ended its report:
+    /// the stall of this boot and host just before, still without a CPU, is on that CPU.
+    fn late_rcu_detail(&mut self, lineno: u64, key: &Key, time: Option<f64>, cpu: u32, detail: &str) {
+        const RECENT_LINES: u64 = 100;
+        const RECENT_S: f64 = 30.0;
+        let (boot, host) = (self.host_state(key.host).boot, self.host_name(key.host));
+        let found = self.events.iter().rposition(|e| {
+            e.kind == EventKind::RcuStall
+                && e.lines.first + RECENT_LINES >= lineno
+                && e.boot == boot
+                && e.host == host
+                && e.cpu.is_none()
+                && e.rcu.as_ref().is_some_and(|r| r.form == "self_detected" && r.detail.is_none())
+                && match (e.time, time) {
+                    (Some(a), Some(b)) => (0.0..RECENT_S).contains(&(b - a)),
+                    _ => true,
+                }
+        });
+        let Some(i) = found else { return };
+        let e = &mut self.events[i];
+        e.cpu = Some(cpu);
+        if let Some(rcu) = e.rcu.as_mut() {
+            rcu.detail = Some(detail.trim().to_string());
+        }
+    }
+
     /// A `CPU: N PID: P Comm: C` line printed inside another report (a CSD waiter's own
     /// stack after the target's NMI backtrace, a stalled CPU's after the detector's) names
     /// the task on CPU N: a lockup event about CPU N just before, still without a task,
@@ -785,6 +812,7 @@ impl Parser {
             }
             Headline::RcuCpuDetail { cpu, detail } => {
                 let Some(r) = self.open.get_mut(&key) else {
+                    self.late_rcu_detail(lineno, &key, rec.time, cpu, &detail);
                     return;
                 };
                 r.gap = 0;
@@ -793,6 +821,7 @@ impl Parser {
                     return;
                 };
                 if self.events[first].kind != EventKind::RcuStall {
+                    self.late_rcu_detail(lineno, &key, rec.time, cpu, &detail);
                     return;
                 }
                 // The first detail line fills the headline's event; later ones get their own.
@@ -1744,6 +1773,24 @@ mod tests {
 
     fn first(events: &[Event], kind: EventKind) -> &Event {
         events.iter().find(|e| e.kind == kind).expect("event")
+    }
+
+    #[test]
+    fn a_self_detected_stall_detail_line_after_another_report_names_its_cpu() {
+        // realworld/rcu-028, cut: the detail line comes 6 s later, after a soft lockup
+        // opened on the same console.
+        let log = "\
+[283539.715873] rcu: INFO: rcu_preempt self-detected stall on CPU
+[283540.766023] watchdog: BUG: soft lockup - CPU#9 stuck for 64s! [kworker/u515:2:86301]
+[283540.766046] Modules linked in: raw_gadget(OE) dummy_hcd(OE)
+[283545.281916] rcu: 2-...!: (137 ticks this GP) idle=ecec/1/0x4000000000000000 softirq=11168967/11168969 fqs=0
+";
+        let ev = scan(log);
+        assert_eq!(first(&ev, EventKind::RcuStall).cpu, Some(2));
+        assert_eq!(first(&ev, EventKind::SoftLockup).cpu, Some(9));
+        // Not an older stall of another report: a minute later it is left alone.
+        let late = log.replace("[283545.281916]", "[283605.281916]");
+        assert_eq!(first(&scan(&late), EventKind::RcuStall).cpu, None);
     }
 
     fn names(e: &Event) -> Vec<&str> {

@@ -136,9 +136,16 @@ pub const TRIGGERS: &[&str] = &[
 
 /// Strips `watchdog: `, `NMI watchdog: `, `rcu: `, `CPU3: ` and similar facility prefixes.
 fn strip_facility(mut s: &str) -> &str {
+    const FACILITIES: [&str; 5] = ["NMI watchdog: ", "watchdog: ", "rcu: ", "kernel: ", "smp: "];
     loop {
         let before = s;
-        for p in ["NMI watchdog: ", "watchdog: ", "rcu: ", "kernel: ", "smp: "] {
+        // A stray byte of a garbled console before the facility: `?rcu: INFO: rcu_sched ..`.
+        if let Some(r) = s.strip_prefix(|c: char| c.is_ascii_punctuation())
+            && FACILITIES.iter().any(|p| r.starts_with(p))
+        {
+            s = r;
+        }
+        for p in FACILITIES {
             if let Some(r) = s.strip_prefix(p) {
                 s = r;
             }
@@ -669,6 +676,14 @@ mod tests {
             Some(Headline::Open(o)) => o,
             other => panic!("{s}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_stray_console_byte_before_the_facility() {
+        // realworld/rcu-019 (s390x console that garbles line starts and tails)
+        let o = open("?rcu: INFO: rcu_sched detected stalls on CPUs/tasks:s:");
+        assert_eq!((o.kind, o.rcu_form), (Some(EventKind::RcuStall), Some("detected")));
+        assert!(parse_headline("?: INFO: something").is_none());
     }
 
     #[test]

@@ -278,6 +278,9 @@ pub fn parse_code_location(s: &str) -> CodeLocation {
             loc.address = parse_hex(inner);
         } else if let Some(hex) = w.strip_prefix("0x") {
             loc.address = u64::from_str_radix(hex, 16).ok();
+        } else if w.len() >= 8 && w.bytes().all(|b| b.is_ascii_hexdigit()) {
+            // A bare address before the symbol (mips, loongarch, s390's PSW words): the last wins.
+            loc.address = parse_hex(w);
         } else if let Some(m) = w.strip_prefix('[') {
             loc.module = Some(m.trim_end_matches(']').to_string());
             while words.peek().is_some() && !w.ends_with(']') {
@@ -330,7 +333,9 @@ pub fn parse_reg_line(text: &str) -> Option<RegLine> {
     // Every form below starts with one of these bytes: most lines end here.
     if !matches!(
         t.as_bytes().first(),
-        Some(b'C' | b'D' | b'E' | b'F' | b'G' | b'O' | b'P' | b'R' | b'k' | b'l' | b'p' | b's' | b'x')
+        Some(
+            b'C' | b'D' | b'E' | b'F' | b'G' | b'K' | b'L' | b'N' | b'O' | b'P' | b'R' | b'e' | b'k' | b'l' | b'p' | b'r' | b's' | b'x'
+        )
     ) {
         return None;
     }
@@ -352,12 +357,18 @@ pub fn parse_reg_line(text: &str) -> Option<RegLine> {
     if let Some(rest) = t.strip_prefix("lr : ") {
         return Some(RegLine::Lr(parse_code_location(rest)));
     }
+    if let Some(l) = other_arch_ip_line(t) {
+        return Some(l);
+    }
     if let Some(rest) = t.strip_prefix("Code: ") {
         return parse_code(rest).map(RegLine::Code);
     }
     let first = t.split(':').next()?;
     let arch = if X86_REGS.contains(&first) {
         Arch::X86_64
+    } else if ["EIP", "EAX", "ESI"].contains(&first) {
+        // i386's `EIP: 0060:[<c06ca742>] EFLAGS: 00003296 CPU: 1`, `EAX: .. EBX: ..`, `ESI: ..`
+        Arch::I386
     } else if first == "pstate" || first == "sp " || is_arm64_gpr(first.trim_end()) {
         Arch::Arm64
     } else {
@@ -390,6 +401,47 @@ pub fn parse_reg_line(text: &str) -> Option<RegLine> {
         }
     }
     (!values.is_empty()).then_some(RegLine::Values(arch, values))
+}
+
+/// Where other architectures' `show_regs` print the interrupted function and the return
+/// address: (line prefix, architecture, whether it is the link register).
+const OTHER_ARCH_IP_LINES: &[(&str, Arch, bool)] = &[
+    ("EIP is at ", Arch::I386, false),   // i386, 2.6–4.x: `EIP is at ioread32+0x32/0x40`
+    ("EIP: [<", Arch::I386, false),      // i386, 2.6: `EIP: [<c0123>] f+0x54/0x140 SS:ESP ..`
+    ("PC is at ", Arch::Arm, false),     // arm, arm64 before 4.16
+    ("LR is at ", Arch::Arm, true),      //
+    ("NIP [", Arch::PowerPc, false),     // `NIP [c00000000209218c] memory_dev_init+0x114/0x1e0`
+    ("LR [", Arch::PowerPc, true),       //
+    ("Krnl PSW : ", Arch::S390, false),  // `Krnl PSW : 0704c001.. 000001e43ac595e4 (f+0x4/0x2a0)`
+    ("epc   : ", Arch::Mips, false),     // `epc   : ffffffff8020d72c f+0x2f4/0x370`
+    ("ra    : ", Arch::Mips, true),      //
+    ("epc : ", Arch::RiscV, false),      // `epc : get_wchan+0x5c/0x88` (a line of values
+    ("ra : ", Arch::RiscV, true),        //   when the word after is an address)
+    ("ERA: ", Arch::LoongArch, false),   // `ERA: 9000000000332100 kgdb_cpu_enter+0x540/0x640`
+    (" ra: ", Arch::LoongArch, true),    //
+];
+
+fn other_arch_ip_line(t: &str) -> Option<RegLine> {
+    let &(prefix, arch, lr) = OTHER_ARCH_IP_LINES.iter().find(|(p, ..)| t.starts_with(p.trim_start()))?;
+    let rest = &t[prefix.trim_start().len()..];
+    // powerpc: `[address] function`, the address bracketed without `<>`.
+    if arch == Arch::PowerPc {
+        let (addr, after) = rest.split_once(']')?;
+        let loc = CodeLocation { address: parse_hex(addr), ..parse_code_location(after) };
+        return Some(ip_or_lr(arch, lr, loc));
+    }
+    let rest = match prefix {
+        "EIP: [<" => &t["EIP: ".len()..],
+        _ => rest.split(" SS:ESP").next().unwrap_or(rest),
+    };
+    // s390 puts the function in parentheses after the PSW's two words.
+    let loc = parse_code_location(&rest.replace(['(', ')'], " "));
+    // riscv's `epc : 0000000000cc9d6e ra : ... sp : ...` is a line of values, not this.
+    (loc.function.is_some() && loc.offset.is_some()).then(|| ip_or_lr(arch, lr, loc))
+}
+
+fn ip_or_lr(arch: Arch, lr: bool, loc: CodeLocation) -> RegLine {
+    if lr { RegLine::Lr(loc) } else { RegLine::Ip(arch, loc) }
 }
 
 fn is_arm64_gpr(s: &str) -> bool {
@@ -613,5 +665,80 @@ mod tests {
         assert_eq!(regs.get("sp"), Some(0xffff80003344f900));
         assert_eq!(regs.irqs_enabled(), Some(true));
         assert_eq!(regs.lr.unwrap().offset, Some(0x308));
+    }
+
+    /// Real lines of `tests/data/realworld` (i386, arm, powerpc, s390, mips, riscv,
+    /// loongarch): the interrupted function and, where printed, the return address.
+    #[test]
+    fn other_architectures_name_the_interrupted_function() {
+        let ip = |l: &str| match parse_reg_line(l) {
+            Some(RegLine::Ip(arch, loc)) => (arch, loc.function.unwrap_or_default(), loc.offset, loc.address),
+            other => panic!("{l:?} gave {other:?}"),
+        };
+        let cases = [
+            ("EIP is at ioread32+0x32/0x40", Arch::I386, "ioread32", Some(0x32), None),
+            (
+                "EIP: [<f83f9f24>] radeon_audio_detect+0x54/0x140 [radeon] SS:ESP 0068:f33b9d04",
+                Arch::I386,
+                "radeon_audio_detect",
+                Some(0x54),
+                Some(0xf83f9f24),
+            ),
+            ("PC is at smp_call_function_many+0x29c/0x308", Arch::Arm, "smp_call_function_many", Some(0x29c), None),
+            (
+                "NIP [c00000000209218c] memory_dev_init+0x114/0x1e0",
+                Arch::PowerPc,
+                "memory_dev_init",
+                Some(0x114),
+                Some(0xc00000000209218c),
+            ),
+            (
+                "Krnl PSW : 0404e00180000000 000001e43ac595e4 (hrtimer_interrupt+0x4/0x2a0)",
+                Arch::S390,
+                "hrtimer_interrupt",
+                Some(4),
+                Some(0x1e43ac595e4),
+            ),
+            (
+                "epc   : ffffffff8020d72c smp_call_function_many+0x2f4/0x370",
+                Arch::Mips,
+                "smp_call_function_many",
+                Some(0x2f4),
+                Some(0xffffffff8020d72c),
+            ),
+            ("epc : unthrottle_cfs_rq+0x3b4/0x3b8", Arch::RiscV, "unthrottle_cfs_rq", Some(0x3b4), None),
+            (
+                "ERA: 9000000000332100 kgdb_cpu_enter+0x540/0x640",
+                Arch::LoongArch,
+                "kgdb_cpu_enter",
+                Some(0x540),
+                Some(0x9000000000332100),
+            ),
+        ];
+        for (line, arch, func, off, addr) in cases {
+            assert_eq!(ip(line), (arch, func.to_string(), off, addr), "{line}");
+        }
+        let Some(RegLine::Lr(lr)) = parse_reg_line("LR [c0000000000164c4] arch_local_irq_restore+0x74/0x90") else {
+            panic!()
+        };
+        assert_eq!(lr.function.as_deref(), Some("arch_local_irq_restore"));
+        assert!(matches!(parse_reg_line("LR is at do_one_initcall+0x90/0x1e8"), Some(RegLine::Lr(_))));
+        let mut regs = None;
+        for l in [
+            "EIP: 0060:[<c06ca742>] EFLAGS: 00003296 CPU: 1",
+            "EIP is at ioread32+0x32/0x40",
+            "EAX: ffffffff EBX: f2042780 ECX: 00000000 EDX: 00000000",
+            " DS: 007b ES: 007b FS: 00d8 GS: 00e0 SS: 0068",
+        ] {
+            apply_reg_line(&mut regs, parse_reg_line(l).expect(l));
+        }
+        let regs = regs.unwrap();
+        assert_eq!((regs.arch, regs.get("ebx"), regs.irqs_enabled()), (Arch::I386, Some(0xf2042780), Some(true)));
+        assert!(matches!(parse_reg_line(" ra : get_wchan+0x42/0x88"), Some(RegLine::Lr(_))));
+        // riscv's line of values is not an instruction pointer line.
+        assert!(!matches!(
+            parse_reg_line("epc : 0000000000cc9d6e ra : 0000000000d80428 sp : 0000003fffe6f8a0"),
+            Some(RegLine::Ip(..))
+        ));
     }
 }

@@ -320,6 +320,8 @@ pub(super) fn spinlock_address(w: &mut Wait, all: &[&Event]) {
         let (reg, conf) = match regs.arch {
             Arch::X86_64 => ("rdi", Confidence::Likely),
             Arch::Arm64 => ("x0", Confidence::Possible),
+            // Registers read from logs of other architectures: no calling convention here.
+            _ => continue,
         };
         let Some(addr) = regs.get(reg) else { continue };
         w.lock_address = Some(addr);
@@ -424,6 +426,7 @@ pub(super) fn csd_targets(
                     return;
                 }
             }
+            _ => {}
         }
     }
     w.reasoning.push("the log does not say which CPU the call waits for".to_string());
