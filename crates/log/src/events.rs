@@ -763,7 +763,8 @@ impl Parser {
         }
         if self.titled.get(first).copied().unwrap_or(false) {
             let f = &self.events[first];
-            let t = title::Titled { title: f.title.clone(), guilty: f.guilty.clone(), alt_titles: f.alt_titles.clone() };
+            let t =
+                title::Titled { title: f.title.clone(), guilty: f.guilty.clone(), alt_titles: f.alt_titles.clone() };
             self.set_titles(&[i], &t);
         }
         for p in &mut self.rcu_titles {

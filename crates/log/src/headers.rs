@@ -3,8 +3,8 @@
 //! line plus a parser for the rest; the triggers double as the fast pre-filter that lets
 //! the scanner skip uninteresting parts of a log without looking at each line.
 
-use lockscope_facts::{EventKind, Subkind, TaskRef};
 use crate::lines::{contains_str, find_str};
+use lockscope_facts::{EventKind, Subkind, TaskRef};
 
 /// What a headline says, before it becomes an [`lockscope_facts::Event`].
 #[derive(Clone, Debug, PartialEq)]
@@ -365,7 +365,8 @@ fn hung_task(rest: &str) -> Option<Headline> {
 fn rcu(s: &str) -> Option<Headline> {
     // Without `INFO: ` when a wrap left it on the line before (`rcu: INFO: ` /
     // `rcu_sched detected stalls on CPUs/tasks:`): the flavor names it.
-    let bare_stall = s.starts_with("rcu") && (contains_str(s, " detected stall") || contains_str(s, " self-detected stall"))
+    let bare_stall = s.starts_with("rcu")
+        && (contains_str(s, " detected stall") || contains_str(s, " self-detected stall"))
         || contains_str(s, " detected expedited stall");
     let info = s.strip_prefix("INFO: ").or_else(|| bare_stall.then_some(s));
     if let Some(rest) = info {
@@ -525,7 +526,8 @@ pub fn parse_cpu_line(s: &str) -> Option<CpuLine> {
     if let Some(rest) = s.strip_prefix("Pid: ") {
         let pid: u32 = num(rest)?;
         let c = after(rest, ", comm: ")?;
-        let end = [" Tainted:", " Not tainted", " Kdump:"].iter().filter_map(|m| find_str(c, m)).min().unwrap_or(c.len());
+        let end =
+            [" Tainted:", " Not tainted", " Kdump:"].iter().filter_map(|m| find_str(c, m)).min().unwrap_or(c.len());
         let (taint, release) = parse_taint(rest);
         return Some(CpuLine {
             cpu: None,

@@ -197,7 +197,9 @@ mod tests {
     #[test]
     fn find_str_agrees_with_str_find() {
         let hay = "[  123.456] CPU: 3 PID: 1234 Comm: kworker/3:1 Not tainted 6.1.0 #1";
-        for needle in ["", "C", "CPU: ", "PID: ", " Not tainted", "#1", "#2", "Comm: kworker/3:1 Not tainted 6.1.0 #1!", "é"] {
+        for needle in
+            ["", "C", "CPU: ", "PID: ", " Not tainted", "#1", "#2", "Comm: kworker/3:1 Not tainted 6.1.0 #1!", "é"]
+        {
             assert_eq!(super::find_str(hay, needle), hay.find(needle), "{needle:?}");
         }
         assert_eq!(super::find_str("", "x"), None);

@@ -334,7 +334,23 @@ pub fn parse_reg_line(text: &str) -> Option<RegLine> {
     if !matches!(
         t.as_bytes().first(),
         Some(
-            b'C' | b'D' | b'E' | b'F' | b'G' | b'K' | b'L' | b'N' | b'O' | b'P' | b'R' | b'e' | b'k' | b'l' | b'p' | b'r' | b's' | b'x'
+            b'C' | b'D'
+                | b'E'
+                | b'F'
+                | b'G'
+                | b'K'
+                | b'L'
+                | b'N'
+                | b'O'
+                | b'P'
+                | b'R'
+                | b'e'
+                | b'k'
+                | b'l'
+                | b'p'
+                | b'r'
+                | b's'
+                | b'x'
         )
     ) {
         return None;
@@ -406,19 +422,19 @@ pub fn parse_reg_line(text: &str) -> Option<RegLine> {
 /// Where other architectures' `show_regs` print the interrupted function and the return
 /// address: (line prefix, architecture, whether it is the link register).
 const OTHER_ARCH_IP_LINES: &[(&str, Arch, bool)] = &[
-    ("EIP is at ", Arch::I386, false),   // i386, 2.6–4.x: `EIP is at ioread32+0x32/0x40`
-    ("EIP: [<", Arch::I386, false),      // i386, 2.6: `EIP: [<c0123>] f+0x54/0x140 SS:ESP ..`
-    ("PC is at ", Arch::Arm, false),     // arm, arm64 before 4.16
-    ("LR is at ", Arch::Arm, true),      //
-    ("NIP [", Arch::PowerPc, false),     // `NIP [c00000000209218c] memory_dev_init+0x114/0x1e0`
-    ("LR [", Arch::PowerPc, true),       //
-    ("Krnl PSW : ", Arch::S390, false),  // `Krnl PSW : 0704c001.. 000001e43ac595e4 (f+0x4/0x2a0)`
-    ("epc   : ", Arch::Mips, false),     // `epc   : ffffffff8020d72c f+0x2f4/0x370`
-    ("ra    : ", Arch::Mips, true),      //
-    ("epc : ", Arch::RiscV, false),      // `epc : get_wchan+0x5c/0x88` (a line of values
-    ("ra : ", Arch::RiscV, true),        //   when the word after is an address)
-    ("ERA: ", Arch::LoongArch, false),   // `ERA: 9000000000332100 kgdb_cpu_enter+0x540/0x640`
-    (" ra: ", Arch::LoongArch, true),    //
+    ("EIP is at ", Arch::I386, false),  // i386, 2.6–4.x: `EIP is at ioread32+0x32/0x40`
+    ("EIP: [<", Arch::I386, false),     // i386, 2.6: `EIP: [<c0123>] f+0x54/0x140 SS:ESP ..`
+    ("PC is at ", Arch::Arm, false),    // arm, arm64 before 4.16
+    ("LR is at ", Arch::Arm, true),     //
+    ("NIP [", Arch::PowerPc, false),    // `NIP [c00000000209218c] memory_dev_init+0x114/0x1e0`
+    ("LR [", Arch::PowerPc, true),      //
+    ("Krnl PSW : ", Arch::S390, false), // `Krnl PSW : 0704c001.. 000001e43ac595e4 (f+0x4/0x2a0)`
+    ("epc   : ", Arch::Mips, false),    // `epc   : ffffffff8020d72c f+0x2f4/0x370`
+    ("ra    : ", Arch::Mips, true),     //
+    ("epc : ", Arch::RiscV, false),     // `epc : get_wchan+0x5c/0x88` (a line of values
+    ("ra : ", Arch::RiscV, true),       //   when the word after is an address)
+    ("ERA: ", Arch::LoongArch, false),  // `ERA: 9000000000332100 kgdb_cpu_enter+0x540/0x640`
+    (" ra: ", Arch::LoongArch, true),   //
 ];
 
 fn other_arch_ip_line(t: &str) -> Option<RegLine> {

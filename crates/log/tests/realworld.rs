@@ -11,8 +11,9 @@
 //! negative log: any) count against agreement. Agreement = found / (expected + extra), over
 //! the whole set; the test fails below 98%.
 //!
-//! The same logs, damaged (CRLF line ends; NULs, Latin-1 and a 1.5 MB line around them) and
-//! two machines interleaved line by line on one syslog, must give the same events.
+//! The same logs, damaged (CRLF line ends; NULs, Latin-1 and a 1.5 MB line around them;
+//! bytes of other encodings inside report lines) and two machines interleaved line by line
+//! on one syslog, must give the same events.
 
 use lockscope_facts::{Event, EventKind};
 use lockscope_log::Scanner;
@@ -191,6 +192,73 @@ fn damaged_copies_of_real_logs_give_the_same_events() {
         let framed = [&junk[..], log, b"\n", &junk[..]].concat();
         assert_eq!(fingerprint(name, &framed), clean, "{name} between NULs, Latin-1 and a 1.5 MB line");
     }
+}
+
+/// `hay` with every `from` replaced by `to`.
+fn replace_bytes(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(hay.len());
+    let mut rest = hay;
+    while let Some(i) = rest.windows(from.len()).position(|w| w == from) {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(to);
+        rest = &rest[i + from.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+#[test]
+fn bytes_of_other_encodings_inside_report_lines_keep_the_events() {
+    let logs = dmesg_logs_with_events();
+    let mut renamed = 0;
+    for (name, log) in &logs {
+        let clean = fingerprint(name, log);
+        // Firmware strings in Windows-1252 (DMI names), a module name in Latin-1.
+        let mut damaged: Vec<u8> = Vec::new();
+        for line in log.split_inclusive(|&c| c == b'\n') {
+            let (text, nl) = line.split_at(line.len() - usize::from(line.ends_with(b"\n")));
+            damaged.extend_from_slice(text);
+            if text.windows(15).any(|w| w == b"Hardware name: ") {
+                damaged.extend_from_slice(b" Caf\xe9 \x93Pro\x94");
+            } else if text.windows(18).any(|w| w == b"Modules linked in:") {
+                damaged.extend_from_slice(b" m\xf6dule");
+            }
+            damaged.extend_from_slice(nl);
+        }
+        // Task names ending in a Latin-1 byte, wherever the report prints them.
+        let mut want = clean.clone();
+        for (_, _, comm, pid) in &clean {
+            let (Some(c), Some(pid)) = (comm, pid) else { continue };
+            if c.len() < 3 || !c.is_ascii() {
+                continue;
+            }
+            // `INFO: task c:pid blocked`, `[c:pid]`, `Comm: c`, `task:c state:`, and the old
+            // task lines `c R  running task` / `c D ffff..` at the start of a message, powerpc's
+            // `current: pid (c)`.
+            let forms = [
+                format!("{c}:{pid} "),
+                format!("[{c}:{pid}]"),
+                format!("Comm: {c} "),
+                format!("task:{c} "),
+                format!("] {c} "),
+                format!("current: {pid} ({c})"),
+            ];
+            for from in forms {
+                let at = from.find(c.as_str()).unwrap() + c.len();
+                let to = [&from.as_bytes()[..at], b"\xe9", &from.as_bytes()[at..]].concat();
+                damaged = replace_bytes(&damaged, from.as_bytes(), &to);
+            }
+            for s in &mut want {
+                if s.2.as_deref() == Some(c.as_str()) && s.3 == Some(*pid) {
+                    s.2 = Some(format!("{c}\u{fffd}"));
+                    renamed += 1;
+                }
+            }
+        }
+        want.sort();
+        assert_eq!(fingerprint(name, &damaged), want, "{name} with other encodings inside its lines");
+    }
+    assert!(renamed >= 20, "only {renamed} task names renamed");
 }
 
 #[test]

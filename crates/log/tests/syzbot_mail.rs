@@ -30,7 +30,8 @@ struct Mail {
     report: Vec<u8>,
 }
 
-const HANG_FAMILIES: &[&str] = &["INFO: task hung", "INFO: rcu detected stall", "BUG: soft lockup", "INFO: task can't die"];
+const HANG_FAMILIES: &[&str] =
+    &["INFO: task hung", "INFO: rcu detected stall", "BUG: soft lockup", "INFO: task can't die"];
 
 impl Mail {
     fn is_hang(&self) -> bool {
