@@ -15,6 +15,7 @@
 
 use aho_corasick::AhoCorasick;
 use lockscope_facts::Frame;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// Which title family.
@@ -124,7 +125,34 @@ pub struct Titled {
 }
 
 /// The title of a console report of `kind` with this stack, and its alternatives.
+///
+/// A lockup that lasts reports the same stack again and again: titles are kept per thread
+/// by the frames that decide them (the reliable, not inlined names), up to a bound.
 pub fn titled(kind: TitleKind, stack: &[Frame]) -> Titled {
+    const KEPT: usize = 4096;
+    thread_local! {
+        static KNOWN: std::cell::RefCell<HashMap<(TitleKind, String), Titled>> = Default::default();
+    }
+    let mut names = String::with_capacity(stack.len() * 24);
+    for f in stack.iter().filter(|f| f.reliable && !is_inline(f)) {
+        names.push_str(base_name(&f.function));
+        names.push('\n');
+    }
+    let key = (kind, names);
+    if let Some(t) = KNOWN.with_borrow(|k| k.get(&key).cloned()) {
+        return t;
+    }
+    let t = titled_afresh(kind, stack);
+    KNOWN.with_borrow_mut(|k| {
+        if k.len() >= KEPT {
+            k.clear();
+        }
+        k.insert(key, t.clone());
+    });
+    t
+}
+
+fn titled_afresh(kind: TitleKind, stack: &[Frame]) -> Titled {
     let g = guilty(kind, stack);
     Titled {
         title: title_with(kind, g.as_ref().map(|g| g.canonical.as_str())),
