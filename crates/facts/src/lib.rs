@@ -261,7 +261,12 @@ pub struct RcuStall {
 pub struct CsdWait {
     pub target_cpu: Option<u32>,
     pub function: Option<String>,
+    /// The longest wait the log printed: the first report's, or a later `Continued` line's.
     pub waiting_ns: Option<u64>,
+    /// The kernel said the lock got unstuck (`csd: CSD lock (#1) got unstuck on CPU#00,
+    /// CPU#01 released the lock.`): the target ran the function in the end.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unstuck: bool,
 }
 
 /// A machine-check, EDAC or APEI/GHES record, or an IPMI SEL row.

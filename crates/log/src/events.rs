@@ -411,6 +411,20 @@ impl Parser {
         }
     }
 
+    /// The CSD lock timeout of this boot and host that CPU `cpu` reported, waiting for
+    /// `target`, not long before: what a `Continued` or `got unstuck` line is about.
+    fn csd_wait_of(&self, key: &Key, lineno: u64, cpu: Option<u32>, target: Option<u32>) -> Option<usize> {
+        const RECENT_LINES: u64 = 3000;
+        let (boot, host) = (self.host_state(key.host).boot, self.host_name(key.host));
+        self.events.iter().rposition(|e| {
+            e.kind == EventKind::CsdLockTimeout
+                && e.lines.first + RECENT_LINES >= lineno
+                && (e.boot, &e.host) == (boot, &host)
+                && e.cpu == cpu
+                && e.csd.as_ref().is_some_and(|c| c.target_cpu == target && !c.unstuck)
+        })
+    }
+
     /// A self-detected stall's detail line (`2-...!: (137 ticks this GP)`) printed after
     /// another report opened on the same console (no caller ids) and ended its report:
     /// the stall of this boot and host just before, still without a CPU, is on that CPU.
@@ -944,6 +958,26 @@ impl Parser {
                     r.gap = 0;
                 }
             }
+            Headline::CsdContinued { cpu, target, waiting_ns } => match self.csd_wait_of(&key, lineno, cpu, target) {
+                Some(i) => {
+                    let csd = self.events[i].csd.get_or_insert_with(Default::default);
+                    csd.waiting_ns = csd.waiting_ns.max(waiting_ns);
+                    if let Some(r) = self.open.get_mut(&key) {
+                        r.gap = 0;
+                    }
+                }
+                // The log kept only the continuation: a report of its own.
+                None => {
+                    let mut o = Opening::new(EventKind::CsdLockTimeout);
+                    (o.cpu, o.csd_target, o.csd_waiting_ns) = (cpu, target, waiting_ns);
+                    self.open_report(lineno, rec, key, text, o);
+                }
+            },
+            Headline::CsdUnstuck { cpu, target } => {
+                if let Some(i) = self.csd_wait_of(&key, lineno, cpu, target) {
+                    self.events[i].csd.get_or_insert_with(Default::default).unstuck = true;
+                }
+            }
             Headline::LocksHeld { task } => {
                 let hs = self.host_state(key.host);
                 let host = self.host_name(key.host);
@@ -1007,7 +1041,12 @@ impl Parser {
             e.message = None;
         }
         if kind == EventKind::CsdLockTimeout {
-            e.csd = Some(CsdWait { target_cpu: o.csd_target, function: o.csd_function, waiting_ns: o.csd_waiting_ns });
+            e.csd = Some(CsdWait {
+                target_cpu: o.csd_target,
+                function: o.csd_function,
+                waiting_ns: o.csd_waiting_ns,
+                unstuck: false,
+            });
         }
         let mut r = Report::new();
         r.target = Some(idx);
@@ -1774,6 +1813,29 @@ mod tests {
 
     fn first(events: &[Event], kind: EventKind) -> &Event {
         events.iter().find(|e| e.kind == kind).expect("event")
+    }
+
+    #[test]
+    fn csd_continued_and_unstuck_lines_update_the_wait_they_are_about() {
+        // realworld/ext-027: the report, the target's NMI backtrace, then 5 s later the
+        // `Continued` line of the same wait, with no stack.
+        let log =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/realworld/ext-027.log"))
+                .unwrap();
+        let csd: Vec<Event> = scan(&log).into_iter().filter(|e| e.kind == EventKind::CsdLockTimeout).collect();
+        assert_eq!(csd.len(), 1, "{csd:#?}");
+        let wait = csd[0].csd.as_ref().unwrap();
+        assert_eq!(
+            (csd[0].cpu, wait.target_cpu, wait.waiting_ns, wait.unstuck),
+            (Some(0), Some(1), Some(10000001888), false)
+        );
+        let unstuck = format!("{log}smp: csd: CSD lock (#1) got unstuck on CPU#00, CPU#01 released the lock.\n");
+        let ev = scan(&unstuck);
+        assert!(first(&ev, EventKind::CsdLockTimeout).csd.as_ref().unwrap().unstuck);
+        // A log that kept only the continuation still shows the wait.
+        let alone = "smp: csd: Continued non-responsive CSD lock (#1) on CPU#0, waiting 10000001888 ns for CPU#01 __lkdtm_CSDLOCKUP+0x0/0x8(0x0).\n";
+        let e = first(&scan(alone), EventKind::CsdLockTimeout).clone();
+        assert_eq!((e.cpu, e.csd.unwrap().target_cpu), (Some(0), Some(1)));
     }
 
     #[test]

@@ -47,6 +47,18 @@ pub enum Headline {
     },
     /// `csd: CSD lock (#1) unresponsive.` and friends: part of an open CSD report.
     CsdFollowUp,
+    /// `csd: Continued non-responsive CSD lock (#1) on CPU#0, waiting 10000001888 ns for
+    /// CPU#01 ...`: the wait of an earlier report goes on (every 5 s, without a stack).
+    CsdContinued {
+        cpu: Option<u32>,
+        target: Option<u32>,
+        waiting_ns: Option<u64>,
+    },
+    /// `csd: CSD lock (#1) got unstuck on CPU#00, CPU#01 released the lock.`: it ended.
+    CsdUnstuck {
+        cpu: Option<u32>,
+        target: Option<u32>,
+    },
     /// `N locks held by comm/pid:`
     LocksHeld {
         task: TaskRef,
@@ -72,7 +84,7 @@ pub struct Opening {
 }
 
 impl Opening {
-    fn new(kind: EventKind) -> Opening {
+    pub(crate) fn new(kind: EventKind) -> Opening {
         Opening { kind: Some(kind), ..Default::default() }
     }
 }
@@ -161,6 +173,45 @@ fn strip_facility(mut s: &str) -> &str {
             return s;
         }
     }
+}
+
+/// The `csd: ` lines of `csd_lock_wait_toolong()`, in every wording since 5.10 (and the
+/// `waiting 5.000 secs` of its first backports).
+fn csd(rest: &str) -> Headline {
+    if let Some(r) = after(rest, "CSD lock (#")
+        .filter(|_| rest.starts_with("CSD lock"))
+        .and_then(|r| after(r, "got unstuck on CPU#"))
+    {
+        return Headline::CsdUnstuck { cpu: num(r), target: after(r, ", CPU#").and_then(num) };
+    }
+    let Some(r) = after(rest, "non-responsive CSD lock") else {
+        return Headline::CsdFollowUp;
+    };
+    let cpu = after(r, "on CPU#").and_then(num);
+    let waiting_ns = after(r, "waiting ").and_then(|w| {
+        let whole: u64 = num(w)?;
+        // `waiting 5.000 secs`: seconds and milliseconds.
+        match w.split_once(" secs").map(|(n, _)| n) {
+            Some(secs) => {
+                let millis: u64 = secs.split_once('.').and_then(|(_, m)| m.parse().ok()).unwrap_or(0);
+                Some(whole * 1_000_000_000 + millis * 1_000_000)
+            }
+            None => Some(whole),
+        }
+    });
+    let tail = after(r, " for CPU#");
+    let target = tail.and_then(num);
+    if rest.starts_with("Continued") {
+        return Headline::CsdContinued { cpu, target, waiting_ns };
+    }
+    let mut o = Opening::new(EventKind::CsdLockTimeout);
+    (o.cpu, o.csd_waiting_ns, o.csd_target) = (cpu, waiting_ns, target);
+    let func = tail.and_then(|t| t.split_once(' ')).map_or("", |x| x.1);
+    let func = func.split('(').next().unwrap_or("").trim();
+    if !func.is_empty() {
+        o.csd_function = Some(func.to_string());
+    }
+    Headline::Open(o)
 }
 
 fn num<T: std::str::FromStr>(s: &str) -> Option<T> {
@@ -254,21 +305,7 @@ pub fn parse_headline(text: &str) -> Option<Headline> {
         return Some(Headline::Open(o));
     }
     if let Some(rest) = s.strip_prefix("csd: ") {
-        if let Some(r) = after(rest, "Detected non-responsive CSD lock") {
-            let mut o = Opening::new(EventKind::CsdLockTimeout);
-            o.cpu = after(r, "on CPU#").and_then(num);
-            o.csd_waiting_ns = after(r, "waiting ").and_then(num);
-            if let Some(t) = after(r, "ns for CPU#") {
-                o.csd_target = num(t);
-                let func = t.split_once(' ').map(|x| x.1).unwrap_or("");
-                let func = func.split('(').next().unwrap_or("").trim();
-                if !func.is_empty() {
-                    o.csd_function = Some(func.to_string());
-                }
-            }
-            return Some(Headline::Open(o));
-        }
-        return Some(Headline::CsdFollowUp);
+        return Some(csd(rest));
     }
     if let Some(o) = crash_bt_header(s) {
         return Some(Headline::Open(o));
@@ -793,6 +830,27 @@ mod tests {
         assert_eq!((o.cpu, o.csd_target, o.csd_waiting_ns), (Some(0), Some(2), Some(5000000001)));
         assert_eq!(o.csd_function.as_deref(), Some("do_flush_tlb_all+0x0/0x40"));
         assert_eq!(parse_headline("csd: CSD lock (#1) unresponsive."), Some(Headline::CsdFollowUp));
+        // realworld/ext-027
+        assert_eq!(
+            parse_headline(
+                "csd: Continued non-responsive CSD lock (#1) on CPU#0, waiting 10000001888 ns for CPU#01 __lkdtm_CSDLOCKUP+0x0/0x8(0x0)."
+            ),
+            Some(Headline::CsdContinued { cpu: Some(0), target: Some(1), waiting_ns: Some(10000001888) })
+        );
+        // the wording of the first backports (kernel/smp.c of 5.x distribution kernels)
+        let o = open(
+            "csd: Detected non-responsive CSD lock (#1) on CPU#3, waiting 5.000 secs for CPU#07 flush_tlb_func(0xffff9a), currently unresponsive.",
+        );
+        assert_eq!((o.cpu, o.csd_target, o.csd_waiting_ns), (Some(3), Some(7), Some(5_000_000_000)));
+        assert_eq!(o.csd_function.as_deref(), Some("flush_tlb_func"));
+        assert_eq!(
+            parse_headline("csd: CSD lock (#1) got unstuck on CPU#00, CPU#01 released the lock."),
+            Some(Headline::CsdUnstuck { cpu: Some(0), target: Some(1) })
+        );
+        assert_eq!(
+            parse_headline("csd: Re-sending CSD lock (#7) IPI from CPU#07 to CPU#03"),
+            Some(Headline::CsdFollowUp)
+        );
         let o = open("BUG: workqueue lockup - pool cpus=0 node=0 flags=0x0 nice=0 stuck for 40s!");
         assert_eq!((o.cpu, o.duration_s), (Some(0), Some(40.0)));
         let o = open("NMI backtrace for cpu 3");
