@@ -825,6 +825,65 @@ impl Parser {
                     }
                 }
             }
+            h @ (Headline::RcuCpuDetail { .. }
+            | Headline::RcuTaskDetail { .. }
+            | Headline::RcuDetectedBy { .. }
+            | Headline::RcuStarved { .. }) => self.rcu_headline(lineno, rec, key, h),
+            Headline::TaskDumpForCpu(cpu) => {
+                self.end_trace(&key);
+                let Some(r) = self.open.get_mut(&key) else {
+                    return;
+                };
+                r.gap = 0;
+                r.dest = Dest::Target;
+                r.regs = Regs::Open;
+                r.ctx = FrameContext::Task;
+                let target = r.members.iter().copied().find(|&i| self.events[i].cpu == Some(cpu));
+                if target.is_some() {
+                    r.target = target;
+                } else if r.target.and_then(|t| self.events[t].cpu).is_some_and(|c| c != cpu) {
+                    // Another CPU's task (a self-detected stall also dumps the CPUs it waits
+                    // on): not the task of the report's CPU.
+                    r.dest = Dest::Aside;
+                }
+            }
+            Headline::BlockedOn { task, primitive, owner } => {
+                let Some(r) = self.open.get_mut(&key) else {
+                    return;
+                };
+                r.gap = 0;
+                if let Some(t) = r.target {
+                    let e = &mut self.events[t];
+                    if e.task.as_ref().is_some_and(|et| et.pid == task.pid) {
+                        e.blocked_on = Some(BlockedOn { primitive, owner, owner_stack: Vec::new(), owner_state: None });
+                        e.lines.last = lineno;
+                    }
+                }
+            }
+            h @ (Headline::CsdFollowUp | Headline::CsdContinued { .. } | Headline::CsdUnstuck { .. }) => {
+                self.csd_headline(lineno, rec, key, text, h)
+            }
+            Headline::LocksHeld { task } => {
+                let hs = self.host_state(key.host);
+                let host = self.host_name(key.host);
+                self.held.push(HeldLocks {
+                    task,
+                    locks: Vec::new(),
+                    lines: LineRange { source: self.source, first: lineno, last: lineno },
+                    boot: hs.boot,
+                    host,
+                });
+                let mut r = Report::new();
+                r.held = Some(self.held.len() - 1);
+                self.install(key, r);
+            }
+        }
+    }
+
+    /// The lines of an RCU stall report after its headline: per-CPU and per-task detail,
+    /// `detected by`, the starved grace-period kthread.
+    fn rcu_headline(&mut self, lineno: u64, rec: &Record<'_>, key: Key, h: Headline) {
+        match h {
             Headline::RcuCpuDetail { cpu, detail } => {
                 let Some(r) = self.open.get_mut(&key) else {
                     self.late_rcu_detail(lineno, &key, rec.time, cpu, &detail);
@@ -922,37 +981,13 @@ impl Parser {
                     }
                 }
             }
-            Headline::TaskDumpForCpu(cpu) => {
-                self.end_trace(&key);
-                let Some(r) = self.open.get_mut(&key) else {
-                    return;
-                };
-                r.gap = 0;
-                r.dest = Dest::Target;
-                r.regs = Regs::Open;
-                r.ctx = FrameContext::Task;
-                let target = r.members.iter().copied().find(|&i| self.events[i].cpu == Some(cpu));
-                if target.is_some() {
-                    r.target = target;
-                } else if r.target.and_then(|t| self.events[t].cpu).is_some_and(|c| c != cpu) {
-                    // Another CPU's task (a self-detected stall also dumps the CPUs it waits
-                    // on): not the task of the report's CPU.
-                    r.dest = Dest::Aside;
-                }
-            }
-            Headline::BlockedOn { task, primitive, owner } => {
-                let Some(r) = self.open.get_mut(&key) else {
-                    return;
-                };
-                r.gap = 0;
-                if let Some(t) = r.target {
-                    let e = &mut self.events[t];
-                    if e.task.as_ref().is_some_and(|et| et.pid == task.pid) {
-                        e.blocked_on = Some(BlockedOn { primitive, owner, owner_stack: Vec::new(), owner_state: None });
-                        e.lines.last = lineno;
-                    }
-                }
-            }
+            _ => {}
+        }
+    }
+
+    /// The `csd:` lines that follow or continue a CSD lock timeout report.
+    fn csd_headline(&mut self, lineno: u64, rec: &Record<'_>, key: Key, text: &str, h: Headline) {
+        match h {
             Headline::CsdFollowUp => {
                 if let Some(r) = self.open.get_mut(&key) {
                     r.gap = 0;
@@ -978,20 +1013,7 @@ impl Parser {
                     self.events[i].csd.get_or_insert_with(Default::default).unstuck = true;
                 }
             }
-            Headline::LocksHeld { task } => {
-                let hs = self.host_state(key.host);
-                let host = self.host_name(key.host);
-                self.held.push(HeldLocks {
-                    task,
-                    locks: Vec::new(),
-                    lines: LineRange { source: self.source, first: lineno, last: lineno },
-                    boot: hs.boot,
-                    host,
-                });
-                let mut r = Report::new();
-                r.held = Some(self.held.len() - 1);
-                self.install(key, r);
-            }
+            _ => {}
         }
     }
 
