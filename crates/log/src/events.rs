@@ -1234,6 +1234,16 @@ impl Parser {
         if r.regs == Regs::Collecting {
             r.regs = Regs::Done;
         }
+        self.report_text_line(lineno, key, target, text);
+    }
+
+    /// A line of an open report that is neither a frame nor registers: the task, CPU,
+    /// hardware and taint lines, trace starts and ends, the NMI round; unknown lines count
+    /// towards the gap that ends the report.
+    fn report_text_line(&mut self, lineno: u64, key: &Key, target: usize, text: &str) {
+        let Some(r) = self.open.get_mut(key) else {
+            return;
+        };
         let t = text.trim_start();
         // crash's `sys` names the panic task on the lines after PANIC: `PID: 61`,
         // `COMMAND: "kworker/1:1"`.
