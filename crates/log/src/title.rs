@@ -89,12 +89,12 @@ pub struct Guilty {
 
 /// [`guilty_frame`], with the frame as printed.
 pub fn guilty(kind: TitleKind, stack: &[Frame]) -> Option<Guilty> {
-    let reliable: Vec<&str> =
+    let mut reliable: Vec<&str> =
         stack.iter().filter(|f| f.reliable && !is_inline(f)).map(|f| base_name(&f.function)).collect();
-    // A fault-injection dump (`should_fail`, `should_failslab`) printed at the
-    // same time is interleaved with the trace: no frame can be trusted.
-    if reliable.iter().any(|n| matches!(*n, "should_fail" | "should_failslab")) {
-        return None;
+    // A fault-injection dump (`should_fail`, `should_failslab`) printed at the same time is
+    // interleaved with the trace: as syzkaller, read the trace only up to it.
+    if let Some(i) = reliable.iter().position(|n| matches!(*n, "should_fail" | "should_failslab")) {
+        reliable.truncate(i);
     }
     let considered: &[&str] = match kind {
         TitleKind::RcuStall => match reliable.iter().position(|n| is_interrupt_entry(n)) {
@@ -1614,5 +1614,18 @@ mod tests {
             ",
         );
         assert_eq!(lockup_title(TitleKind::HungTask, &stack), "INFO: task hung in corrupted");
+        // The frames printed before the fault-injection dump still title the report.
+        let stack = frames(
+            "
+            __schedule
+            schedule
+            mutex_lock_nested
+            wdm_flush
+            filp_close
+            should_failslab
+            __kmalloc
+            ",
+        );
+        assert_eq!(lockup_title(TitleKind::HungTask, &stack), "INFO: task hung in wdm_flush");
     }
 }
