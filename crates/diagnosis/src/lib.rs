@@ -172,6 +172,10 @@ pub struct Wait {
     pub kind: WaitKind,
     /// The frame that shows the wait.
     pub function: Option<String>,
+    /// The first frame outside the wait machinery above it: the code that took the lock or
+    /// started the wait.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub called_from: Option<String>,
     #[serde(serialize_with = "lockscope_facts::hex::optional")]
     pub lock_address: Option<u64>,
     /// For a bit lock: the bit of the word at `lock_address`.

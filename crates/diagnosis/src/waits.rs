@@ -316,6 +316,9 @@ pub fn only_unreliable(stack: &[Frame]) -> bool {
 pub struct StackWait {
     pub kind: WaitKind,
     pub frame: Option<Frame>,
+    /// The first frame outside the wait machinery that called it: the code that took the
+    /// lock or started the wait (`wiphy_lock` above `__mutex_lock_common`).
+    pub caller: Option<Frame>,
 }
 
 /// How many meaningful frames to look at: deeper frames are callers, not the wait.
@@ -323,7 +326,7 @@ const DEPTH: usize = 14;
 
 pub fn classify(stack: &[Frame]) -> StackWait {
     let frames = meaningful_frames(stack);
-    let mut generic: Option<(WaitKind, &Frame)> = None;
+    let mut generic: Option<(WaitKind, usize)> = None;
     for (i, f) in frames.iter().take(DEPTH).enumerate() {
         let name = base_name(&f.function);
         let Some(rule) = RULES.iter().find(|r| matches(r.pattern, name)) else {
@@ -332,39 +335,51 @@ pub fn classify(stack: &[Frame]) -> StackWait {
         match rule.strength {
             Strength::Generic => {
                 if generic.is_none_or(|(k, _)| k == Unknown && rule.kind != Unknown) {
-                    generic = Some((rule.kind, f));
+                    generic = Some((rule.kind, i));
                 }
             }
             Strength::Primitive => {
                 let mut kind = rule.kind;
-                let mut frame = *f;
+                let mut at = i;
                 // A completion or sleep waited for on behalf of a grace period, a stop_machine
                 // or a work flush is better described by that purpose; a bit wait under
                 // `__lock_page` is a page lock.
                 if matches!(kind, Completion | Sleep | Unknown | BitWait) {
                     let refine = |k: WaitKind| if kind == BitWait { k == PageLock } else { refines(k) };
-                    for outer in frames.iter().skip(i + 1).take(6) {
+                    for (j, outer) in frames.iter().enumerate().skip(i + 1).take(6) {
                         if let Some(r) =
                             RULES.iter().find(|r| matches(r.pattern, base_name(&outer.function)) && refine(r.kind))
                         {
                             kind = r.kind;
-                            frame = outer;
+                            at = j;
                             break;
                         }
                     }
                 }
-                return StackWait { kind, frame: Some(frame.clone()) };
+                return waiting(kind, &frames, at);
             }
         }
     }
     match generic {
-        Some((kind, f)) => StackWait { kind, frame: Some(f.clone()) },
+        Some((kind, at)) => waiting(kind, &frames, at),
         None => {
             // Where it runs: the innermost frame that is not sanitizer or lockdep bookkeeping.
             let f = frames.iter().find(|f| !is_instrumentation(&f.function)).or(frames.first());
-            StackWait { kind: Running, frame: f.map(|f| (*f).clone()) }
+            StackWait { kind: Running, frame: f.map(|f| (*f).clone()), caller: None }
         }
     }
+}
+
+/// The wait `kind` shown by `frames[at]`, and who called it.
+fn waiting(kind: WaitKind, frames: &[&Frame], at: usize) -> StackWait {
+    let caller = frames[at + 1..]
+        .iter()
+        .find(|f| {
+            let name = base_name(&f.function);
+            !RULES.iter().any(|r| matches(r.pattern, name)) && !is_instrumentation(&f.function)
+        })
+        .map(|f| (*f).clone());
+    StackWait { kind, frame: Some(frames[at].clone()), caller }
 }
 
 /// Compiler- and debug-inserted helpers (KCOV, KASAN, KCSAN, lockdep, irq tracing): called
@@ -438,6 +453,39 @@ mod tests {
                 f
             })
             .collect()
+    }
+
+    #[test]
+    fn the_caller_of_the_wait_is_the_first_frame_outside_its_machinery() {
+        // tests/data/syzbot-mail/137.log (6.4, lockdep): a worker blocked on a mutex.
+        let s = stack(&[
+            "context_switch",
+            "__schedule",
+            "schedule",
+            "schedule_preempt_disabled",
+            "__mutex_lock_common",
+            "__mutex_lock",
+            "mutex_lock_nested",
+            "wiphy_lock",
+            "cfg80211_event_work",
+            "process_one_work",
+        ]);
+        let w = classify(&s);
+        assert_eq!((w.kind, w.frame.unwrap().function.as_str()), (Mutex, "__mutex_lock_common"));
+        assert_eq!(w.caller.unwrap().function, "wiphy_lock");
+        // corpus hung_rwsem_chain: the bit lock's caller
+        let s = stack(&[
+            "__schedule",
+            "schedule",
+            "io_schedule",
+            "bit_wait_io",
+            "__wait_on_bit_lock",
+            "out_of_line_wait_on_bit_lock",
+            "lock_demo_page",
+        ]);
+        assert_eq!(classify(&s).caller.unwrap().function, "lock_demo_page");
+        // A CPU running code waits for nothing, so nothing called the wait.
+        assert_eq!(classify(&stack(&["rcu_scan_table_demo", "rcu_hog_fn", "kthread"])).caller, None);
     }
 
     #[test]

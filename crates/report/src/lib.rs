@@ -235,8 +235,10 @@ fn stuck_text(out: &mut String, r: &Report<'_>, s: &Stuck, st: Style) {
             w.target_cpus.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")
         ));
     }
-    if let Some(f) = &w.function {
-        what.push_str(&format!(" ({f})"));
+    match (&w.function, &w.called_from) {
+        (Some(f), Some(c)) => what.push_str(&format!(" ({f} from {c})")),
+        (Some(f), None) => what.push_str(&format!(" ({f})")),
+        _ => {}
     }
     let _ = writeln!(out, "    {}  [{}]", st.cyan(&what), w.confidence.as_str());
     for why in &w.reasoning {
@@ -395,8 +397,10 @@ pub fn markdown(r: &Report<'_>) -> String {
                 if !s.wait.target_cpus.is_empty() {
                     w.push_str(&format!(" from CPU {:?}", s.wait.target_cpus));
                 }
-                if let Some(f) = &s.wait.function {
-                    w.push_str(&format!(" (`{f}`)"));
+                match (&s.wait.function, &s.wait.called_from) {
+                    (Some(f), Some(c)) => w.push_str(&format!(" (`{f}` from `{c}`)")),
+                    (Some(f), None) => w.push_str(&format!(" (`{f}`)")),
+                    _ => {}
                 }
                 let irq = match s.irqs_enabled {
                     Some(true) => "on",

@@ -156,7 +156,7 @@ pub(super) fn wait_of<'a>(
     inc: &Incident,
     mem: Option<(&lockscope_facts::machine::MachineState, Option<u32>)>,
 ) -> Wait {
-    let StackWait { kind, frame } = waits::classify(&best.stack);
+    let StackWait { kind, frame, caller } = waits::classify(&best.stack);
     // No frame at all (a report cut to its headline, a `log | grep`): what it runs is
     // unknown, not "nothing".
     let (kind, unseen) = if stack_of(best, events).is_empty() && kind == WaitKind::Running {
@@ -167,6 +167,7 @@ pub(super) fn wait_of<'a>(
     let mut w = Wait {
         kind,
         function: frame.map(|f| f.function),
+        called_from: caller.map(|f| f.function),
         lock_address: None,
         lock_bit: None,
         target_cpus: Vec::new(),

@@ -25,6 +25,9 @@ pub(super) fn describe_stuck(s: &Stuck) -> String {
             if let Some(f) = &s.wait.function {
                 d.push_str(&format!(" in {f}"));
             }
+            if let Some(c) = &s.wait.called_from {
+                d.push_str(&format!(" from {c}"));
+            }
         }
     }
     if s.irqs_enabled == Some(false) {
