@@ -6,12 +6,16 @@ pub(super) fn describe_stuck(s: &Stuck) -> String {
     let mut d = format!("{}", Node::subject(&s.subject));
     match s.wait.kind {
         WaitKind::Running => d.push_str(&format!(" runs {}", s.wait.function.as_deref().unwrap_or("?"))),
-        WaitKind::Sleep => d.push_str(&format!(" sleeps in {}", s.wait.function.as_deref().unwrap_or("?"))),
+        WaitKind::Sleep => {
+            d.push_str(&format!(" sleeps in {}", s.wait.function.as_deref().unwrap_or("?")));
+            push_caller(&mut d, &s.wait);
+        }
         WaitKind::Unknown if s.wait.function.is_none() && s.subject.cpu.is_some() => {
             d.push_str(" runs code the input does not show")
         }
         WaitKind::Unknown => {
-            d.push_str(&format!(" is blocked in {}", s.wait.function.as_deref().unwrap_or("schedule")))
+            d.push_str(&format!(" is blocked in {}", s.wait.function.as_deref().unwrap_or("schedule")));
+            push_caller(&mut d, &s.wait);
         }
         k => {
             d.push_str(&format!(" waits for {}", k.as_str()));
@@ -25,15 +29,20 @@ pub(super) fn describe_stuck(s: &Stuck) -> String {
             if let Some(f) = &s.wait.function {
                 d.push_str(&format!(" in {f}"));
             }
-            if let Some(c) = &s.wait.called_from {
-                d.push_str(&format!(" from {c}"));
-            }
+            push_caller(&mut d, &s.wait);
         }
     }
     if s.irqs_enabled == Some(false) {
         d.push_str(" with interrupts off");
     }
     d
+}
+
+/// ` from CALLER`: the code that began the wait.
+fn push_caller(d: &mut String, w: &Wait) {
+    if let Some(c) = &w.called_from {
+        d.push_str(&format!(" from {c}"));
+    }
 }
 
 pub(super) fn summarize(inc: &Incident, events: &[Event]) -> String {
