@@ -1398,7 +1398,12 @@ impl Parser {
                 }
             }
             Dest::Target => {
-                for i in [Some(target), twin].into_iter().flatten() {
+                let mut f = Some(f);
+                let targets = [Some(target), twin];
+                let last = targets.iter().rposition(Option::is_some);
+                for (n, i) in targets.into_iter().enumerate().filter_map(|(n, i)| Some((n, i?))) {
+                    // The frame itself goes to the last target; the one before gets a copy.
+                    let f = if Some(n) == last { f.take().unwrap() } else { f.clone().unwrap() };
                     let e = &mut self.events[i];
                     e.lines.last = lineno;
                     // crash prints an exception frame's function again as its next `#N`
@@ -1419,7 +1424,11 @@ impl Parser {
                     {
                         continue;
                     }
-                    e.stack.push(f.clone());
+                    if e.stack.capacity() == 0 {
+                        // Traces run to 20-40 frames: skip the first few doublings.
+                        e.stack.reserve(16);
+                    }
+                    e.stack.push(f);
                 }
             }
         }
