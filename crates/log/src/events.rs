@@ -416,13 +416,19 @@ impl Parser {
     fn csd_wait_of(&self, key: &Key, lineno: u64, cpu: Option<u32>, target: Option<u32>) -> Option<usize> {
         const RECENT_LINES: u64 = 3000;
         let (boot, host) = (self.host_state(key.host).boot, self.host_name(key.host));
-        self.events.iter().rposition(|e| {
+        self.recent_events(lineno, RECENT_LINES).find(|&i| {
+            let e = &self.events[i];
             e.kind == EventKind::CsdLockTimeout
-                && e.lines.first + RECENT_LINES >= lineno
                 && (e.boot, &e.host) == (boot, &host)
                 && e.cpu == cpu
                 && e.csd.as_ref().is_some_and(|c| c.target_cpu == target && !c.unstuck)
         })
+    }
+
+    /// Indices of the events opened fewer than `lines` lines before `lineno`, newest
+    /// first: a look back that stops there, so that lines which find nothing stay cheap.
+    fn recent_events(&self, lineno: u64, lines: u64) -> impl Iterator<Item = usize> + '_ {
+        self.events.iter().enumerate().rev().take_while(move |(_, e)| e.lines.first + lines >= lineno).map(|(i, _)| i)
     }
 
     /// A self-detected stall's detail line (`2-...!: (137 ticks this GP)`) printed after
@@ -432,9 +438,9 @@ impl Parser {
         const RECENT_LINES: u64 = 100;
         const RECENT_S: f64 = 30.0;
         let (boot, host) = (self.host_state(key.host).boot, self.host_name(key.host));
-        let found = self.events.iter().rposition(|e| {
+        let found = self.recent_events(lineno, RECENT_LINES).find(|&i| {
+            let e = &self.events[i];
             e.kind == EventKind::RcuStall
-                && e.lines.first + RECENT_LINES >= lineno
                 && e.boot == boot
                 && e.host == host
                 && e.cpu.is_none()
